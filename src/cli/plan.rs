@@ -1,0 +1,212 @@
+//! `akpkg plan`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use pep440_rs::VersionSpecifiers;
+use pep508_rs::PackageName;
+
+use super::{CliError, print};
+use crate::lock::{self, Lock};
+use crate::plan::{self, BinaryPolicy, GroupSelection, PlanOptions};
+use crate::target::Target;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// How to print the plan.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The pinned requirements: uv.lock, a hash-pinned requirements.txt, or pylock.toml.
+    #[arg(long, value_name = "FILE", default_value = "uv.lock")]
+    pub lock: PathBuf,
+
+    /// The project directory whose pyproject.toml holds `[tool.uv]` settings such as
+    /// no-binary-package [default: the lock's directory].
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The target interpreter: a path, a command on PATH, or a version such as 3.13 to
+    /// discover. Without it, one satisfying the lock's requires-python is discovered on PATH
+    /// and among pyenv's versions.
+    #[arg(long, value_name = "PYTHON", conflicts_with_all = ["python_version", "platform"])]
+    pub python: Option<String>,
+
+    /// Plan for a CPython version that is not installed here (with --platform).
+    #[arg(long, value_name = "X.Y[.Z]", requires = "platform")]
+    pub python_version: Option<String>,
+
+    /// The wheel platform of a target that is not installed here, such as
+    /// manylinux_2_36_x86_64 or musllinux_1_2_aarch64 (with --python-version).
+    #[arg(long, value_name = "TAG", requires = "python_version")]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Also install this dependency group (repeatable); none are installed by default.
+    #[arg(long, value_name = "NAME")]
+    pub group: Vec<String>,
+
+    /// Install every dependency group.
+    #[arg(long)]
+    pub all_groups: bool,
+
+    /// Build this package from its sdist instead of using a wheel (repeatable; `:all:` for
+    /// every package). Adds to `[tool.uv] no-binary-package`.
+    #[arg(long, value_name = "NAME")]
+    pub no_binary: Vec<String>,
+
+    /// Only ever use a wheel for this package (repeatable; `:all:` for every package).
+    #[arg(long, value_name = "NAME")]
+    pub only_binary: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A readable table: name, version, source, action, why.
+    Text,
+    /// Machine-readable, with the URL, sha256 and size of each chosen artifact.
+    Json,
+    /// One line per distribution, as `uv export --no-hashes --no-annotate` prints them for
+    /// this target (lines whose marker is false left out, markers dropped).
+    Requirements,
+}
+
+pub fn run(args: PlanArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let lock = lock::read(&args.lock.lock)?;
+    let project_directory = args
+        .lock
+        .project
+        .clone()
+        .unwrap_or_else(|| lock.directory().to_path_buf());
+    let settings = lock::read_project_settings(&project_directory)?;
+    let options = PlanOptions {
+        groups: GroupSelection {
+            groups: args.selection.group.clone(),
+            all_groups: args.selection.all_groups,
+        },
+        binary: binary_policy(&settings, &args.selection)?,
+    };
+    let read_time = started.elapsed();
+
+    let target = select_target(&args.target, &lock)?;
+    let planning = Instant::now();
+    let plan = plan::plan(&lock, &target, &options)?;
+    tracing::info!(
+        distributions = plan.distributions.len(),
+        read_ms = read_time.as_secs_f64() * 1e3,
+        plan_ms = planning.elapsed().as_secs_f64() * 1e3,
+        "planned"
+    );
+
+    let text = match args.format {
+        Format::Text => plan::render_table(&plan, &target),
+        Format::Json => {
+            let value = plan::render_json(&plan, &target, &lock.path);
+            let mut text = serde_json::to_string_pretty(&value)
+                .map_err(|error| CliError::Output(error.into()))?;
+            text.push('\n');
+            text
+        }
+        Format::Requirements => plan::render_requirements(&plan),
+    };
+    print(&text)
+}
+
+/// The target from --python, --python-version/--platform, or discovery.
+pub fn select_target(args: &TargetArgs, lock: &Lock) -> Result<Target, CliError> {
+    if let (Some(version), Some(platform)) = (&args.python_version, &args.platform) {
+        return Ok(Target::described(version, platform)?);
+    }
+    match &args.python {
+        None => Ok(Target::discover(lock.requires_python.as_ref())?),
+        Some(python) => match version_request(python) {
+            Some(specifiers) => Ok(Target::discover(Some(&specifiers))?),
+            None => Ok(Target::from_interpreter(Path::new(python))?),
+        },
+    }
+}
+
+/// `3.13` → `==3.13.*`, `3.13.1` → `==3.13.1`; anything else is a path or command.
+fn version_request(text: &str) -> Option<VersionSpecifiers> {
+    let numeric = !text.is_empty() && text.split('.').all(|part| part.parse::<u16>().is_ok());
+    let parts = text.split('.').count();
+    if !numeric || !(2..=3).contains(&parts) || Path::new(text).exists() {
+        return None;
+    }
+    let specifier = if parts == 2 {
+        format!("=={text}.*")
+    } else {
+        format!("=={text}")
+    };
+    specifier.parse().ok()
+}
+
+fn binary_policy(
+    settings: &lock::ProjectSettings,
+    selection: &SelectionArgs,
+) -> Result<BinaryPolicy, CliError> {
+    let mut policy = BinaryPolicy::from_project(settings);
+    let targets = [
+        ("--no-binary", &selection.no_binary, &mut policy.no_binary),
+        (
+            "--only-binary",
+            &selection.only_binary,
+            &mut policy.only_binary,
+        ),
+    ];
+    for (flag, values, list) in targets {
+        for value in values {
+            // pip accepts comma-separated lists too.
+            for item in value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+            {
+                if item == ":all:" {
+                    list.all = Some(format!("{flag} :all:"));
+                } else if item == ":none:" {
+                    list.all = None;
+                    list.names.clear();
+                } else {
+                    let name = PackageName::new(item.to_string())
+                        .map_err(|error| CliError::Usage(format!("{flag} {item}: {error}")))?;
+                    list.names.insert(name, format!("{flag} {item}"));
+                }
+            }
+        }
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_requests_are_told_from_paths() {
+        assert_eq!(version_request("3.13").unwrap().to_string(), "==3.13.*");
+        assert_eq!(version_request("3.13.1").unwrap().to_string(), "==3.13.1");
+        assert!(version_request("python3.13").is_none());
+        assert!(version_request("/usr/bin/python3").is_none());
+        assert!(version_request("3").is_none());
+    }
+}

@@ -1,0 +1,13 @@
+//! akpkg: build authentik's Python backend from pinned sources into a relocatable prefix.
+//!
+//! One module per pipeline stage; data flows one way:
+//! - [`lock`] reads pinned requirements (uv.lock, requirements.txt, pylock.toml) into a `Lock`;
+//! - [`plan`] chooses, for one [`target`], the wheel or build of every distribution.
+//!
+//! [`tags`] holds wheel file names and tag ranking; [`cli`] parses arguments and prints.
+
+pub mod cli;
+pub mod lock;
+pub mod plan;
+pub mod tags;
+pub mod target;
