@@ -376,3 +376,32 @@ fn help_explains_the_flags() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+/// authentik 2025.10.1 takes djangorestframework and opencontainers from git.
+#[test]
+fn two_git_sources_are_planned_as_git_builds() {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.10.1/uv.lock");
+    let requirements = stdout_of(
+        akpkg()
+            .args([
+                "plan",
+                "--format",
+                "requirements",
+                "--python-version",
+                "3.13",
+            ])
+            .args(["--platform", "manylinux_2_36_x86_64", "--lock"])
+            .arg(&lock),
+    );
+    let git_lines: Vec<&str> = requirements
+        .lines()
+        .filter(|line| line.contains(" @ git+"))
+        .collect();
+    assert_eq!(
+        git_lines,
+        [
+            "djangorestframework @ git+https://github.com/goauthentik/django-rest-framework@896722bab969fabc74a08b827da59409cf9f1a4e",
+            "opencontainers @ git+https://github.com/vsoch/oci-python@ceb4fcc090851717a3069d78e85ceb1e86c2740c",
+        ]
+    );
+}
