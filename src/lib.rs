@@ -7,6 +7,7 @@
 //! [`tags`] holds wheel file names and tag ranking; [`cli`] parses arguments and prints.
 
 pub mod cli;
+pub mod install;
 pub mod lock;
 pub mod plan;
 pub mod tags;

@@ -6,29 +6,14 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
-use predicates::str::contains;
+mod common;
 
-fn akpkg() -> Command {
-    let mut command = Command::cargo_bin("akpkg").unwrap();
-    // Keep the user's RUST_LOG from changing what the tests read on stderr.
-    command.env_remove("RUST_LOG");
-    command
-}
+use common::{akpkg, stdout_of};
+use predicates::str::contains;
 
 /// authentik 2025.12.4 as laid out in ../shared (read there, never copied).
 fn authentik_lock() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.12.4/uv.lock")
-}
-
-fn stdout_of(command: &mut Command) -> String {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "akpkg failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn plan_authentik(format: &str) -> String {
@@ -219,6 +204,30 @@ fn no_binary_and_only_binary_flags_change_the_plan() {
         cryptography["reason"],
         "no-binary: --no-binary cryptography"
     );
+
+    // The command line overrides [tool.uv] no-binary-package.
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(
+        akpkg()
+            .args([
+                "plan",
+                "--format",
+                "json",
+                "--python-version",
+                "3.13",
+                "--platform",
+                "manylinux_2_36_x86_64",
+            ])
+            .args(["--only-binary", "lxml", "--lock"])
+            .arg(authentik_lock()),
+    ))
+    .unwrap();
+    let lxml = json["distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "lxml")
+        .unwrap();
+    assert_eq!(lxml["action"], "wheel");
 
     akpkg()
         .args(["plan", "--python-version", "3.13", "--platform", "manylinux_2_36_x86_64"])

@@ -1,5 +1,6 @@
 //! The command line: parse arguments, call the stages, print. Nothing else lives here.
 
+mod install;
 mod plan;
 
 use std::io::Write;
@@ -36,6 +37,8 @@ pub struct Cli {
 enum Command {
     /// Show what would be installed for a target interpreter, and why.
     Plan(plan::PlanArgs),
+    /// Install wheel files into a prefix (plumbing: no dependency handling).
+    Install(install::InstallArgs),
 }
 
 /// Errors from any stage, as the CLI reports them.
@@ -47,6 +50,8 @@ pub enum CliError {
     Target(#[from] crate::target::TargetError),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    #[error(transparent)]
+    Install(#[from] crate::install::InstallError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -59,6 +64,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Install(args) => install::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

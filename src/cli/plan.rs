@@ -138,10 +138,15 @@ pub fn select_target(args: &TargetArgs, lock: &Lock) -> Result<Target, CliError>
     }
     match &args.python {
         None => Ok(Target::discover(lock.requires_python.as_ref())?),
-        Some(python) => match version_request(python) {
-            Some(specifiers) => Ok(Target::discover(Some(&specifiers))?),
-            None => Ok(Target::from_interpreter(Path::new(python))?),
-        },
+        Some(python) => target_for_python(python),
+    }
+}
+
+/// `--python`: a version to discover (`3.13`), else a path or command to probe.
+pub fn target_for_python(python: &str) -> Result<Target, CliError> {
+    match version_request(python) {
+        Some(specifiers) => Ok(Target::discover(Some(&specifiers))?),
+        None => Ok(Target::from_interpreter(Path::new(python))?),
     }
 }
 
@@ -165,30 +170,32 @@ fn binary_policy(
     selection: &SelectionArgs,
 ) -> Result<BinaryPolicy, CliError> {
     let mut policy = BinaryPolicy::from_project(settings);
-    let targets = [
-        ("--no-binary", &selection.no_binary, &mut policy.no_binary),
-        (
-            "--only-binary",
-            &selection.only_binary,
-            &mut policy.only_binary,
-        ),
-    ];
-    for (flag, values, list) in targets {
-        for value in values {
-            // pip accepts comma-separated lists too.
-            for item in value
-                .split(',')
-                .map(str::trim)
-                .filter(|item| !item.is_empty())
-            {
-                if item == ":all:" {
-                    list.all = Some(format!("{flag} :all:"));
-                } else if item == ":none:" {
+    // The command line overrides the project: a name given to one flag leaves the other list.
+    for (flag, values, only_binary) in [
+        ("--no-binary", &selection.no_binary, false),
+        ("--only-binary", &selection.only_binary, true),
+    ] {
+        let (list, other) = if only_binary {
+            (&mut policy.only_binary, &mut policy.no_binary)
+        } else {
+            (&mut policy.no_binary, &mut policy.only_binary)
+        };
+        // pip accepts comma-separated lists too.
+        let items = values
+            .iter()
+            .flat_map(|value| value.split(','))
+            .map(str::trim);
+        for item in items.filter(|item| !item.is_empty()) {
+            match item {
+                ":all:" => list.all = Some(format!("{flag} :all:")),
+                ":none:" => {
                     list.all = None;
                     list.names.clear();
-                } else {
+                }
+                _ => {
                     let name = PackageName::new(item.to_string())
                         .map_err(|error| CliError::Usage(format!("{flag} {item}: {error}")))?;
+                    other.names.remove(&name);
                     list.names.insert(name, format!("{flag} {item}"));
                 }
             }

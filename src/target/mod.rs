@@ -67,8 +67,23 @@ pub struct Interpreter {
     pub path: PathBuf,
     /// `sys.executable`.
     pub executable: PathBuf,
+    /// The interpreter a virtual environment made from this one runs (`sys._base_executable`).
+    pub base_executable: PathBuf,
     pub prefix: PathBuf,
     pub base_prefix: PathBuf,
+    /// `major, minor` of the interpreter.
+    pub version: (u8, u8),
+    /// Where each kind of installed file goes, relative to an environment's prefix.
+    pub scheme: Scheme,
+}
+
+/// The interpreter's install scheme (sysconfig's `venv` scheme), relative to a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheme {
+    pub purelib: PathBuf,
+    pub platlib: PathBuf,
+    pub scripts: PathBuf,
+    pub data: PathBuf,
 }
 
 /// Everything the plan needs to know about where the distributions will run.
@@ -87,6 +102,8 @@ pub struct Target {
 struct ProbeReport {
     markers: ProbeMarkers,
     executable: PathBuf,
+    base_executable: PathBuf,
+    scheme: Scheme,
     prefix: PathBuf,
     base_prefix: PathBuf,
     version: (u8, u8, u16),
@@ -195,8 +212,11 @@ impl Target {
             interpreter: Some(Interpreter {
                 path: python.to_path_buf(),
                 executable: report.executable,
+                base_executable: report.base_executable,
                 prefix: report.prefix,
                 base_prefix: report.base_prefix,
+                version: (major, minor),
+                scheme: report.scheme,
             }),
         })
     }
@@ -406,7 +426,9 @@ mod tests {
                 "os_name": "posix", "platform_machine": "x86_64", "platform_python_implementation": "CPython",
                 "platform_release": "6.1", "platform_system": "Linux", "platform_version": "#1 SMP",
                 "python_full_version": "3.13.0", "python_version": "3.13", "sys_platform": "linux"},
-               "executable": "/usr/bin/python3.13", "prefix": "/usr", "base_prefix": "/usr",
+               "executable": "/usr/bin/python3.13", "base_executable": "/usr/bin/python3.13",
+               "scheme": {"purelib": "lib/python3.13/site-packages", "platlib": "lib/python3.13/site-packages", "scripts": "bin", "data": "."},
+               "prefix": "/usr", "base_prefix": "/usr",
                "version": [3, 13, 0], "free_threaded": false, "pointer_bits": 64,
                "libc": {"kind": "musl", "version": "1.2.5"}}"##,
         )

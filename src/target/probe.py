@@ -38,6 +38,17 @@ def libc():
     return None
 
 
+def scheme():
+    # Where an installer puts each kind of file, relative to an environment's prefix: the
+    # interpreter's own `venv` scheme (3.11+), else `posix_prefix`, with every base set to a
+    # placeholder that the caller strips.
+    name = "venv" if "venv" in sysconfig.get_scheme_names() else "posix_prefix"
+    base = "/@prefix@"
+    variables = {"base": base, "platbase": base, "installed_base": base, "installed_platbase": base}
+    paths = sysconfig.get_paths(scheme=name, vars=variables)
+    return {key: os.path.relpath(paths[key], base) for key in ("purelib", "platlib", "scripts", "data")}
+
+
 print(
     json.dumps(
         {
@@ -55,6 +66,8 @@ print(
                 "sys_platform": sys.platform,
             },
             "executable": sys.executable,
+            "base_executable": getattr(sys, "_base_executable", sys.executable),
+            "scheme": scheme(),
             "prefix": sys.prefix,
             "base_prefix": sys.base_prefix,
             "version": list(sys.version_info[:3]),

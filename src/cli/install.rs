@@ -1,0 +1,148 @@
+//! `akpkg install`: plumbing that installs given wheel files into a prefix, no dependencies.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, print};
+use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
+use crate::target::Target;
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The wheel files to install (no dependency handling: give all of them).
+    #[arg(required = true, value_name = "WHEEL")]
+    pub wheels: Vec<PathBuf>,
+
+    /// The prefix: a virtual-environment layout is created there if missing.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: PathBuf,
+
+    /// Write the files under DESTDIR/PREFIX while their content refers to PREFIX (staging for a
+    /// package or image, as `make install DESTDIR=…` does).
+    #[arg(long, value_name = "DIR")]
+    pub destdir: Option<PathBuf>,
+
+    /// The interpreter the wheels are for: a path, a command on PATH, or a version such as
+    /// 3.13 to discover.
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// The interpreter the prefix will run with in its final place, if not --python's.
+    #[arg(long, value_name = "PATH")]
+    pub runtime_python: Option<PathBuf>,
+
+    /// How files reach the prefix from the unpack cache.
+    #[arg(long, value_enum, default_value_t = LinkModeArg::Copy)]
+    pub link_mode: LinkModeArg,
+
+    /// Byte-compile installed modules (unchecked-hash pycs, one sorted pass).
+    #[arg(long)]
+    pub compile: bool,
+
+    /// Install a wheel even if its RECORD disagrees with its contents (named in a warning).
+    #[arg(long)]
+    pub no_verify_record: bool,
+
+    /// Write `#!PREFIX/bin/python` launchers instead of relocatable ones (when the path fits a
+    /// `#!` line).
+    #[arg(long)]
+    pub absolute_shebangs: bool,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The cache directory [default: $AKPKG_CACHE_DIR, else $XDG_CACHE_HOME/akpkg, else
+    /// ~/.cache/akpkg].
+    #[arg(long, value_name = "DIR", env = "AKPKG_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn resolve(&self) -> Result<PathBuf, CliError> {
+        if let Some(directory) = &self.cache_dir {
+            return Ok(directory.clone());
+        }
+        let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty());
+        if let Some(xdg) = xdg {
+            return Ok(PathBuf::from(xdg).join("akpkg"));
+        }
+        std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".cache/akpkg"))
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "no cache directory: set --cache-dir, AKPKG_CACHE_DIR or HOME".to_string(),
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LinkModeArg {
+    /// Independent copies.
+    Copy,
+    /// Hard links into the cache (falls back to copies across file systems).
+    Hardlink,
+    /// Copy-on-write clones where the file system supports them, else copies.
+    Reflink,
+}
+
+pub fn run(args: InstallArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let target = match &args.python {
+        Some(python) => super::plan::target_for_python(python)?,
+        None => Target::discover(None)?,
+    };
+    let layout = Layout::new(
+        &target,
+        &args.prefix,
+        args.destdir.as_deref(),
+        args.runtime_python.as_deref(),
+    )?;
+    let options = InstallOptions {
+        cache_dir: args.cache.resolve()?,
+        link_mode: match args.link_mode {
+            LinkModeArg::Copy => LinkMode::Copy,
+            LinkModeArg::Hardlink => LinkMode::Hardlink,
+            LinkModeArg::Reflink => LinkMode::Reflink,
+        },
+        verify_record: !args.no_verify_record,
+        compile: args.compile,
+        absolute_shebangs: args.absolute_shebangs,
+    };
+    let wheels: Vec<WheelToInstall> = args
+        .wheels
+        .iter()
+        .map(|path| WheelToInstall {
+            path: path.clone(),
+            sha256: None,
+            requested: true,
+            direct_url: None,
+        })
+        .collect();
+    let installed = install::install_wheels(&layout, &wheels, &options)?;
+    let files: usize = installed
+        .iter()
+        .map(|distribution| distribution.files)
+        .sum();
+    let mut summary = format!(
+        "installed {} distributions ({files} files) into {} in {:.2}s\n",
+        installed.len(),
+        layout.root.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for distribution in installed
+        .iter()
+        .filter(|distribution| distribution.record_relaxed)
+    {
+        summary.push_str(&format!(
+            "warning: {} was installed although its RECORD disagrees with its contents (--no-verify-record)\n",
+            distribution.wheel.display()
+        ));
+    }
+    print(&summary)
+}

@@ -1,0 +1,442 @@
+//! Unpack a wheel once into the cache, refusing hostile entries and checking RECORD.
+//!
+//! `CACHE/unpacked/sha256/<wheel hash>/` holds `files/` (the wheel's entries) and
+//! `manifest.json` (what was checked). It is built in a temporary sibling and renamed into place,
+//! so a half-unpacked wheel is never visible under its final name.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::InstallError;
+use super::record::{RecordEntry, parse_record, record_hash_reader};
+use crate::tags::WheelFilename;
+
+/// A wheel whose entries are on disk, checked.
+#[derive(Debug, Clone)]
+pub struct UnpackedWheel {
+    /// The `.whl` file, for messages.
+    pub wheel: PathBuf,
+    pub filename: WheelFilename,
+    /// The directory holding the wheel's entries.
+    pub files_directory: PathBuf,
+    /// Every file with its actual hash and size, sorted by path.
+    pub files: Vec<RecordEntry>,
+    /// `name-version.dist-info`.
+    pub dist_info: String,
+    /// RECORD disagreed with the contents and verification was off.
+    pub record_relaxed: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    dist_info: String,
+    /// Whether RECORD was checked and agreed.
+    verified: bool,
+    record_relaxed: bool,
+    files: Vec<(String, String, u64)>,
+}
+
+/// Unpack `wheel` (whose sha256 is `sha256`) under `cache_root`, or reuse an earlier unpacking.
+pub fn unpack_cached(
+    wheel: &Path,
+    sha256: &str,
+    cache_root: &Path,
+    verify_record: bool,
+) -> Result<UnpackedWheel, InstallError> {
+    let filename = wheel_filename(wheel)?;
+    let parent = cache_root.join("unpacked").join("sha256");
+    let final_directory = parent.join(sha256);
+
+    // Reuse what an earlier run checked at least as strictly.
+    if let Some(manifest) = read_manifest(&final_directory) {
+        if manifest.verified || !verify_record {
+            return Ok(from_manifest(wheel, filename, &final_directory, manifest));
+        }
+    }
+
+    fs_err::create_dir_all(&parent).map_err(InstallError::io("cannot create", &parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".unpacking-")
+        .tempdir_in(&parent)
+        .map_err(InstallError::io(
+            "cannot create a temporary directory in",
+            &parent,
+        ))?;
+    let files_directory = staging.path().join("files");
+    let extracted = extract(wheel, &files_directory)?;
+    let dist_info = find_dist_info(wheel, &filename, &extracted)?;
+    let record_relaxed = check_record(
+        wheel,
+        &files_directory,
+        &dist_info,
+        &extracted,
+        verify_record,
+    )?;
+
+    let manifest = Manifest {
+        dist_info,
+        verified: verify_record,
+        record_relaxed,
+        files: extracted
+            .iter()
+            .map(|entry| {
+                (
+                    entry.path.clone(),
+                    entry.hash.clone(),
+                    entry.size.unwrap_or(0),
+                )
+            })
+            .collect(),
+    };
+    let manifest_path = staging.path().join("manifest.json");
+    let manifest_json =
+        serde_json::to_vec(&manifest).map_err(|error| InstallError::InvalidWheel {
+            wheel: wheel.to_path_buf(),
+            message: error.to_string(),
+        })?;
+    fs_err::write(&manifest_path, manifest_json)
+        .map_err(InstallError::io("cannot write", &manifest_path))?;
+
+    // A stale, less strictly checked unpacking is replaced; a concurrent one that finished
+    // first is as good as ours.
+    if final_directory.exists() {
+        if read_manifest(&final_directory)
+            .is_some_and(|existing| existing.verified || !verify_record)
+        {
+            return Ok(from_manifest(wheel, filename, &final_directory, manifest));
+        }
+        fs_err::remove_dir_all(&final_directory)
+            .map_err(InstallError::io("cannot remove stale", &final_directory))?;
+    }
+    let staging_path = staging.keep();
+    match fs_err::rename(&staging_path, &final_directory) {
+        Ok(()) => {}
+        // Another process renamed its copy first: use that one, drop ours.
+        Err(_) if read_manifest(&final_directory).is_some() => {
+            let _ = fs_err::remove_dir_all(&staging_path);
+        }
+        Err(error) => {
+            let _ = fs_err::remove_dir_all(&staging_path);
+            return Err(InstallError::io("cannot move into place", &final_directory)(error));
+        }
+    }
+    Ok(from_manifest(wheel, filename, &final_directory, manifest))
+}
+
+fn wheel_filename(wheel: &Path) -> Result<WheelFilename, InstallError> {
+    let name = wheel
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.parse().map_err(
+        |error: crate::tags::WheelFilenameError| InstallError::InvalidWheel {
+            wheel: wheel.to_path_buf(),
+            message: error.to_string(),
+        },
+    )
+}
+
+fn read_manifest(directory: &Path) -> Option<Manifest> {
+    let text = fs_err::read(directory.join("manifest.json")).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+fn from_manifest(
+    wheel: &Path,
+    filename: WheelFilename,
+    directory: &Path,
+    manifest: Manifest,
+) -> UnpackedWheel {
+    UnpackedWheel {
+        wheel: wheel.to_path_buf(),
+        filename,
+        files_directory: directory.join("files"),
+        files: manifest
+            .files
+            .into_iter()
+            .map(|(path, hash, size)| RecordEntry {
+                path,
+                hash,
+                size: Some(size),
+            })
+            .collect(),
+        dist_info: manifest.dist_info,
+        record_relaxed: manifest.record_relaxed,
+    }
+}
+
+/// Why an entry name is refused, if it is.
+fn unsafe_entry_reason(name: &str) -> Option<&'static str> {
+    if name.starts_with('/') || name.starts_with('\\') {
+        return Some("absolute path");
+    }
+    if name.contains('\\') {
+        return Some("backslash in path");
+    }
+    if name.contains('\0') {
+        return Some("NUL byte in path");
+    }
+    let path = Path::new(name);
+    for component in path.components() {
+        match component {
+            Component::ParentDir => return Some("`..` component escapes the destination"),
+            Component::RootDir | Component::Prefix(_) => return Some("absolute path"),
+            Component::CurDir | Component::Normal(_) => {}
+        }
+    }
+    None
+}
+
+/// Extract every entry of `wheel` into `destination`, hashing as it writes.
+fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, InstallError> {
+    let zip_error = |error: zip::result::ZipError| InstallError::Zip {
+        wheel: wheel.to_path_buf(),
+        message: error.to_string(),
+    };
+    let file = fs_err::File::open(wheel).map_err(InstallError::io("cannot open", wheel))?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(zip_error)?;
+    if archive.has_duplicate_names() {
+        return Err(InstallError::DuplicateEntry {
+            wheel: wheel.to_path_buf(),
+            entry: first_duplicate_name(wheel).unwrap_or_else(|| "(unknown)".to_string()),
+        });
+    }
+
+    let mut extracted = Vec::with_capacity(archive.len());
+    let mut created_directories = HashSet::new();
+    for index in 0..archive.len() {
+        let mut entry = archive.by_index(index).map_err(zip_error)?;
+        let name = entry.name().map_err(zip_error)?.into_owned();
+        let refuse = |reason: &'static str| InstallError::UnsafeEntry {
+            wheel: wheel.to_path_buf(),
+            entry: name.clone(),
+            reason,
+        };
+        if let Some(reason) = unsafe_entry_reason(&name) {
+            return Err(refuse(reason));
+        }
+        if entry.is_symlink() {
+            return Err(refuse("symbolic links are not allowed in wheels"));
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        // Regular files only: no devices, FIFOs or sockets, whatever the zip claims.
+        let mode = entry.unix_mode().unwrap_or(0o644);
+        let file_type = mode & 0o170000;
+        if file_type != 0 && file_type != 0o100000 {
+            return Err(refuse("only regular files are allowed in wheels"));
+        }
+
+        let target = destination.join(&name);
+        if let Some(parent) = target.parent() {
+            if created_directories.insert(parent.to_path_buf()) {
+                fs_err::create_dir_all(parent)
+                    .map_err(InstallError::io("cannot create", parent))?;
+            }
+        }
+        let output =
+            fs_err::File::create(&target).map_err(InstallError::io("cannot create", &target))?;
+        let mut writer = std::io::BufWriter::new(output);
+        let (hash, size) = record_hash_reader(TeeReader {
+            reader: &mut entry,
+            writer: &mut writer,
+        })
+        .map_err(|error| InstallError::Zip {
+            wheel: wheel.to_path_buf(),
+            message: format!("cannot extract `{name}`: {error}"),
+        })?;
+        writer
+            .flush()
+            .map_err(InstallError::io("cannot write", &target))?;
+        let permissions = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+        fs_err::set_permissions(&target, std::fs::Permissions::from_mode(permissions))
+            .map_err(InstallError::io("cannot set permissions of", &target))?;
+        extracted.push(RecordEntry {
+            path: name,
+            hash,
+            size: Some(size),
+        });
+    }
+    extracted.sort();
+    Ok(extracted)
+}
+
+/// Name the first entry that appears twice, reading the local headers in order.
+fn first_duplicate_name(wheel: &Path) -> Option<String> {
+    let mut file = BufReader::new(fs_err::File::open(wheel).ok()?);
+    let mut seen = HashSet::new();
+    while let Ok(Some(mut entry)) = zip::read::read_zipfile_from_stream(&mut file) {
+        let name = entry.name().ok()?.into_owned();
+        std::io::copy(&mut entry, &mut std::io::sink()).ok()?;
+        if !seen.insert(name.clone()) {
+            return Some(name);
+        }
+    }
+    None
+}
+
+/// Copies what it reads into a writer, so one pass both hashes and extracts.
+struct TeeReader<'a, R: Read, W: Write> {
+    reader: &'a mut R,
+    writer: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for TeeReader<'_, R, W> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.reader.read(buffer)?;
+        self.writer.write_all(&buffer[..read])?;
+        Ok(read)
+    }
+}
+
+/// The one top-level `.dist-info` directory, which must match the file name.
+fn find_dist_info(
+    wheel: &Path,
+    filename: &WheelFilename,
+    files: &[RecordEntry],
+) -> Result<String, InstallError> {
+    let mut directories: Vec<&str> = files
+        .iter()
+        .filter_map(|entry| entry.path.split_once('/'))
+        .map(|(top, _)| top)
+        .filter(|top| top.ends_with(".dist-info"))
+        .collect();
+    directories.dedup();
+    let invalid = |message: String| InstallError::InvalidWheel {
+        wheel: wheel.to_path_buf(),
+        message,
+    };
+    let [dist_info] = directories[..] else {
+        return Err(invalid(format!(
+            "expected exactly one top-level .dist-info directory, found {}",
+            if directories.is_empty() {
+                "none".to_string()
+            } else {
+                directories.join(", ")
+            }
+        )));
+    };
+    // `Foo_Bar-1.0.dist-info` must name the same distribution as `foo_bar-1.0-…whl`.
+    let stem = dist_info.trim_end_matches(".dist-info");
+    let matches = stem.rsplit_once('-').is_some_and(|(name, version)| {
+        pep508_rs::PackageName::new(name.to_string()).is_ok_and(|name| name == filename.name)
+            && version
+                .parse::<pep440_rs::Version>()
+                .is_ok_and(|version| version == filename.version)
+    });
+    if !matches {
+        return Err(invalid(format!(
+            "its metadata directory `{dist_info}` does not match the file name's {} {}",
+            filename.name, filename.version
+        )));
+    }
+    Ok(dist_info.to_string())
+}
+
+/// Check every file against RECORD: same set, same hashes and sizes. Returns whether a
+/// disagreement was let through (`verify` off).
+fn check_record(
+    wheel: &Path,
+    files_directory: &Path,
+    dist_info: &str,
+    files: &[RecordEntry],
+    verify: bool,
+) -> Result<bool, InstallError> {
+    let record_path = format!("{dist_info}/RECORD");
+    let mismatch = |entry: &str, problem: String| InstallError::RecordMismatch {
+        wheel: wheel.to_path_buf(),
+        entry: entry.to_string(),
+        problem,
+    };
+    let record_file = files_directory.join(&record_path);
+    let text = fs_err::read(&record_file).map_err(|_| InstallError::InvalidWheel {
+        wheel: wheel.to_path_buf(),
+        message: format!("it has no {record_path}"),
+    })?;
+    let record = parse_record(&text).map_err(|message| InstallError::InvalidWheel {
+        wheel: wheel.to_path_buf(),
+        message,
+    })?;
+    let listed: BTreeMap<&str, &RecordEntry> = record
+        .iter()
+        .map(|entry| (entry.path.as_str(), entry))
+        .collect();
+    // "RECORD.jws and RECORD.p7s are not mentioned in RECORD" (signatures), nor RECORD's hash.
+    let unhashed = [
+        record_path.clone(),
+        format!("{dist_info}/RECORD.jws"),
+        format!("{dist_info}/RECORD.p7s"),
+    ];
+
+    let mut problems = Vec::new();
+    for file in files {
+        if unhashed.contains(&file.path) {
+            continue;
+        }
+        match listed.get(file.path.as_str()) {
+            None => problems.push(mismatch(&file.path, "the file is not listed".to_string())),
+            Some(entry) if entry.hash != file.hash => problems.push(mismatch(
+                &file.path,
+                format!(
+                    "RECORD says {}, the file has {}",
+                    display_hash(&entry.hash),
+                    file.hash
+                ),
+            )),
+            Some(entry) if entry.size.is_some_and(|size| Some(size) != file.size) => {
+                problems.push(mismatch(
+                    &file.path,
+                    format!(
+                        "RECORD says {} bytes, the file has {}",
+                        entry.size.unwrap_or_default(),
+                        file.size.unwrap_or_default()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    let present: HashSet<&str> = files.iter().map(|file| file.path.as_str()).collect();
+    for entry in &record {
+        if !entry.hash.is_empty() && !present.contains(entry.path.as_str()) {
+            problems.push(mismatch(
+                &entry.path,
+                "listed, but not in the archive".to_string(),
+            ));
+        }
+    }
+    match problems.into_iter().next() {
+        None => Ok(false),
+        Some(first) if verify => Err(first),
+        Some(first) => {
+            tracing::warn!(wheel = %wheel.display(), "installing despite a RECORD mismatch: {first}");
+            Ok(true)
+        }
+    }
+}
+
+fn display_hash(hash: &str) -> &str {
+    if hash.is_empty() { "no hash" } else { hash }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_names_are_checked() {
+        assert_eq!(unsafe_entry_reason("pkg/__init__.py"), None);
+        assert_eq!(unsafe_entry_reason("./pkg/x.py"), None);
+        assert_eq!(unsafe_entry_reason("/etc/passwd"), Some("absolute path"));
+        assert_eq!(
+            unsafe_entry_reason("pkg/../../x"),
+            Some("`..` component escapes the destination")
+        );
+        assert_eq!(unsafe_entry_reason("..\\x"), Some("backslash in path"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The prefix: a virtual-environment layout for the target interpreter.
+//!
+//! ```text
+//! PREFIX/pyvenv.cfg                 home = the runtime interpreter's directory
+//! PREFIX/bin/python, python3, python3.X → the runtime interpreter
+//! PREFIX/lib/python3.X/site-packages  (the interpreter's own `venv` scheme)
+//! PREFIX/include/site/python3.X/<dist>   headers, as pip places them in a venv
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use super::InstallError;
+use crate::tags::TargetTags;
+use crate::target::{Scheme, Target};
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Where files are written now: `DESTDIR/PREFIX`, or the prefix itself.
+    pub root: PathBuf,
+    /// Where the prefix will be used; written into absolute shebangs and bytecode.
+    pub final_prefix: PathBuf,
+    pub scheme: Scheme,
+    pub python_version: (u8, u8),
+    pub python_full_version: String,
+    /// The interpreter the prefix runs with; `bin/python` points at it.
+    pub runtime_python: PathBuf,
+    /// The interpreter that compiles bytecode now (same major.minor as the runtime one).
+    pub build_python: PathBuf,
+    pub tags: TargetTags,
+}
+
+impl Layout {
+    /// The layout for `target` at `prefix`, written under `destdir` when given.
+    pub fn new(
+        target: &Target,
+        prefix: &Path,
+        destdir: Option<&Path>,
+        runtime_python: Option<&Path>,
+    ) -> Result<Layout, InstallError> {
+        let layout_error = |reason: String| InstallError::Layout {
+            prefix: prefix.to_path_buf(),
+            reason,
+        };
+        let interpreter = target.interpreter.as_ref().ok_or_else(|| {
+            layout_error(
+                "installing needs a real interpreter (--python), not a described target"
+                    .to_string(),
+            )
+        })?;
+        let final_prefix = std::path::absolute(prefix)
+            .map_err(|error| layout_error(format!("cannot make the path absolute: {error}")))?;
+        let root = match destdir {
+            // DESTDIR staging: PREFIX is re-rooted under DESTDIR, as `make install` does.
+            Some(destdir) => destdir.join(final_prefix.strip_prefix("/").unwrap_or(&final_prefix)),
+            None => final_prefix.clone(),
+        };
+        Ok(Layout {
+            root,
+            final_prefix,
+            scheme: interpreter.scheme.clone(),
+            python_version: interpreter.version,
+            python_full_version: target.python_version.to_string(),
+            runtime_python: runtime_python
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| interpreter.base_executable.clone()),
+            build_python: interpreter.executable.clone(),
+            tags: target.tags.clone(),
+        })
+    }
+
+    /// `include/site/python3.X/<dist>`, relative to the prefix.
+    pub fn headers(&self, distribution: &str) -> PathBuf {
+        let (major, minor) = self.python_version;
+        PathBuf::from(format!("include/site/python{major}.{minor}")).join(distribution)
+    }
+
+    /// Create the environment's skeleton; existing matching pieces are kept.
+    pub fn create_environment(&self) -> Result<(), InstallError> {
+        for relative in [
+            &self.scheme.purelib,
+            &self.scheme.platlib,
+            &self.scheme.scripts,
+        ] {
+            let directory = self.root.join(relative);
+            fs_err::create_dir_all(&directory)
+                .map_err(InstallError::io("cannot create", &directory))?;
+        }
+        let (major, minor) = self.python_version;
+        let bin = self.root.join(&self.scheme.scripts);
+        for name in [
+            "python".to_string(),
+            format!("python{major}"),
+            format!("python{major}.{minor}"),
+        ] {
+            let link = bin.join(&name);
+            match fs_err::read_link(&link) {
+                Ok(existing) if existing == self.runtime_python => continue,
+                Ok(_) => {
+                    fs_err::remove_file(&link).map_err(InstallError::io("cannot replace", &link))?
+                }
+                Err(_) if link.symlink_metadata().is_ok() => {
+                    return Err(InstallError::Layout {
+                        prefix: self.final_prefix.clone(),
+                        reason: format!(
+                            "{} exists and is not a link to the interpreter",
+                            link.display()
+                        ),
+                    });
+                }
+                Err(_) => {}
+            }
+            std::os::unix::fs::symlink(&self.runtime_python, &link)
+                .map_err(InstallError::io("cannot create the link", &link))?;
+        }
+        let home = self.runtime_python.parent().unwrap_or(Path::new("/"));
+        let config = format!(
+            "home = {}\ninclude-system-site-packages = false\nversion = {}\nexecutable = {}\n",
+            home.display(),
+            self.python_full_version,
+            self.runtime_python.display()
+        );
+        let config_path = self.root.join("pyvenv.cfg");
+        fs_err::write(&config_path, config).map_err(InstallError::io("cannot write", &config_path))
+    }
+}

@@ -1,0 +1,565 @@
+//! The `install` stage: install wheels into a prefix, following the binary distribution format's
+//! "Installing a wheel 'distribution-1.0-py32-none-any.whl'" steps, for many wheels at once.
+//!
+//! Each wheel is unpacked once into the cache ([`archive`]), then for all wheels together:
+//! plan where every file goes, refuse any path two wheels (or the prefix) already claim, place
+//! the files in parallel, optionally byte-compile, and write the installer's metadata and a new
+//! RECORD. Nothing is written into the prefix before every wheel has been checked.
+
+mod archive;
+mod compile;
+mod error;
+mod layout;
+mod link;
+mod metadata;
+mod record;
+mod scripts;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use pep440_rs::Version;
+use pep508_rs::PackageName;
+use rayon::prelude::*;
+
+pub use error::InstallError;
+pub use layout::Layout;
+pub use link::LinkMode;
+
+use archive::UnpackedWheel;
+use compile::CompileJob;
+use record::{RecordEntry, record_hash, write_record};
+use scripts::InterpreterLine;
+
+/// A wheel file to install.
+#[derive(Debug, Clone)]
+pub struct WheelToInstall {
+    pub path: PathBuf,
+    /// The file's sha256, when the caller knows it (from the lock); otherwise it is hashed.
+    pub sha256: Option<String>,
+    /// Write `REQUESTED`: the user asked for this distribution, not only its dependents.
+    pub requested: bool,
+    /// PEP 610 `direct_url.json`, for distributions that did not come from an index.
+    pub direct_url: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstallOptions {
+    /// The cache whose `unpacked/` holds unpacked wheels.
+    pub cache_dir: PathBuf,
+    pub link_mode: LinkMode,
+    /// Refuse wheels whose RECORD disagrees with their contents.
+    pub verify_record: bool,
+    /// Byte-compile installed modules.
+    pub compile: bool,
+    /// Write `#!<final prefix>/bin/python` instead of relocatable launchers.
+    pub absolute_shebangs: bool,
+}
+
+/// What was installed, per distribution.
+#[derive(Debug, Clone)]
+pub struct InstalledDistribution {
+    pub name: PackageName,
+    pub version: Version,
+    pub wheel: PathBuf,
+    /// The `.dist-info` directory, relative to the prefix.
+    pub dist_info: PathBuf,
+    /// Files listed in the new RECORD.
+    pub files: usize,
+    /// The wheel's RECORD disagreed with its contents and verification was off.
+    pub record_relaxed: bool,
+}
+
+/// Install `wheels` into `layout`.
+pub fn install_wheels(
+    layout: &Layout,
+    wheels: &[WheelToInstall],
+    options: &InstallOptions,
+) -> Result<Vec<InstalledDistribution>, InstallError> {
+    // Unpack each wheel once (or reuse the cache), checking entries and RECORD.
+    let unpacked: Vec<UnpackedWheel> = wheels
+        .par_iter()
+        .map(|wheel| {
+            let sha256 = match &wheel.sha256 {
+                Some(sha256) => sha256.clone(),
+                None => sha256_of_file(&wheel.path)?,
+            };
+            let unpacked = archive::unpack_cached(
+                &wheel.path,
+                &sha256,
+                &options.cache_dir,
+                options.verify_record,
+            )?;
+            check_tags(layout, &unpacked)?;
+            Ok(unpacked)
+        })
+        .collect::<Result<_, InstallError>>()?;
+
+    let final_python = layout
+        .final_prefix
+        .join(&layout.scheme.scripts)
+        .join("python");
+    let interpreter =
+        InterpreterLine::choose(options.absolute_shebangs, &final_python.to_string_lossy());
+    let plans: Vec<WheelPlan> = unpacked
+        .iter()
+        .map(|wheel| plan_wheel(layout, wheel, &interpreter))
+        .collect::<Result<_, _>>()?;
+
+    // Nothing is written until every path is known to be free.
+    check_conflicts(&plans)?;
+    check_prefix_is_free(layout, &plans)?;
+    layout.create_environment()?;
+
+    let warned = AtomicBool::new(false);
+    let mut records: Vec<Vec<RecordEntry>> = plans
+        .par_iter()
+        .map(|plan| place_wheel(layout, plan, &interpreter, options.link_mode, &warned))
+        .collect::<Result<_, _>>()?;
+
+    // 2.f "Compile any installed .py to .pyc."
+    if options.compile {
+        compile_installed(layout, &plans, &mut records)?;
+    }
+
+    plans
+        .par_iter()
+        .zip(records)
+        .zip(wheels)
+        .map(|((plan, record), wheel)| finish_wheel(layout, plan, record, wheel))
+        .collect()
+}
+
+/// Where one wheel's files go.
+struct WheelPlan<'a> {
+    unpacked: &'a UnpackedWheel,
+    /// purelib or platlib, relative to the prefix: RECORD paths are relative to it.
+    lib_directory: PathBuf,
+    files: Vec<PlannedFile>,
+    /// Launchers for entry points.
+    launchers: Vec<(PathBuf, Vec<u8>)>,
+}
+
+struct PlannedFile {
+    /// In the unpack cache.
+    source: PathBuf,
+    /// Relative to the prefix.
+    destination: PathBuf,
+    hash: String,
+    size: u64,
+    /// From `.data/scripts/`: made executable, and `#!python` rewritten.
+    is_script: bool,
+}
+
+fn check_tags(layout: &Layout, wheel: &UnpackedWheel) -> Result<(), InstallError> {
+    if layout.tags.rank(&wheel.filename).is_some() {
+        return Ok(());
+    }
+    Err(InstallError::IncompatibleWheel {
+        wheel: wheel.wheel.clone(),
+        tags: wheel.filename.tag_text(),
+        target_tags: layout
+            .tags
+            .ordered()
+            .iter()
+            .take(3)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+fn plan_wheel<'a>(
+    layout: &Layout,
+    wheel: &'a UnpackedWheel,
+    interpreter: &InterpreterLine,
+) -> Result<WheelPlan<'a>, InstallError> {
+    let invalid = |message: String| InstallError::InvalidWheel {
+        wheel: wheel.wheel.clone(),
+        message,
+    };
+    // 1.a "Parse distribution-1.0.dist-info/WHEEL."
+    let wheel_file = wheel.files_directory.join(&wheel.dist_info).join("WHEEL");
+    let wheel_text = fs_err::read_to_string(&wheel_file)
+        .map_err(|_| invalid(format!("it has no {}/WHEEL", wheel.dist_info)))?;
+    let info = metadata::parse_wheel_info(&wheel_text).map_err(invalid)?;
+    // 1.b "Check that installer is compatible with Wheel-Version. Warn if minor version is
+    // greater, abort if major version is greater."
+    match info.wheel_version {
+        (1, minor) if minor > 0 => tracing::warn!(
+            wheel = %wheel.wheel.display(),
+            "Wheel-Version 1.{minor} is newer than 1.0; installing as 1.0"
+        ),
+        (1, _) => {}
+        (major, minor) => {
+            return Err(InstallError::UnsupportedWheelVersion {
+                wheel: wheel.wheel.clone(),
+                version: format!("{major}.{minor}"),
+            });
+        }
+    }
+    // 1.c "If Root-Is-Purelib == 'true', unpack archive into purelib (site-packages)."
+    // 1.d "Else unpack archive into platlib (site-packages)."
+    let lib_directory = if info.root_is_purelib {
+        layout.scheme.purelib.clone()
+    } else {
+        layout.scheme.platlib.clone()
+    };
+
+    // 2.b "Move each subtree of distribution-1.0.data/ onto its destination path. Each
+    // subdirectory of distribution-1.0.data/ is a key into a dict of destination directories."
+    let stem = wheel.dist_info.trim_end_matches(".dist-info");
+    let data_prefix = format!("{stem}.data/");
+    let distribution_name = stem.rsplit_once('-').map_or(stem, |(name, _)| name);
+    let record_path = format!("{}/RECORD", wheel.dist_info);
+    let mut files = Vec::with_capacity(wheel.files.len());
+    for entry in &wheel.files {
+        // The old RECORD is replaced by the one written at the end.
+        if entry.path == record_path {
+            continue;
+        }
+        let (destination, is_script) = match entry.path.strip_prefix(&data_prefix) {
+            None => (lib_directory.join(&entry.path), false),
+            Some(inside) => {
+                let (key, rest) = inside.split_once('/').unwrap_or((inside, ""));
+                let base = match key {
+                    "purelib" => layout.scheme.purelib.clone(),
+                    "platlib" => layout.scheme.platlib.clone(),
+                    "scripts" => layout.scheme.scripts.clone(),
+                    "headers" => layout.headers(distribution_name),
+                    "data" => layout.scheme.data.clone(),
+                    _ => {
+                        return Err(InstallError::UnknownDataKey {
+                            wheel: wheel.wheel.clone(),
+                            key: key.to_string(),
+                            entry: entry.path.clone(),
+                        });
+                    }
+                };
+                if rest.is_empty() {
+                    continue;
+                }
+                (base.join(rest), key == "scripts")
+            }
+        };
+        files.push(PlannedFile {
+            source: wheel.files_directory.join(&entry.path),
+            destination: normalize(&destination),
+            hash: entry.hash.clone(),
+            size: entry.size.unwrap_or_default(),
+            is_script,
+        });
+    }
+
+    // Entry points become launchers in bin/.
+    let entry_points_path = wheel
+        .files_directory
+        .join(&wheel.dist_info)
+        .join("entry_points.txt");
+    let launchers = match fs_err::read_to_string(&entry_points_path) {
+        Ok(text) => metadata::parse_entry_points(&text)
+            .map_err(|(entry, reason)| InstallError::InvalidEntryPoint {
+                wheel: wheel.wheel.clone(),
+                entry,
+                reason,
+            })?
+            .iter()
+            .map(|entry_point| {
+                (
+                    layout.scheme.scripts.join(&entry_point.name),
+                    scripts::launcher(entry_point, interpreter).into_bytes(),
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+
+    Ok(WheelPlan {
+        unpacked: wheel,
+        lib_directory: normalize(&lib_directory),
+        files,
+        launchers,
+    })
+}
+
+/// Drop `.` components (the `data` scheme is the prefix itself).
+fn normalize(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|component| !matches!(component, Component::CurDir))
+        .collect()
+}
+
+/// No path may be written by two wheels, except identical namespace-package `__init__.py`.
+fn check_conflicts(plans: &[WheelPlan]) -> Result<(), InstallError> {
+    let mut owners: HashMap<&Path, (&Path, String)> = HashMap::new();
+    for plan in plans {
+        let wheel = plan.unpacked.wheel.as_path();
+        let paths = plan
+            .files
+            .iter()
+            .map(|file| (file.destination.as_path(), file.hash.clone()))
+            .chain(
+                plan.launchers
+                    .iter()
+                    .map(|(path, content)| (path.as_path(), record_hash(content))),
+            );
+        for (path, hash) in paths {
+            let is_init = path.file_name().is_some_and(|name| name == "__init__.py");
+            if let Some((first_wheel, first_hash)) = owners.insert(path, (wheel, hash.clone())) {
+                let shared_namespace = is_init && first_hash == hash;
+                if !shared_namespace {
+                    return Err(InstallError::Conflict {
+                        path: path.to_path_buf(),
+                        first: file_name(first_wheel),
+                        second: file_name(wheel),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    )
+}
+
+/// akpkg never overwrites: every destination must be free.
+fn check_prefix_is_free(layout: &Layout, plans: &[WheelPlan]) -> Result<(), InstallError> {
+    plans.par_iter().try_for_each(|plan| {
+        let destinations = plan
+            .files
+            .iter()
+            .map(|file| &file.destination)
+            .chain(plan.launchers.iter().map(|(path, _)| path));
+        for destination in destinations {
+            let path = layout.root.join(destination);
+            if path.symlink_metadata().is_ok() {
+                return Err(InstallError::AlreadyExists {
+                    path,
+                    wheel: file_name(&plan.unpacked.wheel),
+                });
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Write one wheel's files and launchers; returns its RECORD entries (paths relative to the
+/// lib directory).
+fn place_wheel(
+    layout: &Layout,
+    plan: &WheelPlan,
+    interpreter: &InterpreterLine,
+    link_mode: LinkMode,
+    warned: &AtomicBool,
+) -> Result<Vec<RecordEntry>, InstallError> {
+    let mut created = HashSet::new();
+    let mut ensure_parent = |path: &Path| -> Result<(), InstallError> {
+        if let Some(parent) = path.parent() {
+            if created.insert(parent.to_path_buf()) {
+                fs_err::create_dir_all(parent)
+                    .map_err(InstallError::io("cannot create", parent))?;
+            }
+        }
+        Ok(())
+    };
+    let mut record = Vec::with_capacity(plan.files.len() + plan.launchers.len() + 4);
+    for file in &plan.files {
+        let target = layout.root.join(&file.destination);
+        ensure_parent(&target)?;
+        let (hash, size) = if file.is_script {
+            // 2.c "If applicable, update scripts starting with #!python to point to the
+            // correct interpreter." Scripts are small; read, rewrite, write fresh.
+            let content = fs_err::read(&file.source)
+                .map_err(InstallError::io("cannot read", &file.source))?;
+            let content = scripts::rewrite_script(&content, interpreter).unwrap_or(content);
+            write_executable(&target, &content)?;
+            (record_hash(&content), content.len() as u64)
+        } else {
+            link::place(&file.source, &target, link_mode, warned)?;
+            (file.hash.clone(), file.size)
+        };
+        record.push(RecordEntry {
+            path: record_path(&plan.lib_directory, &file.destination),
+            hash,
+            size: Some(size),
+        });
+    }
+    for (destination, content) in &plan.launchers {
+        let target = layout.root.join(destination);
+        ensure_parent(&target)?;
+        write_executable(&target, content)?;
+        record.push(RecordEntry {
+            path: record_path(&plan.lib_directory, destination),
+            hash: record_hash(content),
+            size: Some(content.len() as u64),
+        });
+    }
+    Ok(record)
+}
+
+fn write_executable(path: &Path, content: &[u8]) -> Result<(), InstallError> {
+    fs_err::write(path, content).map_err(InstallError::io("cannot write", path))?;
+    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(InstallError::io("cannot set permissions of", path))
+}
+
+/// RECORD paths are relative to the directory holding `.dist-info`, with `..` to leave it
+/// (`../../../bin/ak`), `/`-separated.
+fn record_path(lib_directory: &Path, destination: &Path) -> String {
+    let lib: Vec<_> = lib_directory.components().collect();
+    let target: Vec<_> = destination.components().collect();
+    let common = lib.iter().zip(&target).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); lib.len() - common];
+    parts.extend(
+        target[common..]
+            .iter()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// Compile every installed `.py` under the lib directories, adding the pycs to RECORD.
+fn compile_installed(
+    layout: &Layout,
+    plans: &[WheelPlan],
+    records: &mut [Vec<RecordEntry>],
+) -> Result<(), InstallError> {
+    let mut owner: HashMap<PathBuf, usize> = HashMap::new();
+    let mut jobs = Vec::new();
+    for (index, plan) in plans.iter().enumerate() {
+        for file in &plan.files {
+            let in_lib = file.destination.starts_with(&plan.lib_directory)
+                || file.destination.starts_with(&layout.scheme.purelib)
+                || file.destination.starts_with(&layout.scheme.platlib);
+            if in_lib
+                && file
+                    .destination
+                    .extension()
+                    .is_some_and(|extension| extension == "py")
+            {
+                let source = layout.root.join(&file.destination);
+                owner.insert(source.clone(), index);
+                jobs.push(CompileJob {
+                    source,
+                    final_path: layout.final_prefix.join(&file.destination),
+                });
+            }
+        }
+    }
+    for (source, pyc) in compile::compile_all(&layout.build_python, jobs)? {
+        let Some(&index) = owner.get(&source) else {
+            continue;
+        };
+        let relative = pyc.strip_prefix(&layout.root).unwrap_or(&pyc).to_path_buf();
+        let content = fs_err::read(&pyc).map_err(InstallError::io("cannot read", &pyc))?;
+        let path = record_path(&plans[index].lib_directory, &relative);
+        // A wheel that shipped this pyc already has a row for it: the new one replaces it.
+        records[index].retain(|entry| entry.path != path);
+        records[index].push(RecordEntry {
+            path,
+            hash: record_hash(&content),
+            size: Some(content.len() as u64),
+        });
+    }
+    Ok(())
+}
+
+/// Write INSTALLER, REQUESTED, direct_url.json and the new RECORD.
+fn finish_wheel(
+    layout: &Layout,
+    plan: &WheelPlan,
+    mut record: Vec<RecordEntry>,
+    wheel: &WheelToInstall,
+) -> Result<InstalledDistribution, InstallError> {
+    let dist_info = plan.lib_directory.join(&plan.unpacked.dist_info);
+    let mut generated: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+    generated.insert("INSTALLER", b"akpkg\n".to_vec());
+    if wheel.requested {
+        generated.insert("REQUESTED", Vec::new());
+    }
+    if let Some(direct_url) = &wheel.direct_url {
+        let mut json =
+            serde_json::to_vec(direct_url).map_err(|error| InstallError::InvalidWheel {
+                wheel: wheel.path.clone(),
+                message: format!("direct_url.json: {error}"),
+            })?;
+        json.push(b'\n');
+        generated.insert("direct_url.json", json);
+    }
+    for (name, content) in &generated {
+        let path = layout.root.join(&dist_info).join(name);
+        // Written fresh: a hard-linked file from the cache must never be modified in place.
+        let _ = fs_err::remove_file(&path);
+        fs_err::write(&path, content).map_err(InstallError::io("cannot write", &path))?;
+        let relative = format!("{}/{name}", plan.unpacked.dist_info);
+        record.retain(|entry| entry.path != relative);
+        record.push(RecordEntry {
+            path: relative,
+            hash: record_hash(content),
+            size: Some(content.len() as u64),
+        });
+    }
+    // 2.d "Update distribution-1.0.dist-info/RECORD with the installed paths."
+    let record_name = format!("{}/RECORD", plan.unpacked.dist_info);
+    let files = record.len() + 1;
+    let text =
+        write_record(record, &record_name).map_err(|message| InstallError::InvalidWheel {
+            wheel: wheel.path.clone(),
+            message: format!("cannot write RECORD: {message}"),
+        })?;
+    let record_file = layout.root.join(&plan.lib_directory).join(&record_name);
+    fs_err::write(&record_file, text).map_err(InstallError::io("cannot write", &record_file))?;
+
+    let filename = &plan.unpacked.filename;
+    Ok(InstalledDistribution {
+        name: filename.name.clone(),
+        version: filename.version.clone(),
+        wheel: wheel.path.clone(),
+        dist_info,
+        files,
+        record_relaxed: plan.unpacked.record_relaxed,
+    })
+}
+
+/// The lowercase hex sha256 of a file.
+fn sha256_of_file(path: &Path) -> Result<String, InstallError> {
+    let file = fs_err::File::open(path).map_err(InstallError::io("cannot open", path))?;
+    let (digest, _) = record::sha256_reader(file).map_err(InstallError::io("cannot read", path))?;
+    Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_paths_climb_out_of_the_lib_directory() {
+        let lib = Path::new("lib/python3.13/site-packages");
+        assert_eq!(
+            record_path(lib, Path::new("lib/python3.13/site-packages/pkg/a.py")),
+            "pkg/a.py"
+        );
+        assert_eq!(record_path(lib, Path::new("bin/ak")), "../../../bin/ak");
+        assert_eq!(
+            record_path(lib, Path::new("include/site/python3.13/x/x.h")),
+            "../../../include/site/python3.13/x/x.h"
+        );
+        assert_eq!(
+            record_path(lib, Path::new("share/man/x.1")),
+            "../../../share/man/x.1"
+        );
+    }
+
+    #[test]
+    fn normalize_drops_current_directory_components() {
+        assert_eq!(normalize(Path::new("./share/x")), PathBuf::from("share/x"));
+        assert_eq!(normalize(Path::new("lib/./x")), PathBuf::from("lib/x"));
+    }
+}

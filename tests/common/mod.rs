@@ -1,0 +1,214 @@
+//! Helpers shared by the CLI tests: the akpkg command, and wheels built from scratch.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use zip::write::SimpleFileOptions;
+
+pub fn akpkg() -> Command {
+    let mut command = Command::cargo_bin("akpkg").unwrap();
+    // Keep the user's environment from changing what the tests read.
+    command.env_remove("RUST_LOG").env_remove("AKPKG_CACHE_DIR");
+    command
+}
+
+pub fn stdout_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "akpkg failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// stderr of a command that must fail with exit code 1.
+pub fn failure_of(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+fn record_hash(content: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(content))
+    )
+}
+
+/// A wheel assembled entry by entry, with a correct RECORD unless told otherwise.
+pub struct WheelBuilder {
+    name: String,
+    version: String,
+    tag: String,
+    wheel_version: String,
+    root_is_purelib: bool,
+    files: Vec<(String, Vec<u8>, u32)>,
+    /// Entries written into the zip but not into RECORD.
+    unlisted: Vec<(String, Vec<u8>)>,
+    symlinks: Vec<(String, String)>,
+    /// (path, hash) rows that replace a file's correct RECORD row.
+    record_overrides: Vec<(String, String)>,
+}
+
+impl WheelBuilder {
+    pub fn new(name: &str, version: &str) -> WheelBuilder {
+        WheelBuilder {
+            name: name.to_string(),
+            version: version.to_string(),
+            tag: "py3-none-any".to_string(),
+            wheel_version: "1.0".to_string(),
+            root_is_purelib: true,
+            files: Vec::new(),
+            unlisted: Vec::new(),
+            symlinks: Vec::new(),
+            record_overrides: Vec::new(),
+        }
+    }
+
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tag = tag.to_string();
+        self
+    }
+
+    pub fn wheel_version(mut self, version: &str) -> Self {
+        self.wheel_version = version.to_string();
+        self
+    }
+
+    pub fn platlib(mut self) -> Self {
+        self.root_is_purelib = false;
+        self
+    }
+
+    pub fn file(mut self, path: &str, content: &str) -> Self {
+        self.files
+            .push((path.to_string(), content.as_bytes().to_vec(), 0o644));
+        self
+    }
+
+    pub fn executable(mut self, path: &str, content: &str) -> Self {
+        self.files
+            .push((path.to_string(), content.as_bytes().to_vec(), 0o755));
+        self
+    }
+
+    /// `<dist>.data/<key>/<path>`.
+    pub fn data(self, key: &str, path: &str, content: &str) -> Self {
+        let data_dir = format!("{}.data", self.dist_stem());
+        self.file(&format!("{data_dir}/{key}/{path}"), content)
+    }
+
+    pub fn entry_points(self, text: &str) -> Self {
+        let path = format!("{}.dist-info/entry_points.txt", self.dist_stem());
+        self.file(&path, text)
+    }
+
+    pub fn unlisted(mut self, path: &str, content: &str) -> Self {
+        self.unlisted
+            .push((path.to_string(), content.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn symlink(mut self, path: &str, target: &str) -> Self {
+        self.symlinks.push((path.to_string(), target.to_string()));
+        self
+    }
+
+    pub fn record_hash_for(mut self, path: &str, hash: &str) -> Self {
+        self.record_overrides
+            .push((path.to_string(), hash.to_string()));
+        self
+    }
+
+    fn dist_stem(&self) -> String {
+        format!("{}-{}", self.name.replace('-', "_"), self.version)
+    }
+
+    pub fn filename(&self) -> String {
+        format!("{}-{}.whl", self.dist_stem(), self.tag)
+    }
+
+    /// Write the wheel into `directory`; returns its path.
+    pub fn build(&self, directory: &Path) -> PathBuf {
+        let dist_info = format!("{}.dist-info", self.dist_stem());
+        let mut files = self.files.clone();
+        files.push((
+            format!("{dist_info}/METADATA"),
+            format!(
+                "Metadata-Version: 2.1\nName: {}\nVersion: {}\n",
+                self.name, self.version
+            )
+            .into_bytes(),
+            0o644,
+        ));
+        files.push((
+            format!("{dist_info}/WHEEL"),
+            format!(
+                "Wheel-Version: {}\nGenerator: akpkg-tests\nRoot-Is-Purelib: {}\nTag: {}\n",
+                self.wheel_version, self.root_is_purelib, self.tag
+            )
+            .into_bytes(),
+            0o644,
+        ));
+        let mut record = String::new();
+        for (path, content, _) in &files {
+            let hash = self
+                .record_overrides
+                .iter()
+                .find(|(overridden, _)| overridden == path)
+                .map_or_else(|| record_hash(content), |(_, hash)| hash.clone());
+            record.push_str(&format!("{path},{hash},{}\n", content.len()));
+        }
+        record.push_str(&format!("{dist_info}/RECORD,,\n"));
+        files.push((format!("{dist_info}/RECORD"), record.into_bytes(), 0o644));
+
+        let path = directory.join(self.filename());
+        let mut writer = zip::ZipWriter::new(fs_err::File::create(&path).unwrap());
+        let unlisted = self
+            .unlisted
+            .iter()
+            .map(|(name, content)| (name.clone(), content.clone(), 0o644));
+        files.extend(unlisted);
+        for (name, content, mode) in &files {
+            let options = SimpleFileOptions::default().unix_permissions(*mode);
+            writer.start_file(name.as_str(), options).unwrap();
+            writer.write_all(content).unwrap();
+        }
+        for (name, target) in &self.symlinks {
+            writer
+                .add_symlink(name.as_str(), target.as_str(), SimpleFileOptions::default())
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+}
+
+/// Rename every occurrence of `from` in a zip's bytes to `to` (same length), which is how a
+/// test makes an archive with a duplicate entry: zip writers refuse to.
+pub fn rename_entry(wheel: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let bytes = fs_err::read(wheel).unwrap();
+    let mut renamed = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index..].starts_with(from.as_bytes()) {
+            renamed.extend_from_slice(to.as_bytes());
+            index += from.len();
+        } else {
+            renamed.push(bytes[index]);
+            index += 1;
+        }
+    }
+    fs_err::write(wheel, renamed).unwrap();
+}
