@@ -239,6 +239,64 @@ fn compile_writes_pycs_into_record_once() {
     assert_ne!(pyc, b"not really bytecode");
 }
 
+/// A second install for the same final prefix restores the cached pycs byte for byte.
+#[test]
+fn warm_compile_reuses_cached_bytecode() {
+    let workspace = Workspace::new();
+    let wheel = complete_wheel().build(&workspace.wheels());
+    let install = |stage: &str| {
+        let mut command = akpkg();
+        command
+            .args([
+                "-vv",
+                "install",
+                "--python",
+                "3.13",
+                "--prefix",
+                "/opt/demo",
+                "--compile",
+                "--destdir",
+            ])
+            .arg(workspace.path(stage))
+            .arg("--cache-dir")
+            .arg(workspace.path("cache"))
+            .arg(&wheel);
+        let output = command.output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let cold = install("cold");
+    let warm = install("warm");
+    assert!(cold.contains("restored=0 to_compile=3"), "{cold}");
+    assert!(warm.contains("restored=3 to_compile=0"), "{warm}");
+    let pyc = |stage: &str| {
+        fs_err::read(
+            workspace
+                .path(stage)
+                .join("opt/demo")
+                .join(SITE)
+                .join("demo_tool/__pycache__/cli.cpython-313.pyc"),
+        )
+        .unwrap()
+    };
+    assert_eq!(pyc("cold"), pyc("warm"));
+    let record = |stage: &str| {
+        fs_err::read_to_string(
+            workspace
+                .path(stage)
+                .join("opt/demo")
+                .join(SITE)
+                .join("demo_tool-1.2.0.dist-info/RECORD"),
+        )
+        .unwrap()
+    };
+    assert_eq!(record("cold"), record("warm"));
+}
+
 #[test]
 fn namespace_packages_split_over_two_wheels() {
     let workspace = Workspace::new();

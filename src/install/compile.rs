@@ -1,9 +1,14 @@
 //! Byte-compile installed modules in one deterministic pass.
 //!
-//! Sources are sorted and split into one shard per core; each shard is compiled by the target
-//! interpreter with `py_compile` into unchecked-hash pycs (PEP 552: "the pyc is not checked
-//! against the source", so no timestamp is embedded), with the file's final path as the path
-//! recorded in the code objects.
+//! Sources are sorted and dealt into one shard per core; each shard is compiled by the target
+//! interpreter with `py_compile` into unchecked-hash pycs (PEP 552): they carry the source's
+//! hash instead of its modification time, and the interpreter does not re-check them at import,
+//! so nothing in them depends on when they were built. The path recorded in the code objects is
+//! the file's final path, not the staging path.
+//!
+//! Such a pyc depends only on the source's bytes, the recorded path and the interpreter, so
+//! compiled files are kept in `CACHE/bytecode/` under a key of those three: a warm install
+//! copies them instead of compiling again.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,11 +34,89 @@ for source, display in json.load(sys.stdin):
 json.dump(results, sys.stdout)
 "#;
 
-/// One module to compile: where it is now, and where it will be when used.
+/// One module to compile: where it is now, where it will be when used, and its RECORD hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CompileJob {
     pub source: PathBuf,
     pub final_path: PathBuf,
+    pub source_hash: String,
+}
+
+/// Where compiled files are kept, and what identifies the interpreter that made them.
+#[derive(Debug, Clone)]
+pub struct BytecodeCache {
+    pub directory: PathBuf,
+    /// The interpreter's path and full version: a different build makes different pycs.
+    pub interpreter: String,
+    /// `cpython-313`: the middle of `__pycache__/<module>.cpython-313.pyc`.
+    pub cache_tag: String,
+}
+
+impl BytecodeCache {
+    fn entry(&self, job: &CompileJob) -> PathBuf {
+        let identity = format!(
+            "{}\0{}\0{}",
+            self.interpreter,
+            job.source_hash,
+            job.final_path.display()
+        );
+        let digest = super::record::sha256_reader(identity.as_bytes())
+            .map(|(digest, _)| digest)
+            .unwrap_or_default();
+        let key: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        self.directory.join(&key[..2]).join(format!("{key}.pyc"))
+    }
+
+    /// `dir/__pycache__/<stem>.<tag>.pyc`, as `importlib.util.cache_from_source` names it.
+    fn pyc_path(&self, source: &Path) -> Option<PathBuf> {
+        let stem = source.file_stem()?.to_str()?;
+        Some(
+            source
+                .parent()?
+                .join("__pycache__")
+                .join(format!("{stem}.{}.pyc", self.cache_tag)),
+        )
+    }
+
+    /// Put a cached pyc in place, if there is one.
+    fn restore(&self, job: &CompileJob) -> Option<PathBuf> {
+        let cached = self.entry(job);
+        let pyc = self.pyc_path(&job.source)?;
+        if !cached.is_file() {
+            return None;
+        }
+        fs_err::create_dir_all(pyc.parent()?).ok()?;
+        // A pyc the wheel shipped may be a hard link into the unpack cache: replace it, never
+        // write through it.
+        let _ = fs_err::remove_file(&pyc);
+        fs_err::copy(&cached, &pyc).ok()?;
+        Some(pyc)
+    }
+
+    /// Keep a freshly compiled pyc; best effort, since a miss only costs a compile later.
+    fn store(&self, job: &CompileJob, pyc: &Path) {
+        let cached = self.entry(job);
+        let Some(parent) = cached.parent() else {
+            return;
+        };
+        let temporary = parent.join(format!(
+            ".{}.{}",
+            std::process::id(),
+            cached
+                .file_name()
+                .map(|name| name.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let stored = fs_err::create_dir_all(parent)
+            .and_then(|()| fs_err::copy(pyc, &temporary))
+            .and_then(|_| fs_err::rename(&temporary, &cached));
+        if let Err(error) = stored {
+            tracing::debug!(
+                "cannot keep {} in the bytecode cache: {error}",
+                pyc.display()
+            );
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -42,29 +125,69 @@ struct CompileReport {
     failed: Vec<(PathBuf, String)>,
 }
 
-/// Compile every job; returns `(source, pyc)` pairs of what was written.
+/// Compile every job (or restore it from `cache`); returns `(source, pyc)` pairs of what was
+/// written.
 pub fn compile_all(
     python: &Path,
-    mut jobs: Vec<CompileJob>,
+    jobs: Vec<CompileJob>,
+    cache: Option<&BytecodeCache>,
 ) -> Result<Vec<(PathBuf, PathBuf)>, InstallError> {
+    let mut restored = Vec::new();
+    let mut jobs: Vec<CompileJob> = match cache {
+        None => jobs,
+        Some(cache) => {
+            let (hits, misses): (Vec<_>, Vec<_>) = jobs
+                .into_par_iter()
+                .map(|job| match cache.restore(&job) {
+                    Some(pyc) => Ok((job.source, pyc)),
+                    None => Err(job),
+                })
+                .partition(Result::is_ok);
+            restored.extend(hits.into_iter().filter_map(Result::ok));
+            misses.into_iter().filter_map(Result::err).collect()
+        }
+    };
+    tracing::debug!(
+        restored = restored.len(),
+        to_compile = jobs.len(),
+        "bytecode"
+    );
     jobs.sort();
     if jobs.is_empty() {
-        return Ok(Vec::new());
+        restored.sort();
+        return Ok(restored);
     }
-    let shards = std::thread::available_parallelism()
+    // Deal the sorted jobs round-robin, so a large package does not load one shard only; each
+    // shard's output is still independent of how the others run.
+    let shard_count = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(jobs.len());
-    let shard_size = jobs.len().div_ceil(shards);
-    let reports = jobs
-        .par_chunks(shard_size)
+    let mut shards: Vec<Vec<CompileJob>> = vec![Vec::new(); shard_count];
+    for (index, job) in jobs.into_iter().enumerate() {
+        shards[index % shard_count].push(job);
+    }
+    let reports = shards
+        .par_iter()
         .map(|shard| compile_shard(python, shard))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut compiled = Vec::with_capacity(jobs.len());
+    let mut compiled = restored;
     for report in reports {
         for (source, error) in &report.failed {
             tracing::debug!(source = %source.display(), "not byte-compiled: {error}");
         }
         compiled.extend(report.compiled);
+    }
+    if let Some(cache) = cache {
+        let by_source: std::collections::HashMap<&Path, &CompileJob> = shards
+            .iter()
+            .flatten()
+            .map(|job| (job.source.as_path(), job))
+            .collect();
+        compiled.par_iter().for_each(|(source, pyc)| {
+            if let Some(job) = by_source.get(source.as_path()) {
+                cache.store(job, pyc);
+            }
+        });
     }
     compiled.sort();
     Ok(compiled)

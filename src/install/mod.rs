@@ -78,13 +78,14 @@ pub fn install_wheels(
     wheels: &[WheelToInstall],
     options: &InstallOptions,
 ) -> Result<Vec<InstalledDistribution>, InstallError> {
+    let mut phase = Phase::start();
     // Unpack each wheel once (or reuse the cache), checking entries and RECORD.
     let unpacked: Vec<UnpackedWheel> = wheels
         .par_iter()
         .map(|wheel| {
             let sha256 = match &wheel.sha256 {
                 Some(sha256) => sha256.clone(),
-                None => sha256_of_file(&wheel.path)?,
+                None => remembered_sha256(&wheel.path, &options.cache_dir)?,
             };
             let unpacked = archive::unpack_cached(
                 &wheel.path,
@@ -96,6 +97,7 @@ pub fn install_wheels(
             Ok(unpacked)
         })
         .collect::<Result<_, InstallError>>()?;
+    phase.done("unpack (or reuse) and check wheels");
 
     let final_python = layout
         .final_prefix
@@ -112,24 +114,43 @@ pub fn install_wheels(
     check_conflicts(&plans)?;
     check_prefix_is_free(layout, &plans)?;
     layout.create_environment()?;
+    phase.done("plan and check destinations");
 
     let warned = AtomicBool::new(false);
     let mut records: Vec<Vec<RecordEntry>> = plans
         .par_iter()
         .map(|plan| place_wheel(layout, plan, &interpreter, options.link_mode, &warned))
         .collect::<Result<_, _>>()?;
+    phase.done("place files");
 
     // 2.f "Compile any installed .py to .pyc."
     if options.compile {
-        compile_installed(layout, &plans, &mut records)?;
+        compile_installed(layout, &plans, &mut records, &options.cache_dir)?;
+        phase.done("byte-compile");
     }
 
-    plans
+    let installed = plans
         .par_iter()
         .zip(records)
         .zip(wheels)
         .map(|((plan, record), wheel)| finish_wheel(layout, plan, record, wheel))
-        .collect()
+        .collect();
+    phase.done("write metadata and RECORD");
+    installed
+}
+
+/// Logs how long each step took (`-v`).
+struct Phase(std::time::Instant);
+
+impl Phase {
+    fn start() -> Phase {
+        Phase(std::time::Instant::now())
+    }
+
+    fn done(&mut self, what: &str) {
+        tracing::info!(milliseconds = self.0.elapsed().as_millis() as u64, "{what}");
+        self.0 = std::time::Instant::now();
+    }
 }
 
 /// Where one wheel's files go.
@@ -293,7 +314,9 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// No path may be written by two wheels, except identical namespace-package `__init__.py`.
 fn check_conflicts(plans: &[WheelPlan]) -> Result<(), InstallError> {
-    let mut owners: HashMap<&Path, (&Path, String)> = HashMap::new();
+    // Keyed by the raw path text: destinations are normalized, and hashing a `Path` goes
+    // component by component, which dominates this check for ~30,000 files.
+    let mut owners: HashMap<&std::ffi::OsStr, (&Path, String)> = HashMap::new();
     for plan in plans {
         let wheel = plan.unpacked.wheel.as_path();
         let paths = plan
@@ -307,7 +330,9 @@ fn check_conflicts(plans: &[WheelPlan]) -> Result<(), InstallError> {
             );
         for (path, hash) in paths {
             let is_init = path.file_name().is_some_and(|name| name == "__init__.py");
-            if let Some((first_wheel, first_hash)) = owners.insert(path, (wheel, hash.clone())) {
+            if let Some((first_wheel, first_hash)) =
+                owners.insert(path.as_os_str(), (wheel, hash.clone()))
+            {
                 let shared_namespace = is_init && first_hash == hash;
                 if !shared_namespace {
                     return Err(InstallError::Conflict {
@@ -329,15 +354,24 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// akpkg never overwrites: every destination must be free.
+/// akpkg never overwrites: every destination must be free. A file can only exist where its
+/// directory does, so in a fresh prefix this costs a look-up per directory, not per file.
 fn check_prefix_is_free(layout: &Layout, plans: &[WheelPlan]) -> Result<(), InstallError> {
     plans.par_iter().try_for_each(|plan| {
+        let mut directory_exists: HashMap<&std::ffi::OsStr, bool> = HashMap::new();
         let destinations = plan
             .files
             .iter()
             .map(|file| &file.destination)
             .chain(plan.launchers.iter().map(|(path, _)| path));
         for destination in destinations {
+            let parent = destination.parent().unwrap_or(Path::new(""));
+            let exists = *directory_exists
+                .entry(parent.as_os_str())
+                .or_insert_with(|| layout.root.join(parent).is_dir());
+            if !exists {
+                continue;
+            }
             let path = layout.root.join(destination);
             if path.symlink_metadata().is_ok() {
                 return Err(InstallError::AlreadyExists {
@@ -359,12 +393,14 @@ fn place_wheel(
     link_mode: LinkMode,
     warned: &AtomicBool,
 ) -> Result<Vec<RecordEntry>, InstallError> {
-    let mut created = HashSet::new();
+    let mut created: HashSet<std::ffi::OsString> = HashSet::new();
     let mut ensure_parent = |path: &Path| -> Result<(), InstallError> {
         if let Some(parent) = path.parent() {
-            if created.insert(parent.to_path_buf()) {
+            // Most files share a directory with the one before: look up before allocating.
+            if !created.contains(parent.as_os_str()) {
                 fs_err::create_dir_all(parent)
                     .map_err(InstallError::io("cannot create", parent))?;
+                created.insert(parent.as_os_str().to_os_string());
             }
         }
         Ok(())
@@ -430,6 +466,7 @@ fn compile_installed(
     layout: &Layout,
     plans: &[WheelPlan],
     records: &mut [Vec<RecordEntry>],
+    cache_dir: &Path,
 ) -> Result<(), InstallError> {
     let mut owner: HashMap<PathBuf, usize> = HashMap::new();
     let mut jobs = Vec::new();
@@ -449,11 +486,22 @@ fn compile_installed(
                 jobs.push(CompileJob {
                     source,
                     final_path: layout.final_prefix.join(&file.destination),
+                    source_hash: file.hash.clone(),
                 });
             }
         }
     }
-    for (source, pyc) in compile::compile_all(&layout.build_python, jobs)? {
+    let (major, minor) = layout.python_version;
+    let cache = compile::BytecodeCache {
+        directory: cache_dir.join("bytecode"),
+        interpreter: format!(
+            "{}\0{}",
+            layout.build_python.display(),
+            layout.python_full_version
+        ),
+        cache_tag: format!("cpython-{major}{minor}"),
+    };
+    for (source, pyc) in compile::compile_all(&layout.build_python, jobs, Some(&cache))? {
         let Some(&index) = owner.get(&source) else {
             continue;
         };
@@ -526,6 +574,48 @@ fn finish_wheel(
         files,
         record_relaxed: plan.unpacked.record_relaxed,
     })
+}
+
+/// A wheel's sha256, remembered under `CACHE/file-hashes/` by the file's identity and change
+/// times (device, inode, size, modification and status-change time), so that installing the
+/// same files again does not re-read them. Any write to the file changes its status-change
+/// time, which makes a new key, so a changed file is always hashed anew.
+fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs_err::metadata(path).map_err(InstallError::io("cannot read", path))?;
+    let identity = format!(
+        "{}\0{}:{}:{}:{}.{}:{}.{}",
+        path.display(),
+        metadata.dev(),
+        metadata.ino(),
+        metadata.size(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.ctime(),
+        metadata.ctime_nsec()
+    );
+    let (key, _) = record::sha256_reader(identity.as_bytes())
+        .map_err(InstallError::io("cannot hash the identity of", path))?;
+    let key: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
+    let memo = cache_dir.join("file-hashes").join(&key);
+    if let Ok(known) = fs_err::read_to_string(&memo) {
+        if known.len() == 64 && known.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return Ok(known);
+        }
+    }
+    let sha256 = sha256_of_file(path)?;
+    // Best effort: a memo that cannot be written only costs the next run a re-hash.
+    if let Some(parent) = memo.parent() {
+        let written = fs_err::create_dir_all(parent).and_then(|()| {
+            let temporary = parent.join(format!(".{key}.{}", std::process::id()));
+            fs_err::write(&temporary, &sha256)?;
+            fs_err::rename(&temporary, &memo)
+        });
+        if let Err(error) = written {
+            tracing::debug!("cannot remember the hash of {}: {error}", path.display());
+        }
+    }
+    Ok(sha256)
 }
 
 /// The lowercase hex sha256 of a file.
