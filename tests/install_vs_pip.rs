@@ -14,8 +14,11 @@ use common::{akpkg, stdout_of};
 use sha2::{Digest, Sha256};
 
 /// Wheels chosen to cover: pure and abi3 and version-specific native wheels, console scripts,
-/// `.data/scripts` (dumb-init ships a binary there), namespace-ish layouts, and large trees.
-const NAMES: [&str; 22] = [
+/// `.data/scripts` (dumb-init ships a binary there), `.data/data` in a pure `py3-none-any`
+/// wheel (jwcrypto), `.data/headers` (greenlet), and large trees.
+const NAMES: [&str; 24] = [
+    "jwcrypto",
+    "greenlet",
     "django",
     "cryptography",
     "lxml",
@@ -183,12 +186,28 @@ fn installed_files_match_pip_install_target() {
         .unwrap();
     assert!(status.success());
 
-    // pip --target puts package files at the top and scripts in bin/; akpkg uses a venv layout.
+    // pip --target puts package files and data files at the top and scripts in bin/; akpkg uses
+    // a venv layout. Headers are left out: their place differs by design (pip's --target uses
+    // its `home` scheme, a venv uses include/site/python3.X/<dist>).
     let site = prefix.join("lib/python3.13/site-packages");
-    let ours_site: BTreeSet<String> = files_below(&site)
+    let mut ours_site: BTreeSet<String> = files_below(&site)
         .into_iter()
         .filter(|path| comparable(path))
         .collect();
+    let ours_data: Vec<String> = files_below(&prefix)
+        .into_iter()
+        .filter(|path| {
+            !["lib/", "bin/", "include/"]
+                .iter()
+                .any(|top| path.starts_with(top))
+                && path != "pyvenv.cfg"
+        })
+        .collect();
+    assert!(
+        ours_data.iter().any(|path| path.starts_with("share/")),
+        "jwcrypto's data files: {ours_data:?}"
+    );
+    ours_site.extend(ours_data);
     let ours_bin: BTreeSet<String> = files_below(&prefix.join("bin"))
         .into_iter()
         .filter(|name| !name.starts_with("python"))
@@ -201,7 +220,9 @@ fn installed_files_match_pip_install_target() {
         .collect();
     let pip_site: BTreeSet<String> = pip_all
         .into_iter()
-        .filter(|path| !path.starts_with("bin/") && comparable(path))
+        .filter(|path| {
+            !path.starts_with("bin/") && !path.starts_with("include/") && comparable(path)
+        })
         .collect();
 
     assert_eq!(ours_bin, pip_bin, "bin differs");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, print};
+use super::{CacheArgs, CliError, print};
 use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
 use crate::target::Target;
 
@@ -54,33 +54,6 @@ pub struct InstallArgs {
     pub cache: CacheArgs,
 }
 
-#[derive(Debug, Args)]
-pub struct CacheArgs {
-    /// The cache directory [default: $AKPKG_CACHE_DIR, else $XDG_CACHE_HOME/akpkg, else
-    /// ~/.cache/akpkg].
-    #[arg(long, value_name = "DIR", env = "AKPKG_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl CacheArgs {
-    pub fn resolve(&self) -> Result<PathBuf, CliError> {
-        if let Some(directory) = &self.cache_dir {
-            return Ok(directory.clone());
-        }
-        let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty());
-        if let Some(xdg) = xdg {
-            return Ok(PathBuf::from(xdg).join("akpkg"));
-        }
-        std::env::var_os("HOME")
-            .map(|home| PathBuf::from(home).join(".cache/akpkg"))
-            .ok_or_else(|| {
-                CliError::Usage(
-                    "no cache directory: set --cache-dir, AKPKG_CACHE_DIR or HOME".to_string(),
-                )
-            })
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LinkModeArg {
     /// Independent copies.
@@ -93,9 +66,10 @@ pub enum LinkModeArg {
 
 pub fn run(args: InstallArgs) -> Result<(), CliError> {
     let started = Instant::now();
+    let cache_dir = args.cache.resolve()?;
     let target = match &args.python {
-        Some(python) => super::plan::target_for_python(python)?,
-        None => Target::discover(None)?,
+        Some(python) => super::plan::target_for_python(python, Some(&cache_dir))?,
+        None => Target::discover(None, Some(&cache_dir))?,
     };
     let layout = Layout::new(
         &target,
@@ -104,7 +78,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         args.runtime_python.as_deref(),
     )?;
     let options = InstallOptions {
-        cache_dir: args.cache.resolve()?,
+        cache_dir,
         link_mode: match args.link_mode {
             LinkModeArg::Copy => LinkMode::Copy,
             LinkModeArg::Hardlink => LinkMode::Hardlink,

@@ -6,7 +6,9 @@ mod plan;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 /// Build authentik's Python backend from pinned sources into a relocatable prefix.
 ///
@@ -39,6 +41,33 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Install wheel files into a prefix (plumbing: no dependency handling).
     Install(install::InstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The cache directory [default: $AKPKG_CACHE_DIR, else $XDG_CACHE_HOME/akpkg, else
+    /// ~/.cache/akpkg].
+    #[arg(long, value_name = "DIR", env = "AKPKG_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn resolve(&self) -> Result<PathBuf, CliError> {
+        if let Some(directory) = &self.cache_dir {
+            return Ok(directory.clone());
+        }
+        let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty());
+        if let Some(xdg) = xdg {
+            return Ok(PathBuf::from(xdg).join("akpkg"));
+        }
+        std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".cache/akpkg"))
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "no cache directory: set --cache-dir, AKPKG_CACHE_DIR or HOME".to_string(),
+                )
+            })
+    }
 }
 
 /// Errors from any stage, as the CLI reports them.

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use pep440_rs::VersionSpecifiers;
 use pep508_rs::PackageName;
 
-use super::{CliError, print};
+use super::{CacheArgs, CliError, print};
 use crate::lock::{self, Lock};
 use crate::plan::{self, BinaryPolicy, GroupSelection, PlanOptions};
 use crate::target::Target;
@@ -26,6 +26,9 @@ pub struct PlanArgs {
     /// How to print the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +110,9 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
     };
     let read_time = started.elapsed();
 
-    let target = select_target(&args.target, &lock)?;
+    // The cache only remembers interpreter probes here; without one, probe every time.
+    let cache_dir = args.cache.resolve().ok();
+    let target = select_target(&args.target, &lock, cache_dir.as_deref())?;
     let planning = Instant::now();
     let plan = plan::plan(&lock, &target, &options)?;
     tracing::info!(
@@ -132,21 +137,29 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
 }
 
 /// The target from --python, --python-version/--platform, or discovery.
-pub fn select_target(args: &TargetArgs, lock: &Lock) -> Result<Target, CliError> {
+pub fn select_target(
+    args: &TargetArgs,
+    lock: &Lock,
+    cache_dir: Option<&Path>,
+) -> Result<Target, CliError> {
     if let (Some(version), Some(platform)) = (&args.python_version, &args.platform) {
         return Ok(Target::described(version, platform)?);
     }
     match &args.python {
-        None => Ok(Target::discover(lock.requires_python.as_ref())?),
-        Some(python) => target_for_python(python),
+        None => Ok(Target::discover(lock.requires_python.as_ref(), cache_dir)?),
+        Some(python) => target_for_python(python, cache_dir),
     }
 }
 
 /// `--python`: a version to discover (`3.13`), else a path or command to probe.
-pub fn target_for_python(python: &str) -> Result<Target, CliError> {
-    match version_request(python) {
-        Some(specifiers) => Ok(Target::discover(Some(&specifiers))?),
-        None => Ok(Target::from_interpreter(Path::new(python))?),
+pub fn target_for_python(python: &str, cache_dir: Option<&Path>) -> Result<Target, CliError> {
+    match (version_request(python), cache_dir) {
+        (Some(specifiers), _) => Ok(Target::discover(Some(&specifiers), cache_dir)?),
+        (None, Some(cache_dir)) => Ok(Target::from_interpreter_cached(
+            Path::new(python),
+            cache_dir,
+        )?),
+        (None, None) => Ok(Target::from_interpreter(Path::new(python))?),
     }
 }
 

@@ -647,6 +647,100 @@ mod tests {
         );
     }
 
+    /// A one-module wheel, written with a correct RECORD.
+    fn tiny_wheel(directory: &Path) -> PathBuf {
+        use std::io::Write;
+        let files: [(&str, &[u8]); 3] = [
+            ("tiny.py", b"X = 1\n"),
+            (
+                "tiny-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n",
+            ),
+            (
+                "tiny-1.0.dist-info/WHEEL",
+                b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            ),
+        ];
+        let mut record = String::new();
+        for (name, content) in files {
+            record.push_str(&format!(
+                "{name},{},{}\n",
+                record_hash(content),
+                content.len()
+            ));
+        }
+        record.push_str("tiny-1.0.dist-info/RECORD,,\n");
+        let path = directory.join("tiny-1.0-py3-none-any.whl");
+        let mut writer = zip::ZipWriter::new(fs_err::File::create(&path).unwrap());
+        for (name, content) in files
+            .into_iter()
+            .chain([("tiny-1.0.dist-info/RECORD", record.as_bytes())])
+        {
+            writer
+                .start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(content).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn direct_url_and_requested_are_written_as_asked() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheel = tiny_wheel(directory.path());
+        let platform: crate::tags::Platform = "manylinux_2_17_x86_64".parse().unwrap();
+        let layout = Layout {
+            root: directory.path().join("prefix"),
+            final_prefix: directory.path().join("prefix"),
+            scheme: crate::target::Scheme {
+                purelib: "lib/python3.13/site-packages".into(),
+                platlib: "lib/python3.13/site-packages".into(),
+                scripts: "bin".into(),
+                data: ".".into(),
+            },
+            python_version: (3, 13),
+            python_full_version: "3.13.0".into(),
+            runtime_python: "/usr/bin/python3.13".into(),
+            build_python: "/usr/bin/python3.13".into(),
+            tags: crate::tags::TargetTags::cpython(3, 13, false, &platform),
+        };
+        let direct_url = serde_json::json!({"url": "https://example.org/tiny.git", "vcs_info": {"vcs": "git", "commit_id": "0123"}});
+        let options = InstallOptions {
+            cache_dir: directory.path().join("cache"),
+            link_mode: LinkMode::Copy,
+            verify_record: true,
+            compile: false,
+            absolute_shebangs: false,
+        };
+        let wheels = [WheelToInstall {
+            path: wheel,
+            sha256: None,
+            requested: false,
+            direct_url: Some(direct_url.clone()),
+        }];
+        let installed = install_wheels(&layout, &wheels, &options).unwrap();
+        assert_eq!(installed[0].name.as_ref(), "tiny");
+        let dist_info = layout
+            .root
+            .join("lib/python3.13/site-packages/tiny-1.0.dist-info");
+        let written: serde_json::Value =
+            serde_json::from_slice(&fs_err::read(dist_info.join("direct_url.json")).unwrap())
+                .unwrap();
+        assert_eq!(written, direct_url);
+        assert!(!dist_info.join("REQUESTED").exists());
+        let record = fs_err::read_to_string(dist_info.join("RECORD")).unwrap();
+        assert!(
+            record.contains("tiny-1.0.dist-info/direct_url.json,sha256="),
+            "{record}"
+        );
+        assert!(!record.contains("REQUESTED"), "{record}");
+        assert_eq!(
+            fs_err::read_link(layout.root.join("bin/python3.13")).unwrap(),
+            Path::new("/usr/bin/python3.13")
+        );
+    }
+
     #[test]
     fn normalize_drops_current_directory_components() {
         assert_eq!(normalize(Path::new("./share/x")), PathBuf::from("share/x"));

@@ -136,25 +136,44 @@ struct ProbeLibc {
 impl Target {
     /// Ask a real interpreter.
     pub fn from_interpreter(python: &Path) -> Result<Target, TargetError> {
-        let output = Command::new(python)
-            .args(["-I", "-S", "-c", PROBE])
-            .output()
-            .map_err(|source| TargetError::Spawn {
-                python: python.to_path_buf(),
-                source,
-            })?;
-        if !output.status.success() {
-            return Err(TargetError::ProbeFailed {
-                python: python.to_path_buf(),
-                status: output.status.to_string(),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            });
+        let output = run_probe(python)?;
+        let report = parse_report(python, &output)?;
+        Target::from_report(python, report)
+    }
+
+    /// Like [`Target::from_interpreter`], but remembers the probe's report under
+    /// `cache_dir/interpreters/`, keyed by the interpreter file's path, size, modification and
+    /// status-change times, the system's `/etc/ld.so.cache` (a libc update changes it) and the
+    /// probe script itself. Only an interpreter that is its own `sys.executable` is remembered:
+    /// a pyenv shim or wrapper script can switch interpreters without changing itself.
+    pub fn from_interpreter_cached(python: &Path, cache_dir: &Path) -> Result<Target, TargetError> {
+        let Some((resolved, key)) = probe_cache_key(python) else {
+            return Target::from_interpreter(python);
+        };
+        let entry = cache_dir.join("interpreters").join(format!("{key}.json"));
+        if let Ok(saved) = fs_err::read(&entry) {
+            if let Ok(report) = parse_report(python, &saved) {
+                return Target::from_report(python, report);
+            }
         }
-        let report: ProbeReport =
-            serde_json::from_slice(&output.stdout).map_err(|error| TargetError::ProbeOutput {
-                python: python.to_path_buf(),
-                message: error.to_string(),
-            })?;
+        let output = run_probe(python)?;
+        let report = parse_report(python, &output)?;
+        let is_itself =
+            fs_err::canonicalize(&report.executable).is_ok_and(|executable| executable == resolved);
+        if is_itself {
+            // Best effort: a report that cannot be saved only costs the next run a probe.
+            let saved = entry
+                .parent()
+                .map_or(Ok(()), fs_err::create_dir_all)
+                .and_then(|()| {
+                    let temporary = entry.with_extension(format!("{}.tmp", std::process::id()));
+                    fs_err::write(&temporary, &output)?;
+                    fs_err::rename(&temporary, &entry)
+                });
+            if let Err(error) = saved {
+                tracing::debug!("cannot remember the probe of {}: {error}", python.display());
+            }
+        }
         Target::from_report(python, report)
     }
 
@@ -272,7 +291,10 @@ impl Target {
 
     /// Find an interpreter that satisfies `requires_python`: `python3.X` on PATH, then
     /// `python3`/`python` on PATH, then pyenv's installed versions, newest first.
-    pub fn discover(requires_python: Option<&VersionSpecifiers>) -> Result<Target, TargetError> {
+    pub fn discover(
+        requires_python: Option<&VersionSpecifiers>,
+        cache_dir: Option<&Path>,
+    ) -> Result<Target, TargetError> {
         let mut tried = Vec::new();
         let mut seen = HashSet::new();
         for candidate in candidates(requires_python) {
@@ -281,7 +303,11 @@ impl Target {
             if !seen.insert(canonical) {
                 continue;
             }
-            match Target::from_interpreter(&candidate) {
+            let probed = match cache_dir {
+                Some(cache_dir) => Target::from_interpreter_cached(&candidate, cache_dir),
+                None => Target::from_interpreter(&candidate),
+            };
+            match probed {
                 Ok(target) => {
                     let satisfied = requires_python
                         .is_none_or(|specifiers| specifiers.contains(&target.python_version));
@@ -325,6 +351,56 @@ impl Target {
             .map(ToString::to_string)
             .collect()
     }
+}
+
+fn run_probe(python: &Path) -> Result<Vec<u8>, TargetError> {
+    let output = Command::new(python)
+        .args(["-I", "-S", "-c", PROBE])
+        .output()
+        .map_err(|source| TargetError::Spawn {
+            python: python.to_path_buf(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(TargetError::ProbeFailed {
+            python: python.to_path_buf(),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(output.stdout)
+}
+
+fn parse_report(python: &Path, output: &[u8]) -> Result<ProbeReport, TargetError> {
+    serde_json::from_slice(output).map_err(|error| TargetError::ProbeOutput {
+        python: python.to_path_buf(),
+        message: error.to_string(),
+    })
+}
+
+/// The resolved interpreter file and the key its probe is remembered under, when it can be
+/// resolved (a bare command name is probed every time).
+fn probe_cache_key(python: &Path) -> Option<(PathBuf, String)> {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::MetadataExt;
+    let resolved = fs_err::canonicalize(python).ok()?;
+    let metadata = fs_err::metadata(&resolved).ok()?;
+    let loader_cache = fs_err::metadata("/etc/ld.so.cache")
+        .map(|metadata| (metadata.mtime(), metadata.mtime_nsec()))
+        .unwrap_or_default();
+    let identity = format!(
+        "{}\0{}:{}.{}:{}.{}\0{:?}\0{PROBE}",
+        resolved.display(),
+        metadata.size(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.ctime(),
+        metadata.ctime_nsec(),
+        loader_cache,
+    );
+    let digest = Sha256::digest(identity.as_bytes());
+    let key = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    Some((resolved, key))
 }
 
 /// `2.36` → (2, 36); musl's `1.2.5` → (1, 2).
@@ -439,6 +515,44 @@ mod tests {
     }
 
     #[test]
+    fn probes_are_remembered_only_for_real_interpreters() {
+        let Ok(target) = Target::discover(Some(&"==3.13.*".parse().unwrap()), None) else {
+            eprintln!("skipped: no CPython 3.13 on this machine");
+            return;
+        };
+        let python = target.interpreter.unwrap().executable;
+        let cache = tempfile::tempdir().unwrap();
+        let first = Target::from_interpreter_cached(&python, cache.path()).unwrap();
+        let saved: Vec<_> = fs_err::read_dir(cache.path().join("interpreters"))
+            .unwrap()
+            .collect();
+        assert_eq!(saved.len(), 1);
+        let second = Target::from_interpreter_cached(&python, cache.path()).unwrap();
+        assert_eq!(first.python_version, second.python_version);
+        assert_eq!(first.best_tags(3), second.best_tags(3));
+
+        // A wrapper script that execs the interpreter is probed, never remembered.
+        let wrapper = cache.path().join("python-wrapper");
+        fs_err::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec {} \"$@\"\n", python.display()),
+        )
+        .unwrap();
+        fs_err::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        Target::from_interpreter_cached(&wrapper, cache.path()).unwrap();
+        assert_eq!(
+            fs_err::read_dir(cache.path().join("interpreters"))
+                .unwrap()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
     fn libc_versions_parse() {
         assert_eq!(libc_version("2.36"), Some((2, 36)));
         assert_eq!(libc_version("1.2.5"), Some((1, 2)));
@@ -449,7 +563,7 @@ mod tests {
     /// The machines this project runs on have CPython 3.13 under pyenv; elsewhere skip.
     #[test]
     fn probes_a_real_interpreter_when_one_is_installed() {
-        let Ok(target) = Target::discover(Some(&"==3.13.*".parse().unwrap())) else {
+        let Ok(target) = Target::discover(Some(&"==3.13.*".parse().unwrap()), None) else {
             eprintln!("skipped: no CPython 3.13 on this machine");
             return;
         };
