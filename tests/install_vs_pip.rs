@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 
-use common::{akpkg, stdout_of};
+use common::{akpkg, authentik_lock, plan_json, planned, stdout_of};
 use sha2::{Digest, Sha256};
 
 /// Wheels chosen to cover: pure and abi3 and version-specific native wheels, console scripts,
@@ -87,31 +87,11 @@ fn comparable(path: &str) -> bool {
 #[test]
 fn installed_files_match_pip_install_target() {
     let directory = tempfile::tempdir().unwrap();
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.12.4/uv.lock");
-    let plan: serde_json::Value = serde_json::from_str(&stdout_of(
-        akpkg()
-            .args([
-                "plan",
-                "--format",
-                "json",
-                "--python-version",
-                "3.13",
-                "--platform",
-                "manylinux_2_36_x86_64",
-            ])
-            .args(["--only-binary", "lxml", "--lock"])
-            .arg(&lock),
-    ))
-    .unwrap();
+    let plan = plan_json(&authentik_lock(), &["--only-binary", "lxml"]);
     let chosen: Vec<(String, String, String)> = NAMES
         .iter()
         .map(|name| {
-            let distribution = plan["distributions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["name"] == *name)
-                .unwrap();
+            let distribution = planned(&plan, name);
             assert_eq!(distribution["action"], "wheel", "{name}");
             let artifact = &distribution["artifact"];
             (

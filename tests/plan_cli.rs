@@ -8,13 +8,8 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{akpkg, stdout_of};
+use common::{akpkg, authentik_lock, plan_json, planned, stdout_of};
 use predicates::str::contains;
-
-/// authentik 2025.12.4 as laid out in ../shared (read there, never copied).
-fn authentik_lock() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.12.4/uv.lock")
-}
 
 fn plan_authentik(format: &str) -> String {
     stdout_of(
@@ -46,14 +41,9 @@ fn authentik_requirements_equal_uv_export() {
 
 #[test]
 fn authentik_builds_are_the_expected_ones() {
-    let json: serde_json::Value = serde_json::from_str(&plan_authentik("json")).unwrap();
+    let json = plan_json(&authentik_lock(), &[]);
     let distributions = json["distributions"].as_array().unwrap();
-    let find = |name: &str| {
-        distributions
-            .iter()
-            .find(|d| d["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing"))
-    };
+    let find = |name: &str| planned(&json, name);
     let mut builds: Vec<(String, String)> = distributions
         .iter()
         .filter(|d| d["action"] == "build")
@@ -178,56 +168,18 @@ fn a_newer_python_is_planned_without_an_interpreter() {
 
 #[test]
 fn no_binary_and_only_binary_flags_change_the_plan() {
-    let requirements = stdout_of(
-        akpkg()
-            .args([
-                "plan",
-                "--format",
-                "json",
-                "--python-version",
-                "3.13",
-                "--platform",
-                "manylinux_2_36_x86_64",
-            ])
-            .args(["--no-binary", "cryptography,pyyaml", "--lock"])
-            .arg(authentik_lock()),
-    );
-    let json: serde_json::Value = serde_json::from_str(&requirements).unwrap();
-    let cryptography = json["distributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "cryptography")
-        .unwrap();
+    let plan = plan_json(&authentik_lock(), &["--no-binary", "cryptography,pyyaml"]);
+    let cryptography = planned(&plan, "cryptography");
     assert_eq!(cryptography["build"], "sdist");
     assert_eq!(
         cryptography["reason"],
         "no-binary: --no-binary cryptography"
     );
+    assert_eq!(planned(&plan, "pyyaml")["build"], "sdist");
 
     // The command line overrides [tool.uv] no-binary-package.
-    let json: serde_json::Value = serde_json::from_str(&stdout_of(
-        akpkg()
-            .args([
-                "plan",
-                "--format",
-                "json",
-                "--python-version",
-                "3.13",
-                "--platform",
-                "manylinux_2_36_x86_64",
-            ])
-            .args(["--only-binary", "lxml", "--lock"])
-            .arg(authentik_lock()),
-    ))
-    .unwrap();
-    let lxml = json["distributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["name"] == "lxml")
-        .unwrap();
-    assert_eq!(lxml["action"], "wheel");
+    let plan = plan_json(&authentik_lock(), &["--only-binary", "lxml"]);
+    assert_eq!(planned(&plan, "lxml")["action"], "wheel");
 
     akpkg()
         .args(["plan", "--python-version", "3.13", "--platform", "manylinux_2_36_x86_64"])

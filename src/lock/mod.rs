@@ -331,15 +331,15 @@ fn marker(value: &str, location: &Location) -> Result<MarkerTree, LockError> {
         .map_err(|error: pep508_rs::Pep508Error| LockError::InvalidMarker {
             location: location.clone(),
             value: value.to_string(),
-            // The first line says what is wrong; the rest repeats the input with a caret.
-            message: error
-                .message
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            message: first_line(&error),
         })
+}
+
+/// What a PEP 508 parse error says is wrong: its first line (the rest repeats the input with a
+/// caret, which the located message replaces).
+fn first_line(error: &pep508_rs::Pep508Error) -> String {
+    let message = error.message.to_string();
+    message.lines().next().unwrap_or_default().to_string()
 }
 
 /// The last path segment of a URL or path, which names the file.

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use pep508_rs::{MarkerTree, Requirement, VersionOrUrl};
 
 use super::{
-    IndexOptions, Location, Lock, LockError, LockFormat, Package, Source, package_name,
+    IndexOptions, Location, Lock, LockError, LockFormat, Package, Source, first_line, package_name,
     uv_lock::parse_git_source,
 };
 use crate::lock::Hash;
@@ -279,13 +279,7 @@ fn read_requirement(
     let requirement = Requirement::from_str(requirement_text.trim()).map_err(
         |error: pep508_rs::Pep508Error| LockError::InvalidRequirement {
             location: location(indent + error.start + 1),
-            message: error
-                .message
-                .to_string()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            message: first_line(&error),
         },
     )?;
     let start = location(indent + 1);

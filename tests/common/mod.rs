@@ -26,6 +26,35 @@ pub fn stdout_of(command: &mut Command) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// authentik 2025.12.4's lock as laid out in ../shared (read there, never copied).
+pub fn authentik_lock() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.12.4/uv.lock")
+}
+
+/// `akpkg plan --format json` of `lock` for CPython 3.13 on manylinux_2_36_x86_64 (described,
+/// so no interpreter is needed), with extra arguments.
+pub fn plan_json(lock: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = stdout_of(
+        akpkg()
+            .args(["plan", "--format", "json", "--python-version", "3.13"])
+            .args(["--platform", "manylinux_2_36_x86_64"])
+            .args(extra)
+            .arg("--lock")
+            .arg(lock),
+    );
+    serde_json::from_str(&output).unwrap()
+}
+
+/// One distribution of a JSON plan, by name.
+pub fn planned<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["distributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|distribution| distribution["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not in the plan"))
+}
+
 /// stderr of a command that must fail with exit code 1.
 pub fn failure_of(command: &mut Command) -> String {
     let output = command.output().unwrap();
