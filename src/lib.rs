@@ -7,6 +7,8 @@
 //! [`tags`] holds wheel file names and tag ranking; [`cli`] parses arguments and prints.
 
 pub mod cli;
+pub mod digest;
+pub mod fetch;
 pub mod install;
 pub mod lock;
 pub mod plan;

@@ -1,5 +1,6 @@
 //! The command line: parse arguments, call the stages, print. Nothing else lives here.
 
+mod fetch;
 mod install;
 mod plan;
 
@@ -39,8 +40,13 @@ pub struct Cli {
 enum Command {
     /// Show what would be installed for a target interpreter, and why.
     Plan(plan::PlanArgs),
+    /// Download every wheel and sdist a plan needs into the cache, verified by sha256.
+    Fetch(fetch::FetchArgs),
     /// Install wheel files into a prefix (plumbing: no dependency handling).
     Install(install::InstallArgs),
+    /// Maintain the cache.
+    #[command(subcommand)]
+    Cache(fetch::CacheCommand),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +86,8 @@ pub enum CliError {
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+    #[error(transparent)]
     Install(#[from] crate::install::InstallError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
@@ -93,7 +101,9 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Fetch(args) => fetch::run(args),
         Command::Install(args) => install::run(args),
+        Command::Cache(command) => fetch::run_cache(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@ use pep508_rs::PackageName;
 
 use super::{CacheArgs, CliError, print};
 use crate::lock::{self, Lock};
-use crate::plan::{self, BinaryPolicy, GroupSelection, PlanOptions};
+use crate::plan::{self, BinaryPolicy, GroupSelection, Plan, PlanOptions};
 use crate::target::Target;
 
 #[derive(Debug, Args)]
@@ -93,35 +93,8 @@ pub enum Format {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), CliError> {
-    let started = Instant::now();
-    let lock = lock::read(&args.lock.lock)?;
-    let project_directory = args
-        .lock
-        .project
-        .clone()
-        .unwrap_or_else(|| lock.directory().to_path_buf());
-    let settings = lock::read_project_settings(&project_directory)?;
-    let options = PlanOptions {
-        groups: GroupSelection {
-            groups: args.selection.group.clone(),
-            all_groups: args.selection.all_groups,
-        },
-        binary: binary_policy(&settings, &args.selection)?,
-    };
-    let read_time = started.elapsed();
-
-    // The cache only remembers interpreter probes here; without one, probe every time.
-    let cache_dir = args.cache.resolve().ok();
-    let target = select_target(&args.target, &lock, cache_dir.as_deref())?;
-    let planning = Instant::now();
-    let plan = plan::plan(&lock, &target, &options)?;
-    tracing::info!(
-        distributions = plan.distributions.len(),
-        read_ms = read_time.as_secs_f64() * 1e3,
-        plan_ms = planning.elapsed().as_secs_f64() * 1e3,
-        "planned"
-    );
-
+    let (plan, target, lock) =
+        plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
     let text = match args.format {
         Format::Text => plan::render_table(&plan, &target),
         Format::Json => {
@@ -134,6 +107,44 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
         Format::Requirements => plan::render_requirements(&plan),
     };
     print(&text)
+}
+
+/// Read the lock and the project's settings, choose the target, and plan: the first steps of
+/// every command that works from a lock.
+pub fn plan_from_args(
+    lock_args: &LockArgs,
+    target_args: &TargetArgs,
+    selection: &SelectionArgs,
+    cache: &CacheArgs,
+) -> Result<(Plan, Target, Lock), CliError> {
+    let started = Instant::now();
+    let lock = lock::read(&lock_args.lock)?;
+    let project_directory = lock_args
+        .project
+        .clone()
+        .unwrap_or_else(|| lock.directory().to_path_buf());
+    let settings = lock::read_project_settings(&project_directory)?;
+    let options = PlanOptions {
+        groups: GroupSelection {
+            groups: selection.group.clone(),
+            all_groups: selection.all_groups,
+        },
+        binary: binary_policy(&settings, selection)?,
+    };
+    let read_time = started.elapsed();
+
+    // The cache only remembers interpreter probes here; without one, probe every time.
+    let cache_dir = cache.resolve().ok();
+    let target = select_target(target_args, &lock, cache_dir.as_deref())?;
+    let planning = Instant::now();
+    let plan = plan::plan(&lock, &target, &options)?;
+    tracing::info!(
+        distributions = plan.distributions.len(),
+        read_ms = read_time.as_secs_f64() * 1e3,
+        plan_ms = planning.elapsed().as_secs_f64() * 1e3,
+        "planned"
+    );
+    Ok((plan, target, lock))
 }
 
 /// The target from --python, --python-version/--platform, or discovery.

@@ -60,10 +60,7 @@ impl BytecodeCache {
             job.source_hash,
             job.final_path.display()
         );
-        let digest = super::record::sha256_reader(identity.as_bytes())
-            .map(|(digest, _)| digest)
-            .unwrap_or_default();
-        let key: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        let key = crate::digest::sha256_hex(identity.as_bytes());
         self.directory.join(&key[..2]).join(format!("{key}.pyc"))
     }
 

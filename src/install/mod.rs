@@ -594,9 +594,7 @@ fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallErr
         metadata.ctime(),
         metadata.ctime_nsec()
     );
-    let (key, _) = record::sha256_reader(identity.as_bytes())
-        .map_err(InstallError::io("cannot hash the identity of", path))?;
-    let key: String = key.iter().map(|byte| format!("{byte:02x}")).collect();
+    let key = crate::digest::sha256_hex(identity.as_bytes());
     let memo = cache_dir.join("file-hashes").join(&key);
     if let Ok(known) = fs_err::read_to_string(&memo) {
         if known.len() == 64 && known.bytes().all(|byte| byte.is_ascii_hexdigit()) {
@@ -620,9 +618,7 @@ fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallErr
 
 /// The lowercase hex sha256 of a file.
 fn sha256_of_file(path: &Path) -> Result<String, InstallError> {
-    let file = fs_err::File::open(path).map_err(InstallError::io("cannot open", path))?;
-    let (digest, _) = record::sha256_reader(file).map_err(InstallError::io("cannot read", path))?;
-    Ok(digest.iter().map(|byte| format!("{byte:02x}")).collect())
+    crate::digest::sha256_hex_of_file(path).map_err(InstallError::io("cannot read", path))
 }
 
 #[cfg(test)]

@@ -77,25 +77,9 @@ pub fn record_hash(bytes: &[u8]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
 }
 
-/// The sha256 digest of a stream and its byte count.
-pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<([u8; 32], u64)> {
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = reader.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        size += read as u64;
-    }
-    Ok((hasher.finalize().into(), size))
-}
-
 /// Hash a stream, returning the RECORD hash and the byte count.
 pub fn record_hash_reader(reader: impl Read) -> std::io::Result<(String, u64)> {
-    let (digest, size) = sha256_reader(reader)?;
+    let (digest, size) = crate::digest::sha256_reader(reader)?;
     Ok((format!("sha256={}", URL_SAFE_NO_PAD.encode(digest)), size))
 }
 

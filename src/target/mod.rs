@@ -381,7 +381,6 @@ fn parse_report(python: &Path, output: &[u8]) -> Result<ProbeReport, TargetError
 /// The resolved interpreter file and the key its probe is remembered under, when it can be
 /// resolved (a bare command name is probed every time).
 fn probe_cache_key(python: &Path) -> Option<(PathBuf, String)> {
-    use sha2::{Digest, Sha256};
     use std::os::unix::fs::MetadataExt;
     let resolved = fs_err::canonicalize(python).ok()?;
     let metadata = fs_err::metadata(&resolved).ok()?;
@@ -398,8 +397,7 @@ fn probe_cache_key(python: &Path) -> Option<(PathBuf, String)> {
         metadata.ctime_nsec(),
         loader_cache,
     );
-    let digest = Sha256::digest(identity.as_bytes());
-    let key = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    let key = crate::digest::sha256_hex(identity.as_bytes());
     Some((resolved, key))
 }
 

@@ -1,0 +1,191 @@
+//! `akpkg fetch` and `akpkg cache verify|clean`.
+
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
+
+use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
+use super::{CacheArgs, CliError, print};
+use crate::fetch::{self, ArtifactCache, ArtifactRequest, FetchOptions, Mirror};
+use crate::plan::{Action, Plan};
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Downloads at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+
+    /// Never download: fail, listing every artifact missing from the cache.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Fetch URLs that start with FROM from TO instead (repeatable), such as a private mirror of
+    /// files.pythonhosted.org.
+    #[arg(long, value_name = "FROM=TO")]
+    pub mirror: Vec<String>,
+
+    /// Allow plain HTTP to this host (loopback is always allowed).
+    #[arg(long, value_name = "HOST")]
+    pub allow_insecure_host: Vec<String>,
+
+    /// Attempts after the first for connection errors, timeouts, 429 and 5xx answers.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub retries: u32,
+}
+
+impl NetworkArgs {
+    pub fn options(&self, cache: &CacheArgs) -> Result<FetchOptions, CliError> {
+        let mirrors = self
+            .mirror
+            .iter()
+            .map(|text| {
+                text.split_once('=')
+                    .filter(|(from, to)| !from.is_empty() && !to.is_empty())
+                    .map(|(from, to)| Mirror {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    })
+                    .ok_or_else(|| CliError::Usage(format!("--mirror {text}: expected FROM=TO")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(FetchOptions {
+            concurrency: self.concurrency.max(1),
+            offline: self.offline,
+            mirrors,
+            insecure_hosts: self.allow_insecure_host.clone(),
+            retries: self.retries,
+            ..FetchOptions::new(cache.resolve()?)
+        })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Re-hash every cached artifact; remove and list those whose bytes do not match.
+    Verify(CacheArgs),
+    /// Delete the whole cache.
+    Clean(CacheArgs),
+}
+
+pub fn run(args: FetchArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+    let (requests, not_fetched) = requests_of(&plan)?;
+    let options = args.network.options(&args.cache)?;
+    let fetched = fetch::fetch_all(&requests, &options)?;
+    let downloaded: Vec<_> = fetched
+        .iter()
+        .filter(|artifact| artifact.downloaded)
+        .collect();
+    let bytes: u64 = downloaded
+        .iter()
+        .filter_map(|artifact| artifact.request.size)
+        .sum();
+    let mut summary = format!(
+        "{} artifacts in {} ({} downloaded, {:.1} MB) in {:.1}s\n",
+        fetched.len(),
+        options.cache_dir.join("artifacts").display(),
+        downloaded.len(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    if !not_fetched.is_empty() {
+        summary.push_str(&format!(
+            "not fetched (source builds that fetch does not handle yet): {}\n",
+            not_fetched.join(", ")
+        ));
+    }
+    print(&summary)
+}
+
+/// The wheels and sdists a plan needs, and the distributions fetch leaves to later stages.
+fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<String>), CliError> {
+    let mut requests = Vec::new();
+    let mut not_fetched = Vec::new();
+    for distribution in &plan.distributions {
+        let version = distribution
+            .version
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string);
+        let artifact = match &distribution.action {
+            Action::Wheel { artifact, .. }
+            | Action::Build {
+                sdist: Some(artifact),
+                ..
+            } => artifact,
+            Action::Build { sdist: None, kind } => {
+                not_fetched.push(format!("{} ({})", distribution.name, kind.as_str()));
+                continue;
+            }
+            Action::FromIndex { .. } => {
+                return Err(CliError::Usage(format!(
+                    "`{}` is pinned by hash only (requirements.txt without URLs); fetching it needs the index lookup, which akpkg does not do yet",
+                    distribution.name
+                )));
+            }
+            Action::Nothing => continue,
+        };
+        let sha256 = artifact.hash.as_ref().and_then(|hash| hash.sha256()).ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{}` {version}: the lock gives no sha256 for {}, and akpkg fetches nothing unverified",
+                distribution.name, artifact.filename
+            ))
+        })?;
+        requests.push(ArtifactRequest {
+            name: distribution.name.to_string(),
+            version,
+            filename: artifact.filename.clone(),
+            url: artifact.url.clone(),
+            sha256: sha256.to_string(),
+            size: artifact.size,
+        });
+    }
+    Ok((requests, not_fetched))
+}
+
+pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
+    match command {
+        CacheCommand::Verify(cache) => {
+            let directory = cache.resolve()?;
+            let started = Instant::now();
+            let (checked, corrupt) = ArtifactCache::new(&directory).verify()?;
+            let mut report = format!(
+                "checked {checked} artifacts in {:.1}s: {} corrupt\n",
+                started.elapsed().as_secs_f64(),
+                corrupt.len()
+            );
+            for path in &corrupt {
+                report.push_str(&format!("removed {}\n", path.display()));
+            }
+            print(&report)
+        }
+        CacheCommand::Clean(cache) => {
+            let directory = cache.resolve()?;
+            match fs_err::remove_dir_all(&directory) {
+                Ok(()) => print(&format!("removed {}\n", directory.display())),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    print(&format!("{} does not exist\n", directory.display()))
+                }
+                Err(error) => Err(CliError::Output(error)),
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! sha256 over streams and files, and its lowercase hex form, shared by the stages.
+
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// The sha256 digest of a stream and its byte count.
+pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<([u8; 32], u64)> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((hasher.finalize().into(), size))
+}
+
+/// Lowercase hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The lowercase hex sha256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The lowercase hex sha256 of a file's contents.
+pub fn sha256_hex_of_file(path: &Path) -> std::io::Result<String> {
+    let file = fs_err::File::open(path)?;
+    let (digest, _) = sha256_reader(file)?;
+    Ok(hex(&digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_digests() {
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(sha256_hex(b""), empty);
+        assert_eq!(hex(&sha256_reader(&b""[..]).unwrap().0), empty);
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+}

@@ -1,0 +1,218 @@
+//! One verified download, with retries.
+//!
+//! Transient failures are retried with exponential backoff: connection errors, timeouts, a body
+//! cut short, and the statuses 429 and 5xx (a `Retry-After` in seconds is honoured, capped).
+//! Anything else fails at once; a hash mismatch is never retried into acceptance.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{ArtifactCache, ArtifactRequest, FetchError, FetchOptions, mirrored, redacted};
+
+/// The longest wait between attempts, whatever the backoff or `Retry-After` says.
+const MAX_DELAY: Duration = Duration::from_secs(30);
+
+pub fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
+    reqwest::blocking::Client::builder()
+        .user_agent(concat!("akpkg/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(options.timeout)
+        // The blocking client's timeout bounds each read and write, not the whole body.
+        .timeout(options.timeout)
+        .build()
+        .map_err(|error| FetchError::Setup(error.to_string()))
+}
+
+pub fn sha256_of_file(path: &Path) -> std::io::Result<String> {
+    crate::digest::sha256_hex_of_file(path)
+}
+
+/// What went wrong with one attempt.
+enum Attempt {
+    /// Worth another try, after at least this long (from `Retry-After`), with this message.
+    Transient(Option<Duration>, String),
+    Fatal(FetchError),
+}
+
+pub fn download(
+    client: &reqwest::blocking::Client,
+    request: &ArtifactRequest,
+    cache: &ArtifactCache,
+    options: &FetchOptions,
+) -> Result<(), FetchError> {
+    let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
+        name: request.name.clone(),
+        version: request.version.clone(),
+        filename: request.filename.clone(),
+    })?;
+    let url = mirrored(original, &options.mirrors);
+    check_scheme(request, &url, &options.insecure_hosts)?;
+
+    let mut delay = options.retry_delay;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match attempt_once(client, request, &url, cache) {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Fatal(error)) => return Err(error),
+            Err(Attempt::Transient(retry_after, message)) => {
+                if attempt > options.retries {
+                    return Err(FetchError::GaveUp {
+                        name: request.name.clone(),
+                        version: request.version.clone(),
+                        url: redacted(&url),
+                        attempts: attempt,
+                        message,
+                    });
+                }
+                let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
+                tracing::warn!(url = %redacted(&url), attempt, "{message}; retrying in {:.1}s", wait.as_secs_f64());
+                std::thread::sleep(wait);
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+        }
+    }
+}
+
+/// Plain HTTP only to loopback or to hosts the user trusts by name.
+fn check_scheme(
+    request: &ArtifactRequest,
+    url: &str,
+    insecure_hosts: &[String],
+) -> Result<(), FetchError> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback || insecure_hosts.iter().any(|allowed| allowed == host) {
+        return Ok(());
+    }
+    Err(FetchError::InsecureUrl {
+        name: request.name.clone(),
+        version: request.version.clone(),
+        url: redacted(url),
+        host: host.to_string(),
+    })
+}
+
+fn attempt_once(
+    client: &reqwest::blocking::Client,
+    request: &ArtifactRequest,
+    url: &str,
+    cache: &ArtifactCache,
+) -> Result<(), Attempt> {
+    let response = client.get(url).send().map_err(|error| {
+        Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
+    })?;
+    let status = response.status();
+    if status.as_u16() == 429 || status.is_server_error() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(Attempt::Transient(
+            retry_after,
+            format!("the server answered {status}"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(Attempt::Fatal(FetchError::Status {
+            name: request.name.clone(),
+            version: request.version.clone(),
+            url: redacted(url),
+            status: status.as_u16(),
+        }));
+    }
+
+    // Stream into a temporary file beside the final name, hashing as it goes.
+    let io_error = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| {
+            Attempt::Fatal(FetchError::Io {
+                action,
+                path,
+                source,
+            })
+        }
+    };
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempfile_in(cache.directory())
+        .map_err(io_error(
+            "cannot create a temporary file in",
+            cache.directory(),
+        ))?;
+    let mut hasher = Sha256::new();
+    let mut body = response;
+    let mut buffer = vec![0u8; 128 * 1024];
+    loop {
+        let read = body.read(&mut buffer).map_err(|error| {
+            Attempt::Transient(None, format!("the body was cut short: {error}"))
+        })?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        temporary
+            .write_all(&buffer[..read])
+            .map_err(io_error("cannot write", temporary.path()))?;
+    }
+    let actual = crate::digest::hex(&hasher.finalize());
+    if actual != request.sha256 {
+        // Dropping the temporary file deletes it.
+        return Err(Attempt::Fatal(FetchError::HashMismatch {
+            name: request.name.clone(),
+            version: request.version.clone(),
+            url: redacted(url),
+            expected: request.sha256.clone(),
+            actual,
+        }));
+    }
+    let final_path = cache.path(&request.sha256);
+    temporary.persist(&final_path).map_err(|error| {
+        Attempt::Fatal(FetchError::Io {
+            action: "cannot store",
+            path: final_path,
+            source: error.error,
+        })
+    })?;
+    Ok(())
+}
+
+/// reqwest's errors end with the URL, which may hold credentials; keep what and why.
+fn without_url(error: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut message = String::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if message.is_empty() {
+        if error.is_timeout() {
+            "timed out".to_string()
+        } else {
+            "connection failed".to_string()
+        }
+    } else {
+        message
+    }
+}

@@ -1,0 +1,68 @@
+//! Errors of the `fetch` stage: each names the distribution, the (redacted) URL and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("cannot set up downloads: {0}")]
+    Setup(String),
+
+    #[error(
+        "{count} artifacts are not in the cache and --offline forbids downloading them:\n{list}"
+    )]
+    OfflineMissing { count: usize, list: String },
+
+    #[error(
+        "`{name}` {version}: the lock gives no URL for {filename}; add it to the cache or a bundle"
+    )]
+    NoUrl {
+        name: String,
+        version: String,
+        filename: String,
+    },
+
+    #[error(
+        "`{name}` {version}: refusing plain HTTP for {url}; use HTTPS, or --allow-insecure-host {host} if this network is trusted"
+    )]
+    InsecureUrl {
+        name: String,
+        version: String,
+        url: String,
+        host: String,
+    },
+
+    #[error(
+        "`{name}` {version}: {url} has the wrong content (sha256 {actual}, the lock expects {expected}); the file was discarded"
+    )]
+    HashMismatch {
+        name: String,
+        version: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("`{name}` {version}: {url} answered {status}")]
+    Status {
+        name: String,
+        version: String,
+        url: String,
+        status: u16,
+    },
+
+    #[error("`{name}` {version}: downloading {url} failed after {attempts} attempts: {message}")]
+    GaveUp {
+        name: String,
+        version: String,
+        url: String,
+        attempts: u32,
+        message: String,
+    },
+}

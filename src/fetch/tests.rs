@@ -1,0 +1,335 @@
+//! Downloads against a real HTTP server on 127.0.0.1 that the test starts, with scripted faults.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+/// What the server answers to one request for a path.
+#[derive(Clone)]
+enum Reply {
+    Body(Vec<u8>),
+    Status(u16),
+    /// 429 with `Retry-After: 0`.
+    TooManyRequests,
+    /// Announces the whole length, sends this many bytes, then closes the connection.
+    CutAfter(Vec<u8>, usize),
+}
+
+struct Server {
+    base: String,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Server {
+    /// Serve `routes`: each path answers its replies in order, the last one repeating.
+    fn start(routes: Vec<(&str, Vec<Reply>)>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let routes: HashMap<String, Vec<Reply>> = routes
+            .into_iter()
+            .map(|(path, replies)| (path.to_string(), replies))
+            .collect();
+        let hits = Arc::new(Mutex::new(HashMap::new()));
+        let counter = Arc::clone(&hits);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                // Skip the headers.
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                    line.clear();
+                }
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_string();
+                let count = {
+                    let mut hits = counter.lock().unwrap();
+                    let count = hits.entry(path.clone()).or_insert(0);
+                    *count += 1;
+                    *count
+                };
+                let reply = routes
+                    .get(&path)
+                    .map(|replies| replies[(count - 1).min(replies.len() - 1)].clone())
+                    .unwrap_or(Reply::Status(404));
+                let _ = match reply {
+                    Reply::Body(body) => write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .and_then(|()| stream.write_all(&body)),
+                    Reply::Status(code) => write!(
+                        stream,
+                        "HTTP/1.1 {code} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    Reply::TooManyRequests => write!(
+                        stream,
+                        "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                    Reply::CutAfter(body, sent) => write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .and_then(|()| stream.write_all(&body[..sent])),
+                };
+            }
+        });
+        Server { base, hits }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+fn request(name: &str, content: &[u8], url: String) -> ArtifactRequest {
+    ArtifactRequest {
+        name: name.to_string(),
+        version: "1.0".to_string(),
+        filename: format!("{name}-1.0-py3-none-any.whl"),
+        url: Some(url),
+        sha256: crate::digest::sha256_hex(content),
+        size: Some(content.len() as u64),
+    }
+}
+
+fn options(cache: &Path) -> FetchOptions {
+    FetchOptions {
+        retry_delay: Duration::from_millis(10),
+        retries: 3,
+        ..FetchOptions::new(cache.to_path_buf())
+    }
+}
+
+/// Files in the artifact directory, temporaries included.
+fn stored(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs_err::read_dir(cache.join("artifacts/sha256"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn downloads_are_verified_stored_by_hash_and_reused() {
+    let server = Server::start(vec![
+        ("/a.whl", vec![Reply::Body(b"alpha".to_vec())]),
+        ("/b.whl", vec![Reply::Body(b"beta".to_vec())]),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let requests = [
+        request("a", b"alpha", server.url("/a.whl")),
+        request("b", b"beta", server.url("/b.whl")),
+    ];
+    let fetched = fetch_all(&requests, &options(cache.path())).unwrap();
+    assert!(fetched.iter().all(|artifact| artifact.downloaded));
+    assert_eq!(fs_err::read(&fetched[0].path).unwrap(), b"alpha");
+    assert_eq!(
+        fetched[1].path,
+        cache
+            .path()
+            .join("artifacts/sha256")
+            .join(crate::digest::sha256_hex(b"beta"))
+    );
+
+    let again = fetch_all(&requests, &options(cache.path())).unwrap();
+    assert!(again.iter().all(|artifact| !artifact.downloaded));
+    assert_eq!((server.hits("/a.whl"), server.hits("/b.whl")), (1, 1));
+}
+
+#[test]
+fn wrong_bytes_are_discarded_and_never_retried() {
+    let server = Server::start(vec![("/x.whl", vec![Reply::Body(b"tampered".to_vec())])]);
+    let cache = tempfile::tempdir().unwrap();
+    let error = fetch_all(
+        &[request("x", b"genuine", server.url("/x.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err();
+    let message = error
+        .to_string()
+        .replace(&server.base, "http://127.0.0.1:PORT");
+    insta::assert_snapshot!(message, @"`x` 1.0: http://127.0.0.1:PORT/x.whl has the wrong content (sha256 d121be3103007b41edf96f8262925f8c7d61894afe9a041843b631f69445bc57, the lock expects dfec22473777f0ddaea98d74045c22ae9029a8e3b75aa8fcce941aa29e5b073b); the file was discarded");
+    assert_eq!(server.hits("/x.whl"), 1);
+    assert!(
+        stored(cache.path()).is_empty(),
+        "no file and no temporary left: {:?}",
+        stored(cache.path())
+    );
+}
+
+#[test]
+fn transient_failures_are_retried() {
+    let body = b"eventually".to_vec();
+    let server = Server::start(vec![
+        (
+            "/busy.whl",
+            vec![
+                Reply::Status(503),
+                Reply::Status(503),
+                Reply::Body(body.clone()),
+            ],
+        ),
+        (
+            "/cut.whl",
+            vec![Reply::CutAfter(body.clone(), 4), Reply::Body(body.clone())],
+        ),
+        (
+            "/limited.whl",
+            vec![Reply::TooManyRequests, Reply::Body(body.clone())],
+        ),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let requests = [
+        request("busy", &body, server.url("/busy.whl")),
+        ArtifactRequest {
+            name: "cut".into(),
+            ..request("busy", &body, server.url("/cut.whl"))
+        },
+        ArtifactRequest {
+            name: "limited".into(),
+            ..request("busy", &body, server.url("/limited.whl"))
+        },
+    ];
+    // The three share a hash: fetch them one by one so each URL is really used.
+    for request in &requests {
+        let fetched = fetch_all(std::slice::from_ref(request), &options(cache.path())).unwrap();
+        assert_eq!(fs_err::read(&fetched[0].path).unwrap(), body);
+        fs_err::remove_file(&fetched[0].path).unwrap();
+    }
+    assert_eq!(server.hits("/busy.whl"), 3);
+    assert_eq!(server.hits("/cut.whl"), 2);
+    assert_eq!(server.hits("/limited.whl"), 2);
+    assert!(stored(cache.path()).is_empty());
+}
+
+#[test]
+fn missing_files_and_endless_errors_fail_clearly() {
+    let server = Server::start(vec![("/down.whl", vec![Reply::Status(500)])]);
+    let cache = tempfile::tempdir().unwrap();
+    let redact = |error: FetchError| {
+        error
+            .to_string()
+            .replace(&server.base, "http://127.0.0.1:PORT")
+    };
+
+    let error = fetch_all(
+        &[request("gone", b"x", server.url("/gone.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(redact(error), @"`gone` 1.0: http://127.0.0.1:PORT/gone.whl answered 404");
+    assert_eq!(server.hits("/gone.whl"), 1, "a 404 is not retried");
+
+    let error = fetch_all(
+        &[request("down", b"x", server.url("/down.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(redact(error), @"`down` 1.0: downloading http://127.0.0.1:PORT/down.whl failed after 4 attempts: the server answered 500 Internal Server Error");
+    assert_eq!(server.hits("/down.whl"), 4);
+}
+
+#[test]
+fn offline_lists_every_missing_artifact() {
+    let cache = tempfile::tempdir().unwrap();
+    let requests = [
+        request("first", b"1", "https://files.example/first.whl".into()),
+        request("second", b"2", "https://files.example/second.whl".into()),
+    ];
+    let error = fetch_all(
+        &requests,
+        &FetchOptions {
+            offline: true,
+            ..options(cache.path())
+        },
+    )
+    .unwrap_err();
+    insta::assert_snapshot!(error.to_string(), @"
+    2 artifacts are not in the cache and --offline forbids downloading them:
+      first 1.0 (first-1.0-py3-none-any.whl)
+      second 1.0 (second-1.0-py3-none-any.whl)
+    ");
+}
+
+#[test]
+fn mirrors_rewrite_url_prefixes() {
+    let server = Server::start(vec![(
+        "/pypi/packages/m.whl",
+        vec![Reply::Body(b"mirrored".to_vec())],
+    )]);
+    let cache = tempfile::tempdir().unwrap();
+    let mirrors = vec![Mirror {
+        from: "https://files.pythonhosted.org/".into(),
+        to: format!("{}/pypi/", server.base),
+    }];
+    let requests = [request(
+        "m",
+        b"mirrored",
+        "https://files.pythonhosted.org/packages/m.whl".into(),
+    )];
+    fetch_all(
+        &requests,
+        &FetchOptions {
+            mirrors,
+            ..options(cache.path())
+        },
+    )
+    .unwrap();
+    assert_eq!(server.hits("/pypi/packages/m.whl"), 1);
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback_and_credentials_are_redacted() {
+    let cache = tempfile::tempdir().unwrap();
+    let requests = [request(
+        "p",
+        b"p",
+        "http://user:secret@mirror.internal/simple/p.whl".into(),
+    )];
+    let error = fetch_all(&requests, &options(cache.path()))
+        .unwrap_err()
+        .to_string();
+    insta::assert_snapshot!(error, @"`p` 1.0: refusing plain HTTP for http://***@mirror.internal/simple/p.whl; use HTTPS, or --allow-insecure-host mirror.internal if this network is trusted");
+    assert!(!error.contains("secret"));
+    assert_eq!(redacted("https://a:b@h:8080/x?y"), "https://***@h:8080/x?y");
+    assert_eq!(redacted("https://h/x@y"), "https://h/x@y");
+}
+
+#[test]
+fn cache_verify_removes_corrupt_entries() {
+    let server = Server::start(vec![("/v.whl", vec![Reply::Body(b"valid".to_vec())])]);
+    let cache = tempfile::tempdir().unwrap();
+    let fetched = fetch_all(
+        &[request("v", b"valid", server.url("/v.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap();
+    let store = ArtifactCache::new(cache.path());
+    assert_eq!(store.verify().unwrap(), (1, Vec::new()));
+    fs_err::write(&fetched[0].path, b"bit rot").unwrap();
+    assert_eq!(store.verify().unwrap(), (1, vec![fetched[0].path.clone()]));
+    assert!(!fetched[0].path.exists());
+}

@@ -1,0 +1,279 @@
+//! `akpkg fetch` and `akpkg cache` end to end: a static HTTP server on 127.0.0.1 over files the
+//! test writes, offline runs with the network pointed at a closed port, and (when reachable) a
+//! few real wheels from PyPI.
+
+// This whole file is test code: panicking on a broken fixture is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+
+use common::{akpkg, authentik_lock, failure_of, plan_json, planned, stdout_of};
+
+/// `python3 -m http.server` on a free loopback port, stopped when dropped.
+struct StaticServer {
+    child: Child,
+    base: String,
+}
+
+impl StaticServer {
+    fn serve(directory: &Path) -> StaticServer {
+        let mut child = Process::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(directory)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap();
+        StaticServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256(content: &[u8]) -> String {
+    akpkg::digest::sha256_hex(content)
+}
+
+/// A lock whose `wheel` package has one wheel and whose `source` package has only an sdist,
+/// both under `base`.
+fn write_lock(directory: &Path, base: &str, wheel: &[u8], sdist: &[u8]) -> PathBuf {
+    let lock = format!(
+        r#"version = 1
+revision = 3
+requires-python = ">=3.12"
+
+[[package]]
+name = "app"
+version = "1.0"
+source = {{ virtual = "." }}
+dependencies = [{{ name = "wheel-only" }}, {{ name = "source-only" }}]
+
+[[package]]
+name = "wheel-only"
+version = "1.0"
+source = {{ registry = "{base}/simple" }}
+wheels = [{{ url = "{base}/files/wheel_only-1.0-py3-none-any.whl", hash = "sha256:{}", size = {} }}]
+
+[[package]]
+name = "source-only"
+version = "2.0"
+source = {{ registry = "{base}/simple" }}
+sdist = {{ url = "{base}/files/source_only-2.0.tar.gz", hash = "sha256:{}", size = {} }}
+"#,
+        sha256(wheel),
+        wheel.len(),
+        sha256(sdist),
+        sdist.len()
+    );
+    let path = directory.join("uv.lock");
+    fs_err::write(&path, lock).unwrap();
+    path
+}
+
+fn fetch(lock: &Path, cache: &Path, extra: &[&str]) -> assert_cmd::Command {
+    let mut command = akpkg();
+    command
+        .args([
+            "fetch",
+            "--python-version",
+            "3.13",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--lock",
+        ])
+        .arg(lock)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(extra);
+    command
+}
+
+/// Point every proxy variable at a closed port, so any network access would fail.
+fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    for variable in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        command.env(variable, "http://127.0.0.1:9");
+    }
+    command.env_remove("NO_PROXY").env_remove("no_proxy")
+}
+
+#[test]
+fn fetches_from_a_local_server_then_works_offline() {
+    let directory = tempfile::tempdir().unwrap();
+    let files = directory.path().join("www/files");
+    fs_err::create_dir_all(&files).unwrap();
+    let (wheel, sdist) = (b"wheel bytes".to_vec(), b"sdist bytes".to_vec());
+    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
+    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
+    let server = StaticServer::serve(&directory.path().join("www"));
+    let lock = write_lock(directory.path(), &server.base, &wheel, &sdist);
+    let cache = directory.path().join("cache");
+
+    let summary = stdout_of(&mut fetch(&lock, &cache, &[]));
+    assert!(
+        summary.starts_with("2 artifacts in ") && summary.contains("(2 downloaded"),
+        "{summary}"
+    );
+    assert_eq!(
+        fs_err::read(cache.join("artifacts/sha256").join(sha256(&sdist))).unwrap(),
+        sdist
+    );
+    drop(server);
+
+    // Offline, with the network unusable, the cache is enough.
+    let summary = stdout_of(without_network(&mut fetch(&lock, &cache, &["--offline"])));
+    assert!(summary.contains("(0 downloaded"), "{summary}");
+
+    // An empty cache offline lists everything missing at once.
+    let error = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("empty"),
+        &["--offline"],
+    )));
+    insta::assert_snapshot!(error, @"
+    error: 2 artifacts are not in the cache and --offline forbids downloading them:
+      source-only 2.0 (source_only-2.0.tar.gz)
+      wheel-only 1.0 (wheel_only-1.0-py3-none-any.whl)
+    ");
+
+    // cache verify finds the two good files; a corrupted one is removed and named.
+    let verified = stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
+    assert!(
+        verified.starts_with("checked 2 artifacts") && verified.contains(": 0 corrupt"),
+        "{verified}"
+    );
+    fs_err::write(cache.join("artifacts/sha256").join(sha256(&wheel)), b"rot").unwrap();
+    let verified = stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
+    assert!(
+        verified.contains(": 1 corrupt") && verified.contains(&sha256(&wheel)),
+        "{verified}"
+    );
+    let cleaned = stdout_of(akpkg().args(["cache", "clean", "--cache-dir"]).arg(&cache));
+    assert!(
+        cleaned.starts_with("removed ") && !cache.exists(),
+        "{cleaned}"
+    );
+}
+
+#[test]
+fn mirrors_serve_what_the_lock_names_elsewhere() {
+    let directory = tempfile::tempdir().unwrap();
+    let files = directory.path().join("www/files");
+    fs_err::create_dir_all(&files).unwrap();
+    let (wheel, sdist) = (b"w".to_vec(), b"s".to_vec());
+    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
+    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
+    let server = StaticServer::serve(&directory.path().join("www"));
+    // The lock names a host that does not exist; the mirror maps it to the local server.
+    let lock = write_lock(
+        directory.path(),
+        "https://files.example.invalid",
+        &wheel,
+        &sdist,
+    );
+    let mirror = format!("--mirror=https://files.example.invalid/={}/", server.base);
+    let summary = stdout_of(&mut fetch(
+        &lock,
+        &directory.path().join("cache"),
+        &[&mirror],
+    ));
+    assert!(summary.contains("(2 downloaded"), "{summary}");
+
+    // A wrong file on the mirror is refused, naming the package and both hashes.
+    fs_err::write(files.join("source_only-2.0.tar.gz"), b"not s").unwrap();
+    let error = failure_of(&mut fetch(
+        &lock,
+        &directory.path().join("other"),
+        &[&mirror],
+    ));
+    let error = error.replace(&server.base, "http://127.0.0.1:PORT");
+    assert!(error.contains("`source-only` 2.0: http://127.0.0.1:PORT/files/source_only-2.0.tar.gz has the wrong content"), "{error}");
+    assert!(
+        error.contains(&format!("the lock expects {}", sha256(&sdist))),
+        "{error}"
+    );
+}
+
+/// A few small real wheels of authentik's lock, fetched from PyPI and checked by hash.
+#[test]
+fn fetches_real_wheels_from_pypi() {
+    let plan = plan_json(&authentik_lock(), &[]);
+    let directory = tempfile::tempdir().unwrap();
+    let mut packages = String::new();
+    let names = ["asgiref", "sqlparse", "idna"];
+    for name in names {
+        let artifact = &planned(&plan, name)["artifact"];
+        packages.push_str(&format!(
+            "[[package]]\nname = \"{name}\"\nversion = \"{}\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\nwheels = [{{ url = \"{}\", hash = \"sha256:{}\", size = {} }}]\n\n",
+            planned(&plan, name)["version"].as_str().unwrap(),
+            artifact["url"].as_str().unwrap(),
+            artifact["sha256"].as_str().unwrap(),
+            artifact["size"]
+        ));
+    }
+    let lock = directory.path().join("uv.lock");
+    fs_err::write(
+        &lock,
+        format!("version = 1\nrevision = 3\n\n[[package]]\nname = \"app\"\nversion = \"1\"\nsource = {{ virtual = \".\" }}\ndependencies = [{}]\n\n{packages}",
+            names.map(|name| format!("{{ name = \"{name}\" }}")).join(", ")),
+    )
+    .unwrap();
+    let cache = directory.path().join("cache");
+    let output = fetch(&lock, &cache, &["--retries", "1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("request failed") || stderr.contains("failed after"))
+    {
+        eprintln!("skipped: PyPI is not reachable: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    for name in names {
+        let sha256 = planned(&plan, name)["artifact"]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stored = cache.join("artifacts/sha256").join(&sha256);
+        assert_eq!(
+            akpkg::digest::sha256_hex_of_file(&stored).unwrap(),
+            sha256,
+            "{name}"
+        );
+    }
+}
