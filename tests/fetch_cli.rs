@@ -230,6 +230,84 @@ fn mirrors_serve_what_the_lock_names_elsewhere() {
     );
 }
 
+#[test]
+fn find_links_files_are_taken_by_name_and_verified() {
+    let directory = tempfile::tempdir().unwrap();
+    let links = directory.path().join("links");
+    fs_err::create_dir_all(&links).unwrap();
+    let (wheel, sdist) = (b"linked wheel".to_vec(), b"linked sdist".to_vec());
+    fs_err::write(links.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
+    fs_err::write(links.join("source_only-2.0.tar.gz"), &sdist).unwrap();
+    // The lock's host is closed: everything must come from the directory.
+    let lock = write_lock(directory.path(), "http://127.0.0.1:9", &wheel, &sdist);
+    let find_links = format!("--find-links={}", links.display());
+    let summary = stdout_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("cache"),
+        &[&find_links],
+    )));
+    assert!(summary.contains("(0 downloaded"), "{summary}");
+
+    // Same name, other bytes: refused with the file named, never used.
+    fs_err::write(links.join("source_only-2.0.tar.gz"), b"swapped").unwrap();
+    let error = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("other"),
+        &[&find_links],
+    )));
+    let expected = format!(
+        "error: `source-only` 2.0: {} has the wrong content",
+        links.join("source_only-2.0.tar.gz").display()
+    );
+    assert!(error.starts_with(&expected), "{error}");
+}
+
+/// Two processes filling one cache at once both succeed, and the cache stays consistent.
+#[test]
+fn two_fetches_share_one_cache() {
+    let directory = tempfile::tempdir().unwrap();
+    let files = directory.path().join("www/files");
+    fs_err::create_dir_all(&files).unwrap();
+    let (wheel, sdist) = (vec![7u8; 3_000_000], vec![9u8; 2_000_000]);
+    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
+    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
+    let server = StaticServer::serve(&directory.path().join("www"));
+    let lock = write_lock(directory.path(), &server.base, &wheel, &sdist);
+    let cache = directory.path().join("cache");
+    let spawn = || {
+        Process::new(env!("CARGO_BIN_EXE_akpkg"))
+            .args([
+                "fetch",
+                "--python-version",
+                "3.13",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--lock",
+            ])
+            .arg(&lock)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let verified = stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
+    assert!(
+        verified.starts_with("checked 2 artifacts") && verified.contains(": 0 corrupt"),
+        "{verified}"
+    );
+}
+
 /// A few small real wheels of authentik's lock, fetched from PyPI and checked by hash.
 #[test]
 fn fetches_real_wheels_from_pypi() {

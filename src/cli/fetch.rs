@@ -1,5 +1,6 @@
 //! `akpkg fetch` and `akpkg cache verify|clean`.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
@@ -25,6 +26,11 @@ pub struct FetchArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+
+    /// Also write an air-gapped bundle here: every artifact under DIR/artifacts and a manifest
+    /// (akpkg-bundle.json). Another machine fetches from it with `--offline --bundle DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub dest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +52,15 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "HOST")]
     pub allow_insecure_host: Vec<String>,
 
+    /// A flat directory of wheels and sdists to take files from by name before the network
+    /// (repeatable); each file is still verified against the lock's sha256.
+    #[arg(long, value_name = "DIR")]
+    pub find_links: Vec<PathBuf>,
+
+    /// An air-gapped bundle written by `akpkg fetch --dest` to take files from.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+
     /// Attempts after the first for connection errors, timeouts, 429 and 5xx answers.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
@@ -66,7 +81,19 @@ impl NetworkArgs {
                     .ok_or_else(|| CliError::Usage(format!("--mirror {text}: expected FROM=TO")))
             })
             .collect::<Result<_, _>>()?;
+        let mut local_sources = self.find_links.clone();
+        if let Some(bundle) = &self.bundle {
+            if !bundle.join(fetch::BUNDLE_MANIFEST).is_file() {
+                return Err(CliError::Usage(format!(
+                    "{} is not a complete bundle: it has no {}",
+                    bundle.display(),
+                    fetch::BUNDLE_MANIFEST
+                )));
+            }
+            local_sources.push(bundle.join("artifacts"));
+        }
         Ok(FetchOptions {
+            local_sources,
             concurrency: self.concurrency.max(1),
             offline: self.offline,
             mirrors,
@@ -107,6 +134,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         bytes as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
+    if let Some(destination) = &args.dest {
+        fetch::write_bundle(&fetched, destination)?;
+        summary.push_str(&format!("bundle written to {}\n", destination.display()));
+    }
     if !not_fetched.is_empty() {
         summary.push_str(&format!(
             "not fetched (source builds that fetch does not handle yet): {}\n",

@@ -4,13 +4,12 @@
 //! cut short, and the statuses 429 and 5xx (a `Retry-After` in seconds is honoured, capped).
 //! Anything else fails at once; a hash mismatch is never retried into acceptance.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
-use super::{ArtifactCache, ArtifactRequest, FetchError, FetchOptions, mirrored, redacted};
+use super::{
+    ArtifactCache, ArtifactRequest, FetchError, FetchOptions, StoreFailure, mirrored, redacted,
+};
 
 /// The longest wait between attempts, whatever the backoff or `Retry-After` says.
 const MAX_DELAY: Duration = Duration::from_secs(30);
@@ -139,59 +138,22 @@ fn attempt_once(
         }));
     }
 
-    // Stream into a temporary file beside the final name, hashing as it goes.
-    let io_error = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| {
-            Attempt::Fatal(FetchError::Io {
-                action,
-                path,
-                source,
-            })
-        }
-    };
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".download-")
-        .tempfile_in(cache.directory())
-        .map_err(io_error(
-            "cannot create a temporary file in",
-            cache.directory(),
-        ))?;
-    let mut hasher = Sha256::new();
     let mut body = response;
-    let mut buffer = vec![0u8; 128 * 1024];
-    loop {
-        let read = body.read(&mut buffer).map_err(|error| {
-            Attempt::Transient(None, format!("the body was cut short: {error}"))
-        })?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        temporary
-            .write_all(&buffer[..read])
-            .map_err(io_error("cannot write", temporary.path()))?;
-    }
-    let actual = crate::digest::hex(&hasher.finalize());
-    if actual != request.sha256 {
-        // Dropping the temporary file deletes it.
-        return Err(Attempt::Fatal(FetchError::HashMismatch {
+    match cache.store_verified(&mut body, &request.sha256) {
+        Ok(()) => Ok(()),
+        Err(StoreFailure::Read(error)) => Err(Attempt::Transient(
+            None,
+            format!("the body was cut short: {error}"),
+        )),
+        Err(StoreFailure::Write(error)) => Err(Attempt::Fatal(error)),
+        Err(StoreFailure::Mismatch(actual)) => Err(Attempt::Fatal(FetchError::HashMismatch {
             name: request.name.clone(),
             version: request.version.clone(),
             url: redacted(url),
             expected: request.sha256.clone(),
             actual,
-        }));
+        })),
     }
-    let final_path = cache.path(&request.sha256);
-    temporary.persist(&final_path).map_err(|error| {
-        Attempt::Fatal(FetchError::Io {
-            action: "cannot store",
-            path: final_path,
-            source: error.error,
-        })
-    })?;
-    Ok(())
 }
 
 /// reqwest's errors end with the URL, which may hold credentials; keep what and why.

@@ -7,14 +7,18 @@
 //! retry transient failures with exponential backoff (honouring `Retry-After`), and never retry
 //! a hash mismatch into acceptance.
 
+mod bundle;
 mod download;
 mod error;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
+pub use bundle::{BUNDLE_MANIFEST, write_bundle};
 pub use error::FetchError;
 
 /// One file to fetch.
@@ -53,6 +57,9 @@ pub struct FetchOptions {
     pub insecure_hosts: Vec<String>,
     /// Per-request connect and read timeout.
     pub timeout: Duration,
+    /// Directories searched by file name before the network (`--find-links`, and a bundle's
+    /// `artifacts/`); their files are verified by hash like downloads.
+    pub local_sources: Vec<PathBuf>,
 }
 
 impl FetchOptions {
@@ -66,6 +73,7 @@ impl FetchOptions {
             mirrors: Vec::new(),
             insecure_hosts: Vec::new(),
             timeout: Duration::from_secs(60),
+            local_sources: Vec::new(),
         }
     }
 }
@@ -99,6 +107,48 @@ impl ArtifactCache {
 
     pub fn directory(&self) -> &Path {
         &self.directory
+    }
+
+    /// Stream `reader` into a temporary file beside the final name while hashing it, and give
+    /// it its final name only if the bytes hash to `sha256`. Dropping the temporary file on any
+    /// failure deletes it.
+    fn store_verified(&self, reader: &mut impl Read, sha256: &str) -> Result<(), StoreFailure> {
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| {
+                StoreFailure::Write(FetchError::Io {
+                    action,
+                    path,
+                    source,
+                })
+            }
+        };
+        fs_err::create_dir_all(&self.directory).map_err(io("cannot create", &self.directory))?;
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempfile_in(&self.directory)
+            .map_err(io("cannot create a temporary file in", &self.directory))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 128 * 1024];
+        loop {
+            let read = reader.read(&mut buffer).map_err(StoreFailure::Read)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            temporary
+                .write_all(&buffer[..read])
+                .map_err(io("cannot write", temporary.path()))?;
+        }
+        let actual = crate::digest::hex(&hasher.finalize());
+        if actual != sha256 {
+            return Err(StoreFailure::Mismatch(actual));
+        }
+        let final_path = self.path(sha256);
+        temporary
+            .persist(&final_path)
+            .map_err(|error| io("cannot store", &final_path)(error.error))?;
+        Ok(())
     }
 
     /// Re-hash every stored artifact; remove and report those whose bytes do not match their
@@ -147,6 +197,61 @@ impl ArtifactCache {
     }
 }
 
+/// Why storing an artifact failed.
+enum StoreFailure {
+    /// Reading the source failed (for a download: the connection broke).
+    Read(std::io::Error),
+    Write(FetchError),
+    /// The bytes hashed to this instead.
+    Mismatch(String),
+}
+
+/// Bring artifacts found by name in local directories into the cache; returns what is still
+/// missing. A local file with the right name but the wrong bytes is an error, not a miss.
+fn import_local<'a>(
+    missing: Vec<&'a ArtifactRequest>,
+    cache: &ArtifactCache,
+    sources: &[PathBuf],
+) -> Result<Vec<&'a ArtifactRequest>, FetchError> {
+    let mut still_missing = Vec::new();
+    for request in missing {
+        let Some(found) = sources
+            .iter()
+            .map(|directory| directory.join(&request.filename))
+            .find(|path| path.is_file())
+        else {
+            still_missing.push(request);
+            continue;
+        };
+        let mut file = fs_err::File::open(&found).map_err(|source| FetchError::Io {
+            action: "cannot open",
+            path: found.clone(),
+            source,
+        })?;
+        match cache.store_verified(&mut file, &request.sha256) {
+            Ok(()) => tracing::debug!(file = %found.display(), "taken from a local directory"),
+            Err(StoreFailure::Read(source)) => {
+                return Err(FetchError::Io {
+                    action: "cannot read",
+                    path: found,
+                    source,
+                });
+            }
+            Err(StoreFailure::Write(error)) => return Err(error),
+            Err(StoreFailure::Mismatch(actual)) => {
+                return Err(FetchError::HashMismatch {
+                    name: request.name.clone(),
+                    version: request.version.clone(),
+                    url: found.display().to_string(),
+                    expected: request.sha256.clone(),
+                    actual,
+                });
+            }
+        }
+    }
+    Ok(still_missing)
+}
+
 /// Fetch every request into the cache (or find it there).
 pub fn fetch_all(
     requests: &[ArtifactRequest],
@@ -157,6 +262,7 @@ pub fn fetch_all(
         .iter()
         .filter(|request| !cache.path(&request.sha256).is_file())
         .collect();
+    let missing = import_local(missing, &cache, &options.local_sources)?;
 
     // --offline: one error that lists everything missing, not just the first.
     if options.offline && !missing.is_empty() {
