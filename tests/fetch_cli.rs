@@ -308,6 +308,82 @@ fn two_fetches_share_one_cache() {
     );
 }
 
+/// A git source is fetched at its commit and reported with its tree id; offline it must be in
+/// the cache already.
+#[test]
+fn git_sources_are_fetched_at_their_commit() {
+    let directory = tempfile::tempdir().unwrap();
+    let origin = directory.path().join("origin");
+    fs_err::create_dir_all(&origin).unwrap();
+    let git = |arguments: &[&str]| {
+        let output = Process::new("git")
+            .arg("-C")
+            .arg(&origin)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(arguments)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    fs_err::write(
+        origin.join("setup.py"),
+        "from setuptools import setup\nsetup(name='vcs')\n",
+    )
+    .unwrap();
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "one"]);
+    let (commit, tree) = (
+        git(&["rev-parse", "HEAD"]),
+        git(&["rev-parse", "HEAD^{tree}"]),
+    );
+    let lock = directory.path().join("uv.lock");
+    fs_err::write(
+        &lock,
+        format!(
+            "version = 1\nrevision = 3\n\n[[package]]\nname = \"app\"\nversion = \"1\"\nsource = {{ virtual = \".\" }}\ndependencies = [{{ name = \"vcs\" }}]\n\n[[package]]\nname = \"vcs\"\nversion = \"0.1\"\nsource = {{ git = \"file://{}?rev=main#{commit}\" }}\n",
+            origin.display()
+        ),
+    )
+    .unwrap();
+    let cache = directory.path().join("cache");
+    let summary = stdout_of(&mut fetch(&lock, &cache, &[]));
+    assert!(
+        summary.contains(&format!(
+            "git vcs file://{} at {commit}: tree {tree}",
+            origin.display()
+        )),
+        "{summary}"
+    );
+
+    let error = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("empty"),
+        &["--offline"],
+    )));
+    assert!(
+        error.contains(&format!(
+            "  vcs 0.1 (git file://{} at {commit})",
+            origin.display()
+        )),
+        "{error}"
+    );
+    // With the checkout cached, offline works.
+    stdout_of(without_network(&mut fetch(&lock, &cache, &["--offline"])));
+}
+
 /// A few small real wheels of authentik's lock, fetched from PyPI and checked by hash.
 #[test]
 fn fetches_real_wheels_from_pypi() {

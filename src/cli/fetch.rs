@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
-use crate::fetch::{self, ArtifactCache, ArtifactRequest, FetchOptions, Mirror};
+use crate::fetch::{self, ArtifactCache, ArtifactRequest, FetchOptions, GitRequest, Mirror};
+use crate::lock::Source;
 use crate::plan::{Action, Plan};
 
 #[derive(Debug, Args)]
@@ -115,9 +116,10 @@ pub enum CacheCommand {
 pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
-    let (requests, not_fetched) = requests_of(&plan)?;
+    let (requests, git_requests) = requests_of(&plan)?;
     let options = args.network.options(&args.cache)?;
     let fetched = fetch::fetch_all(&requests, &options)?;
+    let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
     let downloaded: Vec<_> = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
@@ -138,19 +140,19 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         fetch::write_bundle(&fetched, destination)?;
         summary.push_str(&format!("bundle written to {}\n", destination.display()));
     }
-    if !not_fetched.is_empty() {
+    for (request, checkout) in git_requests.iter().zip(&checkouts) {
         summary.push_str(&format!(
-            "not fetched (source builds that fetch does not handle yet): {}\n",
-            not_fetched.join(", ")
+            "git {} {} at {}: tree {}\n",
+            request.name, request.repository, request.commit, checkout.tree_id
         ));
     }
     print(&summary)
 }
 
-/// The wheels and sdists a plan needs, and the distributions fetch leaves to later stages.
-fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<String>), CliError> {
+/// The wheels, sdists and git sources a plan needs (local sources need no fetching).
+fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
     let mut requests = Vec::new();
-    let mut not_fetched = Vec::new();
+    let mut git_requests = Vec::new();
     for distribution in &plan.distributions {
         let version = distribution
             .version
@@ -162,8 +164,18 @@ fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<String>), CliEr
                 sdist: Some(artifact),
                 ..
             } => artifact,
-            Action::Build { sdist: None, kind } => {
-                not_fetched.push(format!("{} ({})", distribution.name, kind.as_str()));
+            Action::Build { sdist: None, .. } => {
+                if let Source::Git {
+                    repository, commit, ..
+                } = &distribution.source
+                {
+                    git_requests.push(GitRequest {
+                        name: distribution.name.to_string(),
+                        version: version.clone(),
+                        repository: repository.clone(),
+                        commit: commit.clone(),
+                    });
+                }
                 continue;
             }
             Action::FromIndex { .. } => {
@@ -189,7 +201,7 @@ fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<String>), CliEr
             size: artifact.size,
         });
     }
-    Ok((requests, not_fetched))
+    Ok((requests, git_requests))
 }
 
 pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {

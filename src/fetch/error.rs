@@ -14,6 +14,9 @@ pub enum FetchError {
     #[error("cannot set up downloads: {0}")]
     Setup(String),
 
+    #[error("{0}")]
+    Git(String),
+
     #[error(
         "{count} artifacts are not in the cache and --offline forbids downloading them:\n{list}"
     )]

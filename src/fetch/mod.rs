@@ -10,6 +10,7 @@
 mod bundle;
 mod download;
 mod error;
+mod git;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 pub use bundle::{BUNDLE_MANIFEST, write_bundle};
 pub use error::FetchError;
+pub use git::{GitCheckout, fetch_commit, tree_id};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,6 +314,56 @@ pub fn fetch_all(
             downloaded: missing_names.contains(request.sha256.as_str()),
         })
         .collect())
+}
+
+/// A git source to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRequest {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+}
+
+/// Fetch every git source into the cache (or find it there); offline, list every missing one.
+pub fn fetch_git_sources(
+    requests: &[GitRequest],
+    options: &FetchOptions,
+) -> Result<Vec<GitCheckout>, FetchError> {
+    if options.offline {
+        let missing: Vec<&GitRequest> = requests
+            .iter()
+            .filter(|request| {
+                !options
+                    .cache_dir
+                    .join("git")
+                    .join(format!("{}.tree", request.commit))
+                    .is_file()
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(FetchError::OfflineMissing {
+                count: missing.len(),
+                list: missing
+                    .iter()
+                    .map(|request| {
+                        format!(
+                            "  {} {} (git {} at {})",
+                            request.name, request.version, request.repository, request.commit
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        }
+    }
+    requests
+        .iter()
+        .map(|request| {
+            let url = mirrored(&request.repository, &options.mirrors);
+            fetch_commit(&url, &request.commit, &options.cache_dir)
+        })
+        .collect()
 }
 
 /// The URL after `--mirror` rewriting (the first matching prefix wins).

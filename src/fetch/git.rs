@@ -1,0 +1,314 @@
+//! Git sources: fetch exactly one commit, and check a source tree by its git tree id.
+//!
+//! The content hash of a source tree is the id git gives the tree, computed here from the files
+//! themselves, so the same commit is accepted whatever route its files took (a clone, a release
+//! archive, a bundle) and anything else is refused. The algorithm is git's:
+//! - a file is a blob: `sha1("blob <size>\0" + content)`; a symbolic link is a blob of its
+//!   target;
+//! - a directory is a tree: `sha1("tree <size>\0" + entries)`, each entry
+//!   `"<mode> <name>\0" + 20-byte id`, with mode `100644` (file), `100755` (executable),
+//!   `120000` (link) or `40000` (directory), sorted by name as git sorts them (a directory's
+//!   name compares as if it ended in `/`);
+//! - empty directories do not exist in git and are skipped; `.git` is never part of the tree.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha1::{Digest, Sha1};
+
+use super::FetchError;
+
+/// The git tree id (40 hex digits) of the files below `directory`.
+pub fn tree_id(directory: &Path) -> Result<String, FetchError> {
+    Ok(crate::digest::hex(&tree_object_id(directory)?.ok_or_else(
+        || FetchError::Git(format!("{} holds no files", directory.display())),
+    )?))
+}
+
+/// A directory's tree id, or `None` when it holds no files at all (git does not record it).
+fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io {
+            action: "cannot read",
+            path,
+            source,
+        }
+    };
+    let mut entries: Vec<(Vec<u8>, &'static str, [u8; 20])> = Vec::new();
+    for entry in fs_err::read_dir(directory).map_err(io(directory))? {
+        let entry = entry.map_err(io(directory))?;
+        let name = entry.file_name();
+        if name == ".git" {
+            continue;
+        }
+        let path = entry.path();
+        let metadata = fs_err::symlink_metadata(&path).map_err(io(&path))?;
+        let name = std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()).to_vec();
+        if metadata.is_symlink() {
+            let target = fs_err::read_link(&path).map_err(io(&path))?;
+            let target = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec();
+            entries.push((name, "120000", object_id("blob", &target)));
+        } else if metadata.is_dir() {
+            if let Some(id) = tree_object_id(&path)? {
+                entries.push((name, "40000", id));
+            }
+        } else if metadata.is_file() {
+            let content = fs_err::read(&path).map_err(io(&path))?;
+            let mode = if metadata.permissions().mode() & 0o111 != 0 {
+                "100755"
+            } else {
+                "100644"
+            };
+            entries.push((name, mode, object_id("blob", &content)));
+        } else {
+            return Err(FetchError::Git(format!(
+                "{} is neither a file, a directory nor a link",
+                path.display()
+            )));
+        }
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    // Git sorts a tree's entries by name, a directory's name compared as if it ended in `/`.
+    let sort_key = |(name, mode, _): &(Vec<u8>, &str, [u8; 20])| {
+        let mut key = name.clone();
+        if *mode == "40000" {
+            key.push(b'/');
+        }
+        key
+    };
+    entries.sort_by_key(sort_key);
+    let mut body = Vec::new();
+    for (name, mode, id) in &entries {
+        body.extend_from_slice(mode.as_bytes());
+        body.push(b' ');
+        body.extend_from_slice(name);
+        body.push(0);
+        body.extend_from_slice(id);
+    }
+    Ok(Some(object_id("tree", &body)))
+}
+
+fn object_id(kind: &str, content: &[u8]) -> [u8; 20] {
+    let mut hasher = Sha1::new();
+    hasher.update(format!("{kind} {}\0", content.len()).as_bytes());
+    hasher.update(content);
+    hasher.finalize().into()
+}
+
+/// A commit's files, checked out in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitCheckout {
+    pub directory: PathBuf,
+    pub tree_id: String,
+}
+
+/// Fetch exactly `commit` of `repository` with the `git` CLI into `CACHE/git/<commit>/`
+/// (shallow where the server allows), check the files' tree id against the commit's, and reuse
+/// an earlier checkout.
+pub fn fetch_commit(
+    repository: &str,
+    commit: &str,
+    cache_dir: &Path,
+) -> Result<GitCheckout, FetchError> {
+    let parent = cache_dir.join("git");
+    let directory = parent.join(commit);
+    let tree_file = parent.join(format!("{commit}.tree"));
+    if let (true, Ok(tree_id)) = (directory.is_dir(), fs_err::read_to_string(&tree_file)) {
+        return Ok(GitCheckout {
+            directory,
+            tree_id: tree_id.trim().to_string(),
+        });
+    }
+    fs_err::create_dir_all(&parent).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: parent.clone(),
+        source,
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".git-")
+        .tempdir_in(&parent)
+        .map_err(|source| FetchError::Io {
+            action: "cannot create a temporary directory in",
+            path: parent.clone(),
+            source,
+        })?;
+    let work = staging.path().join("checkout");
+    let git = |arguments: &[&str]| run_git(&work, arguments);
+    fs_err::create_dir_all(&work).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: work.clone(),
+        source,
+    })?;
+    git(&["init", "--quiet"])?;
+    git(&["remote", "add", "origin", repository])?;
+    // Servers that allow fetching a commit by id take the shallow route; others need history.
+    if git(&["fetch", "--quiet", "--depth", "1", "origin", commit]).is_err() {
+        git(&["fetch", "--quiet", "origin"])?;
+    }
+    git(&[
+        "-c",
+        "advice.detachedHead=false",
+        "checkout",
+        "--quiet",
+        commit,
+    ])?;
+    let expected = git(&["rev-parse", &format!("{commit}^{{tree}}")])?;
+    let work_tree = work.clone();
+    fs_err::remove_dir_all(work.join(".git")).map_err(|source| FetchError::Io {
+        action: "cannot remove",
+        path: work.join(".git"),
+        source,
+    })?;
+    let actual = tree_id(&work_tree)?;
+    if actual != expected {
+        return Err(FetchError::Git(format!(
+            "{repository} at {commit}: the checked-out files hash to tree {actual}, but the commit's tree is {expected}"
+        )));
+    }
+    match fs_err::rename(&work_tree, &directory) {
+        Ok(()) => {}
+        // Another process checked it out first; its tree file follows.
+        Err(_) if directory.is_dir() => {}
+        Err(source) => {
+            return Err(FetchError::Io {
+                action: "cannot move into place",
+                path: directory,
+                source,
+            });
+        }
+    }
+    fs_err::write(&tree_file, format!("{actual}\n")).map_err(|source| FetchError::Io {
+        action: "cannot write",
+        path: tree_file.clone(),
+        source,
+    })?;
+    Ok(GitCheckout {
+        directory,
+        tree_id: actual,
+    })
+}
+
+fn run_git(directory: &Path, arguments: &[&str]) -> Result<String, FetchError> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args(arguments)
+        // No prompts in a build: a repository that needs credentials must get them from config.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|error| {
+            FetchError::Git(format!(
+                "cannot run git: {error}; install git to fetch git sources"
+            ))
+        })?;
+    if !output.status.success() {
+        return Err(FetchError::Git(format!(
+            "git {} failed: {}",
+            arguments.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(directory: &Path, arguments: &[&str]) -> String {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(directory)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(arguments)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// A repository with nested directories, an executable, a link and names that sort
+    /// differently as directories (`a` vs `a.txt`, `a/`).
+    fn repository(directory: &Path) -> String {
+        fs_err::create_dir_all(directory.join("a/b")).unwrap();
+        fs_err::create_dir_all(directory.join("empty")).unwrap();
+        fs_err::write(directory.join("a.txt"), "top\n").unwrap();
+        fs_err::write(directory.join("a/b/deep.py"), "x = 1\n").unwrap();
+        fs_err::write(directory.join("a-b"), "dash\n").unwrap();
+        fs_err::write(directory.join("run.sh"), "#!/bin/sh\n").unwrap();
+        fs_err::set_permissions(
+            directory.join("run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("a.txt", directory.join("link")).unwrap();
+        git(directory, &["init", "--quiet"]);
+        git(directory, &["add", "."]);
+        git(directory, &["commit", "--quiet", "-m", "one"]);
+        git(directory, &["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn tree_ids_match_git() {
+        let directory = tempfile::tempdir().unwrap();
+        repository(directory.path());
+        let expected = git(directory.path(), &["rev-parse", "HEAD^{tree}"]);
+        assert_eq!(tree_id(directory.path()).unwrap(), expected);
+        // Any change of content or mode changes the id.
+        fs_err::set_permissions(
+            directory.path().join("a.txt"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_ne!(tree_id(directory.path()).unwrap(), expected);
+    }
+
+    #[test]
+    fn fetches_one_commit_and_reuses_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let origin = directory.path().join("origin");
+        fs_err::create_dir_all(&origin).unwrap();
+        let commit = repository(&origin);
+        let tree = git(&origin, &["rev-parse", "HEAD^{tree}"]);
+        // A later commit must not be what is checked out.
+        fs_err::write(origin.join("a.txt"), "changed\n").unwrap();
+        git(&origin, &["commit", "--quiet", "-am", "two"]);
+
+        let cache = directory.path().join("cache");
+        let url = format!("file://{}", origin.display());
+        let checkout = fetch_commit(&url, &commit, &cache).unwrap();
+        assert_eq!(checkout.tree_id, tree);
+        assert_eq!(
+            fs_err::read_to_string(checkout.directory.join("a.txt")).unwrap(),
+            "top\n"
+        );
+        assert!(!checkout.directory.join(".git").exists());
+
+        // The second time comes from the cache, even with the origin gone.
+        fs_err::remove_dir_all(&origin).unwrap();
+        assert_eq!(fetch_commit(&url, &commit, &cache).unwrap(), checkout);
+        let missing =
+            fetch_commit(&url, "0000000000000000000000000000000000000000", &cache).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("git fetch --quiet origin failed"),
+            "{missing}"
+        );
+    }
+}
