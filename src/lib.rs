@@ -2,9 +2,12 @@
 //!
 //! One module per pipeline stage; data flows one way:
 //! - [`lock`] reads pinned requirements (uv.lock, requirements.txt, pylock.toml) into a `Lock`;
-//! - [`plan`] chooses, for one [`target`], the wheel or build of every distribution.
+//! - [`plan`] chooses, for one [`target`], the wheel or build of every distribution;
+//! - [`fetch`] brings every artifact and git source of a plan into the cache, verified;
+//! - [`install`] installs wheel files into a relocatable, venv-style prefix.
 //!
-//! [`tags`] holds wheel file names and tag ranking; [`cli`] parses arguments and prints.
+//! [`tags`] holds wheel file names and tag ranking, [`digest`] the shared sha256 helpers, and
+//! [`cli`] parses arguments and prints.
 
 pub mod cli;
 pub mod digest;

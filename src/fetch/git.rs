@@ -56,7 +56,8 @@ fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
             }
         } else if metadata.is_file() {
             let content = fs_err::read(&path).map_err(io(&path))?;
-            let mode = if metadata.permissions().mode() & 0o111 != 0 {
+            // Git records 100755 when the owner may execute (`ce_permissions`), else 100644.
+            let mode = if metadata.permissions().mode() & 0o100 != 0 {
                 "100755"
             } else {
                 "100644"
