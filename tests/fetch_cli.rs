@@ -60,6 +60,15 @@ impl Drop for StaticServer {
     }
 }
 
+/// Serve `directory/www`, whose `files/` holds the wheel and sdist that `write_lock` names.
+fn serve_files(directory: &Path, wheel: &[u8], sdist: &[u8]) -> (StaticServer, PathBuf) {
+    let files = directory.join("www/files");
+    fs_err::create_dir_all(&files).unwrap();
+    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), wheel).unwrap();
+    fs_err::write(files.join("source_only-2.0.tar.gz"), sdist).unwrap();
+    (StaticServer::serve(&directory.join("www")), files)
+}
+
 fn sha256(content: &[u8]) -> String {
     akpkg::digest::sha256_hex(content)
 }
@@ -136,12 +145,8 @@ fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Comman
 #[test]
 fn fetches_from_a_local_server_then_works_offline() {
     let directory = tempfile::tempdir().unwrap();
-    let files = directory.path().join("www/files");
-    fs_err::create_dir_all(&files).unwrap();
     let (wheel, sdist) = (b"wheel bytes".to_vec(), b"sdist bytes".to_vec());
-    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
-    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
-    let server = StaticServer::serve(&directory.path().join("www"));
+    let (server, _) = serve_files(directory.path(), &wheel, &sdist);
     let lock = write_lock(directory.path(), &server.base, &wheel, &sdist);
     let cache = directory.path().join("cache");
 
@@ -194,12 +199,8 @@ fn fetches_from_a_local_server_then_works_offline() {
 #[test]
 fn mirrors_serve_what_the_lock_names_elsewhere() {
     let directory = tempfile::tempdir().unwrap();
-    let files = directory.path().join("www/files");
-    fs_err::create_dir_all(&files).unwrap();
     let (wheel, sdist) = (b"w".to_vec(), b"s".to_vec());
-    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
-    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
-    let server = StaticServer::serve(&directory.path().join("www"));
+    let (server, files) = serve_files(directory.path(), &wheel, &sdist);
     // The lock names a host that does not exist; the mirror maps it to the local server.
     let lock = write_lock(
         directory.path(),
@@ -266,12 +267,8 @@ fn find_links_files_are_taken_by_name_and_verified() {
 #[test]
 fn two_fetches_share_one_cache() {
     let directory = tempfile::tempdir().unwrap();
-    let files = directory.path().join("www/files");
-    fs_err::create_dir_all(&files).unwrap();
     let (wheel, sdist) = (vec![7u8; 3_000_000], vec![9u8; 2_000_000]);
-    fs_err::write(files.join("wheel_only-1.0-py3-none-any.whl"), &wheel).unwrap();
-    fs_err::write(files.join("source_only-2.0.tar.gz"), &sdist).unwrap();
-    let server = StaticServer::serve(&directory.path().join("www"));
+    let (server, _) = serve_files(directory.path(), &wheel, &sdist);
     let lock = write_lock(directory.path(), &server.base, &wheel, &sdist);
     let cache = directory.path().join("cache");
     let spawn = || {

@@ -268,19 +268,13 @@ pub fn fetch_all(
 
     // --offline: one error that lists everything missing, not just the first.
     if options.offline && !missing.is_empty() {
-        return Err(FetchError::OfflineMissing {
-            count: missing.len(),
-            list: missing
-                .iter()
-                .map(|request| {
-                    format!(
-                        "  {} {} ({})",
-                        request.name, request.version, request.filename
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
+        let lines = missing.iter().map(|request| {
+            format!(
+                "{} {} ({})",
+                request.name, request.version, request.filename
+            )
         });
+        return Err(offline_missing(lines));
     }
 
     if !missing.is_empty() {
@@ -342,19 +336,13 @@ pub fn fetch_git_sources(
             })
             .collect();
         if !missing.is_empty() {
-            return Err(FetchError::OfflineMissing {
-                count: missing.len(),
-                list: missing
-                    .iter()
-                    .map(|request| {
-                        format!(
-                            "  {} {} (git {} at {})",
-                            request.name, request.version, request.repository, request.commit
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+            let lines = missing.iter().map(|request| {
+                format!(
+                    "{} {} (git {} at {})",
+                    request.name, request.version, request.repository, request.commit
+                )
             });
+            return Err(offline_missing(lines));
         }
     }
     requests
@@ -364,6 +352,17 @@ pub fn fetch_git_sources(
             fetch_commit(&url, &request.commit, &options.cache_dir)
         })
         .collect()
+}
+
+/// One error listing every missing item (`--offline`), one per line.
+fn offline_missing(lines: impl ExactSizeIterator<Item = String>) -> FetchError {
+    FetchError::OfflineMissing {
+        count: lines.len(),
+        list: lines
+            .map(|line| format!("  {line}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
 }
 
 /// The URL after `--mirror` rewriting (the first matching prefix wins).
