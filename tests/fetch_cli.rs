@@ -263,6 +263,36 @@ fn find_links_files_are_taken_by_name_and_verified() {
     assert!(error.starts_with(&expected), "{error}");
 }
 
+/// A static PEP 503 tree (what any HTTP server over a directory serves) stands in for the lock's
+/// URLs: files are found by their sha256 on the project pages.
+#[test]
+fn a_static_simple_index_serves_the_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let (wheel, sdist) = (b"indexed wheel".to_vec(), b"indexed sdist".to_vec());
+    let (server, _) = serve_files(directory.path(), &wheel, &sdist);
+    for (project, file, content) in [
+        ("wheel-only", "wheel_only-1.0-py3-none-any.whl", &wheel),
+        ("source-only", "source_only-2.0.tar.gz", &sdist),
+    ] {
+        let page = directory.path().join("www/simple").join(project);
+        fs_err::create_dir_all(&page).unwrap();
+        fs_err::write(
+            page.join("index.html"),
+            format!("<!DOCTYPE html><html><body><a href=\"../../files/{file}#sha256={}\">{file}</a></body></html>", sha256(content)),
+        )
+        .unwrap();
+    }
+    // The lock's own URLs point at a closed port: only the index can supply the files.
+    let lock = write_lock(directory.path(), "http://127.0.0.1:9", &wheel, &sdist);
+    let index = format!("--index-url={}/simple", server.base);
+    let summary = stdout_of(&mut fetch(
+        &lock,
+        &directory.path().join("cache"),
+        &[&index, "--retries=0"],
+    ));
+    assert!(summary.contains("(2 downloaded"), "{summary}");
+}
+
 /// Two processes filling one cache at once both succeed, and the cache stays consistent.
 #[test]
 fn two_fetches_share_one_cache() {

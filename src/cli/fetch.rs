@@ -53,6 +53,11 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "HOST")]
     pub allow_insecure_host: Vec<String>,
 
+    /// A simple index (PEP 691 JSON or PEP 503 HTML, such as a static server over a directory
+    /// tree) to take each file from, found by its sha256, before the lock's URL (repeatable).
+    #[arg(long, value_name = "URL")]
+    pub index_url: Vec<String>,
+
     /// A flat directory of wheels and sdists to take files from by name before the network
     /// (repeatable); each file is still verified against the lock's sha256.
     #[arg(long, value_name = "DIR")]
@@ -95,6 +100,7 @@ impl NetworkArgs {
         }
         Ok(FetchOptions {
             local_sources,
+            index_urls: self.index_url.clone(),
             concurrency: self.concurrency.max(1),
             offline: self.offline,
             mirrors,

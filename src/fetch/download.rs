@@ -41,12 +41,18 @@ pub fn download(
     cache: &ArtifactCache,
     options: &FetchOptions,
 ) -> Result<(), FetchError> {
-    let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
-        name: request.name.clone(),
-        version: request.version.clone(),
-        filename: request.filename.clone(),
-    })?;
-    let url = mirrored(original, &options.mirrors);
+    // `--index-url`s are asked first, in order; the lock's URL (mirrored) is the fallback.
+    let url = match from_indexes(client, request, &options.index_urls) {
+        Some(url) => url,
+        None => {
+            let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
+                name: request.name.clone(),
+                version: request.version.clone(),
+                filename: request.filename.clone(),
+            })?;
+            mirrored(original, &options.mirrors)
+        }
+    };
     check_scheme(request, &url, &options.insecure_hosts)?;
 
     let mut delay = options.retry_delay;
@@ -73,6 +79,29 @@ pub fn download(
             }
         }
     }
+}
+
+/// The URL of the file an index lists with this sha256 (or, without hashes, this name).
+fn from_indexes(
+    client: &reqwest::blocking::Client,
+    request: &ArtifactRequest,
+    index_urls: &[String],
+) -> Option<String> {
+    index_urls.iter().find_map(|index| {
+        match super::index::project_files(client, index, &request.name) {
+            Ok(files) => files
+                .into_iter()
+                .find(|file| match &file.sha256 {
+                    Some(sha256) => *sha256 == request.sha256,
+                    None => file.filename == request.filename,
+                })
+                .map(|file| file.url),
+            Err(message) => {
+                tracing::warn!(index = %redacted(index), package = %request.name, "{message}");
+                None
+            }
+        }
+    })
 }
 
 /// Plain HTTP only to loopback or to hosts the user trusts by name.

@@ -11,6 +11,7 @@ mod bundle;
 mod download;
 mod error;
 mod git;
+mod index;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct FetchOptions {
     pub insecure_hosts: Vec<String>,
     /// Per-request connect and read timeout.
     pub timeout: Duration,
+    /// Simple indexes (PEP 691 or PEP 503) asked for each file before the lock's URL.
+    pub index_urls: Vec<String>,
     /// Directories searched by file name before the network (`--find-links`, and a bundle's
     /// `artifacts/`); their files are verified by hash like downloads.
     pub local_sources: Vec<PathBuf>,
@@ -76,6 +79,7 @@ impl FetchOptions {
             insecure_hosts: Vec::new(),
             timeout: Duration::from_secs(60),
             local_sources: Vec::new(),
+            index_urls: Vec::new(),
         }
     }
 }
