@@ -101,6 +101,7 @@ impl NetworkArgs {
         Ok(FetchOptions {
             local_sources,
             index_urls: self.index_url.clone(),
+            netrc: fetch::Netrc::from_environment(),
             concurrency: self.concurrency.max(1),
             offline: self.offline,
             mirrors,

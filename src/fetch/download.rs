@@ -42,7 +42,7 @@ pub fn download(
     options: &FetchOptions,
 ) -> Result<(), FetchError> {
     // `--index-url`s are asked first, in order; the lock's URL (mirrored) is the fallback.
-    let url = match from_indexes(client, request, &options.index_urls) {
+    let url = match from_indexes(client, request, options) {
         Some(url) => url,
         None => {
             let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
@@ -59,7 +59,7 @@ pub fn download(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match attempt_once(client, request, &url, cache) {
+        match attempt_once(client, request, &url, cache, &options.netrc) {
             Ok(()) => return Ok(()),
             Err(Attempt::Fatal(error)) => return Err(error),
             Err(Attempt::Transient(retry_after, message)) => {
@@ -85,10 +85,10 @@ pub fn download(
 fn from_indexes(
     client: &reqwest::blocking::Client,
     request: &ArtifactRequest,
-    index_urls: &[String],
+    options: &FetchOptions,
 ) -> Option<String> {
-    index_urls.iter().find_map(|index| {
-        match super::index::project_files(client, index, &request.name) {
+    options.index_urls.iter().find_map(|index| {
+        match super::index::project_files(client, index, &request.name, &options.netrc) {
             Ok(files) => files
                 .into_iter()
                 .find(|file| match &file.sha256 {
@@ -141,10 +141,13 @@ fn attempt_once(
     request: &ArtifactRequest,
     url: &str,
     cache: &ArtifactCache,
+    netrc: &super::Netrc,
 ) -> Result<(), Attempt> {
-    let response = client.get(url).send().map_err(|error| {
-        Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
-    })?;
+    let response = super::netrc::authorize(client.get(url), url, netrc)
+        .send()
+        .map_err(|error| {
+            Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
+        })?;
     let status = response.status();
     if status.as_u16() == 429 || status.is_server_error() {
         let retry_after = response

@@ -39,14 +39,14 @@ pub fn project_files(
     client: &reqwest::blocking::Client,
     index_url: &str,
     project: &str,
+    netrc: &super::Netrc,
 ) -> Result<Vec<IndexFile>, String> {
     // PEP 503: the project's URL is `<index>/<normalized name>/`.
     let normalized = project.to_ascii_lowercase().replace(['_', '.'], "-");
     let page = format!("{}/{normalized}/", index_url.trim_end_matches('/'));
     let page_url =
         Url::parse(&page).map_err(|error| format!("invalid index URL {page}: {error}"))?;
-    let response = client
-        .get(page_url.clone())
+    let response = super::netrc::authorize(client.get(page_url.clone()), &page, netrc)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .send()
         .map_err(|error| format!("cannot read the index page: {error}"))?;

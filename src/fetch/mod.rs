@@ -12,6 +12,7 @@ mod download;
 mod error;
 mod git;
 mod index;
+mod netrc;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 pub use bundle::{BUNDLE_MANIFEST, write_bundle};
 pub use error::FetchError;
 pub use git::{GitCheckout, fetch_commit, tree_id};
+pub use netrc::Netrc;
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +62,8 @@ pub struct FetchOptions {
     pub insecure_hosts: Vec<String>,
     /// Per-request connect and read timeout.
     pub timeout: Duration,
+    /// Credentials for hosts whose URLs carry none.
+    pub netrc: Netrc,
     /// Simple indexes (PEP 691 or PEP 503) asked for each file before the lock's URL.
     pub index_urls: Vec<String>,
     /// Directories searched by file name before the network (`--find-links`, and a bundle's
@@ -80,6 +84,7 @@ impl FetchOptions {
             timeout: Duration::from_secs(60),
             local_sources: Vec::new(),
             index_urls: Vec::new(),
+            netrc: Netrc::default(),
         }
     }
 }

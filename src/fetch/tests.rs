@@ -22,6 +22,8 @@ enum Reply {
 struct Server {
     base: String,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// The `Authorization` header of each request, by path.
+    authorizations: Arc<Mutex<HashMap<String, Option<String>>>>,
 }
 
 impl Server {
@@ -35,6 +37,8 @@ impl Server {
             .collect();
         let hits = Arc::new(Mutex::new(HashMap::new()));
         let counter = Arc::clone(&hits);
+        let authorizations = Arc::new(Mutex::new(HashMap::new()));
+        let seen_authorizations = Arc::clone(&authorizations);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -43,9 +47,15 @@ impl Server {
                 if reader.read_line(&mut request_line).is_err() {
                     continue;
                 }
-                // Skip the headers.
+                // Read the headers, keeping only Authorization.
+                let mut authorization = None;
                 let mut line = String::new();
                 while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("authorization") {
+                            authorization = Some(value.trim().to_string());
+                        }
+                    }
                     line.clear();
                 }
                 let path = request_line
@@ -53,6 +63,10 @@ impl Server {
                     .nth(1)
                     .unwrap_or("/")
                     .to_string();
+                seen_authorizations
+                    .lock()
+                    .unwrap()
+                    .insert(path.clone(), authorization);
                 let count = {
                     let mut hits = counter.lock().unwrap();
                     let count = hits.entry(path.clone()).or_insert(0);
@@ -87,7 +101,11 @@ impl Server {
                 };
             }
         });
-        Server { base, hits }
+        Server {
+            base,
+            hits,
+            authorizations,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -250,6 +268,30 @@ fn missing_files_and_endless_errors_fail_clearly() {
     .unwrap_err();
     insta::assert_snapshot!(redact(error), @"`down` 1.0: downloading http://127.0.0.1:PORT/down.whl failed after 4 attempts: the server answered 500 Internal Server Error");
     assert_eq!(server.hits("/down.whl"), 4);
+}
+
+#[test]
+fn netrc_credentials_are_sent_to_their_host() {
+    let server = Server::start(vec![(
+        "/private.whl",
+        vec![Reply::Body(b"private".to_vec())],
+    )]);
+    let cache = tempfile::tempdir().unwrap();
+    let netrc = Netrc::parse("machine 127.0.0.1 login builder password s3cret\n");
+    let requests = [request("private", b"private", server.url("/private.whl"))];
+    fetch_all(
+        &requests,
+        &FetchOptions {
+            netrc,
+            ..options(cache.path())
+        },
+    )
+    .unwrap();
+    // Basic base64("builder:s3cret")
+    assert_eq!(
+        server.authorizations.lock().unwrap()["/private.whl"].as_deref(),
+        Some("Basic YnVpbGRlcjpzM2NyZXQ=")
+    );
 }
 
 #[test]
