@@ -8,16 +8,11 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{akpkg, authentik_lock, plan_json, planned, stdout_of};
+use common::{akpkg, authentik_lock, plan_json, plan_output, planned, stdout_of};
 use predicates::str::contains;
 
 fn plan_authentik(format: &str) -> String {
-    stdout_of(
-        akpkg()
-            .args(["plan", "--format", format, "--python-version", "3.13"])
-            .args(["--platform", "manylinux_2_36_x86_64", "--lock"])
-            .arg(authentik_lock()),
-    )
+    plan_output(&authentik_lock(), format, &[])
 }
 
 /// The exact lines of `uv export --frozen --no-dev --no-hashes --no-header --no-annotate` for
@@ -342,18 +337,7 @@ fn help_explains_the_flags() {
 #[test]
 fn two_git_sources_are_planned_as_git_builds() {
     let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.10.1/uv.lock");
-    let requirements = stdout_of(
-        akpkg()
-            .args([
-                "plan",
-                "--format",
-                "requirements",
-                "--python-version",
-                "3.13",
-            ])
-            .args(["--platform", "manylinux_2_36_x86_64", "--lock"])
-            .arg(&lock),
-    );
+    let requirements = plan_output(&lock, "requirements", &[]);
     let git_lines: Vec<&str> = requirements
         .lines()
         .filter(|line| line.contains(" @ git+"))

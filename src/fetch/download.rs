@@ -4,7 +4,6 @@
 //! cut short, and the statuses 429 and 5xx (a `Retry-After` in seconds is honoured, capped).
 //! Anything else fails at once; a hash mismatch is never retried into acceptance.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::{
@@ -22,10 +21,6 @@ pub fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, Fetch
         .timeout(options.timeout)
         .build()
         .map_err(|error| FetchError::Setup(error.to_string()))
-}
-
-pub fn sha256_of_file(path: &Path) -> std::io::Result<String> {
-    crate::digest::sha256_hex_of_file(path)
 }
 
 /// What went wrong with one attempt.

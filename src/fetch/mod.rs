@@ -193,7 +193,7 @@ impl ArtifactCache {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                download::sha256_of_file(path).map_or(true, |actual| actual != expected)
+                crate::digest::sha256_hex_of_file(path).map_or(true, |actual| actual != expected)
             })
             .cloned()
             .collect();

@@ -472,8 +472,8 @@ fn compile_installed(
     let mut jobs = Vec::new();
     for (index, plan) in plans.iter().enumerate() {
         for file in &plan.files {
-            let in_lib = file.destination.starts_with(&plan.lib_directory)
-                || file.destination.starts_with(&layout.scheme.purelib)
+            // Modules under purelib or platlib, whichever the wheel's root went to; not scripts.
+            let in_lib = file.destination.starts_with(&layout.scheme.purelib)
                 || file.destination.starts_with(&layout.scheme.platlib);
             if in_lib
                 && file

@@ -31,18 +31,22 @@ pub fn authentik_lock() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.12.4/uv.lock")
 }
 
-/// `akpkg plan --format json` of `lock` for CPython 3.13 on manylinux_2_36_x86_64 (described,
-/// so no interpreter is needed), with extra arguments.
-pub fn plan_json(lock: &Path, extra: &[&str]) -> serde_json::Value {
-    let output = stdout_of(
+/// `akpkg plan --format FORMAT` of `lock` for CPython 3.13 on manylinux_2_36_x86_64
+/// (described, so no interpreter is needed), with extra arguments.
+pub fn plan_output(lock: &Path, format: &str, extra: &[&str]) -> String {
+    stdout_of(
         akpkg()
-            .args(["plan", "--format", "json", "--python-version", "3.13"])
+            .args(["plan", "--format", format, "--python-version", "3.13"])
             .args(["--platform", "manylinux_2_36_x86_64"])
             .args(extra)
             .arg("--lock")
             .arg(lock),
-    );
-    serde_json::from_str(&output).unwrap()
+    )
+}
+
+/// [`plan_output`] as JSON.
+pub fn plan_json(lock: &Path, extra: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&plan_output(lock, "json", extra)).unwrap()
 }
 
 /// One distribution of a JSON plan, by name.
