@@ -6,9 +6,11 @@
 //! - [`fetch`] brings every artifact and git source of a plan into the cache, verified;
 //! - [`install`] installs wheel files into a relocatable, venv-style prefix.
 //!
-//! [`tags`] holds wheel file names and tag ranking, [`digest`] the shared sha256 helpers, and
+//! [`tags`] holds wheel file names and tag ranking, [`digest`] the shared sha256 helpers,
+//! [`archive`] safe tar reading and deterministic tar writing, and
 //! [`cli`] parses arguments and prints.
 
+pub mod archive;
 pub mod cli;
 pub mod digest;
 pub mod fetch;

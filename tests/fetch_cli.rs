@@ -402,13 +402,82 @@ fn git_sources_are_fetched_at_their_commit() {
     )));
     assert!(
         error.contains(&format!(
-            "  vcs 0.1 (git file://{} at {commit})",
+            "  vcs 0.1 (git file://{} at {commit}; give it with --git-archive vcs=PATH)",
             origin.display()
         )),
         "{error}"
     );
     // With the checkout cached, offline works.
     stdout_of(without_network(&mut fetch(&lock, &cache, &["--offline"])));
+
+    // A bundle carries the checkout and its tree id: an empty cache takes it from there.
+    let bundle = directory.path().join("bundle");
+    stdout_of(fetch(&lock, &cache, &["--dest"]).arg(&bundle));
+    let from_bundle = stdout_of(
+        without_network(&mut fetch(
+            &lock,
+            &directory.path().join("from-bundle"),
+            &["--offline", "--bundle"],
+        ))
+        .arg(&bundle),
+    );
+    assert!(
+        from_bundle.contains(&format!("tree {tree}")),
+        "{from_bundle}"
+    );
+
+    // A forge-style archive (one top-level directory) is accepted when its files hash to the
+    // pinned tree, refused without a pin, and refused when they differ.
+    let archive = directory.path().join("vcs.tar.gz");
+    git(&[
+        "archive",
+        "--format=tar.gz",
+        "--prefix=vcs-main/",
+        "-o",
+        archive.to_str().unwrap(),
+        "HEAD",
+    ]);
+    let archive_flag = format!("vcs={}", archive.display());
+    let unpinned = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("unpinned"),
+        &["--offline", "--git-archive", &archive_flag],
+    )));
+    assert!(
+        unpinned.contains(&format!(
+            "no tree id is recorded for commit {commit}, so its files (tree "
+        )) && unpinned.contains(&format!("--git-tree {commit}=TREE")),
+        "{unpinned}"
+    );
+    let pin = format!("{commit}={tree}");
+    let pinned = stdout_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("pinned"),
+        &[
+            "--offline",
+            "--git-archive",
+            &archive_flag,
+            "--git-tree",
+            &pin,
+        ],
+    )));
+    assert!(pinned.contains(&format!("tree {tree}")), "{pinned}");
+    let wrong_pin = format!("{commit}={}", "1".repeat(40));
+    let refused = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("wrong"),
+        &[
+            "--offline",
+            "--git-archive",
+            &archive_flag,
+            "--git-tree",
+            &wrong_pin,
+        ],
+    )));
+    assert!(
+        refused.contains(&format!("but commit {commit} has tree {}", "1".repeat(40))),
+        "{refused}"
+    );
 }
 
 /// A few small real wheels of authentik's lock, fetched from PyPI and checked by hash.

@@ -67,6 +67,17 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
 
+    /// Take a git source's files from an archive (`.tar`, `.tar.gz` such as a forge's
+    /// `archive/<commit>.tar.gz`, or a directory) instead of cloning (repeatable). NAME is the
+    /// distribution or the commit id. The files must hash to the commit's pinned tree id.
+    #[arg(long, value_name = "NAME=PATH")]
+    pub git_archive: Vec<String>,
+
+    /// Pin the tree id of a git commit (repeatable), for archives of commits that no akpkg
+    /// lock or bundle pins yet. Get it with `git rev-parse COMMIT^{tree}` in a trusted clone.
+    #[arg(long, value_name = "COMMIT=TREE")]
+    pub git_tree: Vec<String>,
+
     /// Attempts after the first for connection errors, timeouts, 429 and 5xx answers.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
@@ -78,16 +89,28 @@ impl NetworkArgs {
             .mirror
             .iter()
             .map(|text| {
-                text.split_once('=')
-                    .filter(|(from, to)| !from.is_empty() && !to.is_empty())
-                    .map(|(from, to)| Mirror {
-                        from: from.to_string(),
-                        to: to.to_string(),
-                    })
-                    .ok_or_else(|| CliError::Usage(format!("--mirror {text}: expected FROM=TO")))
+                pair(text, "--mirror", "FROM=TO").map(|(from, to)| Mirror {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                })
             })
             .collect::<Result<_, _>>()?;
         let mut local_sources = self.find_links.clone();
+        let mut git_archives: Vec<fetch::GitArchive> = self
+            .git_archive
+            .iter()
+            .map(|text| {
+                pair(text, "--git-archive", "NAME=PATH").map(|(key, path)| fetch::GitArchive {
+                    key: key.to_string(),
+                    path: PathBuf::from(path),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut git_trees = std::collections::BTreeMap::new();
+        for text in &self.git_tree {
+            let (commit, tree) = pair(text, "--git-tree", "COMMIT=TREE")?;
+            git_trees.insert(commit.to_string(), tree.to_string());
+        }
         if let Some(bundle) = &self.bundle {
             if !bundle.join(fetch::BUNDLE_MANIFEST).is_file() {
                 return Err(CliError::Usage(format!(
@@ -97,9 +120,16 @@ impl NetworkArgs {
                 )));
             }
             local_sources.push(bundle.join("artifacts"));
+            let sources = fetch::read_bundle(bundle)?;
+            git_archives.extend(sources.archives);
+            for (commit, tree) in sources.trees {
+                git_trees.entry(commit).or_insert(tree);
+            }
         }
         Ok(FetchOptions {
             local_sources,
+            git_archives,
+            git_trees,
             index_urls: self.index_url.clone(),
             netrc: fetch::Netrc::from_environment(),
             concurrency: self.concurrency.max(1),
@@ -110,6 +140,13 @@ impl NetworkArgs {
             ..FetchOptions::new(cache.resolve()?)
         })
     }
+}
+
+/// `KEY=VALUE` with both sides non-empty.
+fn pair<'a>(text: &'a str, flag: &str, shape: &str) -> Result<(&'a str, &'a str), CliError> {
+    text.split_once('=')
+        .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+        .ok_or_else(|| CliError::Usage(format!("{flag} {text}: expected {shape}")))
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +162,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
     let (requests, git_requests) = requests_of(&plan)?;
     let options = args.network.options(&args.cache)?;
-    let fetched = fetch::fetch_all(&requests, &options)?;
+    let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
     let downloaded: Vec<_> = fetched
         .iter()
@@ -144,7 +181,12 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         started.elapsed().as_secs_f64()
     );
     if let Some(destination) = &args.dest {
-        fetch::write_bundle(&fetched, destination)?;
+        let git_sources: Vec<_> = git_requests
+            .iter()
+            .cloned()
+            .zip(checkouts.iter().cloned())
+            .collect();
+        fetch::write_bundle(&fetched, &git_sources, destination)?;
         summary.push_str(&format!("bundle written to {}\n", destination.display()));
     }
     for (request, checkout) in git_requests.iter().zip(&checkouts) {

@@ -3,6 +3,7 @@
 mod fetch;
 mod install;
 mod plan;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -99,6 +100,7 @@ pub enum CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Fetch(args) => fetch::run(args),

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use super::{
-    ArtifactCache, ArtifactRequest, FetchError, FetchOptions, StoreFailure, mirrored, redacted,
+    ArtifactCache, ArtifactRequest, FetchError, FetchOptions, Progress, StoreFailure, mirrored,
+    redacted,
 };
 
 /// The longest wait between attempts, whatever the backoff or `Retry-After` says.
@@ -35,6 +36,7 @@ pub fn download(
     request: &ArtifactRequest,
     cache: &ArtifactCache,
     options: &FetchOptions,
+    progress: &dyn Progress,
 ) -> Result<(), FetchError> {
     // `--index-url`s are asked first, in order; the lock's URL (mirrored) is the fallback.
     let url = match from_indexes(client, request, options) {
@@ -54,7 +56,7 @@ pub fn download(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match attempt_once(client, request, &url, cache, &options.netrc) {
+        match attempt_once(client, request, &url, cache, &options.netrc, progress) {
             Ok(()) => return Ok(()),
             Err(Attempt::Fatal(error)) => return Err(error),
             Err(Attempt::Transient(retry_after, message)) => {
@@ -137,6 +139,7 @@ fn attempt_once(
     url: &str,
     cache: &ArtifactCache,
     netrc: &super::Netrc,
+    progress: &dyn Progress,
 ) -> Result<(), Attempt> {
     let response = super::netrc::authorize(client.get(url), url, netrc)
         .send()
@@ -165,8 +168,17 @@ fn attempt_once(
         }));
     }
 
-    let mut body = response;
-    match cache.store_verified(&mut body, &request.sha256) {
+    let mut body = Counting {
+        inner: response,
+        progress,
+        count: 0,
+    };
+    let stored = cache.store_verified(&mut body, &request.sha256);
+    if stored.is_err() {
+        // This attempt's bytes no longer count towards the total.
+        progress.bytes(-(body.count as i64));
+    }
+    match stored {
         Ok(()) => Ok(()),
         Err(StoreFailure::Read(error)) => Err(Attempt::Transient(
             None,
@@ -180,6 +192,22 @@ fn attempt_once(
             expected: request.sha256.clone(),
             actual,
         })),
+    }
+}
+
+/// A body that reports each chunk it reads.
+struct Counting<'a, R> {
+    inner: R,
+    progress: &'a dyn Progress,
+    count: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count += read as u64;
+        self.progress.bytes(read as i64);
+        Ok(read)
     }
 }
 

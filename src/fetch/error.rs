@@ -17,6 +17,9 @@ pub enum FetchError {
     #[error("{0}")]
     Git(String),
 
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+
     #[error(
         "{count} artifacts are not in the cache and --offline forbids downloading them:\n{list}"
     )]

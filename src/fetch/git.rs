@@ -193,6 +193,134 @@ pub fn fetch_commit(
     })
 }
 
+/// Take a commit's files from an archive (`.tar`, `.tar.gz`, or a directory) instead of a
+/// clone: the files must hash to `expected_tree`, the tree id recorded for the commit. Archives
+/// from a forge wrap the tree in one top-level directory (`repo-<commit>/`); both the archive's
+/// root and that directory are tried against the pin.
+pub fn import_archive(
+    archive: &Path,
+    commit: &str,
+    expected_tree: Option<&str>,
+    cache_dir: &Path,
+) -> Result<GitCheckout, FetchError> {
+    let parent = cache_dir.join("git");
+    let directory = parent.join(commit);
+    let tree_file = parent.join(format!("{commit}.tree"));
+    fs_err::create_dir_all(&parent).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: parent.clone(),
+        source,
+    })?;
+    let staging = tempfile::Builder::new()
+        .prefix(".archive-")
+        .tempdir_in(&parent)
+        .map_err(|source| FetchError::Io {
+            action: "cannot create a temporary directory in",
+            path: parent.clone(),
+            source,
+        })?;
+    let root = staging.path().join("files");
+    fs_err::create_dir_all(&root).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: root.clone(),
+        source,
+    })?;
+    if archive.is_dir() {
+        copy_tree(archive, &root)?;
+    } else {
+        crate::archive::unpack_tar(archive, &root)?;
+    }
+    let mut candidates = vec![root.clone()];
+    let top_level: Vec<PathBuf> = fs_err::read_dir(&root)
+        .map_err(|source| FetchError::Io {
+            action: "cannot read",
+            path: root.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    if let [only] = top_level.as_slice() {
+        if only.is_dir() && !only.is_symlink() {
+            candidates.push(only.clone());
+        }
+    }
+    let mut computed = Vec::new();
+    for candidate in &candidates {
+        let actual = tree_id(candidate)?;
+        if expected_tree == Some(actual.as_str()) {
+            match fs_err::rename(candidate, &directory) {
+                Ok(()) => {}
+                Err(_) if directory.is_dir() => {}
+                Err(source) => {
+                    return Err(FetchError::Io {
+                        action: "cannot move into place",
+                        path: directory,
+                        source,
+                    });
+                }
+            }
+            fs_err::write(&tree_file, format!("{actual}\n")).map_err(|source| FetchError::Io {
+                action: "cannot write",
+                path: tree_file.clone(),
+                source,
+            })?;
+            return Ok(GitCheckout {
+                directory,
+                tree_id: actual,
+            });
+        }
+        computed.push(actual);
+    }
+    let computed = computed.join(" (or, inside its top-level directory, ")
+        + if computed.len() > 1 { ")" } else { "" };
+    Err(FetchError::Git(match expected_tree {
+        Some(expected) => format!(
+            "{}: the files hash to tree {computed}, but commit {commit} has tree {expected}; this archive is not that commit",
+            archive.display()
+        ),
+        None => format!(
+            "{}: no tree id is recorded for commit {commit}, so its files (tree {computed}) cannot be checked; compare with `git rev-parse {commit}^{{tree}}` in a clone you trust and pass --git-tree {commit}=TREE, or use a lock written by `akpkg lock`",
+            archive.display()
+        ),
+    }))
+}
+
+/// Copy a directory's files, links and executable bits (not `.git`).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), FetchError> {
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let walk = walkdir::WalkDir::new(from)
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != ".git");
+    for entry in walk {
+        let entry = entry.map_err(|error| FetchError::Io {
+            action: "cannot read",
+            path: error.path().unwrap_or(from).to_path_buf(),
+            source: error.into(),
+        })?;
+        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let target = to.join(relative);
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let link = fs_err::read_link(entry.path()).map_err(io("cannot read", entry.path()))?;
+            std::os::unix::fs::symlink(link, &target).map_err(io("cannot create", &target))?;
+        } else if kind.is_dir() {
+            fs_err::create_dir_all(&target).map_err(io("cannot create", &target))?;
+        } else {
+            fs_err::copy(entry.path(), &target).map_err(io("cannot copy to", &target))?;
+        }
+    }
+    Ok(())
+}
+
 fn run_git(directory: &Path, arguments: &[&str]) -> Result<String, FetchError> {
     let output = Command::new("git")
         .arg("-C")

@@ -21,9 +21,9 @@ use std::time::Duration;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-pub use bundle::{BUNDLE_MANIFEST, write_bundle};
+pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use error::FetchError;
-pub use git::{GitCheckout, fetch_commit, tree_id};
+pub use git::{GitCheckout, fetch_commit, import_archive, tree_id};
 pub use netrc::Netrc;
 
 /// One file to fetch.
@@ -69,6 +69,10 @@ pub struct FetchOptions {
     /// Directories searched by file name before the network (`--find-links`, and a bundle's
     /// `artifacts/`); their files are verified by hash like downloads.
     pub local_sources: Vec<PathBuf>,
+    /// Archives of git sources, for machines that cannot clone.
+    pub git_archives: Vec<GitArchive>,
+    /// Tree ids pinned for commits (commit → tree).
+    pub git_trees: std::collections::BTreeMap<String, String>,
 }
 
 impl FetchOptions {
@@ -85,6 +89,8 @@ impl FetchOptions {
             local_sources: Vec::new(),
             index_urls: Vec::new(),
             netrc: Netrc::default(),
+            git_archives: Vec::new(),
+            git_trees: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -263,10 +269,28 @@ fn import_local<'a>(
     Ok(still_missing)
 }
 
+/// What a fetch reports while it downloads; the CLI draws it, tests and libraries ignore it.
+pub trait Progress: Sync {
+    /// Downloads of `files` files, `bytes` in all (as far as the lock gives sizes), start.
+    fn start(&self, _files: usize, _bytes: u64) {}
+    /// More bytes arrived; negative when a failed attempt's bytes are thrown away.
+    fn bytes(&self, _count: i64) {}
+    /// One more file is in the cache.
+    fn file_done(&self, _filename: &str) {}
+    /// All downloads ended.
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+
+impl Progress for Silent {}
+
 /// Fetch every request into the cache (or find it there).
 pub fn fetch_all(
     requests: &[ArtifactRequest],
     options: &FetchOptions,
+    progress: &dyn Progress,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
     let cache = ArtifactCache::new(&options.cache_dir);
     let missing: Vec<&ArtifactRequest> = requests
@@ -297,12 +321,22 @@ pub fn fetch_all(
             .num_threads(options.concurrency.max(1))
             .build()
             .map_err(|error| FetchError::Setup(error.to_string()))?;
-        pool.install(|| {
+        progress.start(
+            missing.len(),
+            missing.iter().filter_map(|request| request.size).sum(),
+        );
+        let downloaded = pool.install(|| {
             missing
                 .par_iter()
-                .map(|request| download::download(&client, request, &cache, options))
+                .map(|request| {
+                    download::download(&client, request, &cache, options, progress)?;
+                    progress.file_done(&request.filename);
+                    Ok(())
+                })
                 .collect::<Result<Vec<()>, FetchError>>()
-        })?;
+        });
+        progress.finish();
+        downloaded?;
     }
 
     let missing_names: std::collections::HashSet<&str> = missing
@@ -328,27 +362,52 @@ pub struct GitRequest {
     pub commit: String,
 }
 
-/// Fetch every git source into the cache (or find it there); offline, list every missing one.
+/// `--git-archive NAME=PATH`, or a bundle's archive: a commit's files without a clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitArchive {
+    /// The distribution's name or the commit id it holds.
+    pub key: String,
+    /// A `.tar`, `.tar.gz` or directory.
+    pub path: PathBuf,
+}
+
+/// Fetch every git source into the cache (or find it there), from an archive when one is given
+/// and otherwise with the `git` CLI; offline, list every one that is missing.
+///
+/// Whatever the route, the files must hash to the commit's tree id: the one pinned in
+/// `options.git_trees` (from akpkg's lock or a bundle), else, for a clone, the commit's own.
 pub fn fetch_git_sources(
     requests: &[GitRequest],
     options: &FetchOptions,
 ) -> Result<Vec<GitCheckout>, FetchError> {
+    let git_directory = options.cache_dir.join("git");
+    let cached = |request: &GitRequest| {
+        git_directory.join(&request.commit).is_dir()
+            && git_directory
+                .join(format!("{}.tree", request.commit))
+                .is_file()
+    };
+    let archive_for = |request: &GitRequest| {
+        options
+            .git_archives
+            .iter()
+            .find(|archive| {
+                archive.key == request.commit
+                    || pep508_rs::PackageName::new(archive.key.clone())
+                        .is_ok_and(|name| name.as_ref() == request.name)
+            })
+            .map(|archive| archive.path.clone())
+    };
     if options.offline {
         let missing: Vec<&GitRequest> = requests
             .iter()
-            .filter(|request| {
-                !options
-                    .cache_dir
-                    .join("git")
-                    .join(format!("{}.tree", request.commit))
-                    .is_file()
-            })
+            .filter(|request| !cached(request) && archive_for(request).is_none())
             .collect();
         if !missing.is_empty() {
             let lines = missing.iter().map(|request| {
                 format!(
-                    "{} {} (git {} at {})",
-                    request.name, request.version, request.repository, request.commit
+                    "{} {} (git {} at {}; give it with --git-archive {}=PATH)",
+                    request.name, request.version, request.repository, request.commit, request.name
                 )
             });
             return Err(offline_missing(lines));
@@ -357,8 +416,26 @@ pub fn fetch_git_sources(
     requests
         .iter()
         .map(|request| {
-            let url = mirrored(&request.repository, &options.mirrors);
-            fetch_commit(&url, &request.commit, &options.cache_dir)
+            let pinned = options.git_trees.get(&request.commit).map(String::as_str);
+            let checkout = if cached(request) {
+                fetch_commit(&request.repository, &request.commit, &options.cache_dir)?
+            } else if let Some(archive) = archive_for(request) {
+                git::import_archive(&archive, &request.commit, pinned, &options.cache_dir)?
+            } else {
+                let url = mirrored(&request.repository, &options.mirrors);
+                fetch_commit(&url, &request.commit, &options.cache_dir)?
+            };
+            match pinned {
+                Some(tree) if tree != checkout.tree_id => Err(FetchError::Git(format!(
+                    "`{}` {}: {} at {} has tree {}, but the lock pins tree {tree}",
+                    request.name,
+                    request.version,
+                    redacted(&request.repository),
+                    request.commit,
+                    checkout.tree_id
+                ))),
+                _ => Ok(checkout),
+            }
         })
         .collect()
 }

@@ -8,6 +8,34 @@ use std::time::Duration;
 
 use super::*;
 
+fn fetch_silently(
+    requests: &[ArtifactRequest],
+    options: &FetchOptions,
+) -> Result<Vec<FetchedArtifact>, FetchError> {
+    fetch_all(requests, options, &Silent)
+}
+
+/// Sums what a fetch reports.
+#[derive(Default)]
+struct Recorded {
+    started: Mutex<(usize, u64)>,
+    bytes: std::sync::atomic::AtomicI64,
+    files: Mutex<Vec<String>>,
+}
+
+impl Progress for Recorded {
+    fn start(&self, files: usize, bytes: u64) {
+        *self.started.lock().unwrap() = (files, bytes);
+    }
+    fn bytes(&self, count: i64) {
+        self.bytes
+            .fetch_add(count, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn file_done(&self, filename: &str) {
+        self.files.lock().unwrap().push(filename.to_string());
+    }
+}
+
 /// What the server answers to one request for a path.
 #[derive(Clone)]
 enum Reply {
@@ -161,7 +189,7 @@ fn downloads_are_verified_stored_by_hash_and_reused() {
         request("a", b"alpha", server.url("/a.whl")),
         request("b", b"beta", server.url("/b.whl")),
     ];
-    let fetched = fetch_all(&requests, &options(cache.path())).unwrap();
+    let fetched = fetch_silently(&requests, &options(cache.path())).unwrap();
     assert!(fetched.iter().all(|artifact| artifact.downloaded));
     assert_eq!(fs_err::read(&fetched[0].path).unwrap(), b"alpha");
     assert_eq!(
@@ -172,7 +200,7 @@ fn downloads_are_verified_stored_by_hash_and_reused() {
             .join(crate::digest::sha256_hex(b"beta"))
     );
 
-    let again = fetch_all(&requests, &options(cache.path())).unwrap();
+    let again = fetch_silently(&requests, &options(cache.path())).unwrap();
     assert!(again.iter().all(|artifact| !artifact.downloaded));
     assert_eq!((server.hits("/a.whl"), server.hits("/b.whl")), (1, 1));
 }
@@ -181,7 +209,7 @@ fn downloads_are_verified_stored_by_hash_and_reused() {
 fn wrong_bytes_are_discarded_and_never_retried() {
     let server = Server::start(vec![("/x.whl", vec![Reply::Body(b"tampered".to_vec())])]);
     let cache = tempfile::tempdir().unwrap();
-    let error = fetch_all(
+    let error = fetch_silently(
         &[request("x", b"genuine", server.url("/x.whl"))],
         &options(cache.path()),
     )
@@ -231,11 +259,27 @@ fn transient_failures_are_retried() {
             ..request("busy", &body, server.url("/limited.whl"))
         },
     ];
-    // The three share a hash: fetch them one by one so each URL is really used.
+    // The three share a hash: fetch them one by one so each URL is really used. The progress
+    // counts each file's bytes once, also when an attempt was cut short and retried.
     for request in &requests {
-        let fetched = fetch_all(std::slice::from_ref(request), &options(cache.path())).unwrap();
+        let progress = Recorded::default();
+        let fetched = fetch_all(
+            std::slice::from_ref(request),
+            &options(cache.path()),
+            &progress,
+        )
+        .unwrap();
         assert_eq!(fs_err::read(&fetched[0].path).unwrap(), body);
         fs_err::remove_file(&fetched[0].path).unwrap();
+        assert_eq!(
+            progress.bytes.load(std::sync::atomic::Ordering::SeqCst),
+            body.len() as i64
+        );
+        assert_eq!(
+            progress.files.lock().unwrap().as_slice(),
+            std::slice::from_ref(&request.filename)
+        );
+        assert_eq!(progress.started.lock().unwrap().0, 1);
     }
     assert_eq!(server.hits("/busy.whl"), 3);
     assert_eq!(server.hits("/cut.whl"), 2);
@@ -253,7 +297,7 @@ fn missing_files_and_endless_errors_fail_clearly() {
             .replace(&server.base, "http://127.0.0.1:PORT")
     };
 
-    let error = fetch_all(
+    let error = fetch_silently(
         &[request("gone", b"x", server.url("/gone.whl"))],
         &options(cache.path()),
     )
@@ -261,7 +305,7 @@ fn missing_files_and_endless_errors_fail_clearly() {
     insta::assert_snapshot!(redact(error), @"`gone` 1.0: http://127.0.0.1:PORT/gone.whl answered 404");
     assert_eq!(server.hits("/gone.whl"), 1, "a 404 is not retried");
 
-    let error = fetch_all(
+    let error = fetch_silently(
         &[request("down", b"x", server.url("/down.whl"))],
         &options(cache.path()),
     )
@@ -279,7 +323,7 @@ fn netrc_credentials_are_sent_to_their_host() {
     let cache = tempfile::tempdir().unwrap();
     let netrc = Netrc::parse("machine 127.0.0.1 login builder password s3cret\n");
     let requests = [request("private", b"private", server.url("/private.whl"))];
-    fetch_all(
+    fetch_silently(
         &requests,
         &FetchOptions {
             netrc,
@@ -301,7 +345,7 @@ fn offline_lists_every_missing_artifact() {
         request("first", b"1", "https://files.example/first.whl".into()),
         request("second", b"2", "https://files.example/second.whl".into()),
     ];
-    let error = fetch_all(
+    let error = fetch_silently(
         &requests,
         &FetchOptions {
             offline: true,
@@ -332,7 +376,7 @@ fn mirrors_rewrite_url_prefixes() {
         b"mirrored",
         "https://files.pythonhosted.org/packages/m.whl".into(),
     )];
-    fetch_all(
+    fetch_silently(
         &requests,
         &FetchOptions {
             mirrors,
@@ -351,7 +395,7 @@ fn plain_http_is_refused_off_loopback_and_credentials_are_redacted() {
         b"p",
         "http://user:secret@mirror.internal/simple/p.whl".into(),
     )];
-    let error = fetch_all(&requests, &options(cache.path()))
+    let error = fetch_silently(&requests, &options(cache.path()))
         .unwrap_err()
         .to_string();
     insta::assert_snapshot!(error, @"`p` 1.0: refusing plain HTTP for http://***@mirror.internal/simple/p.whl; use HTTPS, or --allow-insecure-host mirror.internal if this network is trusted");
@@ -364,7 +408,7 @@ fn plain_http_is_refused_off_loopback_and_credentials_are_redacted() {
 fn cache_verify_removes_corrupt_entries() {
     let server = Server::start(vec![("/v.whl", vec![Reply::Body(b"valid".to_vec())])]);
     let cache = tempfile::tempdir().unwrap();
-    let fetched = fetch_all(
+    let fetched = fetch_silently(
         &[request("v", b"valid", server.url("/v.whl"))],
         &options(cache.path()),
     )
