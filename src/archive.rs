@@ -223,6 +223,41 @@ pub fn write_tree_tar<W: std::io::Write>(
         .map_err(io_error("cannot finish the archive of", directory))
 }
 
+/// Copy a directory's files, symbolic links and executable bits into `to` (which must exist),
+/// leaving out entries with the names in `skip` at any depth.
+pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveError> {
+    let walk = walkdir::WalkDir::new(from)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            !skip
+                .iter()
+                .any(|name| entry.file_name() == std::ffi::OsStr::new(name))
+        });
+    for entry in walk {
+        let entry = entry.map_err(|error| ArchiveError::Io {
+            action: "cannot read",
+            path: error.path().unwrap_or(from).to_path_buf(),
+            source: error.into(),
+        })?;
+        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let target = to.join(relative);
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let link =
+                fs_err::read_link(entry.path()).map_err(io_error("cannot read", entry.path()))?;
+            std::os::unix::fs::symlink(link, &target)
+                .map_err(io_error("cannot create", &target))?;
+        } else if kind.is_dir() {
+            fs_err::create_dir_all(&target).map_err(io_error("cannot create", &target))?;
+        } else {
+            fs_err::copy(entry.path(), &target).map_err(io_error("cannot copy to", &target))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,13 @@
 //! [`cli`] parses arguments and prints.
 
 pub mod archive;
+pub mod build;
 pub mod cli;
 pub mod digest;
 pub mod fetch;
 pub mod install;
 pub mod lock;
+pub mod metadata;
 pub mod plan;
 pub mod tags;
 pub mod target;

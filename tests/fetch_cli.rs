@@ -7,58 +7,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
+use std::process::{Command as Process, Stdio};
 
-use common::{akpkg, authentik_lock, failure_of, plan_json, planned, stdout_of};
-
-/// `python3 -m http.server` on a free loopback port, stopped when dropped.
-struct StaticServer {
-    child: Child,
-    base: String,
-}
-
-impl StaticServer {
-    fn serve(directory: &Path) -> StaticServer {
-        let mut child = Process::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(directory)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap();
-        StaticServer {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for StaticServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{
+    StaticServer, akpkg, authentik_lock, failure_of, plan_json, planned, stdout_of, without_network,
+};
 
 /// Serve `directory/www`, whose `files/` holds the wheel and sdist that `write_lock` names.
 fn serve_files(directory: &Path, wheel: &[u8], sdist: &[u8]) -> (StaticServer, PathBuf) {
@@ -125,21 +79,6 @@ fn fetch(lock: &Path, cache: &Path, extra: &[&str]) -> assert_cmd::Command {
         .arg(cache)
         .args(extra);
     command
-}
-
-/// Point every proxy variable at a closed port, so any network access would fail.
-fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
-    for variable in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        command.env(variable, "http://127.0.0.1:9");
-    }
-    command.env_remove("NO_PROXY").env_remove("no_proxy")
 }
 
 #[test]

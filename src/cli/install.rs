@@ -92,6 +92,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         .wheels
         .iter()
         .map(|path| WheelToInstall {
+            filename: None,
             path: path.clone(),
             sha256: None,
             requested: true,

@@ -1,5 +1,6 @@
 //! The command line: parse arguments, call the stages, print. Nothing else lives here.
 
+mod build;
 mod fetch;
 mod install;
 mod plan;
@@ -43,6 +44,9 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Download every wheel and sdist a plan needs into the cache, verified by sha256.
     Fetch(fetch::FetchArgs),
+    /// Build one wheel from an sdist, a git archive or a source tree with akpkg's PEP 517
+    /// frontend, in an isolated environment resolved and pinned by hash (plumbing).
+    BuildWheel(build::BuildWheelArgs),
     /// Install wheel files into a prefix (plumbing: no dependency handling).
     Install(install::InstallArgs),
     /// Maintain the cache.
@@ -90,6 +94,8 @@ pub enum CliError {
     Fetch(#[from] crate::fetch::FetchError),
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -105,16 +111,17 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Install(args) => install::run(args),
+        Command::BuildWheel(args) => build::run(args),
         Command::Cache(command) => fetch::run_cache(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // A closed pipe (`akpkg plan | head`) is not worth a message.
-            if let CliError::Output(io) = &error {
-                if io.kind() == std::io::ErrorKind::BrokenPipe {
-                    return ExitCode::SUCCESS;
-                }
+            if let CliError::Output(io) = &error
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "error: {error}");
             ExitCode::FAILURE

@@ -17,6 +17,9 @@ pub enum FetchError {
     #[error("{0}")]
     Git(String),
 
+    #[error("{0}")]
+    Index(String),
+
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
 

@@ -226,7 +226,7 @@ pub fn import_archive(
         source,
     })?;
     if archive.is_dir() {
-        copy_tree(archive, &root)?;
+        crate::archive::copy_tree(archive, &root, &[".git"])?;
     } else {
         crate::archive::unpack_tar(archive, &root)?;
     }
@@ -240,10 +240,11 @@ pub fn import_archive(
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .collect();
-    if let [only] = top_level.as_slice() {
-        if only.is_dir() && !only.is_symlink() {
-            candidates.push(only.clone());
-        }
+    if let [only] = top_level.as_slice()
+        && only.is_dir()
+        && !only.is_symlink()
+    {
+        candidates.push(only.clone());
     }
     let mut computed = Vec::new();
     for candidate in &candidates {
@@ -284,41 +285,6 @@ pub fn import_archive(
             archive.display()
         ),
     }))
-}
-
-/// Copy a directory's files, links and executable bits (not `.git`).
-fn copy_tree(from: &Path, to: &Path) -> Result<(), FetchError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FetchError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let walk = walkdir::WalkDir::new(from)
-        .min_depth(1)
-        .into_iter()
-        .filter_entry(|entry| entry.file_name() != ".git");
-    for entry in walk {
-        let entry = entry.map_err(|error| FetchError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(from).to_path_buf(),
-            source: error.into(),
-        })?;
-        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
-        let target = to.join(relative);
-        let kind = entry.file_type();
-        if kind.is_symlink() {
-            let link = fs_err::read_link(entry.path()).map_err(io("cannot read", entry.path()))?;
-            std::os::unix::fs::symlink(link, &target).map_err(io("cannot create", &target))?;
-        } else if kind.is_dir() {
-            fs_err::create_dir_all(&target).map_err(io("cannot create", &target))?;
-        } else {
-            fs_err::copy(entry.path(), &target).map_err(io("cannot copy to", &target))?;
-        }
-    }
-    Ok(())
 }
 
 fn run_git(directory: &Path, arguments: &[&str]) -> Result<String, FetchError> {

@@ -7,8 +7,13 @@
 //! following syntax, #<hashname>=<hashvalue>". PEP 691 serves the same as JSON when asked with
 //! `Accept: application/vnd.pypi.simple.v1+json`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use serde::Deserialize;
 use url::Url;
+
+use super::{ArtifactRequest, FetchError, FetchOptions, redacted};
 
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
 
@@ -19,6 +24,13 @@ pub struct IndexFile {
     /// Absolute, without the hash fragment.
     pub url: String,
     pub sha256: Option<String>,
+    /// `Requires-Python` of the file, as the index gives it (PEP 503 `data-requires-python`).
+    pub requires_python: Option<String>,
+    /// PEP 592: yanked files are chosen only when pinned exactly.
+    pub yanked: bool,
+    /// PEP 658/714: the index serves the file's METADATA at `<url>.metadata`; with its sha256
+    /// when the index gives one.
+    pub core_metadata: Option<Option<String>>,
 }
 
 #[derive(Deserialize)]
@@ -32,6 +44,42 @@ struct JsonFile {
     url: String,
     #[serde(default)]
     hashes: std::collections::BTreeMap<String, String>,
+    #[serde(default, rename = "requires-python")]
+    requires_python: Option<String>,
+    #[serde(default)]
+    yanked: serde_json::Value,
+    #[serde(default, rename = "core-metadata")]
+    core_metadata: serde_json::Value,
+    #[serde(default, rename = "dist-info-metadata")]
+    dist_info_metadata: serde_json::Value,
+}
+
+/// PEP 691's `core-metadata`: `true`, or a dictionary of hashes.
+fn json_core_metadata(value: &serde_json::Value) -> Option<Option<String>> {
+    match value {
+        serde_json::Value::Bool(true) => Some(None),
+        serde_json::Value::Object(hashes) => Some(
+            hashes
+                .get("sha256")
+                .and_then(|hash| hash.as_str())
+                .map(str::to_ascii_lowercase),
+        ),
+        _ => None,
+    }
+}
+
+/// PEP 503's `data-core-metadata="sha256=…"` (or `"true"`).
+fn html_core_metadata(value: &str) -> Option<String> {
+    value.strip_prefix("sha256=").map(str::to_ascii_lowercase)
+}
+
+/// The few entities index pages use inside attribute values.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// The files of `project` on the index at `index_url` (the URL that ends in `/simple`).
@@ -83,6 +131,14 @@ fn parse_json(page: &Url, text: &str) -> Result<Vec<IndexFile>, String> {
                     .hashes
                     .get("sha256")
                     .map(|hash| hash.to_ascii_lowercase()),
+                requires_python: file.requires_python.filter(|text| !text.trim().is_empty()),
+                yanked: match &file.yanked {
+                    serde_json::Value::Bool(yanked) => *yanked,
+                    serde_json::Value::String(_) => true,
+                    _ => false,
+                },
+                core_metadata: json_core_metadata(&file.core_metadata)
+                    .or_else(|| json_core_metadata(&file.dist_info_metadata)),
             })
         })
         .collect())
@@ -109,7 +165,16 @@ fn parse_html(page: &Url, text: &str) -> Vec<IndexFile> {
         ) else {
             continue;
         };
-        let href = href.replace("&amp;", "&");
+        let href = unescape(&href);
+        let tag = &text[tag_start..tag_end];
+        let lower_tag = &lower[tag_start..tag_end];
+        let requires_python = attribute(tag, lower_tag, "data-requires-python")
+            .map(|value| unescape(&value))
+            .filter(|value| !value.trim().is_empty());
+        let yanked = lower_tag.contains("data-yanked");
+        let core_metadata = attribute(tag, lower_tag, "data-core-metadata")
+            .or_else(|| attribute(tag, lower_tag, "data-dist-info-metadata"))
+            .map(|value| html_core_metadata(&value));
         let Ok(url) = page.join(&href) else { continue };
         let sha256 = url
             .fragment()
@@ -120,6 +185,9 @@ fn parse_html(page: &Url, text: &str) -> Vec<IndexFile> {
             filename,
             url: without_fragment(url),
             sha256,
+            requires_python,
+            yanked,
+            core_metadata,
         });
     }
     files
@@ -140,6 +208,150 @@ fn attribute(tag: &str, lower_tag: &str, name: &str) -> Option<String> {
 fn without_fragment(mut url: Url) -> String {
     url.set_fragment(None);
     url.to_string()
+}
+
+/// The public index, asked when no `--index-url` is given.
+pub const DEFAULT_INDEX: &str = "https://pypi.org/simple";
+
+/// Index pages and core metadata for resolving (build requirements): each project page is read
+/// once per run; METADATA files enter the artifact cache like any artifact, verified by sha256.
+pub struct IndexClient {
+    client: reqwest::blocking::Client,
+    options: FetchOptions,
+    indexes: Vec<String>,
+    pages: Mutex<HashMap<String, Vec<IndexFile>>>,
+}
+
+impl IndexClient {
+    pub fn new(options: &FetchOptions) -> Result<IndexClient, FetchError> {
+        let indexes = if options.index_urls.is_empty() {
+            vec![DEFAULT_INDEX.to_string()]
+        } else {
+            options.index_urls.clone()
+        };
+        Ok(IndexClient {
+            client: super::download::client(options)?,
+            options: options.clone(),
+            indexes,
+            pages: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The files of `project` on the first index that lists it.
+    pub fn files(&self, project: &str) -> Result<Vec<IndexFile>, FetchError> {
+        if let Some(files) = self
+            .pages
+            .lock()
+            .ok()
+            .and_then(|pages| pages.get(project).cloned())
+        {
+            return Ok(files);
+        }
+        if self.options.offline {
+            return Err(FetchError::Index(format!(
+                "`{project}`: resolving it needs an index, and --offline forbids asking one"
+            )));
+        }
+        let mut failures = Vec::new();
+        for index in &self.indexes {
+            match project_files(&self.client, index, project, &self.options.netrc) {
+                Ok(files) => {
+                    if let Ok(mut pages) = self.pages.lock() {
+                        pages.insert(project.to_string(), files.clone());
+                    }
+                    return Ok(files);
+                }
+                Err(message) => failures.push(format!("{}: {message}", redacted(index))),
+            }
+        }
+        Err(FetchError::Index(format!(
+            "no index lists `{project}` ({})",
+            failures.join("; ")
+        )))
+    }
+
+    /// The METADATA of one file of `project` `version`: the PEP 658 file when the index
+    /// serves one with a sha256, else the METADATA inside the (verified) wheel.
+    pub fn metadata(
+        &self,
+        project: &str,
+        version: &str,
+        file: &IndexFile,
+    ) -> Result<String, FetchError> {
+        let request = |filename: String, url: String, sha256: String| ArtifactRequest {
+            name: project.to_string(),
+            version: version.to_string(),
+            filename,
+            url: Some(url),
+            sha256,
+            size: None,
+        };
+        // Only the cache and the lock-free network path: the index is asked here already.
+        let options = FetchOptions {
+            index_urls: Vec::new(),
+            ..self.options.clone()
+        };
+        if let Some(Some(sha256)) = &file.core_metadata {
+            let metadata = request(
+                format!("{}.metadata", file.filename),
+                format!("{}.metadata", file.url),
+                sha256.clone(),
+            );
+            let fetched = super::fetch_all(&[metadata], &options, &super::Silent)?;
+            return read_text(&fetched[0].path);
+        }
+        let sha256 = file.sha256.clone().ok_or_else(|| {
+            FetchError::Index(format!(
+                "`{project}` {version}: the index gives no sha256 for {}, and akpkg uses nothing unverified",
+                file.filename
+            ))
+        })?;
+        let wheel = request(file.filename.clone(), file.url.clone(), sha256);
+        let fetched = super::fetch_all(&[wheel], &options, &super::Silent)?;
+        wheel_metadata(&fetched[0].path)
+    }
+}
+
+fn read_text(path: &std::path::Path) -> Result<String, FetchError> {
+    fs_err::read_to_string(path).map_err(|source| FetchError::Io {
+        action: "cannot read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `*.dist-info/METADATA` of a wheel file.
+fn wheel_metadata(path: &std::path::Path) -> Result<String, FetchError> {
+    let invalid = |reason: String| FetchError::Index(format!("{}: {reason}", path.display()));
+    let file = fs_err::File::open(path).map_err(|source| FetchError::Io {
+        action: "cannot open",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|error| invalid(format!("not a zip file: {error}")))?;
+    let name = (0..archive.len())
+        .filter_map(|index| {
+            archive
+                .name_for_index(index)?
+                .ok()
+                .map(|name| name.into_owned())
+        })
+        .find(|name| {
+            name.split_once('/').is_some_and(|(directory, file)| {
+                directory.ends_with(".dist-info") && file == "METADATA"
+            })
+        })
+        .ok_or_else(|| invalid("no .dist-info/METADATA".to_string()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut archive
+            .by_name(&name)
+            .map_err(|error| invalid(error.to_string()))?,
+        &mut text,
+    )
+    .map_err(|error| invalid(format!("cannot read {name}: {error}")))?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -165,11 +377,17 @@ mod tests {
                     filename: "Django-5.2.11-py3-none-any.whl".into(),
                     url: "http://127.0.0.1:8000/files/Django-5.2.11-py3-none-any.whl".into(),
                     sha256: Some("abcdef".into()),
+                    requires_python: Some(">=3.10".into()),
+                    yanked: false,
+                    core_metadata: None,
                 },
                 IndexFile {
                     filename: "django-5.2.11.tar.gz".into(),
                     url: "https://files.example/django-5.2.11.tar.gz?x=1&y=2".into(),
                     sha256: None,
+                    requires_python: None,
+                    yanked: false,
+                    core_metadata: None,
                 },
             ]
         );

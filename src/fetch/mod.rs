@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use error::FetchError;
 pub use git::{GitCheckout, fetch_commit, import_archive, tree_id};
+pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
 
 /// One file to fetch.

@@ -43,19 +43,20 @@ struct Manifest {
 /// Unpack `wheel` (whose sha256 is `sha256`) under `cache_root`, or reuse an earlier unpacking.
 pub fn unpack_cached(
     wheel: &Path,
+    filename: Option<&str>,
     sha256: &str,
     cache_root: &Path,
     verify_record: bool,
 ) -> Result<UnpackedWheel, InstallError> {
-    let filename = wheel_filename(wheel)?;
+    let filename = wheel_filename(wheel, filename)?;
     let parent = cache_root.join("unpacked").join("sha256");
     let final_directory = parent.join(sha256);
 
     // Reuse what an earlier run checked at least as strictly.
-    if let Some(manifest) = read_manifest(&final_directory) {
-        if manifest.verified || !verify_record {
-            return Ok(from_manifest(wheel, filename, &final_directory, manifest));
-        }
+    if let Some(manifest) = read_manifest(&final_directory)
+        && (manifest.verified || !verify_record)
+    {
+        return Ok(from_manifest(wheel, filename, &final_directory, manifest));
     }
 
     fs_err::create_dir_all(&parent).map_err(InstallError::io("cannot create", &parent))?;
@@ -127,11 +128,14 @@ pub fn unpack_cached(
     Ok(from_manifest(wheel, filename, &final_directory, manifest))
 }
 
-fn wheel_filename(wheel: &Path) -> Result<WheelFilename, InstallError> {
-    let name = wheel
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn wheel_filename(wheel: &Path, given: Option<&str>) -> Result<WheelFilename, InstallError> {
+    let name = match given {
+        Some(name) => name.to_string(),
+        None => wheel
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
     name.parse().map_err(
         |error: crate::tags::WheelFilenameError| InstallError::InvalidWheel {
             wheel: wheel.to_path_buf(),
@@ -233,11 +237,10 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
         }
 
         let target = destination.join(&name);
-        if let Some(parent) = target.parent() {
-            if created_directories.insert(parent.to_path_buf()) {
-                fs_err::create_dir_all(parent)
-                    .map_err(InstallError::io("cannot create", parent))?;
-            }
+        if let Some(parent) = target.parent()
+            && created_directories.insert(parent.to_path_buf())
+        {
+            fs_err::create_dir_all(parent).map_err(InstallError::io("cannot create", parent))?;
         }
         let output =
             fs_err::File::create(&target).map_err(InstallError::io("cannot create", &target))?;

@@ -1,37 +1,6 @@
 //! The small text files of a `.dist-info` directory that the installer reads: `WHEEL` and
 //! `METADATA` (email-header style) and `entry_points.txt` (INI style).
 
-use std::collections::BTreeMap;
-
-/// `Key: value` headers up to the first blank line; continuation lines are folded in.
-pub fn parse_headers(text: &str) -> BTreeMap<String, Vec<String>> {
-    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut last_key: Option<String> = None;
-    for line in text.lines() {
-        if line.trim().is_empty() {
-            break;
-        }
-        if line.starts_with([' ', '\t']) {
-            if let Some(values) = last_key.as_ref().and_then(|key| headers.get_mut(key)) {
-                if let Some(value) = values.last_mut() {
-                    value.push(' ');
-                    value.push_str(line.trim());
-                }
-            }
-            continue;
-        }
-        if let Some((key, value)) = line.split_once(':') {
-            let key = key.trim().to_ascii_lowercase();
-            headers
-                .entry(key.clone())
-                .or_default()
-                .push(value.trim().to_string());
-            last_key = Some(key);
-        }
-    }
-    headers
-}
-
 /// What `WHEEL` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WheelInfo {
@@ -40,7 +9,7 @@ pub struct WheelInfo {
 }
 
 pub fn parse_wheel_info(text: &str) -> Result<WheelInfo, String> {
-    let headers = parse_headers(text);
+    let headers = crate::metadata::parse_headers(text);
     let first = |key: &str| headers.get(key).and_then(|values| values.first());
     let version_text = first("wheel-version").ok_or("WHEEL has no Wheel-Version")?;
     let (major, minor) = version_text
@@ -160,15 +129,6 @@ mod tests {
                 .unwrap_err()
                 .contains("invalid Wheel-Version")
         );
-    }
-
-    #[test]
-    fn headers_fold_continuations_and_stop_at_the_body() {
-        let headers =
-            parse_headers("Name: x\nSummary: a\n  b\nClassifier: 1\nClassifier: 2\n\nName: body\n");
-        assert_eq!(headers["name"], ["x"]);
-        assert_eq!(headers["summary"], ["a b"]);
-        assert_eq!(headers["classifier"], ["1", "2"]);
     }
 
     #[test]

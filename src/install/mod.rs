@@ -37,6 +37,9 @@ use scripts::InterpreterLine;
 #[derive(Debug, Clone)]
 pub struct WheelToInstall {
     pub path: PathBuf,
+    /// The wheel's file name, when `path` is not named after it (a content-addressed cache
+    /// entry).
+    pub filename: Option<String>,
     /// The file's sha256, when the caller knows it (from the lock); otherwise it is hashed.
     pub sha256: Option<String>,
     /// Write `REQUESTED`: the user asked for this distribution, not only its dependents.
@@ -89,6 +92,7 @@ pub fn install_wheels(
             };
             let unpacked = archive::unpack_cached(
                 &wheel.path,
+                wheel.filename.as_deref(),
                 &sha256,
                 &options.cache_dir,
                 options.verify_record,
@@ -596,10 +600,11 @@ fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallErr
     );
     let key = crate::digest::sha256_hex(identity.as_bytes());
     let memo = cache_dir.join("file-hashes").join(&key);
-    if let Ok(known) = fs_err::read_to_string(&memo) {
-        if known.len() == 64 && known.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-            return Ok(known);
-        }
+    if let Ok(known) = fs_err::read_to_string(&memo)
+        && known.len() == 64
+        && known.bytes().all(|byte| byte.is_ascii_hexdigit())
+    {
+        return Ok(known);
     }
     let sha256 = sha256_of_file(path)?;
     // Best effort: a memo that cannot be written only costs the next run a re-hash.
@@ -710,6 +715,7 @@ mod tests {
             absolute_shebangs: false,
         };
         let wheels = [WheelToInstall {
+            filename: None,
             path: wheel,
             sha256: None,
             requested: false,

@@ -18,7 +18,7 @@ use super::{
     IndexOptions, Location, Lock, LockError, LockFormat, Package, Source, first_line, package_name,
     uv_lock::parse_git_source,
 };
-use crate::lock::Hash;
+use crate::lock::{Artifact, Hash};
 
 const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 
@@ -81,12 +81,11 @@ fn logical_lines(text: &str) -> Vec<LogicalLine> {
             entry.text.push(' ');
         }
         entry.text.push_str(content.trim_end());
-        if !continues {
-            if let Some(done) = current.take() {
-                if !done.text.trim().is_empty() {
-                    lines.push(done);
-                }
-            }
+        if !continues
+            && let Some(done) = current.take()
+            && !done.text.trim().is_empty()
+        {
+            lines.push(done);
         }
     }
     lines.extend(current.filter(|line| !line.text.trim().is_empty()));
@@ -377,12 +376,52 @@ fn flat_package(
     marker: MarkerTree,
     location: Location,
 ) -> Package {
+    // `name @ https://…/file --hash=…`: the URL names the one file, the hash checks it.
+    let mut sdist = None;
+    let mut wheels = Vec::new();
+    let mut version = version;
+    if let (Source::Url { url, .. }, Some(hash)) = (&source, allowed_hashes.first()) {
+        let filename = url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let artifact = Artifact {
+            filename: filename.clone(),
+            url: Some(url.clone()),
+            path: None,
+            hash: Some(hash.clone()),
+            size: None,
+        };
+        if filename.ends_with(".whl") {
+            if let Ok(wheel) = filename.parse::<crate::tags::WheelFilename>() {
+                version.get_or_insert(wheel.version);
+            }
+            wheels.push(artifact);
+        } else {
+            // `name-1.2.3.tar.gz`: the version follows the last `-`.
+            let stem = filename
+                .trim_end_matches(".tar.gz")
+                .trim_end_matches(".zip")
+                .trim_end_matches(".tar");
+            if let Some(parsed) = stem
+                .rsplit_once('-')
+                .and_then(|(_, text)| text.parse::<pep440_rs::Version>().ok())
+            {
+                version.get_or_insert(parsed);
+            }
+            sdist = Some(artifact);
+        }
+    }
     Package {
         name,
         version,
         source,
-        sdist: None,
-        wheels: Vec::new(),
+        sdist,
+        wheels,
         allowed_hashes,
         dependencies: Vec::new(),
         optional_dependencies: BTreeMap::new(),

@@ -188,14 +188,14 @@ pub struct PlanOptions {
 /// Make the plan for `target` from `lock`.
 pub fn plan(lock: &Lock, target: &Target, options: &PlanOptions) -> Result<Plan, PlanError> {
     // 1. The lock was resolved for these Pythons only.
-    if let Some(requires_python) = &lock.requires_python {
-        if !requires_python.contains(&target.python_version) {
-            return Err(PlanError::PythonMismatch {
-                lock: lock.path.clone(),
-                requires_python: requires_python.to_string(),
-                python: target.python_version.to_string(),
-            });
-        }
+    if let Some(requires_python) = &lock.requires_python
+        && !requires_python.contains(&target.python_version)
+    {
+        return Err(PlanError::PythonMismatch {
+            lock: lock.path.clone(),
+            requires_python: requires_python.to_string(),
+            python: target.python_version.to_string(),
+        });
     }
 
     // 2. and 3.

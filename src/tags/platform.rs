@@ -67,13 +67,12 @@ impl Platform {
                 levels.extend((oldest_minor..=top_minor).rev().map(|m| (2, m)));
                 for (level_major, level_minor) in levels {
                     tags.push(format!("manylinux_{level_major}_{level_minor}_{arch}"));
-                    if level_major == 2 {
-                        if let Some((_, alias)) = LEGACY_MANYLINUX
+                    if level_major == 2
+                        && let Some((_, alias)) = LEGACY_MANYLINUX
                             .iter()
                             .find(|(alias_minor, _)| *alias_minor == level_minor)
-                        {
-                            tags.push(format!("{alias}_{arch}"));
-                        }
+                    {
+                        tags.push(format!("{alias}_{arch}"));
                     }
                 }
             }
@@ -132,22 +131,22 @@ impl FromStr for Platform {
             return Ok(Platform::Musllinux { major, minor, arch });
         }
         for (minor, alias) in LEGACY_MANYLINUX {
-            if let Some(arch) = value.strip_prefix(alias).and_then(|r| r.strip_prefix('_')) {
-                if valid_arch(arch) {
-                    return Ok(Platform::Manylinux {
-                        major: 2,
-                        minor,
-                        arch: arch.to_string(),
-                    });
-                }
-            }
-        }
-        if let Some(arch) = value.strip_prefix("linux_") {
-            if valid_arch(arch) {
-                return Ok(Platform::Linux {
+            if let Some(arch) = value.strip_prefix(alias).and_then(|r| r.strip_prefix('_'))
+                && valid_arch(arch)
+            {
+                return Ok(Platform::Manylinux {
+                    major: 2,
+                    minor,
                     arch: arch.to_string(),
                 });
             }
+        }
+        if let Some(arch) = value.strip_prefix("linux_")
+            && valid_arch(arch)
+        {
+            return Ok(Platform::Linux {
+                arch: arch.to_string(),
+            });
         }
         Err(error())
     }

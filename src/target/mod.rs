@@ -151,10 +151,10 @@ impl Target {
             return Target::from_interpreter(python);
         };
         let entry = cache_dir.join("interpreters").join(format!("{key}.json"));
-        if let Ok(saved) = fs_err::read(&entry) {
-            if let Ok(report) = parse_report(python, &saved) {
-                return Target::from_report(python, report);
-            }
+        if let Ok(saved) = fs_err::read(&entry)
+            && let Ok(report) = parse_report(python, &saved)
+        {
+            return Target::from_report(python, report);
         }
         let output = run_probe(python)?;
         let report = parse_report(python, &output)?;

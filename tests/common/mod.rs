@@ -1,8 +1,9 @@
 //! Helpers shared by the CLI tests: the akpkg command, and wheels built from scratch.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
 
 use assert_cmd::Command;
 use base64::Engine;
@@ -244,4 +245,66 @@ pub fn rename_entry(wheel: &Path, from: &str, to: &str) {
         }
     }
     fs_err::write(wheel, renamed).unwrap();
+}
+
+/// `python3 -m http.server` on a free loopback port, stopped when dropped.
+pub struct StaticServer {
+    child: Child,
+    pub base: String,
+}
+
+impl StaticServer {
+    pub fn serve(directory: &Path) -> StaticServer {
+        let mut child = Process::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(directory)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap();
+        StaticServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Point every proxy variable at a closed port, so any network access would fail.
+pub fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    for variable in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        command.env(variable, "http://127.0.0.1:9");
+    }
+    command.env_remove("NO_PROXY").env_remove("no_proxy")
 }

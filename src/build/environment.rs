@@ -1,0 +1,123 @@
+//! Isolated build environments, without pip: the pinned wheels installed by akpkg's own
+//! installer into a fresh virtual environment for the target interpreter.
+//!
+//! An environment is keyed by the interpreter and the pins' hashes, created in a temporary
+//! directory and renamed into `CACHE/build-envs/<key>` when complete, then shared by every build
+//! that needs the same pins (the four hatchling members and authentik share one). Builds only
+//! read it.
+
+use std::path::{Path, PathBuf};
+
+use super::{BuildError, BuildOptions, Pin};
+use crate::fetch::{self, ArtifactRequest};
+use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
+use crate::target::Target;
+
+/// A ready environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub root: PathBuf,
+    pub python: PathBuf,
+    pub scripts: PathBuf,
+}
+
+fn key(pins: &[Pin], target: &Target) -> String {
+    let mut text = String::from("akpkg build environment 1\n");
+    if let Some(interpreter) = &target.interpreter {
+        text.push_str(&format!("{}\n", interpreter.executable.display()));
+    }
+    text.push_str(&format!("{}\n", target.python_version));
+    for pin in pins {
+        text.push_str(&format!("{} {} {}\n", pin.name, pin.version, pin.sha256));
+    }
+    crate::digest::sha256_hex(text.as_bytes())[..32].to_string()
+}
+
+/// The environment with exactly `pins`, created if needed.
+pub fn ensure(
+    pins: &[Pin],
+    target: &Target,
+    options: &BuildOptions,
+) -> Result<Environment, BuildError> {
+    let interpreter = target.interpreter.as_ref().ok_or_else(|| {
+        BuildError::Setup(
+            "building needs a real interpreter (--python), not a described target".to_string(),
+        )
+    })?;
+    let parent = options.cache_dir.join("build-envs");
+    let root = parent.join(key(pins, target));
+    let complete = root.join(".akpkg-complete");
+    let environment = Environment {
+        python: root.join(&interpreter.scheme.scripts).join("python"),
+        scripts: root.join(&interpreter.scheme.scripts),
+        root: root.clone(),
+    };
+    if complete.is_file() {
+        return Ok(environment);
+    }
+
+    let requests: Vec<ArtifactRequest> = pins
+        .iter()
+        .map(|pin| ArtifactRequest {
+            name: pin.name.to_string(),
+            version: pin.version.to_string(),
+            filename: pin.filename.clone(),
+            url: Some(pin.url.clone()),
+            sha256: pin.sha256.clone(),
+            size: None,
+        })
+        .collect();
+    let fetched = fetch::fetch_all(&requests, &options.fetch, &fetch::Silent)?;
+
+    fs_err::create_dir_all(&parent).map_err(BuildError::io("cannot create", &parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".env-")
+        .tempdir_in(&parent)
+        .map_err(BuildError::io(
+            "cannot create a temporary directory in",
+            &parent,
+        ))?;
+    let staged = staging.path().join("env");
+    let layout = Layout::new(target, &staged, None, None)?;
+    let wheels: Vec<WheelToInstall> = fetched
+        .iter()
+        .map(|artifact| WheelToInstall {
+            filename: Some(artifact.request.filename.clone()),
+            path: artifact.path.clone(),
+            sha256: Some(artifact.request.sha256.clone()),
+            requested: true,
+            direct_url: None,
+        })
+        .collect();
+    layout.create_environment()?;
+    install::install_wheels(
+        &layout,
+        &wheels,
+        &InstallOptions {
+            cache_dir: options.cache_dir.clone(),
+            // Copies: a backend that touched its own files must not reach the shared cache.
+            link_mode: LinkMode::Copy,
+            verify_record: true,
+            compile: false,
+            absolute_shebangs: false,
+        },
+    )?;
+    let staged_complete = staged.join(".akpkg-complete");
+    fs_err::write(&staged_complete, "")
+        .map_err(BuildError::io("cannot write", &staged_complete))?;
+    match fs_err::rename(&staged, &root) {
+        Ok(()) => {}
+        // Another build made the same environment first; theirs is as good.
+        Err(_) if complete.is_file() => {}
+        Err(error) => return Err(BuildError::io("cannot move into place", &root)(error)),
+    }
+    Ok(environment)
+}
+
+/// `PATH` with the environment's scripts first.
+pub fn path_with(scripts: &Path, inherited: Option<&str>) -> String {
+    match inherited {
+        Some(path) if !path.is_empty() => format!("{}:{path}", scripts.display()),
+        _ => format!("{}:/usr/local/bin:/usr/bin:/bin", scripts.display()),
+    }
+}

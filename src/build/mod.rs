@@ -1,0 +1,498 @@
+//! The `build` stage: akpkg's own PEP 517 frontend.
+//!
+//! For each distribution to build, following PEP 517's "Build environment" and "Build backend
+//! interface" sections:
+//! 1. unpack the sdist (or copy the source tree) into a fresh temporary directory;
+//! 2. read `[build-system]` (`requires`, `build-backend`, `backend-path`), falling back to
+//!    `setuptools.build_meta:__legacy__` with `setuptools>=40.8.0`;
+//! 3. take the build environment's pins from akpkg's lock, or resolve `requires` against the
+//!    index ([`resolve`]);
+//! 4. if a wheel built from the same source, pins, settings and interpreter is in the build
+//!    cache, use it;
+//! 5. install the pins into an isolated environment with akpkg's installer ([`environment`]);
+//! 6. call `get_requires_for_build_wheel`: "the frontend should ... install these
+//!    requirements"; a requirement the pins lack is resolved and added (or, with locked pins,
+//!    reported as a stale lock);
+//! 7. call `build_wheel` and store the wheel in the build cache.
+//!
+//! Every hook runs in a subprocess ([`hooks`]) with a scrubbed, deterministic environment.
+
+mod environment;
+mod error;
+mod hints;
+mod hooks;
+mod pyproject;
+mod resolve;
+mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use pep508_rs::{Requirement, VersionOrUrl};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::fetch::{FetchOptions, IndexClient};
+use crate::tags::WheelFilename;
+use crate::target::Target;
+
+pub use error::BuildError;
+pub use pyproject::BuildSystem;
+pub use resolve::{Pin, resolve};
+pub use source::SourceInput;
+
+/// Variables a build may see from akpkg's own environment; everything else is dropped.
+/// Compilers, pkg-config and linkers for native code; cargo and rustup for Rust extensions
+/// (and the proxy and CA settings cargo needs to download crates).
+pub const PASSED_THROUGH: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "CC",
+    "CXX",
+    "CPP",
+    "LD",
+    "AR",
+    "NM",
+    "RANLIB",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "PKG_CONFIG",
+    "PKG_CONFIG_PATH",
+    "PKG_CONFIG_LIBDIR",
+    "PKG_CONFIG_SYSROOT_DIR",
+    "MAKEFLAGS",
+    "CARGO_HOME",
+    "RUSTUP_HOME",
+    "RUSTUP_TOOLCHAIN",
+    "RUSTFLAGS",
+    "CARGO_NET_OFFLINE",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub cache_dir: PathBuf,
+    /// For the build environments' wheels and the index.
+    pub fetch: FetchOptions,
+    /// `--build-env KEY=VALUE`, on top of the scrubbed environment.
+    pub build_env: Vec<(String, String)>,
+    /// Builds at once.
+    pub jobs: usize,
+    /// Given to every build; wheels' timestamps come from it.
+    pub source_date_epoch: u64,
+}
+
+/// One distribution to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    /// For messages and logs.
+    pub name: String,
+    pub source: SourceInput,
+    /// The build environment pinned by akpkg's lock; `None` resolves it against the index.
+    pub environment: Option<Vec<Pin>>,
+    /// PEP 517 `config_settings`: a key given once is a string, given again a list.
+    pub config_settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// A wheel built (or found in the build cache).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuiltWheel {
+    pub name: String,
+    /// In the build cache.
+    pub path: PathBuf,
+    pub filename: String,
+    pub sha256: String,
+    pub backend: String,
+    /// The static and dynamic build requirements.
+    pub requires: Vec<String>,
+    pub environment: Vec<Pin>,
+    /// `sha256:<sdist>` or `tree:<git tree id>`.
+    pub source: String,
+    #[serde(skip)]
+    pub from_cache: bool,
+    #[serde(skip)]
+    pub seconds: f64,
+}
+
+/// Build every request, up to `options.jobs` at once; results in the requests' order.
+pub fn build_wheels(
+    requests: &[BuildRequest],
+    target: &Target,
+    options: &BuildOptions,
+) -> Vec<Result<BuiltWheel, BuildError>> {
+    let index = IndexClient::new(&options.fetch);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs.max(1))
+        .build();
+    match (index, pool) {
+        (Ok(index), Ok(pool)) => pool.install(|| {
+            requests
+                .par_iter()
+                .map(|request| build_wheel(request, target, options, &index))
+                .collect()
+        }),
+        (Err(error), _) => requests
+            .iter()
+            .map(|_| {
+                Err(BuildError::Fetch(crate::fetch::FetchError::Setup(
+                    error.to_string(),
+                )))
+            })
+            .collect(),
+        (_, Err(error)) => requests
+            .iter()
+            .map(|_| Err(BuildError::Setup(error.to_string())))
+            .collect(),
+    }
+}
+
+/// Build one distribution (the steps in the module's documentation).
+pub fn build_wheel(
+    request: &BuildRequest,
+    target: &Target,
+    options: &BuildOptions,
+    index: &IndexClient,
+) -> Result<BuiltWheel, BuildError> {
+    let started = Instant::now();
+    // 1. A fresh copy of the source.
+    let work = tempfile::Builder::new()
+        .prefix("akpkg-build-")
+        .tempdir()
+        .map_err(BuildError::io(
+            "cannot create a temporary directory in",
+            &std::env::temp_dir(),
+        ))?;
+    let source = source::prepare(&request.source, work.path())?;
+    let source_id = match &request.source {
+        SourceInput::Sdist(_) => request.source.identity()?,
+        SourceInput::Directory(_) => SourceInput::Directory(source.clone()).identity()?,
+    };
+
+    // 2. How to build it.
+    let system = BuildSystem::read(&source)?;
+
+    // 3. The environment's pins, and 4. a wheel built before with the same inputs.
+    let locked = request.environment.is_some();
+    let mut pins = match &request.environment {
+        Some(pins) => pins.clone(),
+        None => resolve(&system.requires, target, index)?,
+    };
+    if locked
+        && let Some(built) = cached(
+            &build_key(request, &source_id, &system, &pins, target, options),
+            options,
+        )
+    {
+        return Ok(BuiltWheel {
+            seconds: started.elapsed().as_secs_f64(),
+            ..built
+        });
+    }
+
+    // 5. The environment, and 6. what the backend asks for besides.
+    let log_directory = options.cache_dir.join("build-logs");
+    fs_err::create_dir_all(&log_directory)
+        .map_err(BuildError::io("cannot create", &log_directory))?;
+    let log = hooks::log_path(
+        &log_directory,
+        &request.name,
+        &crate::digest::sha256_hex(source_id.as_bytes()),
+    );
+    fs_err::write(
+        &log,
+        format!(
+            "akpkg: building {} ({source_id}) with {}\n",
+            request.name, system.backend
+        ),
+    )
+    .map_err(BuildError::io("cannot write", &log))?;
+    let mut environment = environment::ensure(&pins, target, options)?;
+    let variables = build_variables(&environment, options);
+    let call = |environment: &environment::Environment,
+                variables: &[(String, String)],
+                hook: &'static str,
+                directory: Option<&Path>| {
+        let request_hook = hooks::HookCall {
+            python: &environment.python,
+            source: &source,
+            backend: &system.backend,
+            backend_path: &system.backend_path,
+            config_settings: &request.config_settings,
+            environment: variables,
+            log: &log,
+        };
+        match hooks::call(&request_hook, hook, directory)? {
+            hooks::HookOutcome::Returned(value) => Ok(value),
+            hooks::HookOutcome::Unsupported => Err(failure(
+                request,
+                &system,
+                hook,
+                "the backend has no such hook".to_string(),
+                &log,
+            )),
+            hooks::HookOutcome::Failed { message } => {
+                Err(failure(request, &system, hook, message, &log))
+            }
+        }
+    };
+    let dynamic = call(
+        &environment,
+        &variables,
+        "get_requires_for_build_wheel",
+        None,
+    )?;
+    let dynamic: Vec<Requirement> = dynamic
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .iter()
+        .map(|text| {
+            Requirement::from_str(text).map_err(|error| {
+                failure(
+                    request,
+                    &system,
+                    "get_requires_for_build_wheel",
+                    format!("the backend asked for `{text}`: {error}"),
+                    &log,
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let missing: Vec<&Requirement> = dynamic
+        .iter()
+        .filter(|requirement| !satisfied(requirement, &pins, target))
+        .collect();
+    let mut variables = variables;
+    if !missing.is_empty() {
+        if locked {
+            return Err(BuildError::StaleEnvironment {
+                name: request.name.clone(),
+                missing: missing
+                    .iter()
+                    .map(|r| format!("`{r}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let mut all = system.requires.clone();
+        all.extend(dynamic.iter().cloned());
+        pins = resolve(&all, target, index)?;
+        environment = environment::ensure(&pins, target, options)?;
+        variables = build_variables(&environment, options);
+    }
+    let key = build_key(request, &source_id, &system, &pins, target, options);
+    if let Some(built) = cached(&key, options) {
+        return Ok(BuiltWheel {
+            seconds: started.elapsed().as_secs_f64(),
+            ..built
+        });
+    }
+
+    // 7. The wheel.
+    let output = work.path().join("wheel");
+    fs_err::create_dir_all(&output).map_err(BuildError::io("cannot create", &output))?;
+    let returned = call(&environment, &variables, "build_wheel", Some(&output))?;
+    let filename = returned.as_str().unwrap_or_default().to_string();
+    let produced = output.join(&filename);
+    if filename.is_empty() || WheelFilename::from_str(&filename).is_err() || !produced.is_file() {
+        return Err(failure(
+            request,
+            &system,
+            "build_wheel",
+            format!("the backend returned `{returned}`, which is not a wheel it wrote"),
+            &log,
+        ));
+    }
+    let mut requires: Vec<String> = system.requires.iter().map(ToString::to_string).collect();
+    requires.extend(dynamic.iter().map(ToString::to_string));
+    let built = store(
+        &key,
+        &produced,
+        BuiltWheel {
+            name: request.name.clone(),
+            path: PathBuf::new(),
+            filename,
+            sha256: String::new(),
+            backend: system.backend.clone(),
+            requires,
+            environment: pins,
+            source: source_id,
+            from_cache: false,
+            seconds: 0.0,
+        },
+        options,
+    )?;
+    Ok(BuiltWheel {
+        seconds: started.elapsed().as_secs_f64(),
+        ..built
+    })
+}
+
+/// The scrubbed environment of a build: what [`PASSED_THROUGH`] lets in, the deterministic
+/// settings, then `--build-env`.
+fn build_variables(
+    environment: &environment::Environment,
+    options: &BuildOptions,
+) -> Vec<(String, String)> {
+    let mut variables: BTreeMap<String, String> = PASSED_THROUGH
+        .iter()
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .map(|value| (name.to_string(), value))
+        })
+        .collect();
+    let path = environment::path_with(
+        &environment.scripts,
+        variables.get("PATH").map(String::as_str),
+    );
+    variables.insert("PATH".to_string(), path);
+    for (name, value) in [
+        ("SOURCE_DATE_EPOCH", options.source_date_epoch.to_string()),
+        ("PYTHONHASHSEED", "0".to_string()),
+        ("PYTHONNOUSERSITE", "1".to_string()),
+        ("PYTHONDONTWRITEBYTECODE", "1".to_string()),
+        // The log keeps the order in which the backend wrote to stdout and stderr.
+        ("PYTHONUNBUFFERED", "1".to_string()),
+        ("LC_ALL", "C.UTF-8".to_string()),
+        ("VIRTUAL_ENV", environment.root.display().to_string()),
+    ] {
+        variables.insert(name.to_string(), value);
+    }
+    for (name, value) in &options.build_env {
+        variables.insert(name.clone(), value.clone());
+    }
+    variables.into_iter().collect()
+}
+
+/// Whether the pins satisfy a requirement the backend asked for.
+fn satisfied(requirement: &Requirement, pins: &[Pin], target: &Target) -> bool {
+    if !requirement.evaluate_markers(&target.markers, &[]) {
+        return true;
+    }
+    pins.iter().any(|pin| {
+        pin.name == requirement.name
+            && match &requirement.version_or_url {
+                None => true,
+                Some(VersionOrUrl::VersionSpecifier(specifiers)) => {
+                    specifiers.contains(&pin.version)
+                }
+                Some(VersionOrUrl::Url(_)) => false,
+            }
+    })
+}
+
+/// The build cache key: everything that can change the wheel.
+fn build_key(
+    request: &BuildRequest,
+    source_id: &str,
+    system: &BuildSystem,
+    pins: &[Pin],
+    target: &Target,
+    options: &BuildOptions,
+) -> String {
+    let key = serde_json::json!({
+        "format": 1,
+        "source": source_id,
+        "backend": system.backend,
+        "backend-path": system.backend_path,
+        "environment": pins.iter().map(|pin| format!("{} {} {}", pin.name, pin.version, pin.sha256)).collect::<Vec<_>>(),
+        "config-settings": request.config_settings,
+        "build-env": options.build_env,
+        "source-date-epoch": options.source_date_epoch,
+        "python": target.python_version.to_string(),
+        "tags": target.tags.ordered().first().map(ToString::to_string),
+    });
+    crate::digest::sha256_hex(key.to_string().as_bytes())
+}
+
+const BUILD_RECORD: &str = "akpkg-build.json";
+
+/// A wheel of the build cache, if one was stored under `key`.
+fn cached(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
+    let directory = options.cache_dir.join("built").join(key);
+    let text = fs_err::read_to_string(directory.join(BUILD_RECORD)).ok()?;
+    let mut built: BuiltWheel = serde_json::from_str(&text).ok()?;
+    built.path = directory.join(&built.filename);
+    built.from_cache = true;
+    built.path.is_file().then_some(built)
+}
+
+/// Move a fresh wheel into `CACHE/built/<key>/` with its record, atomically.
+fn store(
+    key: &str,
+    wheel: &Path,
+    mut built: BuiltWheel,
+    options: &BuildOptions,
+) -> Result<BuiltWheel, BuildError> {
+    let parent = options.cache_dir.join("built");
+    fs_err::create_dir_all(&parent).map_err(BuildError::io("cannot create", &parent))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".built-")
+        .tempdir_in(&parent)
+        .map_err(BuildError::io(
+            "cannot create a temporary directory in",
+            &parent,
+        ))?;
+    let staged_wheel = staging.path().join(&built.filename);
+    fs_err::copy(wheel, &staged_wheel).map_err(BuildError::io("cannot copy to", &staged_wheel))?;
+    built.sha256 = crate::digest::sha256_hex_of_file(&staged_wheel)
+        .map_err(BuildError::io("cannot read", &staged_wheel))?;
+    let record = serde_json::to_string_pretty(&built)
+        .map_err(|error| BuildError::Setup(error.to_string()))?;
+    let record_path = staging.path().join(BUILD_RECORD);
+    fs_err::write(&record_path, record).map_err(BuildError::io("cannot write", &record_path))?;
+    let directory = parent.join(key);
+    let staged = staging.keep();
+    if fs_err::rename(&staged, &directory).is_err() {
+        // Another process stored the same build first.
+        let _ = fs_err::remove_dir_all(&staged);
+    }
+    built.path = directory.join(&built.filename);
+    Ok(built)
+}
+
+/// A failed hook: the message, the log's last 40 lines, its path, and hints.
+fn failure(
+    request: &BuildRequest,
+    system: &BuildSystem,
+    hook: &'static str,
+    message: String,
+    log: &Path,
+) -> BuildError {
+    let (shown, tail) = hooks::tail(log, 40);
+    let whole = fs_err::read_to_string(log).unwrap_or_default();
+    let hint = hints::hints_for(&whole)
+        .iter()
+        .map(|hint| format!("\nhint: {hint}"))
+        .collect::<String>();
+    BuildError::Backend(Box::new(error::BackendFailure {
+        name: request.name.clone(),
+        backend: system.backend.clone(),
+        hook,
+        message,
+        shown,
+        tail,
+        log: log.to_path_buf(),
+        hint,
+    }))
+}
