@@ -159,15 +159,41 @@ pub fn build_wheels(
     }
 }
 
-/// Build one distribution (the steps in the module's documentation).
-pub fn build_wheel(
+/// What `akpkg lock` records for one build: the backend and the environment that satisfies
+/// both the static and the dynamic build requirements.
+#[derive(Debug, Clone)]
+pub struct LockedBuildEnvironment {
+    pub name: String,
+    pub backend: String,
+    pub requires: Vec<String>,
+    pub environment: Vec<Pin>,
+}
+
+/// A source tree made ready: steps 1 to 3.
+struct Prepared {
+    /// Removed when dropped.
+    work: tempfile::TempDir,
+    source: PathBuf,
+    source_id: String,
+    system: BuildSystem,
+    pins: Vec<Pin>,
+}
+
+/// An environment that satisfies the backend: steps 5 and 6.
+struct Settled {
+    environment: environment::Environment,
+    variables: Vec<(String, String)>,
+    pins: Vec<Pin>,
+    dynamic: Vec<Requirement>,
+    log: PathBuf,
+}
+
+/// 1. a fresh copy of the source, 2. its build system, 3. the environment's pins.
+fn prepare(
     request: &BuildRequest,
     target: &Target,
-    options: &BuildOptions,
     index: &IndexClient,
-) -> Result<BuiltWheel, BuildError> {
-    let started = Instant::now();
-    // 1. A fresh copy of the source.
+) -> Result<Prepared, BuildError> {
     let work = tempfile::Builder::new()
         .prefix("akpkg-build-")
         .tempdir()
@@ -180,100 +206,100 @@ pub fn build_wheel(
         SourceInput::Sdist(_) => request.source.identity()?,
         SourceInput::Directory(_) => SourceInput::Directory(source.clone()).identity()?,
     };
-
-    // 2. How to build it.
     let system = BuildSystem::read(&source)?;
-
-    // 3. The environment's pins, and 4. a wheel built before with the same inputs.
-    let locked = request.environment.is_some();
-    let mut pins = match &request.environment {
+    let pins = match &request.environment {
         Some(pins) => pins.clone(),
         None => resolve(&system.requires, target, index)?,
     };
-    if locked
-        && let Some(built) = cached(
-            &build_key(request, &source_id, &system, &pins, target, options),
-            options,
-        )
-    {
-        return Ok(BuiltWheel {
-            seconds: started.elapsed().as_secs_f64(),
-            ..built
-        });
-    }
+    Ok(Prepared {
+        work,
+        source,
+        source_id,
+        system,
+        pins,
+    })
+}
 
-    // 5. The environment, and 6. what the backend asks for besides.
+/// Run one hook of the prepared build in `environment`.
+fn call_hook(
+    request: &BuildRequest,
+    prepared: &Prepared,
+    environment: &environment::Environment,
+    variables: &[(String, String)],
+    log: &Path,
+    hook: &'static str,
+    directory: Option<&Path>,
+) -> Result<serde_json::Value, BuildError> {
+    let call = hooks::HookCall {
+        python: &environment.python,
+        source: &prepared.source,
+        backend: &prepared.system.backend,
+        backend_path: &prepared.system.backend_path,
+        config_settings: &request.config_settings,
+        environment: variables,
+        log,
+    };
+    match hooks::call(&call, hook, directory)? {
+        hooks::HookOutcome::Returned(value) => Ok(value),
+        hooks::HookOutcome::Unsupported => Err(failure(
+            request,
+            &prepared.system,
+            hook,
+            "the backend has no such hook".to_string(),
+            log,
+        )),
+        hooks::HookOutcome::Failed { message } => {
+            Err(failure(request, &prepared.system, hook, message, log))
+        }
+    }
+}
+
+/// 5. install the pins, 6. add what `get_requires_for_build_wheel` asks for besides.
+fn settle(
+    request: &BuildRequest,
+    prepared: &Prepared,
+    target: &Target,
+    options: &BuildOptions,
+    index: &IndexClient,
+) -> Result<Settled, BuildError> {
     let log_directory = options.cache_dir.join("build-logs");
     fs_err::create_dir_all(&log_directory)
         .map_err(BuildError::io("cannot create", &log_directory))?;
     let log = hooks::log_path(
         &log_directory,
         &request.name,
-        &crate::digest::sha256_hex(source_id.as_bytes()),
+        &crate::digest::sha256_hex(prepared.source_id.as_bytes()),
     );
     fs_err::write(
         &log,
         format!(
-            "akpkg: building {} ({source_id}) with {}\n",
-            request.name, system.backend
+            "akpkg: building {} ({}) with {}\n",
+            request.name, prepared.source_id, prepared.system.backend
         ),
     )
     .map_err(BuildError::io("cannot write", &log))?;
+    let mut pins = prepared.pins.clone();
     let mut environment = environment::ensure(&pins, target, options)?;
-    let variables = build_variables(&environment, options);
-    let call = |environment: &environment::Environment,
-                variables: &[(String, String)],
-                hook: &'static str,
-                directory: Option<&Path>| {
-        let request_hook = hooks::HookCall {
-            python: &environment.python,
-            source: &source,
-            backend: &system.backend,
-            backend_path: &system.backend_path,
-            config_settings: &request.config_settings,
-            environment: variables,
-            log: &log,
-        };
-        match hooks::call(&request_hook, hook, directory)? {
-            hooks::HookOutcome::Returned(value) => Ok(value),
-            hooks::HookOutcome::Unsupported => Err(failure(
-                request,
-                &system,
-                hook,
-                "the backend has no such hook".to_string(),
-                &log,
-            )),
-            hooks::HookOutcome::Failed { message } => {
-                Err(failure(request, &system, hook, message, &log))
-            }
-        }
-    };
-    let dynamic = call(
+    let mut variables = build_variables(&environment, options);
+    let hook = "get_requires_for_build_wheel";
+    let asked = call_hook(
+        request,
+        prepared,
         &environment,
         &variables,
-        "get_requires_for_build_wheel",
+        &log,
+        hook,
         None,
     )?;
-    let dynamic: Vec<Requirement> = dynamic
+    let dynamic: Vec<Requirement> = asked
         .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str())
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .iter()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.as_str())
         .map(|text| {
             Requirement::from_str(text).map_err(|error| {
-                failure(
-                    request,
-                    &system,
-                    "get_requires_for_build_wheel",
-                    format!("the backend asked for `{text}`: {error}"),
-                    &log,
-                )
+                let message = format!("the backend asked for `{text}`: {error}");
+                failure(request, &prepared.system, hook, message, &log)
             })
         })
         .collect::<Result<_, _>>()?;
@@ -281,49 +307,127 @@ pub fn build_wheel(
         .iter()
         .filter(|requirement| !satisfied(requirement, &pins, target))
         .collect();
-    let mut variables = variables;
     if !missing.is_empty() {
-        if locked {
+        if request.environment.is_some() {
             return Err(BuildError::StaleEnvironment {
                 name: request.name.clone(),
                 missing: missing
                     .iter()
-                    .map(|r| format!("`{r}`"))
+                    .map(|requirement| format!("`{requirement}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
             });
         }
-        let mut all = system.requires.clone();
+        let mut all = prepared.system.requires.clone();
         all.extend(dynamic.iter().cloned());
         pins = resolve(&all, target, index)?;
         environment = environment::ensure(&pins, target, options)?;
         variables = build_variables(&environment, options);
     }
-    let key = build_key(request, &source_id, &system, &pins, target, options);
+    Ok(Settled {
+        environment,
+        variables,
+        pins,
+        dynamic,
+        log,
+    })
+}
+
+/// The build environment of one distribution, for akpkg's lock: steps 1 to 6, no build.
+pub fn lock_build_environment(
+    request: &BuildRequest,
+    target: &Target,
+    options: &BuildOptions,
+    index: &IndexClient,
+) -> Result<LockedBuildEnvironment, BuildError> {
+    let prepared = prepare(request, target, index)?;
+    let settled = settle(request, &prepared, target, options, index)?;
+    let mut requires: Vec<String> = prepared
+        .system
+        .requires
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    for requirement in settled.dynamic.iter().map(ToString::to_string) {
+        if !requires.contains(&requirement) {
+            requires.push(requirement);
+        }
+    }
+    Ok(LockedBuildEnvironment {
+        name: request.name.clone(),
+        backend: prepared.system.backend.clone(),
+        requires,
+        environment: settled.pins,
+    })
+}
+
+/// Build one distribution (the steps in the module's documentation).
+pub fn build_wheel(
+    request: &BuildRequest,
+    target: &Target,
+    options: &BuildOptions,
+    index: &IndexClient,
+) -> Result<BuiltWheel, BuildError> {
+    let started = Instant::now();
+    let finished = |built: BuiltWheel| BuiltWheel {
+        seconds: started.elapsed().as_secs_f64(),
+        ..built
+    };
+    let prepared = prepare(request, target, index)?;
+    // 4. With locked pins the key is known before any environment exists.
+    let key_of = |pins: &[Pin]| {
+        build_key(
+            request,
+            &prepared.source_id,
+            &prepared.system,
+            pins,
+            target,
+            options,
+        )
+    };
+    if request.environment.is_some()
+        && let Some(built) = cached(&key_of(&prepared.pins), options)
+    {
+        return Ok(finished(built));
+    }
+    let settled = settle(request, &prepared, target, options, index)?;
+    let key = key_of(&settled.pins);
     if let Some(built) = cached(&key, options) {
-        return Ok(BuiltWheel {
-            seconds: started.elapsed().as_secs_f64(),
-            ..built
-        });
+        return Ok(finished(built));
     }
 
     // 7. The wheel.
-    let output = work.path().join("wheel");
+    let output = prepared.work.path().join("wheel");
     fs_err::create_dir_all(&output).map_err(BuildError::io("cannot create", &output))?;
-    let returned = call(&environment, &variables, "build_wheel", Some(&output))?;
+    let hook = "build_wheel";
+    let returned = call_hook(
+        request,
+        &prepared,
+        &settled.environment,
+        &settled.variables,
+        &settled.log,
+        hook,
+        Some(&output),
+    )?;
     let filename = returned.as_str().unwrap_or_default().to_string();
     let produced = output.join(&filename);
     if filename.is_empty() || WheelFilename::from_str(&filename).is_err() || !produced.is_file() {
+        let message = format!("the backend returned `{returned}`, which is not a wheel it wrote");
         return Err(failure(
             request,
-            &system,
-            "build_wheel",
-            format!("the backend returned `{returned}`, which is not a wheel it wrote"),
-            &log,
+            &prepared.system,
+            hook,
+            message,
+            &settled.log,
         ));
     }
-    let mut requires: Vec<String> = system.requires.iter().map(ToString::to_string).collect();
-    requires.extend(dynamic.iter().map(ToString::to_string));
+    let mut requires: Vec<String> = prepared
+        .system
+        .requires
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    requires.extend(settled.dynamic.iter().map(ToString::to_string));
     let built = store(
         &key,
         &produced,
@@ -332,19 +436,16 @@ pub fn build_wheel(
             path: PathBuf::new(),
             filename,
             sha256: String::new(),
-            backend: system.backend.clone(),
+            backend: prepared.system.backend.clone(),
             requires,
-            environment: pins,
-            source: source_id,
+            environment: settled.pins,
+            source: prepared.source_id.clone(),
             from_cache: false,
             seconds: 0.0,
         },
         options,
     )?;
-    Ok(BuiltWheel {
-        seconds: started.elapsed().as_secs_f64(),
-        ..built
-    })
+    Ok(finished(built))
 }
 
 /// The scrubbed environment of a build: what [`PASSED_THROUGH`] lets in, the deterministic

@@ -159,9 +159,21 @@ pub enum CacheCommand {
 
 pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
-    let (requests, git_requests) = requests_of(&plan)?;
-    let options = args.network.options(&args.cache)?;
+    let mut options = args.network.options(&args.cache)?;
+    // akpkg's own lock already names every file, build environments included: no planning.
+    let (requests, git_requests) = if crate::lock::is_akpkg_lock(&args.lock.lock) {
+        let lock = crate::lock::AkpkgLock::read(&args.lock.lock)?;
+        for git in &lock.git {
+            options
+                .git_trees
+                .entry(git.commit.clone())
+                .or_insert_with(|| git.tree.clone());
+        }
+        requests_of_akpkg_lock(&lock)
+    } else {
+        let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+        requests_of(&plan)?
+    };
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
     let downloaded: Vec<_> = fetched
@@ -198,8 +210,45 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     print(&summary)
 }
 
+/// Every runtime artifact, build-environment wheel and git source of akpkg's lock, each file
+/// once.
+pub fn requests_of_akpkg_lock(
+    lock: &crate::lock::AkpkgLock,
+) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
+    let mut seen = std::collections::HashSet::new();
+    let requests = lock
+        .runtime
+        .iter()
+        .chain(
+            lock.environment
+                .iter()
+                .flat_map(|environment| &environment.packages),
+        )
+        .filter(|file| seen.insert(file.sha256.clone()))
+        .map(|file| ArtifactRequest {
+            name: file.name.clone(),
+            version: file.version.clone(),
+            filename: file.filename.clone(),
+            url: Some(file.url.clone()),
+            sha256: file.sha256.clone(),
+            size: None,
+        })
+        .collect();
+    let git_requests = lock
+        .git
+        .iter()
+        .map(|git| GitRequest {
+            name: git.name.clone(),
+            version: git.version.clone(),
+            repository: git.repository.clone(),
+            commit: git.commit.clone(),
+        })
+        .collect();
+    (requests, git_requests)
+}
+
 /// The wheels, sdists and git sources a plan needs (local sources need no fetching).
-fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
+pub fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
     let mut requests = Vec::new();
     let mut git_requests = Vec::new();
     for distribution in &plan.distributions {

@@ -3,6 +3,7 @@
 mod build;
 mod fetch;
 mod install;
+mod lock;
 mod plan;
 mod progress;
 
@@ -42,6 +43,9 @@ pub struct Cli {
 enum Command {
     /// Show what would be installed for a target interpreter, and why.
     Plan(plan::PlanArgs),
+    /// Write akpkg's lock: upstream's lock plus every build environment (resolved, checked with
+    /// the backends, pinned by hash), git tree ids and the chosen artifacts, for one target.
+    Lock(lock::LockCommandArgs),
     /// Download every wheel and sdist a plan needs into the cache, verified by sha256.
     Fetch(fetch::FetchArgs),
     /// Build one wheel from an sdist, a git archive or a source tree with akpkg's PEP 517
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Fetch(args) => fetch::run(args),
+        Command::Lock(args) => lock::run(args),
         Command::Install(args) => install::run(args),
         Command::BuildWheel(args) => build::run(args),
         Command::Cache(command) => fetch::run_cache(command),

@@ -8,6 +8,7 @@
 //! Flat formats become a lock whose every package is a root with no dependencies, so the plan
 //! stage walks all three the same way.
 
+mod akpkg_lock;
 mod error;
 mod location;
 mod project;
@@ -23,6 +24,10 @@ use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, MarkerTree, PackageName};
 use serde::Serialize;
 
+pub use akpkg_lock::{
+    AKPKG_LOCK_VERSION, AkpkgLock, LockedBuild, LockedEnvironment, LockedFile, LockedGit,
+    LockedTarget, SourceLockPin,
+};
 pub use error::LockError;
 pub use location::{LineIndex, Location};
 pub use project::{ProjectSettings, read_project_settings};
@@ -278,6 +283,14 @@ fn detect_format(path: &Path, text: &str) -> DetectedFormat {
 }
 
 /// Deserialize TOML, turning parser and schema errors into a located [`LockError::Toml`].
+/// Whether `path` holds akpkg's own lock (a `[source-lock]` table) rather than upstream's.
+pub fn is_akpkg_lock(path: &Path) -> bool {
+    fs_err::read_to_string(path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .is_some_and(|table| table.contains_key("source-lock"))
+}
+
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, LockError> {
     toml::from_str(text).map_err(|error: toml::de::Error| LockError::Toml {
         location: Location::at_offset(path, text, error.span().map_or(0, |span| span.start)),

@@ -1,0 +1,308 @@
+//! `akpkg lock`: write akpkg's own lock (build environments, git trees, every artifact pinned).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+use rayon::prelude::*;
+
+use super::build::BuildArgs;
+use super::fetch::{NetworkArgs, requests_of};
+use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
+use super::{CacheArgs, CliError, print};
+use crate::build::{self, BuildRequest, Pin, SourceInput};
+use crate::fetch::{self, IndexClient};
+use crate::lock::{
+    AKPKG_LOCK_VERSION, AkpkgLock, LockedBuild, LockedEnvironment, LockedFile, LockedGit,
+    LockedTarget, Source, SourceLockPin,
+};
+use crate::plan::{Action, BuildKind};
+
+#[derive(Debug, Args)]
+pub struct LockCommandArgs {
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Where to write akpkg's lock, such as lockfiles/authentik-2025.12.4.lock.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+fn locked_file(name: &str, version: &str, filename: &str, url: &str, sha256: &str) -> LockedFile {
+    LockedFile {
+        name: name.to_string(),
+        version: version.to_string(),
+        filename: filename.to_string(),
+        url: url.to_string(),
+        sha256: sha256.to_string(),
+    }
+}
+
+pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (plan, target, lock) =
+        plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+    if target.interpreter.is_none() {
+        return Err(CliError::Usage(
+            "akpkg lock runs build backends to learn their requirements: give a real interpreter with --python".to_string(),
+        ));
+    }
+    let project_directory = args
+        .lock
+        .project
+        .clone()
+        .unwrap_or_else(|| lock.directory().to_path_buf());
+    let options = args.build.options(&args.network, &args.cache)?;
+
+    // Every artifact and git source, fetched and verified.
+    let (requests, git_requests) = requests_of(&plan)?;
+    let fetched = fetch::fetch_all(
+        &requests,
+        &options.fetch,
+        &super::progress::DownloadBar::new(),
+    )?;
+    let checkouts = fetch::fetch_git_sources(&git_requests, &options.fetch)?;
+    let by_sha256: BTreeMap<&str, &Path> = fetched
+        .iter()
+        .map(|artifact| (artifact.request.sha256.as_str(), artifact.path.as_path()))
+        .collect();
+
+    // Each distribution to build, with its source.
+    let mut builds: Vec<(BuildRequest, String, BuildKind)> = Vec::new();
+    for distribution in &plan.distributions {
+        let Action::Build { kind, sdist } = &distribution.action else {
+            continue;
+        };
+        let name = distribution.name.to_string();
+        let version = distribution
+            .version
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string);
+        let source = match (&distribution.source, sdist) {
+            (_, Some(sdist)) => {
+                let sha256 = sdist
+                    .hash
+                    .as_ref()
+                    .and_then(|hash| hash.sha256())
+                    .unwrap_or_default();
+                let path = by_sha256.get(sha256).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "`{name}`: its sdist {} was not fetched",
+                        sdist.filename
+                    ))
+                })?;
+                SourceInput::Sdist(path.to_path_buf())
+            }
+            (
+                Source::Git {
+                    commit,
+                    subdirectory,
+                    ..
+                },
+                None,
+            ) => {
+                let checkout = git_requests
+                    .iter()
+                    .zip(&checkouts)
+                    .find(|(request, _)| request.commit == *commit)
+                    .map(|(_, checkout)| checkout.directory.clone())
+                    .ok_or_else(|| {
+                        CliError::Usage(format!("`{name}`: its git source was not fetched"))
+                    })?;
+                SourceInput::Directory(match subdirectory {
+                    Some(subdirectory) => checkout.join(subdirectory),
+                    None => checkout,
+                })
+            }
+            (
+                Source::Editable { path } | Source::Virtual { path } | Source::Directory { path },
+                None,
+            ) => SourceInput::Directory(project_directory.join(path)),
+            (other, None) => {
+                return Err(CliError::Usage(format!(
+                    "`{name}`: akpkg cannot build from a {} source",
+                    other.kind()
+                )));
+            }
+        };
+        builds.push((
+            BuildRequest {
+                config_settings: args.build.config_settings(&name)?,
+                name,
+                source,
+                environment: None,
+            },
+            version,
+            *kind,
+        ));
+    }
+
+    // Their environments, resolved against the index and checked with the backends.
+    let index = IndexClient::new(&options.fetch)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.jobs.max(1))
+        .build()
+        .map_err(|error| CliError::Usage(error.to_string()))?;
+    let environments: Vec<_> = pool.install(|| {
+        builds
+            .par_iter()
+            .map(|(request, _, _)| {
+                tracing::info!(name = %request.name, "resolving the build environment");
+                build::lock_build_environment(request, &target, &options, &index)
+            })
+            .collect()
+    });
+    let mut failures = Vec::new();
+    let mut locked_environments: Vec<LockedEnvironment> = Vec::new();
+    let mut locked_builds = Vec::new();
+    for ((request, version, kind), environment) in builds.iter().zip(environments) {
+        let environment = match environment {
+            Ok(environment) => environment,
+            Err(error) => {
+                failures.push(format!("`{}`: {error}", request.name));
+                continue;
+            }
+        };
+        let packages: Vec<LockedFile> = environment
+            .environment
+            .iter()
+            .map(|pin: &Pin| {
+                locked_file(
+                    pin.name.as_ref(),
+                    &pin.version.to_string(),
+                    &pin.filename,
+                    &pin.url,
+                    &pin.sha256,
+                )
+            })
+            .collect();
+        let id = crate::digest::sha256_hex(
+            packages
+                .iter()
+                .map(|package| package.sha256.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .as_bytes(),
+        )[..16]
+            .to_string();
+        if !locked_environments.iter().any(|existing| existing.id == id) {
+            locked_environments.push(LockedEnvironment {
+                id: id.clone(),
+                packages,
+            });
+        }
+        locked_builds.push(LockedBuild {
+            name: request.name.clone(),
+            version: version.clone(),
+            kind: kind.as_str().to_string(),
+            backend: environment.backend,
+            requires: environment.requires,
+            environment: id,
+        });
+    }
+    if !failures.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} of {} build environments could not be locked; nothing was written:\n{}",
+            failures.len(),
+            builds.len(),
+            failures.join("\n")
+        )));
+    }
+    locked_environments.sort_by(|a, b| a.id.cmp(&b.id));
+
+    let source_lock_sha256 = crate::digest::sha256_hex_of_file(&args.lock.lock)?;
+    let akpkg_lock = AkpkgLock {
+        version: AKPKG_LOCK_VERSION,
+        generated_by: format!("akpkg {}", env!("CARGO_PKG_VERSION")),
+        source_lock: SourceLockPin {
+            path: args
+                .lock
+                .lock
+                .file_name()
+                .map_or_else(String::new, |name| name.to_string_lossy().into_owned()),
+            sha256: source_lock_sha256,
+        },
+        target: LockedTarget {
+            python_version: format!(
+                "{}.{}",
+                target
+                    .python_version
+                    .release()
+                    .first()
+                    .copied()
+                    .unwrap_or(3),
+                target.python_version.release().get(1).copied().unwrap_or(0)
+            ),
+            platform: target.platform.tags().first().cloned().unwrap_or_default(),
+        },
+        runtime: requests
+            .iter()
+            .map(|request| {
+                locked_file(
+                    &request.name,
+                    &request.version,
+                    &request.filename,
+                    request.url.as_deref().unwrap_or_default(),
+                    &request.sha256,
+                )
+            })
+            .collect(),
+        git: git_requests
+            .iter()
+            .zip(&checkouts)
+            .map(|(request, checkout)| LockedGit {
+                name: request.name.clone(),
+                version: request.version.clone(),
+                repository: fetch::redacted(&request.repository),
+                commit: request.commit.clone(),
+                tree: checkout.tree_id.clone(),
+                subdirectory: None,
+            })
+            .collect(),
+        environment: locked_environments,
+        build: locked_builds,
+    };
+    write_atomically(&args.output, &akpkg_lock.to_toml())?;
+    print(&format!(
+        "wrote {}: {} runtime artifacts, {} git sources, {} builds in {} environments, in {:.1}s\n",
+        args.output.display(),
+        akpkg_lock.runtime.len(),
+        akpkg_lock.git.len(),
+        akpkg_lock.build.len(),
+        akpkg_lock.environment.len(),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+/// Write beside the final name, then rename: a reader never sees half a lock.
+fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs_err::create_dir_all(directory)?;
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".akpkg-lock-")
+        .tempfile_in(directory)?;
+    std::io::Write::write_all(&mut temporary, text.as_bytes())?;
+    temporary
+        .persist(path)
+        .map_err(|error| CliError::Output(error.error))?;
+    Ok(())
+}

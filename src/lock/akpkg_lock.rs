@@ -1,0 +1,311 @@
+//! akpkg's own lock: what upstream's lock leaves open, pinned.
+//!
+//! uv.lock pins the runtime distributions but not how to build them. `akpkg lock` adds, for one
+//! target: every runtime artifact chosen (by sha256), every git source with its tree id, and for
+//! every distribution to build the backend and the exact build environment (wheels by sha256).
+//! Fetching and building read it, so a later or offline build uses exactly these inputs.
+//!
+//! ```toml
+//! version = 1
+//! [source-lock]            # the lock this one was made from, by content
+//! [target]                 # python-version, platform
+//! [[runtime]]              # name, version, filename, url, sha256
+//! [[git]]                  # name, version, repository, commit, tree, subdirectory
+//! [[environment]]          # id, requires, packages = [{ name, version, filename, url, sha256 }]
+//! [[build]]                # name, version, kind, backend, requires, environment
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
+
+use super::Location;
+use super::LockError;
+
+pub const AKPKG_LOCK_VERSION: i64 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct AkpkgLock {
+    pub version: i64,
+    pub generated_by: String,
+    pub source_lock: SourceLockPin,
+    pub target: LockedTarget,
+    #[serde(default)]
+    pub runtime: Vec<LockedFile>,
+    #[serde(default)]
+    pub git: Vec<LockedGit>,
+    #[serde(default)]
+    pub environment: Vec<LockedEnvironment>,
+    #[serde(default)]
+    pub build: Vec<LockedBuild>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLockPin {
+    /// As given to `akpkg lock`, for people; the hash is what counts.
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LockedTarget {
+    pub python_version: String,
+    /// The target's most specific platform tag.
+    pub platform: String,
+}
+
+/// A file pinned by sha256.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedFile {
+    pub name: String,
+    pub version: String,
+    pub filename: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedGit {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+    pub commit: String,
+    /// The git tree id of the commit's files (see the fetch stage).
+    pub tree: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdirectory: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedEnvironment {
+    /// A short hash of the packages, referred to by builds.
+    pub id: String,
+    pub packages: Vec<LockedFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedBuild {
+    pub name: String,
+    pub version: String,
+    /// `sdist`, `git`, `workspace`, `project` or `directory`.
+    pub kind: String,
+    pub backend: String,
+    /// The static (`[build-system] requires`) and dynamic (`get_requires_for_build_wheel`)
+    /// requirements the environment satisfies.
+    pub requires: Vec<String>,
+    pub environment: String,
+}
+
+impl AkpkgLock {
+    /// Read and check an akpkg lock.
+    pub fn read(path: &Path) -> Result<AkpkgLock, LockError> {
+        let text = fs_err::read_to_string(path).map_err(|source| LockError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        AkpkgLock::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<AkpkgLock, LockError> {
+        // The version first: a newer lock's other fields may not parse at all.
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: i64,
+        }
+        let VersionOnly { version } = super::parse_toml(path, text)?;
+        if version != AKPKG_LOCK_VERSION {
+            return Err(LockError::Invalid {
+                location: Location::at_line(path, 1, 1),
+                message: format!(
+                    "unsupported akpkg lock version {version}; this akpkg reads version {AKPKG_LOCK_VERSION}"
+                ),
+            });
+        }
+        let lock: AkpkgLock = super::parse_toml(path, text)?;
+        for build in &lock.build {
+            if !lock
+                .environment
+                .iter()
+                .any(|environment| environment.id == build.environment)
+            {
+                return Err(LockError::Invalid {
+                    location: Location::at_line(path, 1, 1),
+                    message: format!(
+                        "build `{}` names environment `{}`, which the lock does not define",
+                        build.name, build.environment
+                    ),
+                });
+            }
+        }
+        Ok(lock)
+    }
+
+    /// The environment a distribution's build uses.
+    pub fn environment_of(&self, name: &str) -> Option<(&LockedBuild, &LockedEnvironment)> {
+        let build = self.build.iter().find(|build| build.name == name)?;
+        let environment = self
+            .environment
+            .iter()
+            .find(|environment| environment.id == build.environment)?;
+        Some((build, environment))
+    }
+
+    /// The lock as reviewable TOML: one table per entry, one line per pinned file.
+    pub fn to_toml(&self) -> String {
+        let mut document = DocumentMut::new();
+        document.decor_mut().set_prefix(
+            "# akpkg's lock: upstream's lock plus build environments and git trees, pinned.\n# Written by `akpkg lock`; regenerate it rather than editing it.\n",
+        );
+        document["version"] = value(self.version);
+        document["generated-by"] = value(&self.generated_by);
+        let mut source_lock = Table::new();
+        source_lock["path"] = value(&self.source_lock.path);
+        source_lock["sha256"] = value(&self.source_lock.sha256);
+        document["source-lock"] = Item::Table(source_lock);
+        let mut target = Table::new();
+        target["python-version"] = value(&self.target.python_version);
+        target["platform"] = value(&self.target.platform);
+        document["target"] = Item::Table(target);
+
+        let mut runtime = ArrayOfTables::new();
+        for file in &self.runtime {
+            runtime.push(file_table(file));
+        }
+        document["runtime"] = Item::ArrayOfTables(runtime);
+
+        let mut git = ArrayOfTables::new();
+        for source in &self.git {
+            let mut table = Table::new();
+            table["name"] = value(&source.name);
+            table["version"] = value(&source.version);
+            table["repository"] = value(&source.repository);
+            table["commit"] = value(&source.commit);
+            table["tree"] = value(&source.tree);
+            if let Some(subdirectory) = &source.subdirectory {
+                table["subdirectory"] = value(subdirectory);
+            }
+            git.push(table);
+        }
+        document["git"] = Item::ArrayOfTables(git);
+
+        let mut environments = ArrayOfTables::new();
+        for environment in &self.environment {
+            let mut table = Table::new();
+            table["id"] = value(&environment.id);
+            let mut packages = Array::new();
+            for package in &environment.packages {
+                let mut inline = InlineTable::new();
+                inline.insert("name", package.name.as_str().into());
+                inline.insert("version", package.version.as_str().into());
+                inline.insert("filename", package.filename.as_str().into());
+                inline.insert("url", package.url.as_str().into());
+                inline.insert("sha256", package.sha256.as_str().into());
+                inline.decor_mut().set_prefix("\n    ");
+                packages.push_formatted(toml_edit::Value::InlineTable(inline));
+            }
+            packages.set_trailing("\n");
+            packages.set_trailing_comma(true);
+            table["packages"] = value(packages);
+            environments.push(table);
+        }
+        document["environment"] = Item::ArrayOfTables(environments);
+
+        let mut builds = ArrayOfTables::new();
+        for build in &self.build {
+            let mut table = Table::new();
+            table["name"] = value(&build.name);
+            table["version"] = value(&build.version);
+            table["kind"] = value(&build.kind);
+            table["backend"] = value(&build.backend);
+            table["requires"] = value(build.requires.iter().collect::<Array>());
+            table["environment"] = value(&build.environment);
+            builds.push(table);
+        }
+        document["build"] = Item::ArrayOfTables(builds);
+        document.to_string()
+    }
+}
+
+fn file_table(file: &LockedFile) -> Table {
+    let mut table = Table::new();
+    table["name"] = value(&file.name);
+    table["version"] = value(&file.version);
+    table["filename"] = value(&file.filename);
+    table["url"] = value(&file.url);
+    table["sha256"] = value(&file.sha256);
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AkpkgLock {
+        let file = |name: &str, version: &str| LockedFile {
+            name: name.to_string(),
+            version: version.to_string(),
+            filename: format!("{name}-{version}-py3-none-any.whl"),
+            url: format!("https://files.example/{name}-{version}-py3-none-any.whl"),
+            sha256: "ab".repeat(32),
+        };
+        AkpkgLock {
+            version: 1,
+            generated_by: "akpkg 0.1.0".to_string(),
+            source_lock: SourceLockPin {
+                path: "uv.lock".to_string(),
+                sha256: "cd".repeat(32),
+            },
+            target: LockedTarget {
+                python_version: "3.13".to_string(),
+                platform: "manylinux_2_36_x86_64".to_string(),
+            },
+            runtime: vec![file("asgiref", "3.9.1")],
+            git: vec![LockedGit {
+                name: "opencontainers".to_string(),
+                version: "0.0.14".to_string(),
+                repository: "https://github.com/vsoch/oci-python".to_string(),
+                commit: "ceb4fcc090851717a3069d78e85ceb1e86c2740c".to_string(),
+                tree: "d25fa58e42b3de2b7cb98e7657851dc68e04e741".to_string(),
+                subdirectory: None,
+            }],
+            environment: vec![LockedEnvironment {
+                id: "0123456789abcdef".to_string(),
+                packages: vec![file("hatchling", "1.27.0"), file("pluggy", "1.6.0")],
+            }],
+            build: vec![LockedBuild {
+                name: "authentik".to_string(),
+                version: "2025.12.4".to_string(),
+                kind: "project".to_string(),
+                backend: "hatchling.build".to_string(),
+                requires: vec!["hatchling".to_string()],
+                environment: "0123456789abcdef".to_string(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_lock_round_trips_through_reviewable_toml() {
+        let lock = sample();
+        let text = lock.to_toml();
+        insta::assert_snapshot!(text);
+        assert_eq!(AkpkgLock::parse(Path::new("x.lock"), &text).unwrap(), lock);
+        let (build, environment) = lock.environment_of("authentik").unwrap();
+        assert_eq!(
+            (build.backend.as_str(), environment.packages.len()),
+            ("hatchling.build", 2)
+        );
+    }
+
+    #[test]
+    fn inconsistent_locks_are_refused() {
+        let mut lock = sample();
+        lock.build[0].environment = "missing".to_string();
+        let error = AkpkgLock::parse(Path::new("x.lock"), &lock.to_toml()).unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @"x.lock:1:1: build `authentik` names environment `missing`, which the lock does not define");
+        let error = AkpkgLock::parse(Path::new("x.lock"), "version = 2\n").unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @"x.lock:1:1: unsupported akpkg lock version 2; this akpkg reads version 1");
+    }
+}
