@@ -11,6 +11,7 @@
 //! [`cli`] parses arguments and prints.
 
 pub mod archive;
+pub mod assemble;
 pub mod build;
 pub mod cli;
 pub mod digest;
@@ -18,6 +19,7 @@ pub mod fetch;
 pub mod install;
 pub mod lock;
 pub mod metadata;
+pub mod patch;
 pub mod plan;
 pub mod tags;
 pub mod target;

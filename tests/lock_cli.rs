@@ -76,7 +76,10 @@ fn the_shipped_authentik_lock_matches_upstream_and_the_plan() {
     for build in &lock.build {
         let (_, environment) = lock.environment_of(&build.name).unwrap();
         assert!(
-            environment.packages.iter().all(|package| package.sha256.len() == 64),
+            environment
+                .packages
+                .iter()
+                .all(|package| package.sha256.len() == 64),
             "{}",
             build.name
         );
@@ -127,7 +130,10 @@ fn a_fixture_workspace_is_locked_and_fetched_from_its_lock() {
             "def get_requires_for_build_wheel(config_settings=None):\n    return {asks}\n\ndef build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n    raise RuntimeError('not built here')\n"
         )
     };
-    for (path, asks) in [(root.clone(), "['helper']"), (root.join("packages/member"), "[]")] {
+    for (path, asks) in [
+        (root.clone(), "['helper']"),
+        (root.join("packages/member"), "[]"),
+    ] {
         fs_err::create_dir_all(path.join("tools")).unwrap();
         fs_err::write(
             path.join("pyproject.toml"),
@@ -163,7 +169,10 @@ fn a_fixture_workspace_is_locked_and_fetched_from_its_lock() {
     );
     let lock = AkpkgLock::read(&output).unwrap();
     let (build, environment) = lock.environment_of("app").unwrap();
-    assert_eq!((build.kind.as_str(), build.backend.as_str()), ("project", "backend"));
+    assert_eq!(
+        (build.kind.as_str(), build.backend.as_str()),
+        ("project", "backend")
+    );
     assert_eq!(build.requires, ["helper"]);
     assert_eq!(environment.packages.len(), 1);
     assert_eq!(environment.packages[0].sha256, helper_sha256);
@@ -183,7 +192,11 @@ fn a_fixture_workspace_is_locked_and_fetched_from_its_lock() {
             .arg("--dest")
             .arg(&bundle),
     );
-    assert!(bundle.join("artifacts/helper-1.0-py3-none-any.whl").is_file());
+    assert!(
+        bundle
+            .join("artifacts/helper-1.0-py3-none-any.whl")
+            .is_file()
+    );
     drop(server);
     let fetched = stdout_of(
         without_network(&mut akpkg())

@@ -84,7 +84,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         .collect();
 
     // Each distribution to build, with its source.
-    let mut builds: Vec<(BuildRequest, String, BuildKind)> = Vec::new();
+    let mut builds: Vec<(BuildRequest, String, BuildKind, Option<String>)> = Vec::new();
     for distribution in &plan.distributions {
         let Action::Build { kind, sdist } = &distribution.action else {
             continue;
@@ -94,6 +94,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             .version
             .as_ref()
             .map_or_else(String::new, ToString::to_string);
+        let mut tree_path = None;
         let source = match (&distribution.source, sdist) {
             (_, Some(sdist)) => {
                 let sha256 = sdist
@@ -133,7 +134,15 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             (
                 Source::Editable { path } | Source::Virtual { path } | Source::Directory { path },
                 None,
-            ) => SourceInput::Directory(project_directory.join(path)),
+            ) => {
+                let relative = path.display().to_string();
+                tree_path = Some(if relative.is_empty() {
+                    ".".to_string()
+                } else {
+                    relative
+                });
+                SourceInput::Directory(project_directory.join(path))
+            }
             (other, None) => {
                 return Err(CliError::Usage(format!(
                     "`{name}`: akpkg cannot build from a {} source",
@@ -150,6 +159,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             },
             version,
             *kind,
+            tree_path,
         ));
     }
 
@@ -162,7 +172,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let environments: Vec<_> = pool.install(|| {
         builds
             .par_iter()
-            .map(|(request, _, _)| {
+            .map(|(request, _, _, _)| {
                 tracing::info!(name = %request.name, "resolving the build environment");
                 build::lock_build_environment(request, &target, &options, &index)
             })
@@ -171,7 +181,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let mut failures = Vec::new();
     let mut locked_environments: Vec<LockedEnvironment> = Vec::new();
     let mut locked_builds = Vec::new();
-    for ((request, version, kind), environment) in builds.iter().zip(environments) {
+    for ((request, version, kind, tree_path), environment) in builds.iter().zip(environments) {
         let environment = match environment {
             Ok(environment) => environment,
             Err(error) => {
@@ -211,6 +221,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             name: request.name.clone(),
             version: version.clone(),
             kind: kind.as_str().to_string(),
+            path: tree_path.clone(),
             backend: environment.backend,
             requires: environment.requires,
             environment: id,

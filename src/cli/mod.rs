@@ -1,5 +1,6 @@
 //! The command line: parse arguments, call the stages, print. Nothing else lives here.
 
+mod assemble;
 mod build;
 mod fetch;
 mod install;
@@ -41,6 +42,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build the application (by default authentik 2025.12.4) from source into a verified,
+    /// relocatable prefix: plan, fetch, patch, build, install, copy, verify, move into place.
+    Assemble(assemble::AssembleArgs),
+    /// Check a prefix: files against their RECORDs, every distribution imports, Django loads.
+    Verify(assemble::VerifyArgs),
+    /// Apply (or with --check, dry-run) a recipe's patches to a source tree.
+    Patch(assemble::PatchArgs),
     /// Show what would be installed for a target interpreter, and why.
     Plan(plan::PlanArgs),
     /// Write akpkg's lock: upstream's lock plus every build environment (resolved, checked with
@@ -100,6 +108,10 @@ pub enum CliError {
     Install(#[from] crate::install::InstallError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    #[error(transparent)]
+    Assemble(#[from] crate::assemble::AssembleError),
+    #[error(transparent)]
+    Patch(#[from] crate::patch::PatchError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -113,6 +125,9 @@ pub fn main() -> ExitCode {
     progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Assemble(args) => assemble::run(args),
+        Command::Verify(args) => assemble::run_verify(args),
+        Command::Patch(args) => assemble::run_patch(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Lock(args) => lock::run(args),
         Command::Install(args) => install::run(args),

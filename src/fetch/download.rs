@@ -78,6 +78,84 @@ pub fn download(
     }
 }
 
+/// Download `url` to `destination` without a pin, for sources checked afterwards by other
+/// means (a release archive, checked by its git tree id). Same retries and scheme rules as
+/// pinned downloads; the file appears under its name only when complete.
+pub fn download_unpinned(
+    url: &str,
+    destination: &std::path::Path,
+    options: &FetchOptions,
+) -> Result<(), FetchError> {
+    let request = ArtifactRequest {
+        name: "source".to_string(),
+        version: String::new(),
+        filename: url.rsplit('/').next().unwrap_or_default().to_string(),
+        url: Some(url.to_string()),
+        sha256: String::new(),
+        size: None,
+    };
+    if options.offline {
+        return Err(FetchError::OfflineMissing {
+            count: 1,
+            list: format!("  the source archive {}", redacted(url)),
+        });
+    }
+    let url = mirrored(url, &options.mirrors);
+    check_scheme(&request, &url, &options.insecure_hosts)?;
+    let client = client(options)?;
+    let io = |action: &'static str| {
+        let path = destination.to_path_buf();
+        move |source| FetchError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let directory = destination.parent().unwrap_or(std::path::Path::new("."));
+    let mut delay = options.retry_delay;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = super::netrc::authorize(client.get(&url), &url, &options.netrc)
+            .send()
+            .map_err(|error| without_url(&error))
+            .and_then(|response| {
+                if response.status().is_success() {
+                    Ok(response)
+                } else {
+                    Err(format!("the server answered {}", response.status()))
+                }
+            });
+        let failure = match outcome {
+            Ok(mut response) => {
+                let mut temporary = tempfile::NamedTempFile::new_in(directory)
+                    .map_err(io("cannot create a temporary file beside"))?;
+                match std::io::copy(&mut response, &mut temporary) {
+                    Ok(_) => {
+                        temporary
+                            .persist(destination)
+                            .map_err(|error| io("cannot write")(error.error))?;
+                        return Ok(());
+                    }
+                    Err(error) => format!("the body was cut short: {error}"),
+                }
+            }
+            Err(message) => message,
+        };
+        if attempt > options.retries {
+            return Err(FetchError::GaveUp {
+                name: request.name,
+                version: request.version,
+                url: redacted(&url),
+                attempts: attempt,
+                message: failure,
+            });
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
 /// The URL of the file an index lists with this sha256 (or, without hashes, this name).
 fn from_indexes(
     client: &reqwest::blocking::Client,

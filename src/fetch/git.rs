@@ -26,8 +26,43 @@ pub fn tree_id(directory: &Path) -> Result<String, FetchError> {
     )?))
 }
 
+/// The object id of each top-level entry of a tree (a blob for a file or link, a tree for a
+/// directory), by name: two trees that differ can then say where.
+pub fn top_level_ids(
+    directory: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, FetchError> {
+    Ok(entries_of(directory)?
+        .into_iter()
+        .map(|(name, _, id)| {
+            (
+                String::from_utf8_lossy(&name).into_owned(),
+                crate::digest::hex(&id),
+            )
+        })
+        .collect())
+}
+
 /// A directory's tree id, or `None` when it holds no files at all (git does not record it).
 fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
+    let entries = entries_of(directory)?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    for (name, mode, id) in &entries {
+        body.extend_from_slice(mode.as_bytes());
+        body.push(b' ');
+        body.extend_from_slice(name);
+        body.push(0);
+        body.extend_from_slice(id);
+    }
+    Ok(Some(object_id("tree", &body)))
+}
+
+/// A directory's entries as git records them: name, mode and object id, in git's order.
+type TreeEntry = (Vec<u8>, &'static str, [u8; 20]);
+
+fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| FetchError::Io {
@@ -36,7 +71,7 @@ fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
             source,
         }
     };
-    let mut entries: Vec<(Vec<u8>, &'static str, [u8; 20])> = Vec::new();
+    let mut entries: Vec<TreeEntry> = Vec::new();
     for entry in fs_err::read_dir(directory).map_err(io(directory))? {
         let entry = entry.map_err(io(directory))?;
         let name = entry.file_name();
@@ -70,11 +105,8 @@ fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
             )));
         }
     }
-    if entries.is_empty() {
-        return Ok(None);
-    }
     // Git sorts a tree's entries by name, a directory's name compared as if it ended in `/`.
-    let sort_key = |(name, mode, _): &(Vec<u8>, &str, [u8; 20])| {
+    let sort_key = |(name, mode, _): &TreeEntry| {
         let mut key = name.clone();
         if *mode == "40000" {
             key.push(b'/');
@@ -82,15 +114,7 @@ fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
         key
     };
     entries.sort_by_key(sort_key);
-    let mut body = Vec::new();
-    for (name, mode, id) in &entries {
-        body.extend_from_slice(mode.as_bytes());
-        body.push(b' ');
-        body.extend_from_slice(name);
-        body.push(0);
-        body.extend_from_slice(id);
-    }
-    Ok(Some(object_id("tree", &body)))
+    Ok(entries)
 }
 
 fn object_id(kind: &str, content: &[u8]) -> [u8; 20] {

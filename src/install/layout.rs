@@ -68,6 +68,19 @@ impl Layout {
         })
     }
 
+    /// The layout for `target` written at `root` (a staging directory) and used at
+    /// `final_prefix` once it is moved there.
+    pub fn staged(
+        target: &Target,
+        final_prefix: &Path,
+        root: &Path,
+        runtime_python: Option<&Path>,
+    ) -> Result<Layout, InstallError> {
+        let mut layout = Layout::new(target, final_prefix, None, runtime_python)?;
+        layout.root = root.to_path_buf();
+        Ok(layout)
+    }
+
     /// `include/site/python3.X/<dist>`, relative to the prefix.
     pub fn headers(&self, distribution: &str) -> PathBuf {
         let (major, minor) = self.python_version;

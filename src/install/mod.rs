@@ -27,10 +27,73 @@ use rayon::prelude::*;
 pub use error::InstallError;
 pub use layout::Layout;
 pub use link::LinkMode;
+pub use record::{RecordEntry, parse_record, record_hash};
+
+/// Replace an installed file (`relative` to the prefix root) with `content` and mode `mode`,
+/// and make every RECORD that lists it say so: a later step may overwrite what a wheel
+/// installed (akpkg's `bin/ak` replaces authentik's console script), and verification must
+/// still hold.
+pub fn replace_installed_file(
+    layout: &Layout,
+    relative: &Path,
+    content: &[u8],
+    mode: u32,
+) -> Result<(), InstallError> {
+    let target = layout.root.join(relative);
+    let _ = fs_err::remove_file(&target);
+    fs_err::write(&target, content).map_err(InstallError::io("cannot write", &target))?;
+    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+        .map_err(InstallError::io("cannot set the mode of", &target))?;
+    let site_packages = layout.root.join(&layout.scheme.purelib);
+    let Ok(entries) = fs_err::read_dir(&site_packages) else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let dist_info = entry.path();
+        if dist_info
+            .extension()
+            .is_none_or(|extension| extension != "dist-info")
+        {
+            continue;
+        }
+        let record_path = dist_info.join("RECORD");
+        let Ok(bytes) = fs_err::read(&record_path) else {
+            continue;
+        };
+        let mut rows = parse_record(&bytes).map_err(|message| InstallError::InvalidWheel {
+            wheel: record_path.clone(),
+            message,
+        })?;
+        let mut changed = false;
+        for row in &mut rows {
+            if resolve_dots(&site_packages.join(&row.path)) == resolve_dots(&target) {
+                row.hash = record_hash(content);
+                row.size = Some(content.len() as u64);
+                changed = true;
+            }
+        }
+        if changed {
+            let name = format!(
+                "{}/RECORD",
+                dist_info
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            let text = write_record(rows, &name).map_err(|message| InstallError::InvalidWheel {
+                wheel: record_path.clone(),
+                message,
+            })?;
+            fs_err::write(&record_path, text)
+                .map_err(InstallError::io("cannot write", &record_path))?;
+        }
+    }
+    Ok(())
+}
 
 use archive::UnpackedWheel;
 use compile::CompileJob;
-use record::{RecordEntry, record_hash, write_record};
+use record::write_record;
 use scripts::InterpreterLine;
 
 /// A wheel file to install.
@@ -310,6 +373,21 @@ fn plan_wheel<'a>(
 }
 
 /// Drop `.` components (the `data` scheme is the prefix itself).
+/// A path with `.` dropped and each `..` taking away the component before it.
+fn resolve_dots(path: &Path) -> PathBuf {
+    let mut resolved = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            other => resolved.push(other),
+        }
+    }
+    resolved
+}
+
 fn normalize(path: &Path) -> PathBuf {
     path.components()
         .filter(|component| !matches!(component, Component::CurDir))

@@ -92,6 +92,10 @@ pub struct LockedBuild {
     pub version: String,
     /// `sdist`, `git`, `workspace`, `project` or `directory`.
     pub kind: String,
+    /// For `workspace`, `project` and `directory`: the source tree, relative to the project
+    /// directory (`.` for the project itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub backend: String,
     /// The static (`[build-system] requires`) and dynamic (`get_requires_for_build_wheel`)
     /// requirements the environment satisfies.
@@ -219,6 +223,9 @@ impl AkpkgLock {
             table["name"] = value(&build.name);
             table["version"] = value(&build.version);
             table["kind"] = value(&build.kind);
+            if let Some(path) = &build.path {
+                table["path"] = value(path);
+            }
             table["backend"] = value(&build.backend);
             table["requires"] = value(build.requires.iter().collect::<Array>());
             table["environment"] = value(&build.environment);
@@ -279,6 +286,7 @@ mod tests {
                 name: "authentik".to_string(),
                 version: "2025.12.4".to_string(),
                 kind: "project".to_string(),
+                path: Some(".".to_string()),
                 backend: "hatchling.build".to_string(),
                 requires: vec!["hatchling".to_string()],
                 environment: "0123456789abcdef".to_string(),

@@ -1,0 +1,45 @@
+#!/bin/sh
+# bin/ak, written by akpkg: authentik's lifecycle/ak for the Python backend of this prefix.
+# It works from any directory and after the prefix is moved: it finds the prefix from its own
+# path. `server` needs authentik's Go server (not built by akpkg) on PATH.
+set -e
+prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
+python="$prefix/bin/python"
+# Without it, every request fails with 500 (prometheus_client's multiprocess mode).
+if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    PROMETHEUS_MULTIPROC_DIR="${TMPDIR:-/tmp}/authentik_prometheus_tmp"
+fi
+export PROMETHEUS_MULTIPROC_DIR
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# manage.py and lifecycle/ sit at the prefix's root: `python -m manage` must find them.
+export PYTHONPATH="$prefix${PYTHONPATH:+:$PYTHONPATH}"
+
+case "${1:-}" in
+    server)
+        if command -v authentik >/dev/null 2>&1; then
+            exec authentik "$@"
+        fi
+        echo "ak server: authentik's Go server is not part of this prefix; put its 'authentik' binary on PATH" >&2
+        exit 1
+        ;;
+    worker)
+        shift
+        if [ -n "${AUTHENTIK_BOOTSTRAP_PASSWORD:-}" ] || [ -n "${AUTHENTIK_BOOTSTRAP_TOKEN:-}" ]; then
+            "$python" -m manage apply_blueprint system/bootstrap.yaml || true
+        fi
+        exec "$python" -m manage worker --pid-file "${TMPDIR:-/tmp}/authentik-worker.pid" "$@"
+        ;;
+    healthcheck)
+        if command -v authentik >/dev/null 2>&1; then
+            exec authentik healthcheck "$(cat "${TMPDIR:-/tmp}/authentik-mode" 2>/dev/null || echo server)"
+        fi
+        exec "$python" -m lifecycle.wait_for_db
+        ;;
+    dump_config)
+        shift
+        exec "$python" -m authentik.lib.config "$@"
+        ;;
+    *)
+        exec "$python" -m manage "$@"
+        ;;
+esac

@@ -1,0 +1,73 @@
+//! Errors of the `assemble` stage and `verify`.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("recipe: {0}")]
+    Recipe(String),
+
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+
+    #[error(transparent)]
+    Patch(#[from] crate::patch::PatchError),
+
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+
+    #[error(transparent)]
+    Install(#[from] crate::install::InstallError),
+
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+
+    #[error(
+        "the source is not {name} {version}: its files hash to tree {actual}, the recipe pins {expected}; first difference: {difference}. Use the release's source, or --allow-unverified-source to build it anyway"
+    )]
+    SourceMismatch {
+        name: String,
+        version: String,
+        actual: String,
+        expected: String,
+        difference: String,
+    },
+
+    #[error(
+        "this interpreter does not fit the lock: {0}. Lock for it with `akpkg lock --python …`, or use an interpreter like the lock's target"
+    )]
+    Target(String),
+
+    #[error("{count} distributions failed to build:\n{list}")]
+    Builds { count: usize, list: String },
+
+    #[error("the assembled prefix failed verification; {prefix} was left as it was:\n{failures}")]
+    VerifyFailed { prefix: PathBuf, failures: String },
+
+    #[error("{0}")]
+    Verify(String),
+}
+
+impl AssembleError {
+    pub fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> AssembleError {
+        let path = path.to_path_buf();
+        move |source| AssembleError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

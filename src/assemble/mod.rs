@@ -1,0 +1,668 @@
+//! The `assemble` stage: one command from an application's source to a verified, relocatable
+//! prefix.
+//!
+//! 1. check that the interpreter fits akpkg's lock;
+//! 2. stage beside the prefix: a working copy of the source, checked against the recipe's tree
+//!    pin, and the new prefix;
+//! 3. apply the recipe's patches to the working copy;
+//! 4. fetch every artifact, build-environment wheel and git source of the lock (verified);
+//! 5. build what the lock builds, in its pinned environments (cached builds are reused);
+//! 6. install the wheels, byte-compiled, into the staged prefix;
+//! 7. copy the application tree (and web assets), write `bin/ak` and the manifest;
+//! 8. verify the staged prefix (RECORDs, imports, Django);
+//! 9. move it into place: atomically exchanged with an existing prefix, which is removed only
+//!    then. Any failure before leaves the old prefix untouched and removes the staging.
+
+mod error;
+mod recipe;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::build::{self, BuildOptions, BuildRequest, Pin, SourceInput};
+use crate::fetch::{self, ArtifactRequest, FetchOptions, GitRequest};
+use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
+use crate::lock::AkpkgLock;
+use crate::tags::WheelFilename;
+use crate::target::Target;
+
+pub use error::AssembleError;
+pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, SourcePin};
+pub use verify::{VerifyReport, site_packages, verify_prefix};
+
+/// The manifest's file name inside the prefix.
+pub const MANIFEST: &str = "akpkg-manifest.json";
+
+const AK_LAUNCHER: &str = include_str!("ak.sh");
+
+/// Where the application's source comes from.
+#[derive(Debug, Clone)]
+pub enum SourceArgument {
+    /// A source tree or a `.tar.gz` of one (such as the forge's release archive).
+    Path(PathBuf),
+    /// Nothing given: the recipe's URL.
+    FromRecipe,
+}
+
+/// Everything `assemble` needs besides the recipe.
+#[derive(Debug, Clone)]
+pub struct AssembleOptions {
+    pub prefix: PathBuf,
+    pub source: SourceArgument,
+    pub runtime_python: Option<PathBuf>,
+    pub web_dist: Option<PathBuf>,
+    pub allow_unverified_source: bool,
+    pub compile: bool,
+    pub fetch: FetchOptions,
+    pub build: BuildOptions,
+    /// `NAME:KEY=VALUE` config settings, resolved per distribution by the caller.
+    pub config_settings: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+}
+
+/// One stage's name, count and time, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    pub stage: &'static str,
+    pub seconds: f64,
+    pub detail: String,
+}
+
+/// What an assemble did.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssembleSummary {
+    pub prefix: PathBuf,
+    pub installed: usize,
+    pub built: usize,
+    pub built_from_cache: usize,
+    pub downloaded: usize,
+    pub bytes: u64,
+    pub stages: Vec<StageTime>,
+    pub warnings: Vec<String>,
+    pub verify: VerifySummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifySummary {
+    pub distributions: usize,
+    pub files: usize,
+    pub modules: usize,
+    pub django_apps: Option<usize>,
+}
+
+/// Reports each stage as it ends; the CLI prints or emits JSON.
+pub trait StageObserver: Sync {
+    fn finished(&self, stage: &StageTime);
+}
+
+struct Stages<'a> {
+    observer: &'a dyn StageObserver,
+    started: Instant,
+    done: Vec<StageTime>,
+}
+
+impl Stages<'_> {
+    fn finish(&mut self, stage: &'static str, detail: String) {
+        let time = StageTime {
+            stage,
+            seconds: self.started.elapsed().as_secs_f64(),
+            detail,
+        };
+        self.observer.finished(&time);
+        self.done.push(time);
+        self.started = Instant::now();
+    }
+}
+
+/// 1. The interpreter must be the lock's Python and accept every locked wheel.
+fn check_target(lock: &AkpkgLock, target: &Target) -> Result<(), AssembleError> {
+    let release = target.python_version.release();
+    let version = format!(
+        "{}.{}",
+        release.first().copied().unwrap_or(0),
+        release.get(1).copied().unwrap_or(0)
+    );
+    if version != lock.target.python_version {
+        return Err(AssembleError::Target(format!(
+            "the lock is for Python {} ({}), the interpreter is Python {version}",
+            lock.target.python_version, lock.target.platform
+        )));
+    }
+    let unfit: Vec<&str> = lock
+        .runtime
+        .iter()
+        .filter(|file| file.filename.ends_with(".whl"))
+        .filter(|file| {
+            WheelFilename::from_str(&file.filename)
+                .map_or(true, |wheel| target.tags.rank(&wheel).is_none())
+        })
+        .map(|file| file.filename.as_str())
+        .collect();
+    if let Some(first) = unfit.first() {
+        return Err(AssembleError::Target(format!(
+            "{} locked wheels do not install here, such as {first} (the lock's platform is {})",
+            unfit.len(),
+            lock.target.platform
+        )));
+    }
+    Ok(())
+}
+
+/// 2. The source in `work`, checked against the recipe's pin; returns its root.
+fn stage_source(
+    recipe: &Recipe,
+    options: &AssembleOptions,
+    work: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<PathBuf, AssembleError> {
+    let root = work.join("source");
+    fs_err::create_dir_all(&root).map_err(AssembleError::io("cannot create", &root))?;
+    let given = match &options.source {
+        SourceArgument::Path(path) => path.clone(),
+        SourceArgument::FromRecipe => {
+            let url = recipe.source.url.as_deref().ok_or_else(|| {
+                AssembleError::Recipe("the recipe has no source URL; give --source".to_string())
+            })?;
+            let archive = work.join("source.tar.gz");
+            fetch::download_unpinned(url, &archive, &options.fetch)?;
+            archive
+        }
+    };
+    if given.is_dir() {
+        crate::archive::copy_tree(&given, &root, &[".git"])?;
+    } else {
+        crate::archive::unpack_tar(&given, &root)?;
+    }
+    // A forge's archive wraps the tree in one directory (`authentik-version-2025.12.4/`).
+    let entries: Vec<PathBuf> = fs_err::read_dir(&root)
+        .map_err(AssembleError::io("cannot read", &root))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    let source = match entries.as_slice() {
+        [only] if only.is_dir() && !given.is_dir() => only.clone(),
+        _ => root,
+    };
+    let actual = fetch::tree_id(&source)?;
+    if actual != recipe.source.tree {
+        let difference = first_difference(&source, &recipe.source.entries)?;
+        if options.allow_unverified_source {
+            warnings.push(format!(
+                "the source's tree is {actual}, not the recipe's {} ({difference}); built anyway (--allow-unverified-source)",
+                recipe.source.tree
+            ));
+        } else {
+            return Err(AssembleError::SourceMismatch {
+                name: recipe.name.clone(),
+                version: recipe.version.clone(),
+                actual,
+                expected: recipe.source.tree.clone(),
+                difference,
+            });
+        }
+    }
+    Ok(source)
+}
+
+/// The first top-level entry whose id differs from the recipe's, or that one side lacks.
+fn first_difference(
+    source: &Path,
+    expected: &BTreeMap<String, String>,
+) -> Result<String, AssembleError> {
+    if expected.is_empty() {
+        return Ok("the recipe lists no entries to compare".to_string());
+    }
+    let actual = fetch::top_level_ids(source)?;
+    let names: std::collections::BTreeSet<&String> = actual.keys().chain(expected.keys()).collect();
+    for name in names {
+        match (actual.get(name), expected.get(name)) {
+            (Some(a), Some(e)) if a == e => continue,
+            (Some(_), Some(_)) => return Ok(format!("`{name}` differs")),
+            (Some(_), None) => return Ok(format!("`{name}` is not in the release")),
+            (None, _) => return Ok(format!("`{name}` is missing")),
+        }
+    }
+    Ok("no top-level entry differs (the pin is wrong)".to_string())
+}
+
+fn pins_of(environment: &crate::lock::LockedEnvironment) -> Result<Vec<Pin>, AssembleError> {
+    environment
+        .packages
+        .iter()
+        .map(|package| {
+            Ok(Pin {
+                name: pep508_rs::PackageName::from_str(&package.name)
+                    .map_err(|error| AssembleError::Recipe(format!("lock: {error}")))?,
+                version: pep440_rs::Version::from_str(&package.version)
+                    .map_err(|error| AssembleError::Recipe(format!("lock: {error}")))?,
+                filename: package.filename.clone(),
+                url: package.url.clone(),
+                sha256: package.sha256.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Every file of the lock to fetch, and its git sources.
+fn lock_requests(lock: &AkpkgLock) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
+    let mut seen = std::collections::HashSet::new();
+    let requests = lock
+        .runtime
+        .iter()
+        .chain(
+            lock.environment
+                .iter()
+                .flat_map(|environment| &environment.packages),
+        )
+        .filter(|file| seen.insert(file.sha256.clone()))
+        .map(|file| ArtifactRequest {
+            name: file.name.clone(),
+            version: file.version.clone(),
+            filename: file.filename.clone(),
+            url: Some(file.url.clone()),
+            sha256: file.sha256.clone(),
+            size: None,
+        })
+        .collect();
+    let git = lock
+        .git
+        .iter()
+        .map(|git| GitRequest {
+            name: git.name.clone(),
+            version: git.version.clone(),
+            repository: git.repository.clone(),
+            commit: git.commit.clone(),
+        })
+        .collect();
+    (requests, git)
+}
+
+/// The manifest written into the prefix.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Manifest<'a> {
+    akpkg: &'static str,
+    recipe: String,
+    source: serde_json::Value,
+    target: serde_json::Value,
+    runtime_python: String,
+    settings_module: Option<&'a str>,
+    verify_environment: &'a BTreeMap<String, String>,
+    distributions: Vec<serde_json::Value>,
+    patches: Vec<serde_json::Value>,
+    warnings: &'a [String],
+}
+
+/// What `verify` needs from a prefix's manifest.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ManifestSettings {
+    pub settings_module: Option<String>,
+    #[serde(default)]
+    pub verify_environment: BTreeMap<String, String>,
+}
+
+/// Read the settings `verify` needs from `PREFIX/akpkg-manifest.json`.
+pub fn manifest_settings(prefix: &Path) -> Result<ManifestSettings, AssembleError> {
+    let path = prefix.join(MANIFEST);
+    let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
+    serde_json::from_str(&text)
+        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
+}
+
+/// Run the whole pipeline (see the module's documentation).
+pub fn assemble(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    observer: &dyn StageObserver,
+) -> Result<AssembleSummary, AssembleError> {
+    let recipe = &loaded.recipe;
+    let lock = &loaded.lock;
+    let mut stages = Stages {
+        observer,
+        started: Instant::now(),
+        done: Vec::new(),
+    };
+    let mut warnings = Vec::new();
+
+    // 1.
+    check_target(lock, target)?;
+
+    // 2. Staging beside the prefix, so the final move is a rename on one file system.
+    let prefix = std::path::absolute(&options.prefix)
+        .map_err(AssembleError::io("cannot resolve", &options.prefix))?;
+    let parent = prefix.parent().ok_or_else(|| {
+        AssembleError::Recipe(format!("{} has no parent directory", prefix.display()))
+    })?;
+    if !parent.is_dir() {
+        return Err(AssembleError::Io {
+            action: "the prefix's parent directory must exist:",
+            path: parent.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        });
+    }
+    let name = prefix
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{name}.akpkg-staging-"))
+        .tempdir_in(parent)
+        .map_err(AssembleError::io(
+            "cannot create a staging directory in",
+            parent,
+        ))?;
+    let work = staging.path().join("work");
+    let staged = staging.path().join("prefix");
+    fs_err::create_dir_all(&work).map_err(AssembleError::io("cannot create", &work))?;
+    let source = stage_source(recipe, options, &work, &mut warnings)?;
+    stages.finish("source", format!("{} {}", recipe.name, recipe.version));
+
+    // 3.
+    let applied = crate::patch::apply(&loaded.patches, &source, false)?;
+    stages.finish("patch", format!("{} patches", applied.len()));
+
+    // 4.
+    let (requests, git_requests) = lock_requests(lock);
+    let mut fetch_options = options.fetch.clone();
+    for git in &lock.git {
+        fetch_options
+            .git_trees
+            .entry(git.commit.clone())
+            .or_insert_with(|| git.tree.clone());
+    }
+    let fetched = fetch::fetch_all(&requests, &fetch_options, &fetch::Silent)?;
+    let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
+    let downloaded = fetched
+        .iter()
+        .filter(|artifact| artifact.downloaded)
+        .count();
+    let bytes: u64 = fetched
+        .iter()
+        .filter(|artifact| artifact.downloaded)
+        .filter_map(|artifact| fs_err::metadata(&artifact.path).ok().map(|m| m.len()))
+        .sum();
+    stages.finish(
+        "fetch",
+        format!("{} files, {downloaded} downloaded", fetched.len()),
+    );
+
+    // 5.
+    let cached_path = |sha256: &str| {
+        fetched
+            .iter()
+            .find(|artifact| artifact.request.sha256 == sha256)
+            .map(|artifact| artifact.path.clone())
+    };
+    let mut requests_to_build = Vec::new();
+    for locked in &lock.build {
+        let (_, environment) = lock.environment_of(&locked.name).ok_or_else(|| {
+            AssembleError::Recipe(format!("lock: no environment for `{}`", locked.name))
+        })?;
+        let input = match locked.kind.as_str() {
+            "sdist" => {
+                let file = lock
+                    .runtime
+                    .iter()
+                    .find(|file| {
+                        file.name == locked.name
+                            && file.version == locked.version
+                            && !file.filename.ends_with(".whl")
+                    })
+                    .ok_or_else(|| {
+                        AssembleError::Recipe(format!("lock: no sdist for `{}`", locked.name))
+                    })?;
+                SourceInput::Sdist(cached_path(&file.sha256).ok_or_else(|| {
+                    AssembleError::Recipe(format!("`{}`: its sdist was not fetched", locked.name))
+                })?)
+            }
+            "git" => {
+                let (git, checkout) = lock
+                    .git
+                    .iter()
+                    .zip(&checkouts)
+                    .find(|(git, _)| git.name == locked.name)
+                    .ok_or_else(|| {
+                        AssembleError::Recipe(format!("lock: no git source for `{}`", locked.name))
+                    })?;
+                SourceInput::Directory(match &git.subdirectory {
+                    Some(subdirectory) => checkout.directory.join(subdirectory),
+                    None => checkout.directory.clone(),
+                })
+            }
+            _ => SourceInput::Directory(source.join(locked.path.as_deref().unwrap_or("."))),
+        };
+        requests_to_build.push(BuildRequest {
+            name: locked.name.clone(),
+            source: input,
+            environment: Some(pins_of(environment)?),
+            config_settings: options
+                .config_settings
+                .get(&locked.name)
+                .cloned()
+                .unwrap_or_default(),
+        });
+    }
+    let results = build::build_wheels(&requests_to_build, target, &options.build);
+    let mut built = Vec::new();
+    let mut failures = Vec::new();
+    for (request, result) in requests_to_build.iter().zip(results) {
+        match result {
+            Ok(wheel) => built.push(wheel),
+            Err(error) => failures.push(format!("`{}`: {error}", request.name)),
+        }
+    }
+    if !failures.is_empty() {
+        return Err(AssembleError::Builds {
+            count: failures.len(),
+            list: failures.join("\n\n"),
+        });
+    }
+    let from_cache = built.iter().filter(|wheel| wheel.from_cache).count();
+    stages.finish(
+        "build",
+        format!("{} wheels, {from_cache} from the build cache", built.len()),
+    );
+
+    // 6.
+    let layout = Layout::staged(target, &prefix, &staged, options.runtime_python.as_deref())?;
+    let mut wheels: Vec<WheelToInstall> = fetched
+        .iter()
+        .filter(|artifact| {
+            artifact.request.filename.ends_with(".whl")
+                && lock
+                    .runtime
+                    .iter()
+                    .any(|file| file.sha256 == artifact.request.sha256)
+        })
+        .map(|artifact| WheelToInstall {
+            path: artifact.path.clone(),
+            filename: Some(artifact.request.filename.clone()),
+            sha256: Some(artifact.request.sha256.clone()),
+            requested: false,
+            direct_url: None,
+        })
+        .collect();
+    wheels.extend(built.iter().map(|wheel| WheelToInstall {
+        path: wheel.path.clone(),
+        filename: Some(wheel.filename.clone()),
+        sha256: Some(wheel.sha256.clone()),
+        requested: wheel.name == recipe.name,
+        direct_url: None,
+    }));
+    let installed = install::install_wheels(
+        &layout,
+        &wheels,
+        &InstallOptions {
+            cache_dir: options.build.cache_dir.clone(),
+            link_mode: LinkMode::Copy,
+            verify_record: true,
+            compile: options.compile,
+            absolute_shebangs: false,
+        },
+    )?;
+    stages.finish("install", format!("{} distributions", installed.len()));
+
+    // 7. The application tree, web assets, bin/ak, the manifest.
+    for relative in &recipe.copy {
+        let from = source.join(relative);
+        let to = staged.join(relative);
+        if from.is_dir() {
+            fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
+            crate::archive::copy_tree(&from, &to, &["__pycache__"])?;
+        } else if from.is_file() {
+            if let Some(parent) = to.parent() {
+                fs_err::create_dir_all(parent)
+                    .map_err(AssembleError::io("cannot create", parent))?;
+            }
+            fs_err::copy(&from, &to).map_err(AssembleError::io("cannot copy to", &to))?;
+        } else {
+            return Err(AssembleError::Recipe(format!(
+                "the recipe copies `{relative}`, which the source does not have"
+            )));
+        }
+    }
+    match &options.web_dist {
+        Some(web_dist) => {
+            let to = staged.join("web/dist");
+            fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
+            crate::archive::copy_tree(web_dist, &to, &[])?;
+        }
+        None => warnings.push(
+            "no web UI assets (web/dist): give --web-dist DIR with the built web UI; the API and workers work without it".to_string(),
+        ),
+    }
+    // authentik's own `ak` console script needs lifecycle/ inside site-packages; this one
+    // finds the application tree at the prefix's root.
+    install::replace_installed_file(
+        &layout,
+        &layout.scheme.scripts.join("ak"),
+        AK_LAUNCHER.as_bytes(),
+        0o755,
+    )?;
+
+    let runtime_python = layout.runtime_python.display().to_string();
+    let manifest = Manifest {
+        akpkg: env!("CARGO_PKG_VERSION"),
+        recipe: format!("{} {} ({})", recipe.name, recipe.version, loaded.origin),
+        source: serde_json::json!({
+            "commit": recipe.source.commit,
+            "tree": recipe.source.tree,
+            "verified": !warnings.iter().any(|warning| warning.contains("--allow-unverified-source")),
+        }),
+        target: serde_json::json!({
+            "python-version": lock.target.python_version,
+            "platform": lock.target.platform,
+        }),
+        runtime_python: runtime_python.clone(),
+        settings_module: recipe.settings_module.as_deref(),
+        verify_environment: &recipe.verify_environment,
+        distributions: installed
+            .iter()
+            .zip(&wheels)
+            .map(|(distribution, wheel)| {
+                let how = built
+                    .iter()
+                    .find(|built| built.sha256 == wheel.sha256.clone().unwrap_or_default())
+                    .map_or("wheel".to_string(), |built| {
+                        format!("built ({}) from {}", built.backend, built.source)
+                    });
+                serde_json::json!({
+                    "name": distribution.name.to_string(),
+                    "version": distribution.version.to_string(),
+                    "wheel-sha256": wheel.sha256,
+                    "obtained": how,
+                })
+            })
+            .collect(),
+        patches: applied
+            .iter()
+            .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
+            .collect(),
+        warnings: &warnings,
+    };
+    let manifest_path = staged.join(MANIFEST);
+    let mut manifest_text = serde_json::to_string_pretty(&manifest)
+        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+    manifest_text.push('\n');
+    fs_err::write(&manifest_path, manifest_text)
+        .map_err(AssembleError::io("cannot write", &manifest_path))?;
+    stages.finish(
+        "copy",
+        format!("{} paths, bin/ak, {MANIFEST}", recipe.copy.len()),
+    );
+
+    // 8.
+    let report = verify_prefix(
+        &staged,
+        recipe.settings_module.as_deref(),
+        &recipe.verify_environment,
+        false,
+    )?;
+    if !report.failures.is_empty() {
+        return Err(AssembleError::VerifyFailed {
+            prefix: prefix.clone(),
+            failures: report.failures.join("\n"),
+        });
+    }
+    stages.finish(
+        "verify",
+        format!(
+            "{} files, {} modules{}",
+            report.files,
+            report.modules,
+            report
+                .django_apps
+                .map_or_else(String::new, |apps| format!(", {apps} Django apps"))
+        ),
+    );
+
+    // 9.
+    move_into_place(&staged, &prefix)?;
+    stages.finish("move", prefix.display().to_string());
+    drop(staging);
+
+    Ok(AssembleSummary {
+        prefix,
+        installed: installed.len(),
+        built: built.len(),
+        built_from_cache: from_cache,
+        downloaded,
+        bytes,
+        stages: stages.done,
+        warnings,
+        verify: VerifySummary {
+            distributions: report.distributions,
+            files: report.files,
+            modules: report.modules,
+            django_apps: report.django_apps,
+        },
+    })
+}
+
+/// Put `staged` at `prefix`: a plain rename when there is none yet; otherwise an atomic
+/// exchange (renameat2 RENAME_EXCHANGE), so `prefix` is never missing, then the old one, now at
+/// `staged`, is removed with the staging directory.
+fn move_into_place(staged: &Path, prefix: &Path) -> Result<(), AssembleError> {
+    if fs_err::symlink_metadata(prefix).is_err() {
+        return fs_err::rename(staged, prefix)
+            .map_err(AssembleError::io("cannot move the prefix to", prefix));
+    }
+    rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staged,
+        rustix::fs::CWD,
+        prefix,
+        rustix::fs::RenameFlags::EXCHANGE,
+    )
+    .map_err(|error| AssembleError::Io {
+        action: "cannot exchange the new prefix with",
+        path: prefix.to_path_buf(),
+        source: error.into(),
+    })
+}

@@ -1,0 +1,211 @@
+//! Recipes: what to assemble for one application release.
+//!
+//! A recipe (next to akpkg's locks in `lockfiles/`) names the source and its pin, akpkg's
+//! lock, the patches in order, the files of the application tree to copy into the prefix, and
+//! the Django settings module `verify` loads. Paths inside it are relative to the recipe's own
+//! directory. The authentik 2025.12.4 recipe, its lock and its patches are compiled into the
+//! binary, so a default `assemble` needs no file of akpkg's beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::AssembleError;
+use crate::lock::AkpkgLock;
+use crate::patch::Patch;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Recipe {
+    pub name: String,
+    pub version: String,
+    /// akpkg's lock, relative to the recipe.
+    pub lock: String,
+    pub source: SourcePin,
+    /// Patch files in the order they apply, relative to the recipe.
+    #[serde(default)]
+    pub patches: Vec<String>,
+    /// Files and directories of the source tree that the application needs beside its Python
+    /// packages, copied into the prefix at the same relative paths.
+    #[serde(default)]
+    pub copy: Vec<String>,
+    /// The Django settings module `verify` loads (`django.setup()`), if any.
+    #[serde(default)]
+    pub settings_module: Option<String>,
+    /// Variables `verify` sets for that, such as a placeholder secret key.
+    #[serde(default)]
+    pub verify_environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SourcePin {
+    /// Where to download the source archive when none is given.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The commit the release was tagged at, for people and manifests.
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// The git tree id of the source's files: the check.
+    pub tree: String,
+    /// Tree ids of the top-level entries, so a mismatch can name what differs.
+    #[serde(default)]
+    pub entries: BTreeMap<String, String>,
+}
+
+/// Where a recipe's relative paths are read from.
+#[derive(Debug, Clone)]
+enum Base {
+    Directory(PathBuf),
+    /// Compiled into the binary: path (relative to `lockfiles/`) → text.
+    Embedded(&'static [(&'static str, &'static str)]),
+}
+
+/// A recipe with everything it names, read.
+#[derive(Debug, Clone)]
+pub struct LoadedRecipe {
+    pub recipe: Recipe,
+    /// Where it came from, for messages and manifests.
+    pub origin: String,
+    pub lock: AkpkgLock,
+    pub patches: Vec<Patch>,
+}
+
+/// The default recipe and everything it names.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "authentik-2025.12.4.recipe.toml",
+        include_str!("../../lockfiles/authentik-2025.12.4.recipe.toml"),
+    ),
+    (
+        "authentik-2025.12.4.lock",
+        include_str!("../../lockfiles/authentik-2025.12.4.lock"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/10-settings-paths.toml",
+        include_str!("../../patches/authentik-2025.12.4/10-settings-paths.toml"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/20-config-prefix-uri.diff",
+        include_str!("../../patches/authentik-2025.12.4/20-config-prefix-uri.diff"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/30-default-yml-paths.toml",
+        include_str!("../../patches/authentik-2025.12.4/30-default-yml-paths.toml"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/40-email-logo.toml",
+        include_str!("../../patches/authentik-2025.12.4/40-email-logo.toml"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/50-file-backend-mount.toml",
+        include_str!("../../patches/authentik-2025.12.4/50-file-backend-mount.toml"),
+    ),
+    (
+        "../patches/authentik-2025.12.4/60-static-backend-paths.toml",
+        include_str!("../../patches/authentik-2025.12.4/60-static-backend-paths.toml"),
+    ),
+];
+
+/// The recipe compiled into akpkg.
+pub const DEFAULT_RECIPE: &str = "authentik-2025.12.4.recipe.toml";
+
+impl Base {
+    fn read(&self, relative: &str) -> Result<(String, String), AssembleError> {
+        match self {
+            Base::Directory(directory) => {
+                let path = directory.join(relative);
+                let text = fs_err::read_to_string(&path)
+                    .map_err(AssembleError::io("cannot read", &path))?;
+                Ok((path.display().to_string(), text))
+            }
+            Base::Embedded(files) => files
+                .iter()
+                .find(|(name, _)| *name == relative)
+                .map(|(name, text)| (format!("(built in) lockfiles/{name}"), text.to_string()))
+                .ok_or_else(|| {
+                    AssembleError::Recipe(format!(
+                        "the built-in recipe names {relative}, which is not built in"
+                    ))
+                }),
+        }
+    }
+}
+
+impl LoadedRecipe {
+    /// The recipe at `path`, or the built-in one; `lock_override` replaces its lock.
+    pub fn load(
+        path: Option<&Path>,
+        lock_override: Option<&Path>,
+    ) -> Result<LoadedRecipe, AssembleError> {
+        let (base, name) = match path {
+            Some(path) => (
+                Base::Directory(
+                    path.parent()
+                        .filter(|parent| !parent.as_os_str().is_empty())
+                        .unwrap_or(Path::new("."))
+                        .to_path_buf(),
+                ),
+                path.file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            None => (Base::Embedded(EMBEDDED), DEFAULT_RECIPE.to_string()),
+        };
+        let (origin, text) = base.read(&name)?;
+        let recipe: Recipe = toml::from_str(&text).map_err(|error| {
+            AssembleError::Recipe(format!("{origin}: {}", error.message().trim()))
+        })?;
+        let lock = match lock_override {
+            Some(path) => AkpkgLock::read(path)?,
+            None => {
+                let (lock_origin, lock_text) = base.read(&recipe.lock)?;
+                AkpkgLock::parse(Path::new(&lock_origin), &lock_text)?
+            }
+        };
+        let patches = recipe
+            .patches
+            .iter()
+            .map(|relative| {
+                let (patch_origin, patch_text) = base.read(relative)?;
+                // Messages name the patch as the recipe does.
+                let _ = patch_origin;
+                Ok(Patch::parse(
+                    relative.trim_start_matches("../"),
+                    &patch_text,
+                )?)
+            })
+            .collect::<Result<Vec<_>, AssembleError>>()?;
+        Ok(LoadedRecipe {
+            recipe,
+            origin,
+            lock,
+            patches,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_recipe_loads_with_its_lock_and_patches() {
+        let loaded = LoadedRecipe::load(None, None).unwrap();
+        assert_eq!(
+            (loaded.recipe.name.as_str(), loaded.recipe.version.as_str()),
+            ("authentik", "2025.12.4")
+        );
+        assert_eq!(
+            loaded.recipe.source.tree,
+            "8d34171533313f85b340e547cb94c0bdf9b47f63"
+        );
+        assert_eq!(loaded.patches.len(), 6);
+        assert_eq!(loaded.lock.build.len(), 10);
+        assert_eq!(
+            loaded.recipe.settings_module.as_deref(),
+            Some("authentik.root.settings")
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! `akpkg verify`: a prefix is what its RECORDs say, and it imports.
+//!
+//! 1. every file a RECORD lists with a hash exists and hashes to it (in parallel);
+//! 2. one interpreter of the prefix loads the recipe's Django settings (`django.setup()` needs
+//!    no database) and imports the top-level modules of every installed distribution
+//!    (`top_level.txt`, else the RECORD's top-level names).
+//!
+//! Every failure is reported with its distribution.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::AssembleError;
+
+const VERIFY_SCRIPT: &str = include_str!("verify.py");
+
+/// What verification found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub distributions: usize,
+    pub files: usize,
+    pub modules: usize,
+    /// Django apps loaded, when a settings module was given.
+    pub django_apps: Option<usize>,
+    /// One line per failure, naming the distribution.
+    pub failures: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ScriptFailure {
+    distribution: String,
+    module: String,
+    error: String,
+}
+
+#[derive(Deserialize)]
+struct ScriptReport {
+    failures: Vec<ScriptFailure>,
+    apps: Option<usize>,
+    imported: usize,
+}
+
+/// An installed distribution: its `.dist-info` and what its RECORD lists.
+struct Installed {
+    name: String,
+    rows: Vec<crate::install::RecordEntry>,
+    top_level: Vec<String>,
+}
+
+/// `lib/python3.X/site-packages` of a prefix.
+pub fn site_packages(prefix: &Path) -> Result<PathBuf, AssembleError> {
+    let lib = prefix.join("lib");
+    let entries = fs_err::read_dir(&lib).map_err(AssembleError::io("cannot read", &lib))?;
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("site-packages"))
+        .find(|path| path.is_dir())
+        .ok_or_else(|| {
+            AssembleError::Verify(format!(
+                "{} has no lib/python3.X/site-packages",
+                prefix.display()
+            ))
+        })
+}
+
+fn installed_distributions(site_packages: &Path) -> Result<Vec<Installed>, AssembleError> {
+    let mut installed = Vec::new();
+    let entries =
+        fs_err::read_dir(site_packages).map_err(AssembleError::io("cannot read", site_packages))?;
+    let mut directories: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "dist-info")
+        })
+        .collect();
+    directories.sort();
+    for dist_info in directories {
+        let record = dist_info.join("RECORD");
+        let bytes = fs_err::read(&record).map_err(AssembleError::io("cannot read", &record))?;
+        let rows = crate::install::parse_record(&bytes)
+            .map_err(|message| AssembleError::Verify(format!("{}: {message}", record.display())))?;
+        let name = dist_info
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // top_level.txt when there is one (some list names that were never installed), and
+        // only names that exist here as a package or module.
+        let top_level: Vec<String> =
+            match fs_err::read_to_string(dist_info.join("top_level.txt")) {
+                Ok(text) => text.lines().map(str::trim).map(str::to_string).collect(),
+                Err(_) => top_level_from_record(&rows),
+            }
+            .into_iter()
+            .filter(|name| is_identifier(name) && importable(site_packages, name))
+            .collect();
+        installed.push(Installed {
+            name,
+            rows,
+            top_level,
+        });
+    }
+    Ok(installed)
+}
+
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || character == '_')
+        && !name.starts_with(|character: char| character.is_ascii_digit())
+}
+
+/// A package directory, a module file or an extension module of that name.
+fn importable(site_packages: &Path, name: &str) -> bool {
+    site_packages.join(name).is_dir()
+        || site_packages.join(format!("{name}.py")).is_file()
+        || fs_err::read_dir(site_packages).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                file.starts_with(&format!("{name}.")) && file.ends_with(".so")
+            })
+        })
+}
+
+/// Importable top-level names among a RECORD's paths: packages and modules at the root of
+/// site-packages (not metadata, data, scripts or `.pth` files).
+fn top_level_from_record(rows: &[crate::install::RecordEntry]) -> Vec<String> {
+    let mut names: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            let mut parts = row.path.split('/');
+            let first = parts.next()?;
+            let nested = parts.next().is_some();
+            if first == ".."
+                || first.ends_with(".dist-info")
+                || first.ends_with(".data")
+                || first == "__pycache__"
+            {
+                return None;
+            }
+            let name = if nested {
+                first.to_string()
+            } else if let Some(stem) = first.strip_suffix(".py") {
+                stem.to_string()
+            } else if first.ends_with(".so") {
+                first.split('.').next()?.to_string()
+            } else {
+                return None;
+            };
+            is_identifier(&name).then_some(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A RECORD path below site-packages, with `..` resolved; `None` if it leaves the prefix.
+fn resolve(site_packages: &Path, prefix: &Path, path: &str) -> Option<PathBuf> {
+    let mut resolved = site_packages.to_path_buf();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(part) => resolved.push(part),
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    resolved.starts_with(prefix).then_some(resolved)
+}
+
+/// Verify the prefix (see the module's documentation).
+pub fn verify_prefix(
+    prefix: &Path,
+    settings_module: Option<&str>,
+    environment: &BTreeMap<String, String>,
+    skip_imports: bool,
+) -> Result<VerifyReport, AssembleError> {
+    let site_packages = site_packages(prefix)?;
+    let installed = installed_distributions(&site_packages)?;
+    let mut report = VerifyReport {
+        distributions: installed.len(),
+        ..VerifyReport::default()
+    };
+
+    // 1. The files against the RECORDs.
+    let checks: Vec<(usize, Option<String>)> = installed
+        .par_iter()
+        .map(|distribution| {
+            let mut checked = 0;
+            let mut failures = Vec::new();
+            for row in &distribution.rows {
+                let expected = &row.hash;
+                if expected.is_empty() {
+                    continue;
+                }
+                checked += 1;
+                let Some(path) = resolve(&site_packages, prefix, &row.path) else {
+                    failures.push(format!(
+                        "{}: RECORD lists {} outside the prefix",
+                        distribution.name, row.path
+                    ));
+                    continue;
+                };
+                match fs_err::read(&path) {
+                    Ok(bytes) => {
+                        let actual = crate::install::record_hash(&bytes);
+                        if &actual != expected {
+                            failures.push(format!(
+                                "{}: {} has {actual}, its RECORD says {expected}",
+                                distribution.name, row.path
+                            ));
+                        }
+                    }
+                    Err(error) => {
+                        failures.push(format!("{}: {}: {error}", distribution.name, row.path))
+                    }
+                }
+            }
+            (checked, (!failures.is_empty()).then(|| failures.join("\n")))
+        })
+        .collect();
+    for (checked, failure) in checks {
+        report.files += checked;
+        report.failures.extend(failure);
+    }
+
+    if skip_imports {
+        return Ok(report);
+    }
+    // 2. Django and the imports, in the prefix's own interpreter.
+    let python = prefix.join("bin/python");
+    let work = tempfile::tempdir().map_err(AssembleError::io(
+        "cannot create a temporary directory in",
+        &std::env::temp_dir(),
+    ))?;
+    let script = work.path().join("verify.py");
+    let request_path = work.path().join("request.json");
+    let output_path = work.path().join("report.json");
+    fs_err::write(&script, VERIFY_SCRIPT).map_err(AssembleError::io("cannot write", &script))?;
+    let modules: BTreeMap<&str, &Vec<String>> = installed
+        .iter()
+        .map(|distribution| (distribution.name.as_str(), &distribution.top_level))
+        .collect();
+    let request = serde_json::json!({ "settings": settings_module, "modules": modules });
+    fs_err::write(&request_path, request.to_string())
+        .map_err(AssembleError::io("cannot write", &request_path))?;
+    let output = Command::new(&python)
+        .arg("-s")
+        .arg(&script)
+        .arg(&request_path)
+        .arg(&output_path)
+        // The application tree (manage.py, lifecycle/) is importable, as bin/ak makes it.
+        .env("PYTHONPATH", prefix)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .envs(environment)
+        .current_dir(work.path())
+        .output()
+        .map_err(AssembleError::io("cannot run", &python))?;
+    let text = fs_err::read_to_string(&output_path).map_err(|_| {
+        AssembleError::Verify(format!(
+            "{} could not run the import check ({}): {}",
+            python.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    })?;
+    let script_report: ScriptReport = serde_json::from_str(&text)
+        .map_err(|error| AssembleError::Verify(format!("unreadable import report: {error}")))?;
+    report.modules = script_report.imported;
+    report.django_apps = script_report.apps;
+    report
+        .failures
+        .extend(script_report.failures.into_iter().map(|failure| {
+            format!(
+                "{}: import {}: {}",
+                failure.distribution, failure.module, failure.error
+            )
+        }));
+    Ok(report)
+}

@@ -1,0 +1,242 @@
+//! `akpkg assemble`, `akpkg verify` and `akpkg patch`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::build::BuildArgs;
+use super::fetch::NetworkArgs;
+use super::{CacheArgs, CliError, print};
+use crate::assemble::{
+    self, AssembleOptions, LoadedRecipe, SourceArgument, StageObserver, StageTime,
+};
+use crate::target::Target;
+
+#[derive(Debug, Args)]
+pub struct AssembleArgs {
+    /// Where the prefix goes. It is staged beside this path and moved into place only after it
+    /// passed verification; an existing prefix is replaced only then.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: PathBuf,
+
+    /// The application's source: a directory or a release archive (.tar.gz). Without it, the
+    /// recipe's URL is downloaded. Either way its files must hash to the recipe's tree pin.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub source: Option<PathBuf>,
+
+    /// The recipe [default: the built-in authentik 2025.12.4 recipe].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+
+    /// akpkg's lock to use instead of the recipe's (written by `akpkg lock`).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+
+    /// The interpreter to build and verify with: a path, a command, or a version such as 3.13
+    /// [default: one that matches the lock's Python, from PATH or pyenv].
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// The interpreter the prefix will run with in its final place, if not --python's (for a
+    /// layer on the official python:3.13 image: /usr/local/bin/python3.13).
+    #[arg(long, value_name = "PATH")]
+    pub runtime_python: Option<PathBuf>,
+
+    /// The built web UI (authentik's web/dist) to put into the prefix.
+    #[arg(long, value_name = "DIR")]
+    pub web_dist: Option<PathBuf>,
+
+    /// Build from a source whose files do not match the recipe's pin (with a warning).
+    #[arg(long)]
+    pub allow_unverified_source: bool,
+
+    /// Do not byte-compile the installed modules.
+    #[arg(long)]
+    pub no_compile: bool,
+
+    /// Print stage events and the summary as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The prefix to check.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: PathBuf,
+
+    /// Only check files against the RECORDs; import nothing.
+    #[arg(long)]
+    pub files_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// The source tree to patch.
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+
+    /// The recipe whose patches to apply [default: the built-in one].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+
+    /// Only check that every patch applies; change nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Prints each stage as it ends: a line, or a JSON event.
+struct Printer {
+    json: bool,
+}
+
+impl StageObserver for Printer {
+    fn finished(&self, stage: &StageTime) {
+        let line = if self.json {
+            serde_json::json!({ "event": "stage", "stage": stage.stage, "seconds": stage.seconds, "detail": stage.detail })
+                .to_string()
+        } else {
+            format!(
+                "{:>8} {:>7.1}s  {}",
+                stage.stage, stage.seconds, stage.detail
+            )
+        };
+        let _ = print(&format!("{line}\n"));
+    }
+}
+
+pub fn run(args: AssembleArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
+    let build_options = args.build.options(&args.network, &args.cache)?;
+    let target = match &args.python {
+        Some(python) => super::plan::target_for_python(python, Some(&build_options.cache_dir))?,
+        None => {
+            let wanted = format!("=={}.*", loaded.lock.target.python_version);
+            let specifiers = wanted.parse().map_err(|_| {
+                CliError::Usage(format!(
+                    "the lock names Python {}",
+                    loaded.lock.target.python_version
+                ))
+            })?;
+            Target::discover(Some(&specifiers), Some(&build_options.cache_dir))?
+        }
+    };
+    let mut config_settings = BTreeMap::new();
+    for build in &loaded.lock.build {
+        config_settings.insert(build.name.clone(), args.build.config_settings(&build.name)?);
+    }
+    let options = AssembleOptions {
+        prefix: args.prefix.clone(),
+        source: match &args.source {
+            Some(path) => SourceArgument::Path(path.clone()),
+            None => SourceArgument::FromRecipe,
+        },
+        runtime_python: args.runtime_python.clone(),
+        web_dist: args.web_dist.clone(),
+        allow_unverified_source: args.allow_unverified_source,
+        compile: !args.no_compile,
+        fetch: build_options.fetch.clone(),
+        build: build_options,
+        config_settings,
+    };
+    let summary = assemble::assemble(&loaded, &target, &options, &Printer { json: args.json })?;
+    let size = walkdir::WalkDir::new(&summary.prefix)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum::<u64>();
+    if args.json {
+        let mut value =
+            serde_json::to_value(&summary).map_err(|error| CliError::Output(error.into()))?;
+        value["event"] = "summary".into();
+        value["size-bytes"] = size.into();
+        value["seconds"] = started.elapsed().as_secs_f64().into();
+        return print(&format!("{value}\n"));
+    }
+    let mut text = String::new();
+    for warning in &summary.warnings {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    text.push_str(&format!(
+        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache), {} files downloaded; {:.0} MB; verified {} files and {} modules{}; {:.1}s\n",
+        loaded.recipe.name,
+        loaded.recipe.version,
+        summary.prefix.display(),
+        summary.installed,
+        summary.built,
+        summary.built_from_cache,
+        summary.downloaded,
+        size as f64 / 1e6,
+        summary.verify.files,
+        summary.verify.modules,
+        summary.verify.django_apps.map_or_else(String::new, |apps| format!(" with {apps} Django apps")),
+        started.elapsed().as_secs_f64()
+    ));
+    print(&text)
+}
+
+pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let settings = assemble::manifest_settings(&args.prefix)?;
+    let report = assemble::verify_prefix(
+        &args.prefix,
+        settings.settings_module.as_deref(),
+        &settings.verify_environment,
+        args.files_only,
+    )?;
+    if !report.failures.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} failed verification ({} problems):\n{}",
+            args.prefix.display(),
+            report.failures.len(),
+            report.failures.join("\n")
+        )));
+    }
+    print(&format!(
+        "{} is intact: {} distributions, {} files match their RECORDs, {} modules import{}; {:.1}s\n",
+        args.prefix.display(),
+        report.distributions,
+        report.files,
+        report.modules,
+        report
+            .django_apps
+            .map_or_else(String::new, |apps| format!(", {apps} Django apps load")),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+pub fn run_patch(args: PatchArgs) -> Result<(), CliError> {
+    let loaded = LoadedRecipe::load(args.recipe.as_deref(), None)?;
+    let reports = crate::patch::apply(&loaded.patches, &args.source, args.check)?;
+    let verb = if args.check { "applies" } else { "applied" };
+    let mut text = String::new();
+    for report in &reports {
+        text.push_str(&format!(
+            "{verb}: {} ({})\n",
+            report.origin,
+            report.files.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        "{} patches of {} {} {verb} to {}\n",
+        reports.len(),
+        loaded.recipe.name,
+        loaded.recipe.version,
+        args.source.display()
+    ));
+    print(&text)
+}
