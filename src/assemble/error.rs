@@ -32,16 +32,8 @@ pub enum AssembleError {
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
 
-    #[error(
-        "the source is not {name} {version}: its files hash to tree {actual}, the recipe pins {expected}; first difference: {difference}. Use the release's source, or --allow-unverified-source to build it anyway"
-    )]
-    SourceMismatch {
-        name: String,
-        version: String,
-        actual: String,
-        expected: String,
-        difference: String,
-    },
+    #[error(transparent)]
+    SourceMismatch(Box<SourceMismatch>),
 
     #[error(
         "this interpreter does not fit the lock: {0}. Lock for it with `akpkg lock --python …`, or use an interpreter like the lock's target"
@@ -70,4 +62,17 @@ impl AssembleError {
             source,
         }
     }
+}
+
+/// The source's files are not the release the recipe pins.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the source is not {name} {version}: its files hash to tree {actual}, the recipe pins {expected}; first difference: {difference}. Use the release's source, or --allow-unverified-source to build it anyway"
+)]
+pub struct SourceMismatch {
+    pub name: String,
+    pub version: String,
+    pub actual: String,
+    pub expected: String,
+    pub difference: String,
 }

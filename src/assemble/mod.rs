@@ -196,13 +196,15 @@ fn stage_source(
                 recipe.source.tree
             ));
         } else {
-            return Err(AssembleError::SourceMismatch {
-                name: recipe.name.clone(),
-                version: recipe.version.clone(),
-                actual,
-                expected: recipe.source.tree.clone(),
-                difference,
-            });
+            return Err(AssembleError::SourceMismatch(Box::new(
+                error::SourceMismatch {
+                    name: recipe.name.clone(),
+                    version: recipe.version.clone(),
+                    actual,
+                    expected: recipe.source.tree.clone(),
+                    difference,
+                },
+            )));
         }
     }
     Ok(source)

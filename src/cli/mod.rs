@@ -108,14 +108,21 @@ pub enum CliError {
     Install(#[from] crate::install::InstallError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
+    /// Boxed: it wraps every stage's error and would make every result large.
     #[error(transparent)]
-    Assemble(#[from] crate::assemble::AssembleError),
+    Assemble(Box<crate::assemble::AssembleError>),
     #[error(transparent)]
     Patch(#[from] crate::patch::PatchError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<crate::assemble::AssembleError> for CliError {
+    fn from(error: crate::assemble::AssembleError) -> CliError {
+        CliError::Assemble(Box::new(error))
+    }
 }
 
 /// Run akpkg with the process's arguments; the binary's `main` is only this.
