@@ -551,7 +551,15 @@ pub fn assemble(
     let runtime_python = layout.runtime_python.display().to_string();
     let manifest = Manifest {
         akpkg: env!("CARGO_PKG_VERSION"),
-        recipe: format!("{} {} ({})", recipe.name, recipe.version, loaded.origin),
+        // The recipe's file name only: a path would name the build machine.
+        recipe: format!(
+            "{} {} ({})",
+            recipe.name,
+            recipe.version,
+            Path::new(&loaded.origin)
+                .file_name()
+                .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+        ),
         source: serde_json::json!({
             "commit": recipe.source.commit,
             "tree": recipe.source.tree,
