@@ -1,7 +1,8 @@
 #!/bin/sh
 # bin/ak, written by akpkg: authentik's lifecycle/ak for the Python backend of this prefix.
 # It works from any directory and after the prefix is moved: it finds the prefix from its own
-# path. `server` needs authentik's Go server (not built by akpkg) on PATH.
+# path. `server` needs authentik's Go server (not built by akpkg) on PATH; `web` runs the
+# Python web server (gunicorn) without it.
 set -e
 prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
 python="$prefix/bin/python"
@@ -21,6 +22,19 @@ case "${1:-}" in
         fi
         echo "ak server: authentik's Go server is not part of this prefix; put its 'authentik' binary on PATH" >&2
         exit 1
+        ;;
+    migrate)
+        # What the server runs at start: authentik's system migrations, Django's, the checks.
+        shift
+        exec "$python" -c 'from authentik.root.setup import setup; setup()
+from lifecycle.wait_for_db import wait_for_db; wait_for_db()
+from lifecycle.migrate import run_migrations; run_migrations()' "$@"
+        ;;
+    web)
+        # The Python web server alone, as the Go server starts it (add --bind HOST:PORT; the
+        # default is a unix socket in $TMPDIR).
+        shift
+        exec "$python" -m gunicorn -c "$prefix/lifecycle/gunicorn.conf.py" "$@" authentik.root.asgi:application
         ;;
     worker)
         shift
