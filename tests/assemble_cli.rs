@@ -269,3 +269,253 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     assert!(ak_paths(&prefix).starts_with("base "));
     stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
 }
+
+/// sha256 of a file.
+fn sha256_of(path: &Path) -> String {
+    akpkg::digest::sha256_hex_of_file(path).unwrap()
+}
+
+fn json_of(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A blob of an OCI layout, by digest.
+fn blob(layout: &Path, digest: &str) -> serde_json::Value {
+    json_of(
+        &layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+}
+
+/// Two assembles from the same inputs, with a cold and then a warm cache, in different staging
+/// directories, give the same layer; the OCI layout and the SBOM describe it.
+#[test]
+fn layers_are_reproducible_and_images_and_sboms_describe_them() {
+    let directory = tempfile::tempdir().unwrap();
+    let source = directory.path().join("source");
+    fs_err::create_dir_all(&source).unwrap();
+    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+    let lock = directory.path().join("fixture.lock");
+    let first_cache = directory.path().join("cache-1");
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--cache-dir")
+        .arg(&first_cache)
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("no index lists") || stderr.contains("failed after"))
+    {
+        eprintln!("skipped: PyPI is not reachable: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    let recipe = write_recipe(directory.path(), &source, &lock, SETTINGS_PATCH);
+    let prefix = directory.path().join("opt/fixture");
+    fs_err::create_dir_all(prefix.parent().unwrap()).unwrap();
+
+    let layer = |name: &str, cache: &Path, extra: &[&str]| {
+        let path = directory.path().join(name);
+        stdout_of(
+            assemble(&recipe, &source, &prefix, cache)
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .arg("--layer")
+                .arg(&path)
+                .args(extra),
+        );
+        path
+    };
+    let oci = directory.path().join("oci");
+    let cold = layer(
+        "cold.tar.gz",
+        &first_cache,
+        &["--oci", oci.to_str().unwrap()],
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+    let second_cache = directory.path().join("cache-2");
+    let cold_again = layer("cold-again.tar.gz", &second_cache, &[]);
+    let warm = layer("warm.tar.gz", &second_cache, &[]);
+    assert_eq!(sha256_of(&cold), sha256_of(&cold_again));
+    assert_eq!(sha256_of(&cold), sha256_of(&warm));
+
+    // The OCI layout: one manifest, whose one layer is that file and whose config runs bin/ak.
+    let index = json_of(&oci.join("index.json"));
+    assert_eq!(
+        json_of(&oci.join("oci-layout"))["imageLayoutVersion"],
+        "1.0.0"
+    );
+    let manifest = blob(&oci, index["manifests"][0]["digest"].as_str().unwrap());
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        format!("sha256:{}", sha256_of(&cold))
+    );
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let config = blob(&oci, manifest["config"]["digest"].as_str().unwrap());
+    let at = prefix.display().to_string();
+    assert_eq!(config["config"]["Entrypoint"][0], format!("{at}/bin/ak"));
+    assert!(
+        config["config"]["Env"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("PATH={at}/bin:"))
+    );
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+
+    // Appended to a base image layout: its layers kept, the config extended.
+    let base_files = directory.path().join("base-files/etc");
+    fs_err::create_dir_all(&base_files).unwrap();
+    fs_err::write(base_files.join("os-release"), "ID=fixture\n").unwrap();
+    let base = directory.path().join("base");
+    stdout_of(
+        akpkg()
+            .args(["layer", "--at", "/srv/base", "--prefix"])
+            .arg(base_files.parent().unwrap())
+            .arg("-o")
+            .arg(directory.path().join("base.tar.gz"))
+            .arg("--oci")
+            .arg(&base),
+    )
+    .contains("OCI image layout");
+    let stacked = directory.path().join("stacked");
+    stdout_of(
+        akpkg()
+            .args(["layer", "--prefix"])
+            .arg(&prefix)
+            .args(["--at", &at, "-o"])
+            .arg(directory.path().join("top.tar.gz"))
+            .arg("--oci")
+            .arg(&stacked)
+            .arg("--oci-base")
+            .arg(&base),
+    );
+    let base_manifest = blob(
+        &base,
+        json_of(&base.join("index.json"))["manifests"][0]["digest"]
+            .as_str()
+            .unwrap(),
+    );
+    let stacked_manifest = blob(
+        &stacked,
+        json_of(&stacked.join("index.json"))["manifests"][0]["digest"]
+            .as_str()
+            .unwrap(),
+    );
+    let stacked_layers = stacked_manifest["layers"].as_array().unwrap();
+    assert_eq!(stacked_layers.len(), 2);
+    assert_eq!(stacked_layers[0], base_manifest["layers"][0]);
+    assert!(
+        stacked
+            .join("blobs/sha256")
+            .join(
+                stacked_layers[0]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+            )
+            .is_file()
+    );
+    let stacked_config = blob(
+        &stacked,
+        stacked_manifest["config"]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(
+        stacked_config["rootfs"]["diff_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(stacked_config["history"].as_array().unwrap().len(), 2);
+
+    // The SBOM: every distribution, how it was obtained, beside the layer too.
+    let sbom = json_of(&prefix.join("sbom.cdx.json"));
+    assert_eq!(
+        json_of(&PathBuf::from(format!("{}.cdx.json", cold.display()))),
+        sbom
+    );
+    assert_eq!(sbom["specVersion"], "1.5");
+    let components = sbom["components"].as_array().unwrap();
+    assert_eq!(components.len(), 7);
+    let asgiref = components.iter().find(|c| c["name"] == "asgiref").unwrap();
+    assert_eq!(asgiref["purl"], "pkg:pypi/asgiref@3.11.0");
+    assert_eq!(
+        asgiref["hashes"][0]["content"],
+        "1db9021efadb0d9512ce8ffaf72fcef601c7b73a8807a1bb2ef143dc6b14846d"
+    );
+    let member = components
+        .iter()
+        .find(|c| c["name"] == "fixture-cache")
+        .unwrap();
+    let properties = member["properties"].as_array().unwrap();
+    assert!(
+        properties
+            .iter()
+            .any(|p| p["value"] == "built from the application's source tree")
+    );
+    assert!(
+        properties
+            .iter()
+            .any(|p| p["name"] == "akpkg:build-environment"
+                && p["value"].as_str().unwrap().contains("hatchling=="))
+    );
+    validate_cyclonedx(&prefix.join("sbom.cdx.json"));
+}
+
+/// Validate against the CycloneDX 1.5 JSON schema, as bundled by cyclonedx-python-lib
+/// (installed from PyPI into a throwaway venv; skipped when that fails).
+#[allow(clippy::print_stderr)] // Says why validation was skipped.
+fn validate_cyclonedx(sbom: &Path) {
+    let venv = tempfile::tempdir().unwrap();
+    let python = akpkg::target::Target::discover(None, None)
+        .ok()
+        .and_then(|target| target.interpreter)
+        .map(|interpreter| interpreter.executable);
+    let Some(python) = python else {
+        eprintln!("skipped schema validation: no interpreter");
+        return;
+    };
+    let created = Process::new(&python)
+        .args(["-m", "venv"])
+        .arg(venv.path())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let pip = Process::new(venv.path().join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "cyclonedx-python-lib[json-validation]==8.*",
+        ])
+        .output()
+        .unwrap();
+    if !pip.status.success() {
+        eprintln!(
+            "skipped schema validation: {}",
+            String::from_utf8_lossy(&pip.stderr)
+        );
+        return;
+    }
+    let check = Process::new(venv.path().join("bin/python"))
+        .arg("-c")
+        .arg("import sys\nfrom cyclonedx.schema import SchemaVersion\nfrom cyclonedx.validation.json import JsonStrictValidator\nerror = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(error or 'valid')\nsys.exit(1 if error else 0)")
+        .arg(sbom)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

@@ -15,6 +15,7 @@
 
 mod error;
 mod recipe;
+mod sbom;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub use verify::{VerifyReport, site_packages, verify_prefix};
 
 /// The manifest's file name inside the prefix.
 pub const MANIFEST: &str = "akpkg-manifest.json";
+
+/// The SBOM's file name inside the prefix.
+pub const SBOM: &str = "sbom.cdx.json";
 
 const AK_LAUNCHER: &str = include_str!("ak.sh");
 
@@ -306,6 +310,14 @@ pub struct ManifestSettings {
     pub settings_module: Option<String>,
     #[serde(default)]
     pub verify_environment: BTreeMap<String, String>,
+}
+
+/// A prefix's manifest as JSON, for labels and SBOMs.
+pub fn read_manifest(prefix: &Path) -> Result<serde_json::Value, AssembleError> {
+    let path = prefix.join(MANIFEST);
+    let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
+    serde_json::from_str(&text)
+        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
 }
 
 /// Read the settings `verify` needs from `PREFIX/akpkg-manifest.json`.
@@ -602,9 +614,36 @@ pub fn assemble(
     manifest_text.push('\n');
     fs_err::write(&manifest_path, manifest_text)
         .map_err(AssembleError::io("cannot write", &manifest_path))?;
+    let versions: Vec<String> = installed
+        .iter()
+        .map(|distribution| distribution.version.to_string())
+        .collect();
+    let components: Vec<sbom::SbomComponent<'_>> = installed
+        .iter()
+        .zip(&wheels)
+        .zip(&versions)
+        .map(|((distribution, wheel), version)| sbom::SbomComponent {
+            name: distribution.name.as_ref(),
+            version,
+            wheel_sha256: wheel.sha256.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let document = sbom::sbom(
+        (&recipe.name, &recipe.version),
+        &recipe.source.tree,
+        lock,
+        &components,
+        &applied,
+        &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
+    );
+    let sbom_path = staged.join(SBOM);
+    let mut sbom_text = serde_json::to_string_pretty(&document)
+        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+    sbom_text.push('\n');
+    fs_err::write(&sbom_path, sbom_text).map_err(AssembleError::io("cannot write", &sbom_path))?;
     stages.finish(
         "copy",
-        format!("{} paths, bin/ak, {MANIFEST}", recipe.copy.len()),
+        format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),
     );
 
     // 8.

@@ -56,6 +56,14 @@ pub struct AssembleArgs {
     #[arg(long)]
     pub no_compile: bool,
 
+    /// Also write the assembled prefix as a reproducible layer tarball (.tar, .tar.gz,
+    /// .tar.zst), rooted at the prefix's path.
+    #[arg(long, value_name = "FILE")]
+    pub layer: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub image: super::layer::ImageArgs,
+
     /// Print stage events and the summary as JSON lines.
     #[arg(long)]
     pub json: bool,
@@ -118,6 +126,11 @@ impl StageObserver for Printer {
 
 pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     let started = Instant::now();
+    if args.image.oci.is_some() && args.layer.is_none() {
+        return Err(CliError::Usage(
+            "--oci needs --layer FILE: the image is made of that layer".to_string(),
+        ));
+    }
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
     let build_options = args.build.options(&args.network, &args.cache)?;
     let target = match &args.python {
@@ -152,6 +165,14 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         config_settings,
     };
     let summary = assemble::assemble(&loaded, &target, &options, &Printer { json: args.json })?;
+    let layer_text = match &args.layer {
+        Some(output) => args.image.write(
+            &summary.prefix,
+            &summary.prefix.display().to_string(),
+            output,
+        )?,
+        None => String::new(),
+    };
     let size = walkdir::WalkDir::new(&summary.prefix)
         .into_iter()
         .filter_map(Result::ok)
@@ -165,6 +186,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         value["event"] = "summary".into();
         value["size-bytes"] = size.into();
         value["seconds"] = started.elapsed().as_secs_f64().into();
+        value["layer"] = layer_text.trim().into();
         return print(&format!("{value}\n"));
     }
     let mut text = String::new();
@@ -186,6 +208,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         summary.verify.django_apps.map_or_else(String::new, |apps| format!(" with {apps} Django apps")),
         started.elapsed().as_secs_f64()
     ));
+    text.push_str(&layer_text);
     print(&text)
 }
 

@@ -70,11 +70,7 @@ impl BuildArgs {
                     })
             })
             .collect::<Result<_, _>>()?;
-        // SOURCE_DATE_EPOCH from the caller, else 1980-01-01, the earliest time a zip holds.
-        let source_date_epoch = std::env::var("SOURCE_DATE_EPOCH")
-            .ok()
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(315_532_800);
+        let source_date_epoch = crate::timestamp::source_date_epoch();
         Ok(BuildOptions {
             cache_dir: fetch.cache_dir.clone(),
             fetch,

@@ -4,6 +4,7 @@ mod assemble;
 mod build;
 mod fetch;
 mod install;
+mod layer;
 mod lock;
 mod plan;
 mod progress;
@@ -45,6 +46,8 @@ enum Command {
     /// Build the application (by default authentik 2025.12.4) from source into a verified,
     /// relocatable prefix: plan, fetch, patch, build, install, copy, verify, move into place.
     Assemble(assemble::AssembleArgs),
+    /// Write a prefix as a byte-reproducible layer tarball (and OCI image layout).
+    Layer(layer::LayerCommandArgs),
     /// Check a prefix: files against their RECORDs, every distribution imports, Django loads.
     Verify(assemble::VerifyArgs),
     /// Apply (or with --check, dry-run) a recipe's patches to a source tree.
@@ -113,6 +116,8 @@ pub enum CliError {
     Assemble(Box<crate::assemble::AssembleError>),
     #[error(transparent)]
     Patch(#[from] crate::patch::PatchError),
+    #[error(transparent)]
+    Layer(#[from] crate::layer::LayerError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -134,6 +139,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Assemble(args) => assemble::run(args),
         Command::Verify(args) => assemble::run_verify(args),
+        Command::Layer(args) => layer::run(args),
         Command::Patch(args) => assemble::run_patch(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Lock(args) => lock::run(args),

@@ -1,0 +1,187 @@
+//! The prefix's software bill of materials: CycloneDX 1.5 JSON (`sbom.cdx.json`).
+//!
+//! One component per installed distribution: name, version, purl (`pkg:pypi/…`), the sha256 and
+//! download URL of the artifact it came from, how it was obtained (a wheel, built from an sdist,
+//! from a git commit, or from the application's own tree), and for built ones the build
+//! environment. The application itself is the metadata component, with the applied patches as
+//! its pedigree. Nothing in it varies between runs: the timestamp is SOURCE_DATE_EPOCH's and the
+//! serial number is derived from the content.
+
+use serde_json::{Value, json};
+
+use crate::lock::AkpkgLock;
+
+/// What the SBOM records of one installed distribution.
+pub struct SbomComponent<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    /// The sha256 of the wheel installed.
+    pub wheel_sha256: &'a str,
+}
+
+/// A purl's name: lowercase, runs of `-_.` as `-` (the purl spec's PyPI rule).
+fn purl_name(name: &str) -> String {
+    let mut normalized = String::new();
+    for character in name.chars() {
+        if matches!(character, '-' | '_' | '.') {
+            if !normalized.ends_with('-') {
+                normalized.push('-');
+            }
+        } else {
+            normalized.push(character.to_ascii_lowercase());
+        }
+    }
+    normalized
+}
+
+fn property(name: &str, value: impl Into<String>) -> Value {
+    json!({ "name": name, "value": value.into() })
+}
+
+/// The SBOM as JSON.
+pub fn sbom(
+    application: (&str, &str),
+    source_tree: &str,
+    lock: &AkpkgLock,
+    components: &[SbomComponent<'_>],
+    patches: &[crate::patch::PatchReport],
+    timestamp: &str,
+) -> Value {
+    let normalized = |name: &str| purl_name(name);
+    let mut entries: Vec<Value> = components
+        .iter()
+        .map(|component| {
+            let purl = format!(
+                "pkg:pypi/{}@{}",
+                purl_name(component.name),
+                component.version
+            );
+            let name = normalized(component.name);
+            let runtime = lock
+                .runtime
+                .iter()
+                .find(|file| normalized(&file.name) == name && file.version == component.version);
+            let build = lock
+                .build
+                .iter()
+                .find(|build| normalized(&build.name) == name);
+            let mut hashes = vec![json!({ "alg": "SHA-256", "content": component.wheel_sha256 })];
+            let mut references = Vec::new();
+            let mut properties = Vec::new();
+            match build {
+                None => {
+                    properties.push(property("akpkg:obtained", "wheel"));
+                    if let Some(file) = runtime {
+                        references.push(json!({ "type": "distribution", "url": file.url }));
+                    }
+                }
+                Some(build) => {
+                    let obtained = match build.kind.as_str() {
+                        "sdist" => "built from sdist",
+                        "git" => "built from a git commit",
+                        "project" | "workspace" => "built from the application's source tree",
+                        _ => "built from a source directory",
+                    };
+                    properties.push(property("akpkg:obtained", obtained));
+                    // The built wheel's own hash is the first; the source's follows.
+                    if let Some(file) = runtime.filter(|file| !file.filename.ends_with(".whl")) {
+                        hashes.clear();
+                        hashes.push(json!({ "alg": "SHA-256", "content": file.sha256 }));
+                        references.push(json!({ "type": "distribution", "url": file.url }));
+                        properties.push(property("akpkg:wheel-sha256", component.wheel_sha256));
+                    }
+                    if let Some(git) = lock.git.iter().find(|git| normalized(&git.name) == name) {
+                        references.push(json!({
+                            "type": "vcs",
+                            "url": format!("{}@{}", git.repository, git.commit),
+                        }));
+                        properties.push(property("akpkg:git-tree", git.tree.clone()));
+                    }
+                    properties.push(property("akpkg:build-backend", build.backend.clone()));
+                    if let Some((_, environment)) = lock.environment_of(&build.name) {
+                        let pins: Vec<String> = environment
+                            .packages
+                            .iter()
+                            .map(|package| {
+                                format!(
+                                    "{}=={} sha256:{}",
+                                    package.name, package.version, package.sha256
+                                )
+                            })
+                            .collect();
+                        properties.push(property("akpkg:build-environment", pins.join(", ")));
+                    }
+                }
+            }
+            let mut component = json!({
+                "type": "library",
+                "bom-ref": purl,
+                "name": component.name,
+                "version": component.version,
+                "purl": purl,
+                "hashes": hashes,
+                "properties": properties,
+            });
+            if !references.is_empty() {
+                component["externalReferences"] = Value::Array(references);
+            }
+            component
+        })
+        .collect();
+    entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
+    let patches: Vec<Value> = patches
+        .iter()
+        .map(|patch| {
+            json!({
+                "type": "unofficial",
+                "diff": { "text": {
+                    "contentType": "text/plain",
+                    "content": format!("{} (sha256 {}): {}", patch.origin, patch.sha256, patch.files.join(", ")),
+                } },
+            })
+        })
+        .collect();
+    let mut bom = json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "metadata": {
+            "timestamp": timestamp,
+            "tools": { "components": [{
+                "type": "application",
+                "name": "akpkg",
+                "version": env!("CARGO_PKG_VERSION"),
+            }] },
+            "component": {
+                "type": "application",
+                "bom-ref": format!("{}@{}", application.0, application.1),
+                "name": application.0,
+                "version": application.1,
+                "properties": [property("akpkg:source-tree", source_tree)],
+                "pedigree": { "patches": patches },
+            },
+        },
+        "components": entries,
+    });
+    // A serial number derived from the content: the same inputs, the same document.
+    let digest = crate::digest::sha256_hex(bom.to_string().as_bytes());
+    bom["serialNumber"] = Value::String(format!(
+        "urn:uuid:{}-{}-4{}-8{}-{}",
+        &digest[..8],
+        &digest[8..12],
+        &digest[13..16],
+        &digest[17..20],
+        &digest[20..32]
+    ));
+    bom
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn purl_names_are_normalized() {
+        assert_eq!(super::purl_name("Django_Tenants"), "django-tenants");
+        assert_eq!(super::purl_name("zope.interface"), "zope-interface");
+        assert_eq!(super::purl_name("a-_b"), "a-b");
+    }
+}

@@ -1,0 +1,137 @@
+//! `akpkg layer`, and the layer options `assemble` shares.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{CliError, print};
+use crate::layer::{self, LayerOptions, OciImage};
+
+#[derive(Debug, Args)]
+pub struct LayerCommandArgs {
+    /// The prefix to pack.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: PathBuf,
+
+    /// Where the prefix lives in the image.
+    #[arg(long, value_name = "PATH", default_value = "/opt/authentik")]
+    pub at: String,
+
+    /// The layer file: .tar, .tar.gz or .tar.zst.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub image: ImageArgs,
+}
+
+/// Layer options shared with `assemble`.
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    /// Owner of every entry [default: 0:0].
+    #[arg(long, value_name = "UID:GID")]
+    pub owner: Option<String>,
+
+    /// Also write an OCI image layout with this layer into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub oci: Option<PathBuf>,
+
+    /// Append the layer to this OCI image layout (such as `skopeo copy
+    /// docker://python:3.13-slim oci:DIR` writes) instead of starting from nothing (with --oci).
+    #[arg(long, value_name = "DIR", requires = "oci")]
+    pub oci_base: Option<PathBuf>,
+}
+
+impl ImageArgs {
+    fn owner(&self) -> Result<(u64, u64), CliError> {
+        match &self.owner {
+            None => Ok((0, 0)),
+            Some(text) => text
+                .split_once(':')
+                .and_then(|(uid, gid)| Some((uid.parse().ok()?, gid.parse().ok()?)))
+                .ok_or_else(|| CliError::Usage(format!("--owner {text}: expected UID:GID"))),
+        }
+    }
+
+    /// Write the layer of `prefix` (and the OCI layout, if asked); returns lines to print.
+    pub fn write(&self, prefix: &Path, at: &str, output: &Path) -> Result<String, CliError> {
+        let mtime = crate::timestamp::source_date_epoch();
+        let info = layer::write_layer(
+            prefix,
+            output,
+            &LayerOptions {
+                at: at.to_string(),
+                owner: self.owner()?,
+                mtime,
+            },
+        )?;
+        let mut text = format!(
+            "layer {}: {} entries, {} bytes, sha256:{} (diff_id sha256:{})\n",
+            output.display(),
+            info.entries,
+            info.size,
+            info.sha256,
+            info.diff_id
+        );
+        if let Some(oci) = &self.oci {
+            let manifest = crate::assemble::read_manifest(prefix).unwrap_or_default();
+            let mut labels = BTreeMap::new();
+            labels.insert(
+                "dev.akpkg.version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            );
+            if let Some(recipe) = manifest.get("recipe").and_then(|value| value.as_str()) {
+                labels.insert(
+                    "org.opencontainers.image.title".to_string(),
+                    recipe.to_string(),
+                );
+            }
+            if let Some(commit) = manifest
+                .pointer("/source/commit")
+                .and_then(|value| value.as_str())
+            {
+                labels.insert(
+                    "org.opencontainers.image.revision".to_string(),
+                    commit.to_string(),
+                );
+            }
+            if let Some(tree) = manifest
+                .pointer("/source/tree")
+                .and_then(|value| value.as_str())
+            {
+                labels.insert("dev.akpkg.source-tree".to_string(), tree.to_string());
+            }
+            let at = format!("/{}", at.trim_matches('/'));
+            let digest = layer::write_oci_layout(
+                &OciImage {
+                    layer: &info,
+                    at: &at,
+                    entrypoint: vec![format!("{at}/bin/ak")],
+                    labels,
+                    created: crate::timestamp::rfc3339(mtime),
+                    created_by: format!("akpkg {} layer --at {at}", env!("CARGO_PKG_VERSION")),
+                    base: self.oci_base.as_deref(),
+                },
+                oci,
+            )?;
+            text.push_str(&format!(
+                "OCI image layout {}: manifest {digest}\n",
+                oci.display()
+            ));
+        }
+        // The prefix's SBOM, beside the layer too.
+        let sbom = prefix.join(crate::assemble::SBOM);
+        if sbom.is_file() {
+            let beside = PathBuf::from(format!("{}.cdx.json", output.display()));
+            fs_err::copy(&sbom, &beside)?;
+            text.push_str(&format!("SBOM {}\n", beside.display()));
+        }
+        Ok(text)
+    }
+}
+
+pub fn run(args: LayerCommandArgs) -> Result<(), CliError> {
+    let text = args.image.write(&args.prefix, &args.at, &args.output)?;
+    print(&text)
+}
