@@ -280,7 +280,7 @@ fn settle(
     .map_err(BuildError::io("cannot write", &log))?;
     let mut pins = prepared.pins.clone();
     let mut environment = environment::ensure(&pins, target, options)?;
-    let mut variables = build_variables(&environment, options);
+    let mut variables = build_variables(&environment, options, &prepared.source);
     let hook = "get_requires_for_build_wheel";
     let asked = call_hook(
         request,
@@ -322,7 +322,7 @@ fn settle(
         all.extend(dynamic.iter().cloned());
         pins = resolve(&all, target, index)?;
         environment = environment::ensure(&pins, target, options)?;
-        variables = build_variables(&environment, options);
+        variables = build_variables(&environment, options, &prepared.source);
     }
     Ok(Settled {
         environment,
@@ -453,6 +453,7 @@ pub fn build_wheel(
 fn build_variables(
     environment: &environment::Environment,
     options: &BuildOptions,
+    source: &Path,
 ) -> Vec<(String, String)> {
     let mut variables: BTreeMap<String, String> = PASSED_THROUGH
         .iter()
@@ -479,6 +480,25 @@ fn build_variables(
     ] {
         variables.insert(name.to_string(), value);
     }
+    // Compilers record source paths (debug info, __FILE__); the temporary source directory
+    // and the environment's path differ on every build, so they are mapped to fixed names and
+    // the same inputs give the same extension modules.
+    let maps = [
+        (source.display().to_string(), "/usr/src/akpkg-build"),
+        (environment.root.display().to_string(), "/usr/src/akpkg-build-env"),
+    ];
+    for flags in ["CFLAGS", "CXXFLAGS"] {
+        let mut value = variables.get(flags).cloned().unwrap_or_default();
+        for (from, to) in &maps {
+            value.push_str(&format!(" -ffile-prefix-map={from}={to}"));
+        }
+        variables.insert(flags.to_string(), value.trim().to_string());
+    }
+    let mut rustflags = variables.get("RUSTFLAGS").cloned().unwrap_or_default();
+    for (from, to) in &maps {
+        rustflags.push_str(&format!(" --remap-path-prefix={from}={to}"));
+    }
+    variables.insert("RUSTFLAGS".to_string(), rustflags.trim().to_string());
     for (name, value) in &options.build_env {
         variables.insert(name.clone(), value.clone());
     }
@@ -512,7 +532,7 @@ fn build_key(
     options: &BuildOptions,
 ) -> String {
     let key = serde_json::json!({
-        "format": 1,
+        "format": 2,
         "source": source_id,
         "backend": system.backend,
         "backend-path": system.backend_path,
