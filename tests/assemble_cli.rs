@@ -196,6 +196,47 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     assert_eq!(manifest["distributions"].as_array().unwrap().len(), 7);
     assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
 
+    // Air-gapped: a bundle of akpkg's lock assembles with an empty cache and no network.
+    let bundle = directory.path().join("bundle");
+    stdout_of(
+        akpkg()
+            .args(["fetch", "--lock"])
+            .arg(&lock)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("--dest")
+            .arg(&bundle),
+    );
+    let offline_prefix = parent.join("offline");
+    let offline = stdout_of(
+        common::without_network(&mut assemble(
+            &recipe,
+            &source,
+            &offline_prefix,
+            &directory.path().join("empty-cache"),
+        ))
+        .arg("--offline")
+        .arg("--bundle")
+        .arg(&bundle),
+    );
+    assert!(
+        offline.contains(
+            "7 distributions installed, 5 built (0 from the build cache), 0 files downloaded"
+        ),
+        "{offline}"
+    );
+    assert_eq!(
+        ak_paths(&offline_prefix).lines().nth(2),
+        Some(
+            format!(
+                "blueprints {}/blueprints",
+                offline_prefix.canonicalize().unwrap().display()
+            )
+            .as_str()
+        )
+    );
+    fs_err::remove_dir_all(&offline_prefix).unwrap();
+
     // Moved, it still verifies and finds its files in the new place.
     let moved = directory.path().join("moved");
     fs_err::rename(&prefix, &moved).unwrap();

@@ -232,6 +232,78 @@ fn a_static_simple_index_serves_the_files() {
     assert!(summary.contains("(2 downloaded"), "{summary}");
 }
 
+/// requirements.txt lines that pin only hashes: the index lists the files, the target's tags
+/// choose the wheel among those with a pinned hash, and an sdist is the fallback.
+#[test]
+fn hash_only_requirements_are_found_on_the_index() {
+    let directory = tempfile::tempdir().unwrap();
+    let www = directory.path().join("www");
+    let files = www.join("files");
+    fs_err::create_dir_all(&files).unwrap();
+    let mut links = String::new();
+    let mut pinned = Vec::new();
+    for (name, content) in [
+        ("pkg-1.0-py3-none-any.whl", b"any wheel".as_slice()),
+        (
+            "pkg-1.0-cp313-cp313-manylinux_2_17_x86_64.whl",
+            b"native wheel",
+        ),
+        ("pkg-1.0-cp313-cp313-win_amd64.whl", b"windows wheel"),
+        ("pkg-1.0.tar.gz", b"sdist"),
+        ("pkg-1.1-py3-none-any.whl", b"newer, not pinned"),
+    ] {
+        fs_err::write(files.join(name), content).unwrap();
+        links.push_str(&format!(
+            "<a href=\"../../files/{name}#sha256={}\">{name}</a>\n",
+            sha256(content)
+        ));
+        if !name.starts_with("pkg-1.1") {
+            pinned.push(format!("--hash=sha256:{}", sha256(content)));
+        }
+    }
+    fs_err::create_dir_all(www.join("simple/pkg")).unwrap();
+    fs_err::write(www.join("simple/pkg/index.html"), links).unwrap();
+    let server = StaticServer::serve(&www);
+    let requirements = directory.path().join("requirements.txt");
+    fs_err::write(&requirements, format!("pkg==1.0 {}\n", pinned.join(" "))).unwrap();
+    let cache = directory.path().join("cache");
+    let index = format!("--index-url={}/simple", server.base);
+    stdout_of(&mut fetch(&requirements, &cache, &[&index, "--retries=0"]));
+    // The native wheel ranks above the pure one on manylinux_2_17_x86_64; nothing else came.
+    let stored: Vec<String> = fs_err::read_dir(cache.join("artifacts/sha256"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored, [sha256(b"native wheel")]);
+
+    // Only the sdist pinned: the sdist.
+    fs_err::write(
+        &requirements,
+        format!("pkg==1.0 --hash=sha256:{}\n", sha256(b"sdist")),
+    )
+    .unwrap();
+    stdout_of(&mut fetch(&requirements, &cache, &[&index, "--retries=0"]));
+    assert!(
+        cache
+            .join("artifacts/sha256")
+            .join(sha256(b"sdist"))
+            .is_file()
+    );
+    // A hash the index does not have: a clear error.
+    fs_err::write(
+        &requirements,
+        format!("pkg==1.0 --hash=sha256:{}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let error = failure_of(&mut fetch(&requirements, &cache, &[&index, "--retries=0"]));
+    assert!(
+        error.contains(
+            "`pkg` 1.0: none of the 1 pinned hashes names a wheel for this target or an sdist"
+        ),
+        "{error}"
+    );
+}
+
 /// Two processes filling one cache at once both succeed, and the cache stays consistent.
 #[test]
 fn two_fetches_share_one_cache() {

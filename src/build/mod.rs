@@ -485,7 +485,10 @@ fn build_variables(
     // the same inputs give the same extension modules.
     let maps = [
         (source.display().to_string(), "/usr/src/akpkg-build"),
-        (environment.root.display().to_string(), "/usr/src/akpkg-build-env"),
+        (
+            environment.root.display().to_string(),
+            "/usr/src/akpkg-build-env",
+        ),
     ];
     for flags in ["CFLAGS", "CXXFLAGS"] {
         let mut value = variables.get(flags).cloned().unwrap_or_default();

@@ -171,8 +171,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         }
         requests_of_akpkg_lock(&lock)
     } else {
-        let (plan, _, _) = plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
-        requests_of(&plan)?
+        let (plan, target, _) =
+            plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+        let index = fetch::IndexClient::new(&options)?;
+        requests_of(&plan, Some((&index, &target)))?
     };
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
@@ -248,7 +250,10 @@ pub fn requests_of_akpkg_lock(
 }
 
 /// The wheels, sdists and git sources a plan needs (local sources need no fetching).
-pub fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
+pub fn requests_of(
+    plan: &Plan,
+    from_index: Option<(&fetch::IndexClient, &crate::target::Target)>,
+) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
     let mut requests = Vec::new();
     let mut git_requests = Vec::new();
     for distribution in &plan.distributions {
@@ -276,11 +281,30 @@ pub fn requests_of(plan: &Plan) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>
                 }
                 continue;
             }
-            Action::FromIndex { .. } => {
-                return Err(CliError::Usage(format!(
-                    "`{}` is pinned by hash only (requirements.txt without URLs); fetching it needs the index lookup, which akpkg does not do yet",
-                    distribution.name
-                )));
+            Action::FromIndex { hashes } => {
+                // Hash-only pins: the index names the files; the hash still decides.
+                let Some((index, target)) = from_index else {
+                    return Err(CliError::Usage(format!(
+                        "`{}` is pinned by hash only; finding its file needs an index",
+                        distribution.name
+                    )));
+                };
+                let sha256s: Vec<&str> = hashes.iter().filter_map(|hash| hash.sha256()).collect();
+                let (file, _) = index.file_by_hash(
+                    distribution.name.as_ref(),
+                    &version,
+                    &sha256s,
+                    &target.tags,
+                )?;
+                requests.push(ArtifactRequest {
+                    name: distribution.name.to_string(),
+                    version,
+                    filename: file.filename.clone(),
+                    url: Some(file.url.clone()),
+                    sha256: file.sha256.clone().unwrap_or_default(),
+                    size: None,
+                });
+                continue;
             }
             Action::Nothing => continue,
         };

@@ -71,7 +71,8 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let options = args.build.options(&args.network, &args.cache)?;
 
     // Every artifact and git source, fetched and verified.
-    let (requests, git_requests) = requests_of(&plan)?;
+    let index = IndexClient::new(&options.fetch)?;
+    let (requests, git_requests) = requests_of(&plan, Some((&index, &target)))?;
     let fetched = fetch::fetch_all(
         &requests,
         &options.fetch,
@@ -164,7 +165,6 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     }
 
     // Their environments, resolved against the index and checked with the backends.
-    let index = IndexClient::new(&options.fetch)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs.max(1))
         .build()

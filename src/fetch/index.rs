@@ -270,6 +270,48 @@ impl IndexClient {
         )))
     }
 
+    /// The file of `project` that a hash-only pin (requirements.txt `--hash` lines without a
+    /// URL) means for a target: among the index's files with one of `sha256s`, the wheel whose
+    /// tags rank best, else an sdist.
+    pub fn file_by_hash(
+        &self,
+        project: &str,
+        version: &str,
+        sha256s: &[&str],
+        tags: &crate::tags::TargetTags,
+    ) -> Result<(IndexFile, bool), FetchError> {
+        let files = self.files(project)?;
+        let pinned: Vec<&IndexFile> = files
+            .iter()
+            .filter(|file| {
+                file.sha256
+                    .as_deref()
+                    .is_some_and(|sha256| sha256s.contains(&sha256))
+            })
+            .collect();
+        let best_wheel = pinned
+            .iter()
+            .filter_map(|file| {
+                let wheel = file.filename.parse::<crate::tags::WheelFilename>().ok()?;
+                Some((tags.rank(&wheel)?, *file))
+            })
+            .min_by_key(|(rank, _)| *rank);
+        if let Some((_, file)) = best_wheel {
+            return Ok((file.clone(), true));
+        }
+        if let Some(sdist) = pinned
+            .iter()
+            .find(|file| file.filename.ends_with(".tar.gz") || file.filename.ends_with(".zip"))
+        {
+            return Ok(((*sdist).clone(), false));
+        }
+        Err(FetchError::Index(format!(
+            "`{project}` {version}: none of the {} pinned hashes names a wheel for this target or an sdist on the index ({} of its files carry one of them)",
+            sha256s.len(),
+            pinned.len()
+        )))
+    }
+
     /// The METADATA of one file of `project` `version`: the PEP 658 file when the index
     /// serves one with a sha256, else the METADATA inside the (verified) wheel.
     pub fn metadata(
