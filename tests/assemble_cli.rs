@@ -560,3 +560,144 @@ fn validate_cyclonedx(sbom: &Path) {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// The fixture locked (with a recipe) in `directory`, or `None` when PyPI is unreachable.
+fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf)> {
+    let source = directory.join("source");
+    fs_err::create_dir_all(&source).unwrap();
+    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+    let lock = directory.join("fixture.lock");
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--cache-dir")
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("no index lists") || stderr.contains("failed after"))
+    {
+        return None;
+    }
+    assert!(output.status.success(), "{stderr}");
+    Some((
+        write_recipe(directory, &source, &lock, SETTINGS_PATCH),
+        source,
+    ))
+}
+
+/// SIGKILL at several points of an assemble over a good prefix: each time the old prefix is
+/// intact and verifies, the cache stays consistent, and the next run succeeds and leaves no
+/// staging behind.
+#[test]
+fn a_killed_assemble_leaves_the_old_prefix_and_the_cache_intact() {
+    let directory = tempfile::tempdir().unwrap();
+    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
+        return;
+    };
+    let parent = directory.path().join("opt");
+    fs_err::create_dir_all(&parent).unwrap();
+    let prefix = parent.join("fixture");
+    stdout_of(&mut assemble(
+        &recipe,
+        &source,
+        &prefix,
+        &directory.path().join("good-cache"),
+    ));
+    let before = ak_paths(&prefix);
+
+    // Killed once the named stage has ended, that is, during the next one.
+    for (index, after) in ["source", "fetch", "build", "install", "verify"]
+        .iter()
+        .enumerate()
+    {
+        // A fresh cache each time, so that fetching and building really happen.
+        let cache = directory.path().join(format!("cache-{index}"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
+            .args(["assemble", "--python", "3.13", "--recipe"])
+            .arg(&recipe)
+            .arg("--source")
+            .arg(&source)
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            if line.unwrap().split_whitespace().next() == Some(after) {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(ak_paths(&prefix), before, "killed after {after}");
+        stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+        let checked = stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
+        assert!(checked.contains(": 0 corrupt"), "{checked}");
+    }
+    // The next run removes the killed runs' stagings and succeeds.
+    stdout_of(&mut assemble(
+        &recipe,
+        &source,
+        &prefix,
+        &directory.path().join("cache-0"),
+    ));
+    assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
+    assert_eq!(ak_paths(&prefix), before);
+}
+
+/// Two assembles at once sharing a cache: into two prefixes both succeed; into one prefix, the
+/// second waits for the first's move and replaces it whole.
+#[test]
+fn concurrent_assembles_share_a_cache_and_never_mix() {
+    let directory = tempfile::tempdir().unwrap();
+    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
+        return;
+    };
+    let parent = directory.path().join("opt");
+    fs_err::create_dir_all(&parent).unwrap();
+    let cache = directory.path().join("cache");
+    for prefixes in [["one", "two"], ["same", "same"]] {
+        let children: Vec<_> = prefixes
+            .iter()
+            .map(|name| {
+                std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
+                    .args(["assemble", "--python", "3.13", "--recipe"])
+                    .arg(&recipe)
+                    .arg("--source")
+                    .arg(&source)
+                    .arg("--prefix")
+                    .arg(parent.join(name))
+                    .arg("--cache-dir")
+                    .arg(&cache)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // Both are running before either is waited for.
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for name in prefixes {
+            stdout_of(akpkg().args(["verify", "--prefix"]).arg(parent.join(name)));
+            assert!(ak_paths(&parent.join(name)).starts_with("base "));
+        }
+    }
+    assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
+}

@@ -364,13 +364,18 @@ pub fn assemble(
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let staging_prefix = format!(".{name}.akpkg-staging-");
+    remove_abandoned_stagings(parent, &staging_prefix);
     let staging = tempfile::Builder::new()
-        .prefix(&format!(".{name}.akpkg-staging-"))
+        .prefix(&staging_prefix)
         .tempdir_in(parent)
         .map_err(AssembleError::io(
             "cannot create a staging directory in",
             parent,
         ))?;
+    // Held for the whole run: a later run removes only stagings whose lock is free (their
+    // process died, even by SIGKILL).
+    let _staging_lock = lock_file(&staging.path().join(STAGING_LOCK), false)?;
     let work = staging.path().join("work");
     let staged = staging.path().join("prefix");
     fs_err::create_dir_all(&work).map_err(AssembleError::io("cannot create", &work))?;
@@ -671,7 +676,9 @@ pub fn assemble(
         ),
     );
 
-    // 9.
+    // 9. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
+    // then replaces this one's result as a whole.
+    let _move_lock = lock_directory(parent)?;
     move_into_place(&staged, &prefix)?;
     stages.finish("move", prefix.display().to_string());
     drop(staging);
@@ -692,6 +699,79 @@ pub fn assemble(
             django_apps: report.django_apps,
         },
     })
+}
+
+const STAGING_LOCK: &str = ".akpkg-staging.lock";
+
+/// An exclusively locked file (flock), released when the returned handle is dropped or the
+/// process dies. `wait` blocks until the lock is free; otherwise a held lock is an error.
+fn lock_file(path: &Path, wait: bool) -> Result<fs_err::File, AssembleError> {
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(AssembleError::io("cannot open the lock file", path))?;
+    let operation = if wait {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::NonBlockingLockExclusive
+    };
+    rustix::fs::flock(file.file(), operation).map_err(|error| AssembleError::Io {
+        action: "cannot lock",
+        path: path.to_path_buf(),
+        source: error.into(),
+    })?;
+    Ok(file)
+}
+
+/// The parent directory itself, locked (flock on a directory works on Linux): leaves no file.
+fn lock_directory(directory: &Path) -> Result<fs_err::File, AssembleError> {
+    let handle =
+        fs_err::File::open(directory).map_err(AssembleError::io("cannot open", directory))?;
+    rustix::fs::flock(handle.file(), rustix::fs::FlockOperation::LockExclusive).map_err(
+        |error| AssembleError::Io {
+            action: "cannot lock",
+            path: directory.to_path_buf(),
+            source: error.into(),
+        },
+    )?;
+    Ok(handle)
+}
+
+/// Remove staging directories of earlier runs that died (their lock is free), so a killed
+/// assemble leaves nothing behind once the next one starts. Stagings of live runs are kept.
+fn remove_abandoned_stagings(parent: &Path, staging_prefix: &str) {
+    let Ok(entries) = fs_err::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let is_staging = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(staging_prefix);
+        if !is_staging || !path.is_dir() {
+            continue;
+        }
+        let lock = path.join(STAGING_LOCK);
+        // A staging without its lock file died before taking it; one whose lock can be taken
+        // belongs to no live process.
+        let abandoned = if lock.exists() {
+            lock_file(&lock, false).is_ok()
+        } else {
+            // Its run may be about to take the lock: only an old one is abandoned.
+            fs_err::metadata(&path)
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > std::time::Duration::from_secs(60))
+        };
+        if abandoned {
+            tracing::info!(path = %path.display(), "removing an abandoned staging directory");
+            let _ = fs_err::remove_dir_all(&path);
+        }
+    }
 }
 
 /// Put `staged` at `prefix`: a plain rename when there is none yet; otherwise an atomic
