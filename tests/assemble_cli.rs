@@ -185,7 +185,7 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     assert_eq!(
         paths,
         format!(
-            "base {0}\nlocale {0}/locale\nblueprints {0}/blueprints\nicon exists True\nbootstrap exists True\nsql SELECT 1\n",
+            "base {0}\nlocale {0}/locale\nblueprints {0}/blueprints\nicon exists True\nbootstrap exists True\nsql SELECT 1\nsqlparse 0.5.4\n",
             shown.display()
         )
     );
@@ -700,4 +700,141 @@ fn concurrent_assembles_share_a_cache_and_never_mix() {
         }
     }
     assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
+}
+
+/// Each kind of override, locked and assembled: another version from the index, a git
+/// repository at a commit, a local directory added, a distribution removed; the plan says
+/// "override", and the lock warns about the dependent whose specifier no longer holds.
+#[test]
+fn overrides_change_what_is_locked_and_assembled() {
+    let directory = tempfile::tempdir().unwrap();
+    let source = directory.path().join("source");
+    fs_err::create_dir_all(&source).unwrap();
+    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+
+    // A git repository standing in for a fork of a member.
+    let fork = directory.path().join("fork");
+    fs_err::create_dir_all(fork.join("fixture_dramatiq")).unwrap();
+    fs_err::copy(
+        source.join("packages/fixture-dramatiq/pyproject.toml"),
+        fork.join("pyproject.toml"),
+    )
+    .unwrap();
+    fs_err::write(
+        fork.join("fixture_dramatiq/__init__.py"),
+        "NAME = \"fork\"\n",
+    )
+    .unwrap();
+    let git = |arguments: &[&str]| {
+        let output = Process::new("git")
+            .arg("-C")
+            .arg(&fork)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(arguments)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    git(&["init", "--quiet"]);
+    git(&["add", "."]);
+    git(&["commit", "--quiet", "-m", "fork"]);
+    let commit = git(&["rev-parse", "HEAD"]);
+    // A local project to add.
+    let extra = directory.path().join("extra");
+    fs_err::create_dir_all(extra.join("fixture_extra")).unwrap();
+    fs_err::write(
+        extra.join("pyproject.toml"),
+        "[project]\nname = \"fixture-extra\"\nversion = \"1.0\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    )
+    .unwrap();
+    fs_err::write(extra.join("fixture_extra/__init__.py"), "").unwrap();
+
+    let overrides = [
+        "sqlparse===0.5.3".to_string(),
+        format!("fixture-dramatiq=git+file://{}@{commit}", fork.display()),
+        format!("fixture-extra={}", extra.display()),
+        "asgiref=remove".to_string(),
+    ];
+    let with_overrides = |command: &mut assert_cmd::Command| {
+        for item in &overrides {
+            command.arg("--override").arg(item);
+        }
+    };
+    let cache = directory.path().join("cache");
+    let lock = directory.path().join("fixture.lock");
+    let mut locking = akpkg();
+    locking
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("-o")
+        .arg(&lock);
+    with_overrides(&mut locking);
+    let output = locking.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("no index lists") || stderr.contains("failed after"))
+    {
+        eprintln!("skipped: PyPI is not reachable: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--override: `fixture-cache` declares `sqlparse==0.5.4`, but the override gives 0.5.3"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--override: `asgiref` removed; no longer installed for fixture-app"),
+        "{stderr}"
+    );
+
+    let mut planning = akpkg();
+    planning
+        .args(["plan", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--cache-dir")
+        .arg(&cache);
+    with_overrides(&mut planning);
+    let plan = stdout_of(&mut planning);
+    for expected in [
+        "override: version 0.5.3 from the index",
+        &format!("override: git file://{} at {commit}", fork.display()),
+        "override: added, local",
+    ] {
+        assert!(plan.contains(expected), "{expected}: {plan}");
+    }
+    assert!(!plan.contains("asgiref"), "{plan}");
+
+    let recipe = write_recipe(directory.path(), &source, &lock, SETTINGS_PATCH);
+    let prefix = directory.path().join("opt/fixture");
+    fs_err::create_dir_all(prefix.parent().unwrap()).unwrap();
+    stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    let paths = ak_paths(&prefix);
+    assert!(
+        paths.contains("missing asgiref\nsqlparse 0.5.3\n"),
+        "{paths}"
+    );
+    let fork_name = Process::new(prefix.join("bin/python"))
+        .args([
+            "-c",
+            "import fixture_dramatiq, fixture_extra; print(fixture_dramatiq.NAME)",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&fork_name.stdout), "fork\n");
 }

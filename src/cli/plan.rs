@@ -76,6 +76,12 @@ pub struct SelectionArgs {
     #[arg(long, value_name = "NAME")]
     pub no_binary: Vec<String>,
 
+    /// Change a locked distribution (repeatable): NAME=git+URL@COMMIT, NAME===VERSION (another
+    /// version from the index), NAME=./DIR or NAME=/path/file.tar.gz (local), NAME=remove.
+    /// A name the lock lacks is added as a dependency of the project.
+    #[arg(long = "override", value_name = "NAME=SPEC")]
+    pub overrides: Vec<String>,
+
     /// Only ever use a wheel for this package (repeatable; `:all:` for every package).
     #[arg(long, value_name = "NAME")]
     pub only_binary: Vec<String>,
@@ -118,7 +124,7 @@ pub fn plan_from_args(
     cache: &CacheArgs,
 ) -> Result<(Plan, Target, Lock), CliError> {
     let started = Instant::now();
-    let lock = lock::read(&lock_args.lock)?;
+    let mut lock = lock::read(&lock_args.lock)?;
     let project_directory = lock_args
         .project
         .clone()
@@ -135,6 +141,12 @@ pub fn plan_from_args(
 
     // The cache only remembers interpreter probes here; without one, probe every time.
     let cache_dir = cache.resolve().ok();
+    if !selection.overrides.is_empty() {
+        let overrides = resolve_overrides(&selection.overrides, cache)?;
+        for warning in lock::apply_overrides(&mut lock, &overrides)? {
+            tracing::warn!("{warning}");
+        }
+    }
     let target = select_target(target_args, &lock, cache_dir.as_deref())?;
     let planning = Instant::now();
     let plan = plan::plan(&lock, &target, &options)?;
@@ -145,6 +157,72 @@ pub fn plan_from_args(
         "planned"
     );
     Ok((plan, target, lock))
+}
+
+/// Parse `--override`s and look up the files of index versions (by sha256, as any lock has
+/// them).
+fn resolve_overrides(texts: &[String], cache: &CacheArgs) -> Result<Vec<lock::Override>, CliError> {
+    let mut index = None;
+    let mut overrides = Vec::new();
+    for text in texts {
+        let mut item = lock::parse_override(text, "--override").map_err(CliError::Usage)?;
+        // Local paths are the caller's, relative to the current directory.
+        if let lock::OverrideSource::Path(path) = &mut item.source {
+            *path = std::path::absolute(&*path)?;
+        }
+        if let lock::OverrideSource::Index {
+            version,
+            wheels,
+            sdist,
+        } = &mut item.source
+        {
+            if index.is_none() {
+                index = Some(crate::fetch::IndexClient::new(
+                    &crate::fetch::FetchOptions::new(cache.resolve()?),
+                )?);
+            }
+            let Some(client) = &index else { continue };
+            for file in client.files(item.name.as_ref())? {
+                let Some(hash) = file
+                    .sha256
+                    .as_ref()
+                    .and_then(|sha256| lock::Hash::parse(&format!("sha256:{sha256}")))
+                else {
+                    continue;
+                };
+                let artifact = lock::Artifact {
+                    filename: file.filename.clone(),
+                    url: Some(file.url.clone()),
+                    path: None,
+                    hash: Some(hash),
+                    size: None,
+                };
+                if let Ok(wheel) = file.filename.parse::<crate::tags::WheelFilename>() {
+                    if wheel.version == *version {
+                        wheels.push(artifact);
+                    }
+                } else if file.filename.ends_with(".tar.gz")
+                    && file.filename.rsplit_once('-').is_some_and(|(_, rest)| {
+                        rest.trim_end_matches(".tar.gz")
+                            .parse::<pep440_rs::Version>()
+                            .ok()
+                            .as_ref()
+                            == Some(version)
+                    })
+                {
+                    *sdist = Some(artifact);
+                }
+            }
+            if wheels.is_empty() && sdist.is_none() {
+                return Err(CliError::Usage(format!(
+                    "--override {text}: the index has no files of {} {version}",
+                    item.name
+                )));
+            }
+        }
+        overrides.push(item);
+    }
+    Ok(overrides)
 }
 
 /// The target from --python, --python-version/--platform, or discovery.

@@ -234,9 +234,19 @@ fn import_local<'a>(
 ) -> Result<Vec<&'a ArtifactRequest>, FetchError> {
     let mut still_missing = Vec::new();
     for request in missing {
-        let Some(found) = sources
-            .iter()
-            .map(|directory| directory.join(&request.filename))
+        // A `file://` URL (a local override) names the file itself.
+        let named = request
+            .url
+            .as_deref()
+            .and_then(|url| url.strip_prefix("file://"))
+            .map(PathBuf::from);
+        let Some(found) = named
+            .into_iter()
+            .chain(
+                sources
+                    .iter()
+                    .map(|directory| directory.join(&request.filename)),
+            )
             .find(|path| path.is_file())
         else {
             still_missing.push(request);

@@ -11,6 +11,7 @@
 mod akpkg_lock;
 mod error;
 mod location;
+mod overrides;
 mod project;
 mod pylock;
 mod requirements_txt;
@@ -30,6 +31,7 @@ pub use akpkg_lock::{
 };
 pub use error::LockError;
 pub use location::{LineIndex, Location};
+pub use overrides::{Override, OverrideSource, apply_overrides, parse_override};
 pub use project::{ProjectSettings, read_project_settings};
 
 /// Every locked distribution of one lock file, with the graph between them.
@@ -95,6 +97,8 @@ pub struct Package {
     pub marker: MarkerTree,
     /// The declared requirements, as uv records them in `[package.metadata]`.
     pub requires_dist: Vec<DeclaredRequirement>,
+    /// Set when an override replaced or added this package: what it says, for plans.
+    pub override_note: Option<String>,
     /// Where the package is declared in its file.
     pub location: Location,
 }

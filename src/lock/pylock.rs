@@ -236,6 +236,7 @@ fn convert_package(
         dependency_groups: BTreeMap::new(),
         marker: package_marker,
         requires_dist: Vec::new(),
+        override_note: None,
         location,
     })
 }

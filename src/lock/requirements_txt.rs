@@ -428,6 +428,7 @@ fn flat_package(
         dependency_groups: BTreeMap::new(),
         marker,
         requires_dist: Vec::new(),
+        override_note: None,
         location,
     }
 }

@@ -267,6 +267,7 @@ fn convert_package(
         dependency_groups,
         marker: MarkerTree::TRUE,
         requires_dist,
+        override_note: None,
         location,
     })
 }

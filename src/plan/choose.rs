@@ -57,6 +57,11 @@ pub(super) fn choose(
             choose_archive(package, target, &decision)?
         }
     };
+    // An override says so first: it is why this source was chosen at all.
+    let reason = match &package.override_note {
+        Some(note) => format!("override: {note}; {reason}"),
+        None => reason,
+    };
     Ok(PlannedDistribution {
         name: package.name.clone(),
         version: package.version.clone(),
