@@ -838,3 +838,75 @@ fn overrides_change_what_is_locked_and_assembled() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&fork_name.stdout), "fork\n");
 }
+
+/// Without --source the recipe's URL is downloaded (a forge-style archive with one top-level
+/// directory), checked by tree id like any source; --json reports each stage and a summary.
+#[test]
+fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
+    let directory = tempfile::tempdir().unwrap();
+    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
+        return;
+    };
+    // fixture-2025.12.4/… as a forge's release archive lays it out.
+    let www = directory.path().join("www");
+    let wrapped = directory.path().join("wrapped");
+    fs_err::create_dir_all(wrapped.join("fixture-2025.12.4")).unwrap();
+    akpkg::archive::copy_tree(&source, &wrapped.join("fixture-2025.12.4"), &[]).unwrap();
+    fs_err::create_dir_all(&www).unwrap();
+    let archive = fs_err::File::create(www.join("fixture-2025.12.4.tar.gz")).unwrap();
+    let encoder = akpkg::archive::write_tree_tar(
+        &wrapped,
+        flate2::write::GzEncoder::new(archive, flate2::Compression::fast()),
+        0,
+    )
+    .unwrap();
+    encoder.finish().unwrap();
+    let server = common::StaticServer::serve(&www);
+    let text = fs_err::read_to_string(&recipe).unwrap().replace(
+        "[source]\n",
+        &format!(
+            "[source]\nurl = \"{}/fixture-2025.12.4.tar.gz\"\n",
+            server.base
+        ),
+    );
+    fs_err::write(&recipe, text).unwrap();
+
+    let prefix = directory.path().join("fixture");
+    let output = stdout_of(
+        akpkg()
+            .env("NO_PROXY", "127.0.0.1")
+            .args(["assemble", "--json", "--python", "3.13", "--recipe"])
+            .arg(&recipe)
+            .arg("--prefix")
+            .arg(&prefix)
+            .arg("--cache-dir")
+            .arg(directory.path().join("cache")),
+    );
+    let events: Vec<serde_json::Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let stages: Vec<&str> = events
+        .iter()
+        .filter(|event| event["event"] == "stage")
+        .map(|event| event["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "source", "patch", "fetch", "build", "install", "copy", "verify", "move"
+        ]
+    );
+    let summary = events.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["installed"], 7);
+    assert!(
+        summary["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("web/dist"))
+    );
+    assert!(ak_paths(&prefix).starts_with("base "));
+}
