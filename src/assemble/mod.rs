@@ -26,7 +26,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::build::{self, BuildOptions, BuildRequest, Pin, SourceInput};
-use crate::fetch::{self, ArtifactRequest, FetchOptions, GitRequest};
+use crate::fetch::{self, FetchOptions};
 use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
 use crate::lock::AkpkgLock;
 use crate::tags::WheelFilename;
@@ -253,40 +253,6 @@ fn pins_of(environment: &crate::lock::LockedEnvironment) -> Result<Vec<Pin>, Ass
         .collect()
 }
 
-/// Every file of the lock to fetch, and its git sources.
-fn lock_requests(lock: &AkpkgLock) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
-    let mut seen = std::collections::HashSet::new();
-    let requests = lock
-        .runtime
-        .iter()
-        .chain(
-            lock.environment
-                .iter()
-                .flat_map(|environment| &environment.packages),
-        )
-        .filter(|file| seen.insert(file.sha256.clone()))
-        .map(|file| ArtifactRequest {
-            name: file.name.clone(),
-            version: file.version.clone(),
-            filename: file.filename.clone(),
-            url: Some(file.url.clone()),
-            sha256: file.sha256.clone(),
-            size: None,
-        })
-        .collect();
-    let git = lock
-        .git
-        .iter()
-        .map(|git| GitRequest {
-            name: git.name.clone(),
-            version: git.version.clone(),
-            repository: git.repository.clone(),
-            commit: git.commit.clone(),
-        })
-        .collect();
-    (requests, git)
-}
-
 /// The manifest written into the prefix.
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -387,7 +353,7 @@ pub fn assemble(
     stages.finish("patch", format!("{} patches", applied.len()));
 
     // 4.
-    let (requests, git_requests) = lock_requests(lock);
+    let (requests, git_requests) = fetch::lock_requests(lock);
     let mut fetch_options = options.fetch.clone();
     for git in &lock.git {
         fetch_options

@@ -169,7 +169,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
                 .entry(git.commit.clone())
                 .or_insert_with(|| git.tree.clone());
         }
-        requests_of_akpkg_lock(&lock)
+        fetch::lock_requests(&lock)
     } else {
         let (plan, target, _) =
             plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
@@ -210,43 +210,6 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         ));
     }
     print(&summary)
-}
-
-/// Every runtime artifact, build-environment wheel and git source of akpkg's lock, each file
-/// once.
-pub fn requests_of_akpkg_lock(
-    lock: &crate::lock::AkpkgLock,
-) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
-    let mut seen = std::collections::HashSet::new();
-    let requests = lock
-        .runtime
-        .iter()
-        .chain(
-            lock.environment
-                .iter()
-                .flat_map(|environment| &environment.packages),
-        )
-        .filter(|file| seen.insert(file.sha256.clone()))
-        .map(|file| ArtifactRequest {
-            name: file.name.clone(),
-            version: file.version.clone(),
-            filename: file.filename.clone(),
-            url: Some(file.url.clone()),
-            sha256: file.sha256.clone(),
-            size: None,
-        })
-        .collect();
-    let git_requests = lock
-        .git
-        .iter()
-        .map(|git| GitRequest {
-            name: git.name.clone(),
-            version: git.version.clone(),
-            repository: git.repository.clone(),
-            commit: git.commit.clone(),
-        })
-        .collect();
-    (requests, git_requests)
 }
 
 /// The wheels, sdists and git sources a plan needs (local sources need no fetching).

@@ -452,6 +452,41 @@ pub fn fetch_git_sources(
         .collect()
 }
 
+/// Every runtime artifact, build-environment wheel and git source of akpkg's lock, each file
+/// once.
+pub fn lock_requests(lock: &crate::lock::AkpkgLock) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
+    let mut seen = std::collections::HashSet::new();
+    let requests = lock
+        .runtime
+        .iter()
+        .chain(
+            lock.environment
+                .iter()
+                .flat_map(|environment| &environment.packages),
+        )
+        .filter(|file| seen.insert(file.sha256.clone()))
+        .map(|file| ArtifactRequest {
+            name: file.name.clone(),
+            version: file.version.clone(),
+            filename: file.filename.clone(),
+            url: Some(file.url.clone()),
+            sha256: file.sha256.clone(),
+            size: None,
+        })
+        .collect();
+    let git = lock
+        .git
+        .iter()
+        .map(|git| GitRequest {
+            name: git.name.clone(),
+            version: git.version.clone(),
+            repository: git.repository.clone(),
+            commit: git.commit.clone(),
+        })
+        .collect();
+    (requests, git)
+}
+
 /// One error listing every missing item (`--offline`), one per line.
 fn offline_missing(lines: impl ExactSizeIterator<Item = String>) -> FetchError {
     FetchError::OfflineMissing {
