@@ -910,3 +910,41 @@ fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     );
     assert!(ak_paths(&prefix).starts_with("base "));
 }
+
+/// An interpreter of another version than the lock's is refused before anything is staged.
+#[test]
+fn an_interpreter_of_the_wrong_version_is_refused() {
+    let Ok(python) = which_python_311() else {
+        eprintln!("skipped: no python3.11 here");
+        return;
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let error = failure_of(
+        akpkg()
+            .args(["assemble", "--python"])
+            .arg(&python)
+            .arg("--prefix")
+            .arg(directory.path().join("authentik"))
+            .arg("--source")
+            .arg(directory.path().join("no-source"))
+            .arg("--cache-dir")
+            .arg(directory.path().join("cache")),
+    );
+    insta::assert_snapshot!(error.trim_end(), @"error: this interpreter does not fit the lock: the lock is for Python 3.13 (manylinux_2_36_x86_64), the interpreter is Python 3.11. Lock for it with `akpkg lock --python …`, or use an interpreter like the lock's target");
+    assert!(fs_err::read_dir(directory.path()).unwrap().all(|entry| {
+        !entry
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')
+    }));
+}
+
+fn which_python_311() -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|directory| directory.join("python3.11"))
+        .find(|candidate| candidate.is_file())
+        .ok_or(())
+}
