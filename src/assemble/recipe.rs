@@ -168,9 +168,8 @@ impl LoadedRecipe {
             .patches
             .iter()
             .map(|relative| {
-                let (patch_origin, patch_text) = base.read(relative)?;
-                // Messages name the patch as the recipe does.
-                let _ = patch_origin;
+                // Messages name the patch as the recipe does, not by where it was read.
+                let (_, patch_text) = base.read(relative)?;
                 Ok(Patch::parse(
                     relative.trim_start_matches("../"),
                     &patch_text,

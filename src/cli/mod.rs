@@ -18,9 +18,10 @@ use clap::{Args, Parser, Subcommand};
 
 /// Build authentik's Python backend from pinned sources into a relocatable prefix.
 ///
-/// akpkg reads pinned requirements (uv.lock, hash-pinned requirements.txt, PEP 751
-/// pylock.toml), chooses for a target interpreter the exact wheels to install and the sources
-/// to build, and (in later stages) fetches, builds and installs them.
+/// `akpkg assemble --prefix /opt/authentik --source authentik-2025.12.4.tar.gz` runs the whole
+/// pipeline with the built-in recipe: fetch every pinned artifact (verified by sha256), patch
+/// the source, build what has no wheel with akpkg's own PEP 517 frontend in pinned environments,
+/// install, verify, and move the prefix into place. The other commands are its stages.
 #[derive(Debug, Parser)]
 #[command(
     name = "akpkg",
