@@ -948,3 +948,73 @@ fn which_python_311() -> Result<PathBuf, ()> {
         .find(|candidate| candidate.is_file())
         .ok_or(())
 }
+
+/// A new release is locked from its source archive with a recipe: the recipe's overrides apply,
+/// the tree id to pin is printed, and every patch that no longer applies is listed.
+#[test]
+fn a_release_is_locked_from_its_source_with_the_recipe_checked() {
+    let directory = tempfile::tempdir().unwrap();
+    let source = directory.path().join("source");
+    fs_err::create_dir_all(&source).unwrap();
+    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+    let archive_path = directory.path().join("fixture-2025.12.4.tar.gz");
+    let archive = fs_err::File::create(&archive_path).unwrap();
+    akpkg::archive::write_tree_tar(
+        &source,
+        flate2::write::GzEncoder::new(archive, flate2::Compression::fast()),
+        0,
+    )
+    .unwrap()
+    .finish()
+    .unwrap();
+    let recipe = write_recipe(
+        directory.path(),
+        &source,
+        &directory.path().join("unused.lock"),
+        &SETTINGS_PATCH.replace("absolute()", "resolve()"),
+    );
+    let text = fs_err::read_to_string(&recipe).unwrap().replace(
+        "[source]\n",
+        "overrides = [\"asgiref=remove\"]\n\n[source]\n",
+    );
+    fs_err::write(&recipe, text).unwrap();
+
+    let lock = directory.path().join("new.lock");
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--source"])
+        .arg(&archive_path)
+        .arg("--recipe")
+        .arg(&recipe)
+        .arg("--cache-dir")
+        .arg(directory.path().join("cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success()
+        && (stderr.contains("no index lists") || stderr.contains("failed after"))
+    {
+        eprintln!("skipped: PyPI is not reachable: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let tree = akpkg::fetch::tree_id(&source).unwrap();
+    assert!(stdout.contains(&format!("source tree {tree}")), "{stdout}");
+    assert!(
+        stdout.contains("patch FAILS: patch patches/10-settings.toml: expected 1 occurrence(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("patch applies: patches/20-config.diff"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("patch applies: patches/30-defaults.toml"),
+        "{stdout}"
+    );
+    let locked = akpkg::lock::AkpkgLock::read(&lock).unwrap();
+    assert!(locked.runtime.iter().all(|file| file.name != "asgiref"));
+    assert_eq!(locked.build.len(), 5);
+}

@@ -33,7 +33,7 @@ use crate::tags::WheelFilename;
 use crate::target::Target;
 
 pub use error::AssembleError;
-pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, SourcePin};
+pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
 pub use verify::{VerifyReport, site_packages, verify_prefix};
 
 /// The manifest's file name inside the prefix.

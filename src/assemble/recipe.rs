@@ -36,6 +36,9 @@ pub struct Recipe {
     /// Variables `verify` sets for that, such as a placeholder secret key.
     #[serde(default)]
     pub verify_environment: BTreeMap<String, String>,
+    /// Overrides (`NAME=SPEC`, as `--override` takes them) that `akpkg lock --recipe` applies.
+    #[serde(default)]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -133,30 +136,66 @@ impl Base {
     }
 }
 
+/// A recipe and its patches, without its lock: what `akpkg lock` needs to make that lock.
+pub struct RecipeWithoutLock {
+    pub recipe: Recipe,
+    pub patches: Vec<Patch>,
+}
+
+impl RecipeWithoutLock {
+    pub fn load(path: Option<&Path>) -> Result<RecipeWithoutLock, AssembleError> {
+        let (base, name) = recipe_base(path);
+        let (_, recipe) = read_recipe(&base, &name)?;
+        let patches = read_patches(&base, &recipe)?;
+        Ok(RecipeWithoutLock { recipe, patches })
+    }
+}
+
+/// Where a recipe's relative paths point, and the recipe's own file name there.
+fn recipe_base(path: Option<&Path>) -> (Base, String) {
+    match path {
+        Some(path) => (
+            Base::Directory(
+                path.parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            ),
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ),
+        None => (Base::Embedded(EMBEDDED), DEFAULT_RECIPE.to_string()),
+    }
+}
+
+fn read_recipe(base: &Base, name: &str) -> Result<(String, Recipe), AssembleError> {
+    let (origin, text) = base.read(name)?;
+    let recipe: Recipe = toml::from_str(&text)
+        .map_err(|error| AssembleError::Recipe(format!("{origin}: {}", error.message().trim())))?;
+    Ok((origin, recipe))
+}
+
+fn read_patches(base: &Base, recipe: &Recipe) -> Result<Vec<Patch>, AssembleError> {
+    recipe
+        .patches
+        .iter()
+        .map(|relative| {
+            // Messages name the patch as the recipe does, not by where it was read.
+            let (_, text) = base.read(relative)?;
+            Ok(Patch::parse(relative.trim_start_matches("../"), &text)?)
+        })
+        .collect()
+}
+
 impl LoadedRecipe {
     /// The recipe at `path`, or the built-in one; `lock_override` replaces its lock.
     pub fn load(
         path: Option<&Path>,
         lock_override: Option<&Path>,
     ) -> Result<LoadedRecipe, AssembleError> {
-        let (base, name) = match path {
-            Some(path) => (
-                Base::Directory(
-                    path.parent()
-                        .filter(|parent| !parent.as_os_str().is_empty())
-                        .unwrap_or(Path::new("."))
-                        .to_path_buf(),
-                ),
-                path.file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-            None => (Base::Embedded(EMBEDDED), DEFAULT_RECIPE.to_string()),
-        };
-        let (origin, text) = base.read(&name)?;
-        let recipe: Recipe = toml::from_str(&text).map_err(|error| {
-            AssembleError::Recipe(format!("{origin}: {}", error.message().trim()))
-        })?;
+        let (base, name) = recipe_base(path);
+        let (origin, recipe) = read_recipe(&base, &name)?;
         let lock = match lock_override {
             Some(path) => AkpkgLock::read(path)?,
             None => {
@@ -164,18 +203,7 @@ impl LoadedRecipe {
                 AkpkgLock::parse(Path::new(&lock_origin), &lock_text)?
             }
         };
-        let patches = recipe
-            .patches
-            .iter()
-            .map(|relative| {
-                // Messages name the patch as the recipe does, not by where it was read.
-                let (_, patch_text) = base.read(relative)?;
-                Ok(Patch::parse(
-                    relative.trim_start_matches("../"),
-                    &patch_text,
-                )?)
-            })
-            .collect::<Result<Vec<_>, AssembleError>>()?;
+        let patches = read_patches(&base, &recipe)?;
         Ok(LoadedRecipe {
             recipe,
             origin,

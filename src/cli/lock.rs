@@ -34,6 +34,15 @@ pub struct LockCommandArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
 
+    /// The release's source tree or archive (.tar.gz): its uv.lock and pyproject.toml are
+    /// used, and its git tree id is printed for the recipe.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub source: Option<PathBuf>,
+
+    /// A recipe whose `overrides` apply, and whose patches are checked against --source.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+
     #[command(flatten)]
     pub build: BuildArgs,
 
@@ -56,15 +65,47 @@ fn locked_file(name: &str, version: &str, filename: &str, url: &str, sha256: &st
 
 pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let (plan, target, lock) =
-        plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+    // A source tree (unpacked when an archive) supplies the lock and the project.
+    let unpacked = tempfile::tempdir()?;
+    let source = match &args.source {
+        None => None,
+        Some(path) if path.is_dir() => Some(path.clone()),
+        Some(archive) => {
+            crate::archive::unpack_tar(archive, unpacked.path())?;
+            let entries: Vec<PathBuf> = fs_err::read_dir(unpacked.path())?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .collect();
+            Some(match entries.as_slice() {
+                [only] if only.is_dir() => only.clone(),
+                _ => unpacked.path().to_path_buf(),
+            })
+        }
+    };
+    let mut lock_args = args.lock.clone();
+    if let Some(source) = &source {
+        if lock_args.lock == Path::new("uv.lock") {
+            lock_args.lock = source.join("uv.lock");
+        }
+        lock_args.project.get_or_insert_with(|| source.clone());
+    }
+    let recipe = match &args.recipe {
+        Some(path) => Some(crate::assemble::RecipeWithoutLock::load(Some(path))?),
+        None => None,
+    };
+    let mut selection = args.selection.clone();
+    if let Some(recipe) = &recipe {
+        let mut overrides = recipe.recipe.overrides.clone();
+        overrides.append(&mut selection.overrides);
+        selection.overrides = overrides;
+    }
+    let (plan, target, lock) = plan_from_args(&lock_args, &args.target, &selection, &args.cache)?;
     if target.interpreter.is_none() {
         return Err(CliError::Usage(
             "akpkg lock runs build backends to learn their requirements: give a real interpreter with --python".to_string(),
         ));
     }
-    let project_directory = args
-        .lock
+    let project_directory = lock_args
         .project
         .clone()
         .unwrap_or_else(|| lock.directory().to_path_buf());
@@ -237,13 +278,12 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     }
     locked_environments.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let source_lock_sha256 = crate::digest::sha256_hex_of_file(&args.lock.lock)?;
+    let source_lock_sha256 = crate::digest::sha256_hex_of_file(&lock_args.lock)?;
     let akpkg_lock = AkpkgLock {
         version: AKPKG_LOCK_VERSION,
         generated_by: format!("akpkg {}", env!("CARGO_PKG_VERSION")),
         source_lock: SourceLockPin {
-            path: args
-                .lock
+            path: lock_args
                 .lock
                 .file_name()
                 .map_or_else(String::new, |name| name.to_string_lossy().into_owned()),
@@ -290,6 +330,23 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         build: locked_builds,
     };
     write_atomically(&args.output, &akpkg_lock.to_toml())?;
+    let mut report = String::new();
+    if let Some(source) = &source {
+        report.push_str(&format!(
+            "source tree {} (the recipe's [source] tree)\n",
+            crate::fetch::tree_id(source)?
+        ));
+        // Each patch alone against the pristine tree: every one that no longer applies is
+        // listed, not only the first.
+        if let Some(recipe) = &recipe {
+            for patch in &recipe.patches {
+                match crate::patch::apply(std::slice::from_ref(patch), source, true) {
+                    Ok(_) => report.push_str(&format!("patch applies: {}\n", patch.origin)),
+                    Err(error) => report.push_str(&format!("patch FAILS: {error}\n")),
+                }
+            }
+        }
+    }
     print(&format!(
         "wrote {}: {} runtime artifacts, {} git sources, {} builds in {} environments, in {:.1}s\n",
         args.output.display(),
@@ -298,7 +355,8 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         akpkg_lock.build.len(),
         akpkg_lock.environment.len(),
         started.elapsed().as_secs_f64()
-    ))
+    ))?;
+    print(&report)
 }
 
 /// Write beside the final name, then rename: a reader never sees half a lock.

@@ -119,6 +119,8 @@ pub enum CliError {
     Patch(#[from] crate::patch::PatchError),
     #[error(transparent)]
     Layer(#[from] crate::layer::LayerError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]

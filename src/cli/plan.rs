@@ -31,7 +31,7 @@ pub struct PlanArgs {
     pub cache: CacheArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LockArgs {
     /// The pinned requirements: uv.lock, a hash-pinned requirements.txt, or pylock.toml.
     #[arg(long, value_name = "FILE", default_value = "uv.lock")]
@@ -61,7 +61,7 @@ pub struct TargetArgs {
     pub platform: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SelectionArgs {
     /// Also install this dependency group (repeatable); none are installed by default.
     #[arg(long, value_name = "NAME")]
