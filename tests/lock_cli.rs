@@ -209,3 +209,66 @@ fn a_fixture_workspace_is_locked_and_fetched_from_its_lock() {
     );
     assert!(fetched.starts_with("1 artifacts"), "{fetched}");
 }
+
+/// A target that is not installed here (Python 3.14 on aarch64) is locked from the static build
+/// requirements, with a warning that no backend was asked.
+#[test]
+fn a_lock_for_a_target_that_is_not_installed_uses_the_static_requirements() {
+    let directory = tempfile::tempdir().unwrap();
+    // One hatchling project: PyPI is needed only to resolve hatchling.
+    let root = directory.path().join("app");
+    fs_err::create_dir_all(&root).unwrap();
+    fs_err::write(
+        root.join("pyproject.toml"),
+        "[project]\nname = \"app\"\nversion = \"1.0\"\n\n[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n",
+    )
+    .unwrap();
+    let uv_lock = root.join("uv.lock");
+    fs_err::write(
+        &uv_lock,
+        "version = 1\nrevision = 3\nrequires-python = \">=3.13\"\n\n[[package]]\nname = \"app\"\nversion = \"1.0\"\nsource = { editable = \".\" }\n",
+    )
+    .unwrap();
+    let output_path = directory.path().join("arm.lock");
+    let output = akpkg()
+        .args([
+            "lock",
+            "--python-version",
+            "3.14",
+            "--platform",
+            "manylinux_2_28_aarch64",
+            "--lock",
+        ])
+        .arg(&uv_lock)
+        .arg("--cache-dir")
+        .arg(directory.path().join("cache"))
+        .arg("-o")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && stderr.contains("no index lists") {
+        eprintln!("skipped: PyPI is not reachable: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no interpreter for this target here"),
+        "{stderr}"
+    );
+    let lock = AkpkgLock::read(&output_path).unwrap();
+    assert_eq!(
+        (
+            lock.target.python_version.as_str(),
+            lock.target.platform.as_str()
+        ),
+        ("3.14", "manylinux_2_28_aarch64")
+    );
+    let (_, environment) = lock.environment_of("app").unwrap();
+    assert!(
+        environment
+            .packages
+            .iter()
+            .any(|package| package.name == "hatchling")
+    );
+}

@@ -167,6 +167,8 @@ pub struct LockedBuildEnvironment {
     pub backend: String,
     pub requires: Vec<String>,
     pub environment: Vec<Pin>,
+    /// Whether the backend itself was asked (`get_requires_for_build_wheel`).
+    pub checked: bool,
 }
 
 /// A source tree made ready: steps 1 to 3.
@@ -334,6 +336,10 @@ fn settle(
 }
 
 /// The build environment of one distribution, for akpkg's lock: steps 1 to 6, no build.
+///
+/// For a target that is not installed here (`--python-version … --platform …`) no backend can
+/// run: the static requirements are resolved for the target's markers and tags, and what
+/// `get_requires_for_build_wheel` would add is not known (`checked` is false).
 pub fn lock_build_environment(
     request: &BuildRequest,
     target: &Target,
@@ -341,6 +347,20 @@ pub fn lock_build_environment(
     index: &IndexClient,
 ) -> Result<LockedBuildEnvironment, BuildError> {
     let prepared = prepare(request, target, index)?;
+    if target.interpreter.is_none() {
+        return Ok(LockedBuildEnvironment {
+            name: request.name.clone(),
+            backend: prepared.system.backend.clone(),
+            requires: prepared
+                .system
+                .requires
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            environment: prepared.pins,
+            checked: false,
+        });
+    }
     let settled = settle(request, &prepared, target, options, index)?;
     let mut requires: Vec<String> = prepared
         .system
@@ -358,6 +378,7 @@ pub fn lock_build_environment(
         backend: prepared.system.backend.clone(),
         requires,
         environment: settled.pins,
+        checked: true,
     })
 }
 

@@ -101,9 +101,9 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     }
     let (plan, target, lock) = plan_from_args(&lock_args, &args.target, &selection, &args.cache)?;
     if target.interpreter.is_none() {
-        return Err(CliError::Usage(
-            "akpkg lock runs build backends to learn their requirements: give a real interpreter with --python".to_string(),
-        ));
+        tracing::warn!(
+            "no interpreter for this target here: build environments are resolved from the static [build-system] requires only; lock again with --python on a machine that has it to check them with the backends"
+        );
     }
     let project_directory = lock_args
         .project
