@@ -350,3 +350,57 @@ fn two_git_sources_are_planned_as_git_builds() {
         ]
     );
 }
+
+/// authentik 2025.10.1's lock takes djangorestframework from authentik's fork and
+/// opencontainers from git: both are planned as git builds at their commits, and an override
+/// can put the index's release back.
+#[test]
+fn the_2025_10_1_lock_plans_two_git_sources() {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.10.1/uv.lock");
+    let plan = plan_json(&lock, &[]);
+    for (name, commit) in [
+        (
+            "djangorestframework",
+            "896722bab969fabc74a08b827da59409cf9f1a4e",
+        ),
+        ("opencontainers", "ceb4fcc090851717a3069d78e85ceb1e86c2740c"),
+    ] {
+        let distribution = planned(&plan, name);
+        assert_eq!(distribution["action"], "build", "{name}");
+        assert_eq!(distribution["build"], "git", "{name}");
+        assert!(
+            distribution["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&commit[..12]),
+            "{name}: {distribution}"
+        );
+    }
+    // Overridden back to an index release (its files come from PyPI, skipped without it).
+    let output = akpkg()
+        .args(["plan", "--format", "json", "--python-version", "3.13"])
+        .args([
+            "--platform",
+            "manylinux_2_36_x86_64",
+            "--override",
+            "djangorestframework===3.16.0",
+        ])
+        .arg("--lock")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("no index lists"), "{stderr}");
+        return;
+    }
+    let overridden: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let drf = planned(&overridden, "djangorestframework");
+    assert_eq!(drf["action"], "wheel");
+    assert!(
+        drf["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("override: version 3.16.0 from the index")
+    );
+}
