@@ -13,10 +13,6 @@ use std::process::Command as Process;
 
 use common::{akpkg, failure_of, stdout_of};
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/monorepo")
-}
-
 const SETTINGS_PATCH: &str = r#"
 description = "paths from the prefix, as authentik's settings patch does"
 
@@ -137,31 +133,12 @@ fn debris(directory: &Path) -> Vec<String> {
 #[test]
 fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     let directory = tempfile::tempdir().unwrap();
-    let source = directory.path().join("source");
-    fs_err::create_dir_all(&source).unwrap();
-    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
-    let cache = directory.path().join("cache");
-
     // akpkg's lock for the fixture (hatchling resolved on PyPI).
-    let lock = directory.path().join("fixture.lock");
-    let output = akpkg()
-        .args(["lock", "--python", "3.13", "--lock"])
-        .arg(source.join("uv.lock"))
-        .arg("--cache-dir")
-        .arg(&cache)
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        && (stderr.contains("no index lists") || stderr.contains("failed after"))
-    {
-        eprintln!("skipped: PyPI is not reachable: {stderr}");
+    let Some((recipe, source, lock)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
         return;
-    }
-    assert!(output.status.success(), "{stderr}");
-    let recipe = write_recipe(directory.path(), &source, &lock, SETTINGS_PATCH);
+    };
+    let cache = directory.path().join("cache");
 
     // Assemble, then check the application from another directory.
     let parent = directory.path().join("opt");
@@ -334,29 +311,11 @@ fn blob(layout: &Path, digest: &str) -> serde_json::Value {
 #[test]
 fn layers_are_reproducible_and_images_and_sboms_describe_them() {
     let directory = tempfile::tempdir().unwrap();
-    let source = directory.path().join("source");
-    fs_err::create_dir_all(&source).unwrap();
-    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
-    let lock = directory.path().join("fixture.lock");
-    let first_cache = directory.path().join("cache-1");
-    let output = akpkg()
-        .args(["lock", "--python", "3.13", "--lock"])
-        .arg(source.join("uv.lock"))
-        .arg("--cache-dir")
-        .arg(&first_cache)
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        && (stderr.contains("no index lists") || stderr.contains("failed after"))
-    {
-        eprintln!("skipped: PyPI is not reachable: {stderr}");
+    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
         return;
-    }
-    assert!(output.status.success(), "{stderr}");
-    let recipe = write_recipe(directory.path(), &source, &lock, SETTINGS_PATCH);
+    };
+    let first_cache = directory.path().join("cache-1");
     let prefix = directory.path().join("opt/fixture");
     fs_err::create_dir_all(prefix.parent().unwrap()).unwrap();
 
@@ -561,11 +520,10 @@ fn validate_cyclonedx(sbom: &Path) {
     );
 }
 
-/// The fixture locked (with a recipe) in `directory`, or `None` when PyPI is unreachable.
-fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf)> {
-    let source = directory.join("source");
-    fs_err::create_dir_all(&source).unwrap();
-    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+/// The fixture locked in `directory`: its recipe, source and akpkg lock, or `None` when PyPI
+/// is unreachable.
+fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let source = common::fixture_source(directory);
     let lock = directory.join("fixture.lock");
     let output = akpkg()
         .args(["lock", "--python", "3.13", "--lock"])
@@ -583,10 +541,8 @@ fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf)> {
         return None;
     }
     assert!(output.status.success(), "{stderr}");
-    Some((
-        write_recipe(directory, &source, &lock, SETTINGS_PATCH),
-        source,
-    ))
+    let recipe = write_recipe(directory, &source, &lock, SETTINGS_PATCH);
+    Some((recipe, source, lock))
 }
 
 /// SIGKILL at several points of an assemble over a good prefix: each time the old prefix is
@@ -595,7 +551,7 @@ fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf)> {
 #[test]
 fn a_killed_assemble_leaves_the_old_prefix_and_the_cache_intact() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
         eprintln!("skipped: PyPI is not reachable");
         return;
     };
@@ -659,7 +615,7 @@ fn a_killed_assemble_leaves_the_old_prefix_and_the_cache_intact() {
 #[test]
 fn concurrent_assembles_share_a_cache_and_never_mix() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
         eprintln!("skipped: PyPI is not reachable");
         return;
     };
@@ -708,9 +664,7 @@ fn concurrent_assembles_share_a_cache_and_never_mix() {
 #[test]
 fn overrides_change_what_is_locked_and_assembled() {
     let directory = tempfile::tempdir().unwrap();
-    let source = directory.path().join("source");
-    fs_err::create_dir_all(&source).unwrap();
-    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+    let source = common::fixture_source(directory.path());
 
     // A git repository standing in for a fork of a member.
     let fork = directory.path().join("fork");
@@ -844,7 +798,7 @@ fn overrides_change_what_is_locked_and_assembled() {
 #[test]
 fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source)) = locked_fixture(directory.path()) else {
+    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
         eprintln!("skipped: PyPI is not reachable");
         return;
     };
@@ -954,9 +908,7 @@ fn which_python_311() -> Result<PathBuf, ()> {
 #[test]
 fn a_release_is_locked_from_its_source_with_the_recipe_checked() {
     let directory = tempfile::tempdir().unwrap();
-    let source = directory.path().join("source");
-    fs_err::create_dir_all(&source).unwrap();
-    akpkg::archive::copy_tree(&fixture(), &source, &[]).unwrap();
+    let source = common::fixture_source(directory.path());
     let archive_path = directory.path().join("fixture-2025.12.4.tar.gz");
     let archive = fs_err::File::create(&archive_path).unwrap();
     akpkg::archive::write_tree_tar(

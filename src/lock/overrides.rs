@@ -304,9 +304,23 @@ pub fn apply_overrides(lock: &mut Lock, overrides: &[Override]) -> Result<Vec<St
 mod tests {
     use super::*;
 
+    /// A workspace shaped like the fixture monorepo: a project, a member that needs
+    /// sqlparse (declared `==0.5.4`), and asgiref.
     fn fixture_lock() -> Lock {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/monorepo/uv.lock");
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("uv.lock");
+        let wheel = |name: &str, version: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"{version}\"\nsource = {{ registry = \"https://pypi.org/simple\" }}\nwheels = [{{ url = \"https://files.example/{name}-{version}-py3-none-any.whl\", hash = \"sha256:{}\" }}]\n",
+                "ab".repeat(32)
+            )
+        };
+        let text = format!(
+            "version = 1\nrevision = 3\n\n[manifest]\nmembers = [\"fixture-app\", \"fixture-cache\"]\n\n[[package]]\nname = \"fixture-app\"\nversion = \"1.0\"\nsource = {{ editable = \".\" }}\ndependencies = [{{ name = \"asgiref\" }}, {{ name = \"fixture-cache\" }}]\n\n[[package]]\nname = \"fixture-cache\"\nversion = \"0.1.0\"\nsource = {{ editable = \"packages/fixture-cache\" }}\ndependencies = [{{ name = \"sqlparse\" }}]\n\n[package.metadata]\nrequires-dist = [{{ name = \"sqlparse\", specifier = \"==0.5.4\" }}]\n\n{}\n{}",
+            wheel("asgiref", "3.11.0"),
+            wheel("sqlparse", "0.5.4")
+        );
+        fs_err::write(&path, text).unwrap();
         super::super::read(&path).unwrap()
     }
 

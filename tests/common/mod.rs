@@ -308,3 +308,85 @@ pub fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Co
     }
     command.env_remove("NO_PROXY").env_remove("no_proxy")
 }
+
+/// The fixture monorepo's uv.lock (tests/fixtures/monorepo), written at test time: its own
+/// workspace entries, plus asgiref's and sqlparse's entries as authentik 2025.12.4's lock in
+/// ../shared pins them (read there, never copied into the repository).
+pub fn fixture_uv_lock() -> String {
+    let upstream = fs_err::read_to_string(authentik_lock()).unwrap();
+    let mut text = FIXTURE_WORKSPACE_LOCK.to_string();
+    for name in ["asgiref", "sqlparse"] {
+        let start = upstream
+            .find(&format!("[[package]]\nname = \"{name}\"\n"))
+            .unwrap_or_else(|| panic!("{name} is not in authentik's lock"));
+        let end = upstream[start + 1..]
+            .find("\n[[package]]")
+            .map_or(upstream.len(), |end| start + 1 + end);
+        text.push('\n');
+        text.push_str(upstream[start..end].trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// A copy of the fixture monorepo in `directory/source`, with its uv.lock.
+pub fn fixture_source(directory: &Path) -> PathBuf {
+    let source = directory.join("source");
+    fs_err::create_dir_all(&source).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/monorepo");
+    akpkg::archive::copy_tree(&fixture, &source, &[]).unwrap();
+    fs_err::write(source.join("uv.lock"), fixture_uv_lock()).unwrap();
+    source
+}
+
+const FIXTURE_WORKSPACE_LOCK: &str = r#"version = 1
+revision = 3
+requires-python = "==3.13.*"
+
+[manifest]
+members = [
+    "fixture-app",
+    "fixture-cache",
+    "fixture-channels",
+    "fixture-dramatiq",
+    "fixture-guardian",
+]
+
+[[package]]
+name = "fixture-app"
+version = "2025.12.4"
+source = { editable = "." }
+dependencies = [
+    { name = "asgiref" },
+    { name = "fixture-cache" },
+    { name = "fixture-channels" },
+    { name = "fixture-dramatiq" },
+    { name = "fixture-guardian" },
+]
+
+[[package]]
+name = "fixture-cache"
+version = "0.1.0"
+source = { editable = "packages/fixture-cache" }
+dependencies = [
+    { name = "sqlparse" },
+]
+
+[package.metadata]
+requires-dist = [{ name = "sqlparse", specifier = "==0.5.4" }]
+
+[[package]]
+name = "fixture-channels"
+version = "0.1.0"
+source = { editable = "packages/fixture-channels" }
+
+[[package]]
+name = "fixture-dramatiq"
+version = "0.1.0"
+source = { editable = "packages/fixture-dramatiq" }
+
+[[package]]
+name = "fixture-guardian"
+version = "0.1.0"
+source = { editable = "packages/fixture-guardian" }
+"#;
