@@ -679,28 +679,7 @@ fn overrides_change_what_is_locked_and_assembled() {
         "NAME = \"fork\"\n",
     )
     .unwrap();
-    let git = |arguments: &[&str]| {
-        let output = Process::new("git")
-            .arg("-C")
-            .arg(&fork)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(arguments)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
+    let git = |arguments: &[&str]| common::git(&fork, arguments);
     git(&["init", "--quiet"]);
     git(&["add", "."]);
     git(&["commit", "--quiet", "-m", "fork"]);

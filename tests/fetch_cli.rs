@@ -353,28 +353,7 @@ fn git_sources_are_fetched_at_their_commit() {
     let directory = tempfile::tempdir().unwrap();
     let origin = directory.path().join("origin");
     fs_err::create_dir_all(&origin).unwrap();
-    let git = |arguments: &[&str]| {
-        let output = Process::new("git")
-            .arg("-C")
-            .arg(&origin)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(arguments)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
-    };
+    let git = |arguments: &[&str]| common::git(&origin, arguments);
     fs_err::write(
         origin.join("setup.py"),
         "from setuptools import setup\nsetup(name='vcs')\n",

@@ -194,27 +194,7 @@ pub fn fetch_commit(
             "{repository} at {commit}: the checked-out files hash to tree {actual}, but the commit's tree is {expected}"
         )));
     }
-    match fs_err::rename(&work_tree, &directory) {
-        Ok(()) => {}
-        // Another process checked it out first; its tree file follows.
-        Err(_) if directory.is_dir() => {}
-        Err(source) => {
-            return Err(FetchError::Io {
-                action: "cannot move into place",
-                path: directory,
-                source,
-            });
-        }
-    }
-    fs_err::write(&tree_file, format!("{actual}\n")).map_err(|source| FetchError::Io {
-        action: "cannot write",
-        path: tree_file.clone(),
-        source,
-    })?;
-    Ok(GitCheckout {
-        directory,
-        tree_id: actual,
-    })
+    store_checkout(&work_tree, directory, &tree_file, actual)
 }
 
 /// Take a commit's files from an archive (`.tar`, `.tar.gz`, or a directory) instead of a
@@ -274,26 +254,7 @@ pub fn import_archive(
     for candidate in &candidates {
         let actual = tree_id(candidate)?;
         if expected_tree == Some(actual.as_str()) {
-            match fs_err::rename(candidate, &directory) {
-                Ok(()) => {}
-                Err(_) if directory.is_dir() => {}
-                Err(source) => {
-                    return Err(FetchError::Io {
-                        action: "cannot move into place",
-                        path: directory,
-                        source,
-                    });
-                }
-            }
-            fs_err::write(&tree_file, format!("{actual}\n")).map_err(|source| FetchError::Io {
-                action: "cannot write",
-                path: tree_file.clone(),
-                source,
-            })?;
-            return Ok(GitCheckout {
-                directory,
-                tree_id: actual,
-            });
+            return store_checkout(candidate, directory, &tree_file, actual);
         }
         computed.push(actual);
     }
@@ -309,6 +270,34 @@ pub fn import_archive(
             archive.display()
         ),
     }))
+}
+
+/// Move checked files to `CACHE/git/<commit>/`, then record their tree id beside them (the
+/// record last: a directory without it is not trusted).
+fn store_checkout(
+    files: &Path,
+    directory: PathBuf,
+    tree_file: &Path,
+    tree_id: String,
+) -> Result<GitCheckout, FetchError> {
+    match fs_err::rename(files, &directory) {
+        Ok(()) => {}
+        // Another process stored the same commit first; its tree file follows.
+        Err(_) if directory.is_dir() => {}
+        Err(source) => {
+            return Err(FetchError::Io {
+                action: "cannot move into place",
+                path: directory,
+                source,
+            });
+        }
+    }
+    fs_err::write(tree_file, format!("{tree_id}\n")).map_err(|source| FetchError::Io {
+        action: "cannot write",
+        path: tree_file.to_path_buf(),
+        source,
+    })?;
+    Ok(GitCheckout { directory, tree_id })
 }
 
 fn run_git(directory: &Path, arguments: &[&str]) -> Result<String, FetchError> {

@@ -118,36 +118,17 @@ pub fn apply_overrides(lock: &mut Lock, overrides: &[Override]) -> Result<Vec<St
             };
             let mut dependents = Vec::new();
             for package in &mut lock.packages {
-                let before = package.dependencies.len()
-                    + package
-                        .optional_dependencies
-                        .values()
-                        .map(Vec::len)
-                        .sum::<usize>()
-                    + package
-                        .dependency_groups
-                        .values()
-                        .map(Vec::len)
-                        .sum::<usize>();
-                package.dependencies.retain(|edge| edge.package != removed);
-                for edges in package.optional_dependencies.values_mut() {
+                // Every edge list of the package: dependencies, extras' and groups'.
+                let edge_lists = std::iter::once(&mut package.dependencies)
+                    .chain(package.optional_dependencies.values_mut())
+                    .chain(package.dependency_groups.values_mut());
+                let mut dropped = false;
+                for edges in edge_lists {
+                    let before = edges.len();
                     edges.retain(|edge| edge.package != removed);
+                    dropped |= edges.len() < before;
                 }
-                for edges in package.dependency_groups.values_mut() {
-                    edges.retain(|edge| edge.package != removed);
-                }
-                let after = package.dependencies.len()
-                    + package
-                        .optional_dependencies
-                        .values()
-                        .map(Vec::len)
-                        .sum::<usize>()
-                    + package
-                        .dependency_groups
-                        .values()
-                        .map(Vec::len)
-                        .sum::<usize>();
-                if after < before {
+                if dropped {
                     dependents.push(package.name.to_string());
                 }
             }

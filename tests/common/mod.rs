@@ -309,6 +309,30 @@ pub fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Co
     command.env_remove("NO_PROXY").env_remove("no_proxy")
 }
 
+/// Run git in `directory` with a fixed identity; its trimmed stdout.
+pub fn git(directory: &Path, arguments: &[&str]) -> String {
+    let output = Process::new("git")
+        .arg("-C")
+        .arg(directory)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(arguments)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {arguments:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
 /// The fixture monorepo's uv.lock (tests/fixtures/monorepo), written at test time: its own
 /// workspace entries, plus asgiref's and sqlparse's entries as authentik 2025.12.4's lock in
 /// ../shared pins them (read there, never copied into the repository).
