@@ -167,8 +167,6 @@ pub struct LockedBuildEnvironment {
     pub backend: String,
     pub requires: Vec<String>,
     pub environment: Vec<Pin>,
-    /// Whether the backend itself was asked (`get_requires_for_build_wheel`).
-    pub checked: bool,
 }
 
 /// A source tree made ready: steps 1 to 3.
@@ -339,7 +337,7 @@ fn settle(
 ///
 /// For a target that is not installed here (`--python-version … --platform …`) no backend can
 /// run: the static requirements are resolved for the target's markers and tags, and what
-/// `get_requires_for_build_wheel` would add is not known (`checked` is false).
+/// `get_requires_for_build_wheel` would add is not known.
 pub fn lock_build_environment(
     request: &BuildRequest,
     target: &Target,
@@ -358,27 +356,14 @@ pub fn lock_build_environment(
                 .map(ToString::to_string)
                 .collect(),
             environment: prepared.pins,
-            checked: false,
         });
     }
     let settled = settle(request, &prepared, target, options, index)?;
-    let mut requires: Vec<String> = prepared
-        .system
-        .requires
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    for requirement in settled.dynamic.iter().map(ToString::to_string) {
-        if !requires.contains(&requirement) {
-            requires.push(requirement);
-        }
-    }
     Ok(LockedBuildEnvironment {
         name: request.name.clone(),
         backend: prepared.system.backend.clone(),
-        requires,
+        requires: all_requires(&prepared.system, &settled.dynamic),
         environment: settled.pins,
-        checked: true,
     })
 }
 
@@ -442,13 +427,7 @@ pub fn build_wheel(
             &settled.log,
         ));
     }
-    let mut requires: Vec<String> = prepared
-        .system
-        .requires
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    requires.extend(settled.dynamic.iter().map(ToString::to_string));
+    let requires = all_requires(&prepared.system, &settled.dynamic);
     let built = store(
         &key,
         &produced,
@@ -467,6 +446,17 @@ pub fn build_wheel(
         options,
     )?;
     Ok(finished(built))
+}
+
+/// The static requirements, then the dynamic ones not already among them.
+fn all_requires(system: &BuildSystem, dynamic: &[Requirement]) -> Vec<String> {
+    let mut requires: Vec<String> = system.requires.iter().map(ToString::to_string).collect();
+    for requirement in dynamic.iter().map(ToString::to_string) {
+        if !requires.contains(&requirement) {
+            requires.push(requirement);
+        }
+    }
+    requires
 }
 
 /// The scrubbed environment of a build: what [`PASSED_THROUGH`] lets in, the deterministic
