@@ -2,6 +2,10 @@
 //! the installer and the build-requirement resolver alike.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use pep440_rs::VersionSpecifiers;
+use pep508_rs::{PackageName, Pep508Error, Pep508ErrorSource, Requirement};
 
 /// `Key: value` headers up to the first blank line; continuation lines are folded in.
 pub fn parse_headers(text: &str) -> BTreeMap<String, Vec<String>> {
@@ -32,9 +36,97 @@ pub fn parse_headers(text: &str) -> BTreeMap<String, Vec<String>> {
     headers
 }
 
+/// Parse a PEP 508 requirement. Use this, not `Requirement::from_str`: pep508_rs 0.9.2 panics
+/// on a name that ends in `.`, `-` or `_` when more text follows it (`name- ; …`, found by
+/// fuzzing) instead of returning its error, so such names are refused here first, with the
+/// message pep508_rs gives when the name ends the input.
+pub fn parse_requirement(text: &str) -> Result<Requirement, Pep508Error> {
+    let leading = text.trim_start();
+    let name_length = leading
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(leading.len());
+    let name = &leading[..name_length];
+    if let Some(last) = name.chars().last()
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && PackageName::from_str(name).is_err()
+    {
+        return Err(Pep508Error {
+            message: Pep508ErrorSource::String(format!(
+                "Package name must end with an alphanumeric character, not '{last}'"
+            )),
+            start: text.len() - leading.len() + name_length - 1,
+            len: 1,
+            input: text.to_string(),
+        });
+    }
+    Requirement::from_str(text)
+}
+
+/// `Requires-Dist` and `Requires-Python` of a METADATA file: what resolving needs.
+pub fn parse_dependency_metadata(
+    text: &str,
+) -> Result<(Vec<Requirement>, Option<VersionSpecifiers>), String> {
+    let headers = parse_headers(text);
+    let requirements = headers
+        .get("requires-dist")
+        .into_iter()
+        .flatten()
+        .map(|line| {
+            parse_requirement(line).map_err(|error| format!("Requires-Dist `{line}`: {error}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let requires_python = match headers
+        .get("requires-python")
+        .and_then(|values| values.first())
+    {
+        Some(text) => Some(
+            VersionSpecifiers::from_str(text)
+                .map_err(|error| format!("Requires-Python `{text}`: {error}"))?,
+        ),
+        None => None,
+    };
+    Ok((requirements, requires_python))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_ending_in_punctuation_is_an_error_not_a_panic() {
+        for text in ["extra- ; python_version > '3'", "name_[x]", "a.>=1", "b-"] {
+            let error = parse_requirement(text).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("must end with an alphanumeric character"),
+                "{text}: {error}"
+            );
+        }
+        assert_eq!(parse_requirement("a-b>=1").unwrap().name.as_ref(), "a-b");
+    }
+
+    #[test]
+    fn metadata_gives_requirements_and_python() {
+        let text = "Metadata-Version: 2.1\nName: hatchling\nVersion: 1.27.0\nRequires-Python: >=3.8\nRequires-Dist: packaging>=24.2\nRequires-Dist: tomli>=1.2.2; python_version < \"3.11\"\n\nbody\nRequires-Dist: ignored\n";
+        let (requirements, python) = parse_dependency_metadata(text).unwrap();
+        assert_eq!(
+            requirements
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            [
+                "packaging>=24.2",
+                "tomli>=1.2.2 ; python_full_version < '3.11'"
+            ]
+        );
+        assert_eq!(python.unwrap().to_string(), ">=3.8");
+        let error = parse_dependency_metadata("Requires-Dist: not a requirement!!\n").unwrap_err();
+        assert!(
+            error.starts_with("Requires-Dist `not a requirement!!`"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn headers_fold_continuations_and_stop_at_the_body() {

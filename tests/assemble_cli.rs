@@ -949,3 +949,114 @@ fn a_release_is_locked_from_its_source_with_the_recipe_checked() {
     assert!(locked.runtime.iter().all(|file| file.name != "asgiref"));
     assert_eq!(locked.build.len(), 5);
 }
+
+/// A small tmpfs mounted at `directory` (read-only if asked), unmounted when dropped; `None`
+/// where this process may not mount.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(directory: &Path, options: &str) -> Option<Tmpfs> {
+        fs_err::create_dir_all(directory).unwrap();
+        let mounted = Process::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(directory)
+            .output()
+            .is_ok_and(|output| output.status.success());
+        mounted.then(|| Tmpfs(directory.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Process::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A prefix whose parent is missing or read-only is refused before anything is fetched or
+/// built, with what to do.
+#[test]
+fn a_missing_or_read_only_prefix_parent_is_refused_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let base = directory.path().display().to_string();
+    let attempt = |prefix: &Path| {
+        failure_of(
+            akpkg()
+                .args(["assemble", "--python", "3.13", "--prefix"])
+                .arg(prefix)
+                .arg("--source")
+                .arg(directory.path().join("no-source"))
+                .arg("--cache-dir")
+                .arg(directory.path().join("cache")),
+        )
+        .replace(&base, "[DIR]")
+    };
+    let error = attempt(&directory.path().join("missing/authentik"));
+    insta::assert_snapshot!(error.trim_end(), @"error: cannot assemble into [DIR]/missing/authentik: its parent directory [DIR]/missing does not exist. Create it first (`mkdir -p [DIR]/missing`), or choose another --prefix");
+
+    let read_only = directory.path().join("read-only");
+    let Some(_mount) = Tmpfs::mount(&read_only, "size=1m,ro") else {
+        eprintln!("skipped the read-only case: cannot mount a tmpfs here");
+        return;
+    };
+    let error = attempt(&read_only.join("authentik"));
+    insta::assert_snapshot!(error.trim_end(), @"error: cannot assemble into [DIR]/read-only/authentik: [DIR]/read-only is not writable (read-only filesystem or storage medium). akpkg builds the new prefix beside the old one and moves it into place, so the parent directory must be writable: choose another --prefix, or run as a user who may write there");
+    assert!(
+        !directory.path().join("cache/artifacts").exists(),
+        "nothing was fetched"
+    );
+}
+
+/// A file system that fills up during an assemble: one clear message, the old prefix intact
+/// and still verifying, no staging left behind; with space again, the next run succeeds.
+#[test]
+fn a_full_file_system_leaves_the_old_prefix_intact() {
+    let directory = tempfile::tempdir().unwrap();
+    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
+        eprintln!("skipped: PyPI is not reachable");
+        return;
+    };
+    let small = directory.path().join("small");
+    let Some(_mount) = Tmpfs::mount(&small, "size=96m") else {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    };
+    let prefix = small.join("fixture");
+    let cache = directory.path().join("cache");
+    assemble(&recipe, &source, &prefix, &cache)
+        .assert()
+        .success();
+    let before = ak_paths(&prefix);
+
+    // Fill the file system, then free 64 KiB: far less than a second copy of the prefix needs.
+    let filler = small.join("filler");
+    let mut file = fs_err::File::create(&filler).unwrap();
+    let block = vec![1u8; 64 << 10];
+    let mut written = 0u64;
+    while std::io::Write::write_all(&mut file, &block).is_ok() {
+        written += block.len() as u64;
+    }
+    file.set_len(written.saturating_sub(64 << 10)).unwrap();
+    drop(file);
+
+    let error = failure_of(assemble(&recipe, &source, &prefix, &cache).arg("--quiet"));
+    let error = error.replace(&prefix.display().to_string(), "[PREFIX]");
+    let (message, detail) = error.trim_end().rsplit_once('\n').unwrap();
+    insta::assert_snapshot!(message, @r#"
+        error: no space left on a file system akpkg writes to; [PREFIX] was left as it was.
+        Free space beside the prefix (staging needs as much again as the prefix) and in the cache (--cache-dir), or choose other directories.
+        "#);
+    assert!(
+        detail.contains("failed:") && detail.contains("No space left on device"),
+        "{detail}"
+    );
+    assert_eq!(ak_paths(&prefix), before);
+    stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+    assert_eq!(debris(&small), Vec::<String>::new());
+
+    fs_err::remove_file(&filler).unwrap();
+    assemble(&recipe, &source, &prefix, &cache)
+        .assert()
+        .success();
+    assert_eq!(ak_paths(&prefix), before);
+    assert_eq!(debris(&small), Vec::<String>::new());
+}

@@ -48,6 +48,39 @@ pub enum AssembleError {
 
     #[error("{0}")]
     Verify(String),
+
+    #[error(
+        "cannot assemble into {prefix}: its parent directory {parent} does not exist. Create it first (`mkdir -p {parent}`), or choose another --prefix"
+    )]
+    PrefixParentMissing { prefix: PathBuf, parent: PathBuf },
+
+    #[error(
+        "cannot assemble into {prefix}: {parent} is not writable ({kind}). akpkg builds the new prefix beside the old one and moves it into place, so the parent directory must be writable: choose another --prefix, or run as a user who may write there"
+    )]
+    PrefixParentNotWritable {
+        prefix: PathBuf,
+        parent: PathBuf,
+        kind: std::io::ErrorKind,
+    },
+
+    #[error(
+        "no space left on a file system akpkg writes to; {prefix} was left as it was.\nFree space beside the prefix (staging needs as much again as the prefix) and in the cache (--cache-dir), or choose other directories.\n  failed: {detail}"
+    )]
+    NoSpace { prefix: PathBuf, detail: String },
+}
+
+/// Whether `error`, or any error it wraps, is "no space left on device".
+pub(super) fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io_error) = error.downcast_ref::<std::io::Error>()
+            && io_error.kind() == std::io::ErrorKind::StorageFull
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 impl AssembleError {

@@ -301,6 +301,26 @@ pub fn assemble(
     options: &AssembleOptions,
     observer: &dyn StageObserver,
 ) -> Result<AssembleSummary, AssembleError> {
+    run_stages(loaded, target, options, observer).map_err(|error| {
+        // A full disk can strike in any stage; say so once, plainly, instead of as one
+        // stage's I/O error among many.
+        if error::is_storage_full(&error) {
+            AssembleError::NoSpace {
+                prefix: options.prefix.clone(),
+                detail: error.to_string(),
+            }
+        } else {
+            error
+        }
+    })
+}
+
+fn run_stages(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    observer: &dyn StageObserver,
+) -> Result<AssembleSummary, AssembleError> {
     let recipe = &loaded.recipe;
     let lock = &loaded.lock;
     let mut stages = Stages {
@@ -320,10 +340,9 @@ pub fn assemble(
         AssembleError::Recipe(format!("{} has no parent directory", prefix.display()))
     })?;
     if !parent.is_dir() {
-        return Err(AssembleError::Io {
-            action: "the prefix's parent directory must exist:",
-            path: parent.to_path_buf(),
-            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        return Err(AssembleError::PrefixParentMissing {
+            prefix: prefix.clone(),
+            parent: parent.to_path_buf(),
         });
     }
     let name = prefix
@@ -335,10 +354,20 @@ pub fn assemble(
     let staging = tempfile::Builder::new()
         .prefix(&staging_prefix)
         .tempdir_in(parent)
-        .map_err(AssembleError::io(
-            "cannot create a staging directory in",
-            parent,
-        ))?;
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                AssembleError::PrefixParentNotWritable {
+                    prefix: prefix.clone(),
+                    parent: parent.to_path_buf(),
+                    kind: source.kind(),
+                }
+            }
+            _ => AssembleError::Io {
+                action: "cannot create a staging directory in",
+                path: parent.to_path_buf(),
+                source,
+            },
+        })?;
     // Held for the whole run: a later run removes only stagings whose lock is free (their
     // process died, even by SIGKILL).
     let _staging_lock = lock_file(&staging.path().join(STAGING_LOCK), false)?;

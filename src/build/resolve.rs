@@ -274,30 +274,6 @@ impl Provider<'_> {
     }
 }
 
-/// `Requires-Dist` and `Requires-Python` of a METADATA file.
-fn parse_metadata(text: &str) -> Result<(Vec<Requirement>, Option<VersionSpecifiers>), String> {
-    let headers = crate::metadata::parse_headers(text);
-    let requirements = headers
-        .get("requires-dist")
-        .into_iter()
-        .flatten()
-        .map(|line| {
-            Requirement::from_str(line).map_err(|error| format!("Requires-Dist `{line}`: {error}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let requires_python = match headers
-        .get("requires-python")
-        .and_then(|values| values.first())
-    {
-        Some(text) => Some(
-            VersionSpecifiers::from_str(text)
-                .map_err(|error| format!("Requires-Python `{text}`: {error}"))?,
-        ),
-        None => None,
-    };
-    Ok((requirements, requires_python))
-}
-
 impl DependencyProvider for Provider<'_> {
     type P = Node;
     type V = Version;
@@ -375,10 +351,11 @@ impl DependencyProvider for Provider<'_> {
                 return Ok(Dependencies::Unavailable(message));
             }
         };
-        let (requirements, requires_python) = match parse_metadata(&text) {
-            Ok(parsed) => parsed,
-            Err(reason) => return Ok(Dependencies::Unavailable(reason)),
-        };
+        let (requirements, requires_python) =
+            match crate::metadata::parse_dependency_metadata(&text) {
+                Ok(parsed) => parsed,
+                Err(reason) => return Ok(Dependencies::Unavailable(reason)),
+            };
         if let Some(requires_python) = requires_python
             && !requires_python.contains(&self.target.python_version)
         {
@@ -412,32 +389,5 @@ impl DependencyProvider for Provider<'_> {
         Ok(Dependencies::Available(DependencyConstraints::from_iter(
             constraints,
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_gives_requirements_and_python() {
-        let text = "Metadata-Version: 2.1\nName: hatchling\nVersion: 1.27.0\nRequires-Python: >=3.8\nRequires-Dist: packaging>=24.2\nRequires-Dist: tomli>=1.2.2; python_version < \"3.11\"\n\nbody\nRequires-Dist: ignored\n";
-        let (requirements, python) = parse_metadata(text).unwrap();
-        assert_eq!(
-            requirements
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            [
-                "packaging>=24.2",
-                "tomli>=1.2.2 ; python_full_version < '3.11'"
-            ]
-        );
-        assert_eq!(python.unwrap().to_string(), ">=3.8");
-        let error = parse_metadata("Requires-Dist: not a requirement!!\n").unwrap_err();
-        assert!(
-            error.starts_with("Requires-Dist `not a requirement!!`"),
-            "{error}"
-        );
     }
 }

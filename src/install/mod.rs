@@ -24,9 +24,11 @@ use pep440_rs::Version;
 use pep508_rs::PackageName;
 use rayon::prelude::*;
 
+pub use archive::{UnpackedWheel, unpack_cached};
 pub use error::InstallError;
 pub use layout::Layout;
 pub use link::LinkMode;
+pub use metadata::{EntryPoint, WheelInfo, parse_entry_points, parse_wheel_info};
 pub use record::{RecordEntry, parse_record, record_hash};
 
 /// Replace an installed file (`relative` to the prefix root) with `content` and mode `mode`,
@@ -91,7 +93,6 @@ pub fn replace_installed_file(
     Ok(())
 }
 
-use archive::UnpackedWheel;
 use compile::CompileJob;
 use record::write_record;
 use scripts::InterpreterLine;

@@ -27,18 +27,25 @@ pub fn parse_record(text: &[u8]) -> Result<Vec<RecordEntry>, String> {
     let mut entries = Vec::new();
     for (index, row) in reader.records().enumerate() {
         let row = row.map_err(|error| format!("RECORD line {}: {error}", index + 1))?;
+        // Quoted fields may span lines: name the line the row starts on.
+        let line = row
+            .position()
+            .map_or(index as u64 + 1, |position| position.line());
         if row.len() != 3 {
             return Err(format!(
-                "RECORD line {}: expected 3 fields (path,hash,size), found {}",
-                index + 1,
+                "RECORD line {line}: expected 3 fields (path,hash,size), found {}",
                 row.len()
             ));
         }
+        if row[0].is_empty() {
+            return Err(format!("RECORD line {line}: the path is empty"));
+        }
         let size = match &row[2] {
             "" => None,
-            text => Some(text.parse().map_err(|_| {
-                format!("RECORD line {}: size `{text}` is not a number", index + 1)
-            })?),
+            text => Some(
+                text.parse()
+                    .map_err(|_| format!("RECORD line {line}: size `{text}` is not a number"))?,
+            ),
         };
         entries.push(RecordEntry {
             path: row[0].to_string(),
@@ -99,6 +106,11 @@ mod tests {
                 .contains("expected 3 fields")
         );
         assert!(parse_record(b"a,b,x\n").unwrap_err().contains("size `x`"));
+        // Found by fuzzing: a row with an empty path was accepted.
+        assert_eq!(
+            parse_record(b"a,,\n\"multi\nline\",,\n,,\n").unwrap_err(),
+            "RECORD line 4: the path is empty"
+        );
     }
 
     #[test]

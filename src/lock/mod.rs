@@ -243,33 +243,40 @@ pub fn read(path: &Path) -> Result<Lock, LockError> {
         path: path.to_path_buf(),
         source,
     })?;
-    match detect_format(path, &text) {
-        DetectedFormat::UvLock => uv_lock::parse(path, &text),
-        DetectedFormat::Pylock => pylock::parse(path, &text),
-        DetectedFormat::RequirementsTxt => requirements_txt::parse(path, &text),
-    }
+    parse(detect_format(path, &text), path, &text)
 }
 
-enum DetectedFormat {
+/// The kinds of file of pinned requirements akpkg reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockFileKind {
     UvLock,
     Pylock,
     RequirementsTxt,
 }
 
-fn detect_format(path: &Path, text: &str) -> DetectedFormat {
+/// Parse `text` as `format`; `path` is where it came from, for messages and relative paths.
+pub fn parse(format: LockFileKind, path: &Path, text: &str) -> Result<Lock, LockError> {
+    match format {
+        LockFileKind::UvLock => uv_lock::parse(path, text),
+        LockFileKind::Pylock => pylock::parse(path, text),
+        LockFileKind::RequirementsTxt => requirements_txt::parse(path, text),
+    }
+}
+
+fn detect_format(path: &Path, text: &str) -> LockFileKind {
     let file_name = path
         .file_name()
         .map(|name| name.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     if file_name == "uv.lock" {
-        return DetectedFormat::UvLock;
+        return LockFileKind::UvLock;
     }
     // PEP 751: `pylock.toml` or `pylock.<name>.toml`.
     if file_name.starts_with("pylock.") && file_name.ends_with(".toml") {
-        return DetectedFormat::Pylock;
+        return LockFileKind::Pylock;
     }
     if file_name.ends_with(".txt") || file_name.ends_with(".in") {
-        return DetectedFormat::RequirementsTxt;
+        return LockFileKind::RequirementsTxt;
     }
     // Unusual names: look at the first meaningful line.
     let first = text
@@ -278,11 +285,11 @@ fn detect_format(path: &Path, text: &str) -> DetectedFormat {
         .find(|line| !line.is_empty() && !line.starts_with('#'))
         .unwrap_or_default();
     if first.starts_with("lock-version") {
-        DetectedFormat::Pylock
+        LockFileKind::Pylock
     } else if first.starts_with("version") {
-        DetectedFormat::UvLock
+        LockFileKind::UvLock
     } else {
-        DetectedFormat::RequirementsTxt
+        LockFileKind::RequirementsTxt
     }
 }
 
@@ -397,9 +404,9 @@ mod tests {
     #[test]
     fn format_is_detected_by_name_then_content() {
         let detect = |name: &str, text: &str| match detect_format(Path::new(name), text) {
-            DetectedFormat::UvLock => "uv",
-            DetectedFormat::Pylock => "pylock",
-            DetectedFormat::RequirementsTxt => "requirements",
+            LockFileKind::UvLock => "uv",
+            LockFileKind::Pylock => "pylock",
+            LockFileKind::RequirementsTxt => "requirements",
         };
         assert_eq!(detect("a/uv.lock", ""), "uv");
         assert_eq!(detect("pylock.toml", ""), "pylock");

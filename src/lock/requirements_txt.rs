@@ -10,9 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use pep508_rs::{MarkerTree, Requirement, VersionOrUrl};
+use pep508_rs::{MarkerTree, VersionOrUrl};
 
 use super::{
     IndexOptions, Location, Lock, LockError, LockFormat, Package, Source, first_line, package_name,
@@ -275,7 +274,7 @@ fn read_requirement(
         hashes.push(hash);
     }
 
-    let requirement = Requirement::from_str(requirement_text.trim()).map_err(
+    let requirement = crate::metadata::parse_requirement(requirement_text.trim()).map_err(
         |error: pep508_rs::Pep508Error| LockError::InvalidRequirement {
             location: location(indent + error.start + 1),
             message: first_line(&error),
