@@ -299,6 +299,7 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_refused_and_nothing_lands_outside() {
+        let mut messages = Vec::new();
         for (name, kind, link, reason) in [
             ("../evil", tar::EntryType::Regular, None, "`..`"),
             ("/etc/evil", tar::EntryType::Regular, None, "absolute"),
@@ -325,7 +326,17 @@ mod tests {
                 "{name}: {error}"
             );
             assert!(!directory.path().join("evil").exists());
+            messages.push(error.replace(&directory.path().display().to_string(), "[TMP]"));
         }
+        insta::assert_snapshot!(messages.join("\n"), @r#"
+        [TMP]/a.tar: refusing entry `../evil`: its path leaves the destination through `..`
+        [TMP]/a.tar: refusing entry `/etc/evil`: its path is absolute
+        [TMP]/a.tar: refusing entry `a/../../evil`: its path leaves the destination through `..`
+        [TMP]/a.tar: refusing entry `link`: a symbolic link that points outside the destination
+        [TMP]/a.tar: refusing entry `link`: a symbolic link that points outside the destination
+        [TMP]/a.tar: refusing entry `hard`: a hard link that points outside the destination
+        [TMP]/a.tar: refusing entry `dev`: it is a device, fifo or other special file, which no source tree needs
+        "#);
     }
 
     #[test]

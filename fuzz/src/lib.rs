@@ -16,8 +16,6 @@ use std::path::{Component, Path, PathBuf};
 
 use akpkg::lock::LockFileKind;
 
-/// A sha256 placeholder: the cache is keyed by it, and its value does not matter here.
-const FAKE_SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Parse `text` as a lock of `kind` read from a file named `file_name`.
 pub fn parse_lock(kind: LockFileKind, file_name: &str, text: &str) {
@@ -41,10 +39,11 @@ pub fn extract_wheel(bytes: &[u8]) {
     let names = zip_entry_names(bytes);
     let outside = absent_targets_outside(base.path(), &files, &names);
 
-    let result = akpkg::install::unpack_cached(&wheel, None, FAKE_SHA256, &cache, true);
+    let sha256 = akpkg::digest::sha256_hex(bytes);
+    let result = akpkg::install::unpack_cached(&wheel, None, &sha256, &cache, true);
 
     assert_still_absent(&outside);
-    let unpacked = cache.join("unpacked/sha256").join(FAKE_SHA256);
+    let unpacked = cache.join("unpacked/sha256").join(&sha256);
     let mut allowed = vec![
         wheel.clone(),
         cache.clone(),

@@ -407,11 +407,15 @@ fn run_stages(
     );
 
     // 5.
-    let cached_path = |sha256: &str| {
+    // An sdist is read only when it is built: re-hash it then, so a file that changed in the
+    // cache is caught (and removed) rather than built.
+    let artifact_cache = fetch::ArtifactCache::new(&fetch_options.cache_dir);
+    let checked_path = |sha256: &str| {
         fetched
             .iter()
             .find(|artifact| artifact.request.sha256 == sha256)
-            .map(|artifact| artifact.path.clone())
+            .map(|artifact| artifact_cache.check(&artifact.request))
+            .transpose()
     };
     let mut requests_to_build = Vec::new();
     for locked in &lock.build {
@@ -431,7 +435,7 @@ fn run_stages(
                     .ok_or_else(|| {
                         AssembleError::Recipe(format!("lock: no sdist for `{}`", locked.name))
                     })?;
-                SourceInput::Sdist(cached_path(&file.sha256).ok_or_else(|| {
+                SourceInput::Sdist(checked_path(&file.sha256)?.ok_or_else(|| {
                     AssembleError::Recipe(format!("`{}`: its sdist was not fetched", locked.name))
                 })?)
             }

@@ -58,6 +58,17 @@ pub enum FetchError {
         actual: String,
     },
 
+    #[error(
+        "`{name}` {version}: {path} changed in the cache (sha256 {actual}, the lock expects {expected}); it was removed, so the next run downloads it again (`akpkg cache verify` checks every file)"
+    )]
+    ChangedInCache {
+        name: String,
+        version: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
     #[error("`{name}` {version}: {url} answered {status}")]
     Status {
         name: String,

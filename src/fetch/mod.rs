@@ -170,6 +170,32 @@ impl ArtifactCache {
         Ok(())
     }
 
+    /// Re-hash one stored artifact just before it is read; a file whose bytes changed since it
+    /// was stored (bit rot, a hand edit) is removed and reported.
+    pub fn check(&self, request: &ArtifactRequest) -> Result<PathBuf, FetchError> {
+        let path = self.path(&request.sha256);
+        let actual = crate::digest::sha256_hex_of_file(&path).map_err(|source| FetchError::Io {
+            action: "cannot read",
+            path: path.clone(),
+            source,
+        })?;
+        if actual == request.sha256 {
+            return Ok(path);
+        }
+        fs_err::remove_file(&path).map_err(|source| FetchError::Io {
+            action: "cannot remove",
+            path: path.clone(),
+            source,
+        })?;
+        Err(FetchError::ChangedInCache {
+            name: request.name.clone(),
+            version: request.version.clone(),
+            path,
+            expected: request.sha256.clone(),
+            actual,
+        })
+    }
+
     /// Re-hash every stored artifact; remove and report those whose bytes do not match their
     /// name. Returns (checked, corrupt paths).
     pub fn verify(&self) -> Result<(usize, Vec<PathBuf>), FetchError> {

@@ -405,6 +405,48 @@ fn plain_http_is_refused_off_loopback_and_credentials_are_redacted() {
 }
 
 #[test]
+fn a_file_changed_in_the_cache_is_caught_when_read() {
+    let server = Server::start(vec![("/c.whl", vec![Reply::Body(b"pinned".to_vec())])]);
+    let cache = tempfile::tempdir().unwrap();
+    let fetched = fetch_silently(
+        &[request("c", b"pinned", server.url("/c.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap();
+    let store = ArtifactCache::new(cache.path());
+    assert_eq!(store.check(&fetched[0].request).unwrap(), fetched[0].path);
+    fs_err::write(&fetched[0].path, b"bit rot").unwrap();
+    let error = store
+        .check(&fetched[0].request)
+        .unwrap_err()
+        .to_string()
+        .replace(&cache.path().display().to_string(), "[CACHE]");
+    insta::assert_snapshot!(error, @"`c` 1.0: [CACHE]/artifacts/sha256/3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af changed in the cache (sha256 28d39a93160599ba951ef3430709d416c9ff1e7812c55088fc0c4ece31efac0e, the lock expects 3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af); it was removed, so the next run downloads it again (`akpkg cache verify` checks every file)");
+    assert!(!fetched[0].path.exists(), "the changed file was removed");
+}
+
+#[test]
+fn a_download_cut_short_every_time_fails_after_the_retries() {
+    let body = b"0123456789".to_vec();
+    let server = Server::start(vec![("/cut.whl", vec![Reply::CutAfter(body.clone(), 3)])]);
+    let cache = tempfile::tempdir().unwrap();
+    let error = fetch_silently(
+        &[request("cut", &body, server.url("/cut.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err();
+    let message = error
+        .to_string()
+        .replace(&server.base, "http://127.0.0.1:PORT");
+    insta::assert_snapshot!(message, @"`cut` 1.0: downloading http://127.0.0.1:PORT/cut.whl failed after 4 attempts: the body was cut short: request or response body error");
+    assert_eq!(server.hits("/cut.whl"), 4);
+    assert!(
+        stored(cache.path()).is_empty(),
+        "nothing half-written is kept"
+    );
+}
+
+#[test]
 fn cache_verify_removes_corrupt_entries() {
     let server = Server::start(vec![("/v.whl", vec![Reply::Body(b"valid".to_vec())])]);
     let cache = tempfile::tempdir().unwrap();

@@ -59,6 +59,17 @@ pub fn unpack_cached(
         return Ok(from_manifest(wheel, filename, &final_directory, manifest));
     }
 
+    // The wheel's bytes are read only on a miss: check first that they are the pinned ones.
+    let actual =
+        crate::digest::sha256_hex_of_file(wheel).map_err(InstallError::io("cannot read", wheel))?;
+    if actual != sha256 {
+        return Err(InstallError::ChangedWheel {
+            wheel: wheel.to_path_buf(),
+            expected: sha256.to_string(),
+            actual,
+        });
+    }
+
     fs_err::create_dir_all(&parent).map_err(InstallError::io("cannot create", &parent))?;
     let staging = tempfile::Builder::new()
         .prefix(".unpacking-")
@@ -441,5 +452,19 @@ mod tests {
             Some("`..` component escapes the destination")
         );
         assert_eq!(unsafe_entry_reason("..\\x"), Some("backslash in path"));
+    }
+
+    #[test]
+    fn a_wheel_that_changed_since_it_was_pinned_is_not_unpacked() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheel = directory.path().join("tiny-1.0-py3-none-any.whl");
+        fs_err::write(&wheel, b"not the pinned bytes").unwrap();
+        let pinned = "0".repeat(64);
+        let error = unpack_cached(&wheel, None, &pinned, directory.path(), true)
+            .unwrap_err()
+            .to_string()
+            .replace(&directory.path().display().to_string(), "[TMP]");
+        insta::assert_snapshot!(error, @"[TMP]/tiny-1.0-py3-none-any.whl: its sha256 is efceeaf5fb56a1ccd6fa9bc35662058ea2af228ad6f8275d2b697ced3244d795, not the pinned 0000000000000000000000000000000000000000000000000000000000000000: the file changed after it was fetched. `akpkg cache verify` removes changed files from the cache; run again to download it anew");
+        assert!(!directory.path().join("unpacked").exists());
     }
 }

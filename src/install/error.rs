@@ -21,6 +21,15 @@ pub enum InstallError {
         reason: &'static str,
     },
 
+    #[error(
+        "{wheel}: its sha256 is {actual}, not the pinned {expected}: the file changed after it was fetched. `akpkg cache verify` removes changed files from the cache; run again to download it anew"
+    )]
+    ChangedWheel {
+        wheel: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
     #[error("{wheel}: the archive lists `{entry}` twice")]
     DuplicateEntry { wheel: PathBuf, entry: String },
 
