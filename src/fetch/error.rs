@@ -59,13 +59,12 @@ pub enum FetchError {
     },
 
     #[error(
-        "`{name}` {version}: {path} changed in the cache (sha256 {actual}, the lock expects {expected}); it was removed, so the next run downloads it again (`akpkg cache verify` checks every file)"
+        "`{name}` {version}: {path} changed in the cache: its bytes now hash to sha256 {actual}, not to the pinned hash it is named after. It was removed, so the next run downloads it again (`akpkg cache verify` checks every file)"
     )]
     ChangedInCache {
         name: String,
         version: String,
         path: PathBuf,
-        expected: String,
         actual: String,
     },
 

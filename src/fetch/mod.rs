@@ -191,7 +191,6 @@ impl ArtifactCache {
             name: request.name.clone(),
             version: request.version.clone(),
             path,
-            expected: request.sha256.clone(),
             actual,
         })
     }

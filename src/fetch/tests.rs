@@ -421,7 +421,7 @@ fn a_file_changed_in_the_cache_is_caught_when_read() {
         .unwrap_err()
         .to_string()
         .replace(&cache.path().display().to_string(), "[CACHE]");
-    insta::assert_snapshot!(error, @"`c` 1.0: [CACHE]/artifacts/sha256/3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af changed in the cache (sha256 28d39a93160599ba951ef3430709d416c9ff1e7812c55088fc0c4ece31efac0e, the lock expects 3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af); it was removed, so the next run downloads it again (`akpkg cache verify` checks every file)");
+    insta::assert_snapshot!(error, @"`c` 1.0: [CACHE]/artifacts/sha256/3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af changed in the cache: its bytes now hash to sha256 28d39a93160599ba951ef3430709d416c9ff1e7812c55088fc0c4ece31efac0e, not to the pinned hash it is named after. It was removed, so the next run downloads it again (`akpkg cache verify` checks every file)");
     assert!(!fetched[0].path.exists(), "the changed file was removed");
 }
 
