@@ -470,6 +470,94 @@ fn git_sources_are_fetched_at_their_commit() {
     );
 }
 
+/// authentik 2025.10.1's lock, reduced to the project and its two git sources
+/// (djangorestframework from authentik's fork, opencontainers): both are taken from archives,
+/// offline, each checked against its pinned tree. The archives are stand-ins made here: the
+/// real repositories are not reachable from the test machines.
+#[test]
+fn two_git_sources_of_authentik_2025_10_1_come_from_archives() {
+    let upstream = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/authentik/2025.10.1");
+    let mut document: toml_edit::DocumentMut = fs_err::read_to_string(upstream.join("uv.lock"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let kept = ["authentik", "djangorestframework", "opencontainers"];
+    document["manifest"]["members"] = toml_edit::value(toml_edit::Array::from_iter(["authentik"]));
+    let packages = document["package"].as_array_of_tables_mut().unwrap();
+    packages.retain(|package| kept.contains(&package["name"].as_str().unwrap()));
+    let mut commits = Vec::new();
+    for package in packages.iter_mut() {
+        for key in ["optional-dependencies", "dev-dependencies", "metadata"] {
+            package.remove(key);
+        }
+        if let Some(dependencies) = package
+            .get_mut("dependencies")
+            .and_then(|item| item.as_array_mut())
+        {
+            dependencies.retain(|edge| {
+                let name = edge.as_inline_table().unwrap()["name"].as_str().unwrap();
+                kept.contains(&name)
+            });
+        }
+        if let Some(git) = package["source"].get("git").and_then(|url| url.as_str()) {
+            let name = package["name"].as_str().unwrap().to_string();
+            commits.push((name, git.rsplit_once('#').unwrap().1.to_string()));
+        }
+    }
+    assert_eq!(commits.len(), 2, "{commits:?}");
+    let directory = tempfile::tempdir().unwrap();
+    let lock = directory.path().join("uv.lock");
+    fs_err::write(&lock, document.to_string()).unwrap();
+    fs_err::copy(
+        upstream.join("pyproject.toml"),
+        directory.path().join("pyproject.toml"),
+    )
+    .unwrap();
+
+    let mut arguments = vec!["--offline".to_string()];
+    let mut trees = Vec::new();
+    for (name, commit) in &commits {
+        let archive = directory.path().join(format!("{name}-archive"));
+        fs_err::create_dir_all(archive.join("src")).unwrap();
+        fs_err::write(archive.join("setup.py"), format!("# stand-in for {name}\n")).unwrap();
+        fs_err::write(archive.join("src/__init__.py"), name.as_bytes()).unwrap();
+        let tree = akpkg::fetch::tree_id(&archive).unwrap();
+        arguments.extend([
+            "--git-archive".to_string(),
+            format!("{name}={}", archive.display()),
+            "--git-tree".to_string(),
+            format!("{commit}={tree}"),
+        ]);
+        trees.push((name.clone(), commit.clone(), tree));
+    }
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let cache = directory.path().join("cache");
+    let summary = stdout_of(without_network(&mut fetch(&lock, &cache, &arguments)));
+    for (name, commit, tree) in &trees {
+        assert!(
+            summary.contains(&format!("git {name} "))
+                && summary.contains(&format!("at {commit}: tree {tree}")),
+            "{summary}"
+        );
+    }
+
+    // Without the archives, offline, both are listed as missing.
+    let error = failure_of(without_network(&mut fetch(
+        &lock,
+        &directory.path().join("empty"),
+        &["--offline"],
+    )));
+    for (name, commit, _) in &trees {
+        assert!(
+            error.contains(&format!("  {name} "))
+                && error.contains(&format!(
+                    "at {commit}; give it with --git-archive {name}=PATH"
+                )),
+            "{error}"
+        );
+    }
+}
+
 /// A few small real wheels of authentik's lock, fetched from PyPI and checked by hash.
 #[test]
 fn fetches_real_wheels_from_pypi() {
