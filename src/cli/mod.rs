@@ -150,6 +150,7 @@ pub fn main() -> ExitCode {
         Command::BuildWheel(args) => build::run(args),
         Command::Cache(command) => fetch::run_cache(command),
     };
+    log_peak_memory();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -162,6 +163,29 @@ pub fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log akpkg's own peak resident memory: `/usr/bin/time` reports the largest of akpkg and its
+/// children (build backends, compilers, the verify interpreter), which hides akpkg's share.
+fn log_peak_memory() {
+    let peak_kilobytes = fs_err::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        });
+    if let Some(kilobytes) = peak_kilobytes {
+        tracing::info!("peak memory of akpkg itself: {} MB", kilobytes / 1024);
     }
 }
 
