@@ -6,7 +6,8 @@
 //! - [`fetch`] brings every artifact and git source of a plan into the cache, verified;
 //! - [`install`] installs wheel files into a relocatable, venv-style prefix.
 //!
-//! [`tags`] holds wheel file names and tag ranking, [`digest`] the shared sha256 helpers,
+//! [`tags`] holds wheel file names and tag ranking, [`pep508`] guarded requirement and marker
+//! parsing, [`digest`] the shared sha256 helpers,
 //! [`archive`] safe tar reading and deterministic tar writing, and
 //! [`cli`] parses arguments and prints.
 
@@ -21,6 +22,7 @@ pub mod layer;
 pub mod lock;
 pub mod metadata;
 pub mod patch;
+pub mod pep508;
 pub mod plan;
 pub mod tags;
 pub mod target;

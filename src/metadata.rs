@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use pep440_rs::VersionSpecifiers;
-use pep508_rs::{ExtraName, PackageName, Pep508Error, Pep508ErrorSource, Requirement};
+use pep508_rs::Requirement;
+
+use crate::pep508::parse_requirement;
 
 /// `Key: value` headers up to the first blank line; continuation lines are folded in.
 pub fn parse_headers(text: &str) -> BTreeMap<String, Vec<String>> {
@@ -34,66 +36,6 @@ pub fn parse_headers(text: &str) -> BTreeMap<String, Vec<String>> {
         }
     }
     headers
-}
-
-/// Parse a PEP 508 requirement. Use this, not `Requirement::from_str`: pep508_rs 0.9.2 panics
-/// on a name or an extra that ends in `.`, `-` or `_` when more text follows it (`name- ; …`,
-/// `name[extra-]`, both found by fuzzing) instead of returning its error, so such names are
-/// refused here first, with the message pep508_rs gives when the name ends the input.
-pub fn parse_requirement(text: &str) -> Result<Requirement, Pep508Error> {
-    if let Some(error) = unparsable_name(text) {
-        return Err(error);
-    }
-    Requirement::from_str(text)
-}
-
-/// The first name or extra in `text` that pep508_rs would scan but then fail to validate.
-fn unparsable_name(text: &str) -> Option<Pep508Error> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    let invalid = |kind: &str, name: &str, end: usize| {
-        let last = name.chars().last().unwrap_or('-');
-        Pep508Error {
-            message: Pep508ErrorSource::String(format!(
-                "{kind} must end with an alphanumeric character, not '{last}'"
-            )),
-            start: end.saturating_sub(1),
-            len: 1,
-            input: text.to_string(),
-        }
-    };
-    let name_start = text.len() - text.trim_start().len();
-    let name_end = text[name_start..]
-        .find(|c: char| !is_name_char(c))
-        .map_or(text.len(), |length| name_start + length);
-    let name = &text[name_start..name_end];
-    if name.starts_with(|c: char| c.is_ascii_alphanumeric()) && PackageName::from_str(name).is_err()
-    {
-        return Some(invalid("Package name", name, name_end));
-    }
-    // Extras: `[a, b]` after the name and optional whitespace.
-    let rest = &text[name_end..];
-    let bracket = name_end + (rest.len() - rest.trim_start().len());
-    if !text[bracket..].starts_with('[') {
-        return None;
-    }
-    let mut position = bracket + 1;
-    for piece in text[position..]
-        .split_once(']')
-        .map_or(&text[position..], |(inside, _)| inside)
-        .split(',')
-    {
-        let extra_start = position + (piece.len() - piece.trim_start().len());
-        let extra = &text[extra_start..][..text[extra_start..]
-            .find(|c: char| !is_name_char(c))
-            .unwrap_or(text.len() - extra_start)];
-        if extra.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && ExtraName::from_str(extra).is_err()
-        {
-            return Some(invalid("Extra name", extra, extra_start + extra.len()));
-        }
-        position += piece.len() + 1;
-    }
-    None
 }
 
 /// `Requires-Dist` and `Requires-Python` of a METADATA file: what resolving needs.
@@ -125,32 +67,6 @@ pub fn parse_dependency_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_name_ending_in_punctuation_is_an_error_not_a_panic() {
-        for text in [
-            "extra- ; python_version > '3'",
-            "name_[x]",
-            "a.>=1",
-            "b-",
-            "c[extra-]",
-            "d [ok, kys_platform. ]>=1",
-        ] {
-            let error = parse_requirement(text).unwrap_err();
-            assert!(
-                error
-                    .to_string()
-                    .contains("must end with an alphanumeric character"),
-                "{text}: {error}"
-            );
-        }
-        assert_eq!(parse_requirement("a-b>=1").unwrap().name.as_ref(), "a-b");
-        assert_eq!(
-            parse_requirement("e[x-y, z]").unwrap().extras.len(),
-            2,
-            "valid extras still parse"
-        );
-    }
 
     #[test]
     fn metadata_gives_requirements_and_python() {

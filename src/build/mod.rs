@@ -297,7 +297,7 @@ fn settle(
         .flatten()
         .filter_map(|item| item.as_str())
         .map(|text| {
-            crate::metadata::parse_requirement(text).map_err(|error| {
+            crate::pep508::parse_requirement(text).map_err(|error| {
                 let message = format!("the backend asked for `{text}`: {error}");
                 failure(request, &prepared.system, hook, message, &log)
             })

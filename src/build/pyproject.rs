@@ -85,7 +85,7 @@ impl BuildSystem {
             .ok_or_else(|| invalid("[build-system] has no `requires`".to_string()))?
             .iter()
             .map(|text| {
-                crate::metadata::parse_requirement(text).map_err(|error| {
+                crate::pep508::parse_requirement(text).map_err(|error| {
                     // pep508's message ends with the text and a caret line; keep the sentence.
                     let error = error.to_string();
                     let sentence = error.lines().next().unwrap_or_default();

@@ -350,13 +350,13 @@ fn specifiers(value: &str, location: &Location) -> Result<VersionSpecifiers, Loc
 }
 
 fn marker(value: &str, location: &Location) -> Result<MarkerTree, LockError> {
-    value
-        .parse()
-        .map_err(|error: pep508_rs::Pep508Error| LockError::InvalidMarker {
+    crate::pep508::parse_marker(value).map_err(|error: pep508_rs::Pep508Error| {
+        LockError::InvalidMarker {
             location: location.clone(),
             value: value.to_string(),
             message: first_line(&error),
-        })
+        }
+    })
 }
 
 /// What a PEP 508 parse error says is wrong: its first line (the rest repeats the input with a

@@ -274,7 +274,7 @@ fn read_requirement(
         hashes.push(hash);
     }
 
-    let requirement = crate::metadata::parse_requirement(requirement_text.trim()).map_err(
+    let requirement = crate::pep508::parse_requirement(requirement_text.trim()).map_err(
         |error: pep508_rs::Pep508Error| LockError::InvalidRequirement {
             location: location(indent + error.start + 1),
             message: first_line(&error),

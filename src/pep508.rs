@@ -1,0 +1,154 @@
+//! Safe entry points to pep508_rs: requirements and markers are parsed here, never with
+//! `FromStr` directly, because pep508_rs 0.9.2 (the version this project pins) panics on some
+//! malformed input that fuzzing found. Each guard below refuses one such shape first.
+
+use std::str::FromStr;
+
+use pep508_rs::{ExtraName, MarkerTree, PackageName, Pep508Error, Pep508ErrorSource, Requirement};
+
+/// Parse a PEP 508 requirement. Use this, not `Requirement::from_str`: pep508_rs 0.9.2 panics
+/// on some malformed input instead of returning its error (all found by fuzzing): a name or an
+/// extra that ends in `.`, `-` or `_` when more text follows it (`name- ; …`, `name[extra-]`),
+/// and a multi-byte character where a marker operator is expected. Such input is refused here
+/// first, with the message pep508_rs gives for the nearest input it does handle.
+pub fn parse_requirement(text: &str) -> Result<Requirement, Pep508Error> {
+    if let Some(error) = non_ascii_outside_quotes(text).or_else(|| unparsable_name(text)) {
+        return Err(error);
+    }
+    Requirement::from_str(text)
+}
+
+/// Parse a PEP 508 environment marker. Use this, not `MarkerTree::from_str`, for the reason
+/// [`parse_requirement`] gives.
+pub fn parse_marker(text: &str) -> Result<MarkerTree, Pep508Error> {
+    if let Some(error) = non_ascii_outside_quotes(text) {
+        return Err(error);
+    }
+    MarkerTree::from_str(text)
+}
+
+/// PEP 508's grammar is ASCII outside quoted strings (URLs included: RFC 3986 percent-encodes
+/// the rest). pep508_rs 0.9.2 panics slicing a marker operator that holds a multi-byte
+/// character (found by fuzzing), so such text is refused before it gets there.
+fn non_ascii_outside_quotes(text: &str) -> Option<Pep508Error> {
+    let mut quote: Option<char> = None;
+    for (index, character) in text.char_indices() {
+        match (quote, character) {
+            (None, '\'' | '"') => quote = Some(character),
+            (Some(open), _) if character == open => quote = None,
+            (None, _) if !character.is_ascii() => {
+                return Some(Pep508Error {
+                    message: Pep508ErrorSource::String(format!(
+                        "Unexpected character `{character}`: outside quotes, a requirement or marker is ASCII"
+                    )),
+                    start: index,
+                    len: character.len_utf8(),
+                    input: text.to_string(),
+                });
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The first name or extra in `text` that pep508_rs would scan but then fail to validate.
+fn unparsable_name(text: &str) -> Option<Pep508Error> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let invalid = |kind: &str, name: &str, end: usize| {
+        let last = name.chars().last().unwrap_or('-');
+        Pep508Error {
+            message: Pep508ErrorSource::String(format!(
+                "{kind} must end with an alphanumeric character, not '{last}'"
+            )),
+            start: end.saturating_sub(1),
+            len: 1,
+            input: text.to_string(),
+        }
+    };
+    let name_start = text.len() - text.trim_start().len();
+    let name_end = text[name_start..]
+        .find(|c: char| !is_name_char(c))
+        .map_or(text.len(), |length| name_start + length);
+    let name = &text[name_start..name_end];
+    if name.starts_with(|c: char| c.is_ascii_alphanumeric()) && PackageName::from_str(name).is_err()
+    {
+        return Some(invalid("Package name", name, name_end));
+    }
+    // Extras: `[a, b]` after the name and optional whitespace.
+    let rest = &text[name_end..];
+    let bracket = name_end + (rest.len() - rest.trim_start().len());
+    if !text[bracket..].starts_with('[') {
+        return None;
+    }
+    let mut position = bracket + 1;
+    for piece in text[position..]
+        .split_once(']')
+        .map_or(&text[position..], |(inside, _)| inside)
+        .split(',')
+    {
+        let extra_start = position + (piece.len() - piece.trim_start().len());
+        let extra = &text[extra_start..][..text[extra_start..]
+            .find(|c: char| !is_name_char(c))
+            .unwrap_or(text.len() - extra_start)];
+        if extra.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && ExtraName::from_str(extra).is_err()
+        {
+            return Some(invalid("Extra name", extra, extra_start + extra.len()));
+        }
+        position += piece.len() + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_ending_in_punctuation_is_an_error_not_a_panic() {
+        for text in [
+            "extra- ; python_version > '3'",
+            "name_[x]",
+            "a.>=1",
+            "b-",
+            "c[extra-]",
+            "d [ok, kys_platform. ]>=1",
+        ] {
+            let error = parse_requirement(text).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("must end with an alphanumeric character"),
+                "{text}: {error}"
+            );
+        }
+        assert_eq!(parse_requirement("a-b>=1").unwrap().name.as_ref(), "a-b");
+        assert_eq!(
+            parse_requirement("e[x-y, z]").unwrap().extras.len(),
+            2,
+            "valid extras still parse"
+        );
+    }
+
+    #[test]
+    fn multi_byte_characters_outside_quotes_are_an_error_not_a_panic() {
+        for text in [
+            "a ; python_version \u{ed68e}= '3'",
+            "python_version \u{b8} '3'",
+        ] {
+            let error = parse_requirement(text)
+                .err()
+                .or_else(|| parse_marker(text).err())
+                .unwrap();
+            assert!(
+                error
+                    .to_string()
+                    .contains("a requirement or marker is ASCII"),
+                "{error}"
+            );
+        }
+        assert!(parse_marker("python_version == '3' and platform_release == 'é'").is_ok());
+        assert!(parse_requirement("a ; platform_release == 'é'").is_ok());
+    }
+}
