@@ -54,51 +54,47 @@ fn non_ascii_outside_quotes(text: &str) -> Option<Pep508Error> {
 
 /// The first name or extra in `text` that pep508_rs would scan but then fail to validate.
 fn unparsable_name(text: &str) -> Option<Pep508Error> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    let invalid = |kind: &str, name: &str, end: usize| {
-        let last = name.chars().last().unwrap_or('-');
-        Pep508Error {
-            message: Pep508ErrorSource::String(format!(
-                "{kind} must end with an alphanumeric character, not '{last}'"
-            )),
-            start: end.saturating_sub(1),
-            len: 1,
-            input: text.to_string(),
-        }
+    let invalid = |kind: &str, name: &str, end: usize| Pep508Error {
+        message: Pep508ErrorSource::String(format!(
+            "{kind} must end with an alphanumeric character, not '{}'",
+            name.chars().last().unwrap_or('-')
+        )),
+        start: end.saturating_sub(1),
+        len: 1,
+        input: text.to_string(),
     };
     let name_start = text.len() - text.trim_start().len();
-    let name_end = text[name_start..]
-        .find(|c: char| !is_name_char(c))
-        .map_or(text.len(), |length| name_start + length);
-    let name = &text[name_start..name_end];
-    if name.starts_with(|c: char| c.is_ascii_alphanumeric()) && PackageName::from_str(name).is_err()
-    {
+    let name = leading_name(&text[name_start..]);
+    let name_end = name_start + name.len();
+    if starts_alphanumeric(name) && PackageName::from_str(name).is_err() {
         return Some(invalid("Package name", name, name_end));
     }
     // Extras: `[a, b]` after the name and optional whitespace.
-    let rest = &text[name_end..];
-    let bracket = name_end + (rest.len() - rest.trim_start().len());
-    if !text[bracket..].starts_with('[') {
-        return None;
-    }
-    let mut position = bracket + 1;
-    for piece in text[position..]
-        .split_once(']')
-        .map_or(&text[position..], |(inside, _)| inside)
-        .split(',')
-    {
+    let rest = text[name_end..].trim_start();
+    let inside = rest.strip_prefix('[')?;
+    let mut position = text.len() - inside.len();
+    let inside = inside.split_once(']').map_or(inside, |(inside, _)| inside);
+    for piece in inside.split(',') {
         let extra_start = position + (piece.len() - piece.trim_start().len());
-        let extra = &text[extra_start..][..text[extra_start..]
-            .find(|c: char| !is_name_char(c))
-            .unwrap_or(text.len() - extra_start)];
-        if extra.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && ExtraName::from_str(extra).is_err()
-        {
+        let extra = leading_name(&text[extra_start..]);
+        if starts_alphanumeric(extra) && ExtraName::from_str(extra).is_err() {
             return Some(invalid("Extra name", extra, extra_start + extra.len()));
         }
         position += piece.len() + 1;
     }
     None
+}
+
+/// The run of name characters (`A-Z a-z 0-9 . - _`) that `text` starts with.
+fn leading_name(text: &str) -> &str {
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+fn starts_alphanumeric(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
