@@ -407,8 +407,8 @@ fn run_stages(
     );
 
     // 5.
-    // An sdist is read only when it is built: re-hash it then, so a file that changed in the
-    // cache is caught (and removed) rather than built.
+    // An sdist's bytes feed its build and its build-cache key: re-hash the few sdists on every
+    // run, so a file that changed in the cache is caught (and removed) rather than built.
     let artifact_cache = fetch::ArtifactCache::new(&fetch_options.cache_dir);
     let checked_path = |sha256: &str| {
         fetched
