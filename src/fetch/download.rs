@@ -246,6 +246,7 @@ fn attempt_once(
         }));
     }
 
+    let expected_bytes = response.content_length().or(request.size);
     let mut body = Counting {
         inner: response,
         progress,
@@ -260,7 +261,13 @@ fn attempt_once(
         Ok(()) => Ok(()),
         Err(StoreFailure::Read(error)) => Err(Attempt::Transient(
             None,
-            format!("the body was cut short: {error}"),
+            match expected_bytes {
+                Some(total) => format!(
+                    "the connection broke after {} of {total} bytes ({error})",
+                    body.count
+                ),
+                None => format!("the connection broke after {} bytes ({error})", body.count),
+            },
         )),
         Err(StoreFailure::Write(error)) => Err(Attempt::Fatal(error)),
         Err(StoreFailure::Mismatch(actual)) => Err(Attempt::Fatal(FetchError::HashMismatch {

@@ -76,7 +76,9 @@ pub enum FetchError {
         status: u16,
     },
 
-    #[error("`{name}` {version}: downloading {url} failed after {attempts} attempts: {message}")]
+    #[error(
+        "`{name}` {version}: downloading {url} failed after {attempts} attempts: {message}. Check the network and proxy, or give the file another way (--mirror, --index-url, --find-links or --bundle)"
+    )]
     GaveUp {
         name: String,
         version: String,

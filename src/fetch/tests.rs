@@ -310,7 +310,7 @@ fn missing_files_and_endless_errors_fail_clearly() {
         &options(cache.path()),
     )
     .unwrap_err();
-    insta::assert_snapshot!(redact(error), @"`down` 1.0: downloading http://127.0.0.1:PORT/down.whl failed after 4 attempts: the server answered 500 Internal Server Error");
+    insta::assert_snapshot!(redact(error), @"`down` 1.0: downloading http://127.0.0.1:PORT/down.whl failed after 4 attempts: the server answered 500 Internal Server Error. Check the network and proxy, or give the file another way (--mirror, --index-url, --find-links or --bundle)");
     assert_eq!(server.hits("/down.whl"), 4);
 }
 
@@ -438,7 +438,7 @@ fn a_download_cut_short_every_time_fails_after_the_retries() {
     let message = error
         .to_string()
         .replace(&server.base, "http://127.0.0.1:PORT");
-    insta::assert_snapshot!(message, @"`cut` 1.0: downloading http://127.0.0.1:PORT/cut.whl failed after 4 attempts: the body was cut short: request or response body error");
+    insta::assert_snapshot!(message, @"`cut` 1.0: downloading http://127.0.0.1:PORT/cut.whl failed after 4 attempts: the connection broke after 3 of 10 bytes (request or response body error). Check the network and proxy, or give the file another way (--mirror, --index-url, --find-links or --bundle)");
     assert_eq!(server.hits("/cut.whl"), 4);
     assert!(
         stored(cache.path()).is_empty(),
