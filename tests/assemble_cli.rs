@@ -90,6 +90,19 @@ fn write_recipe(directory: &Path, source: &Path, lock: &Path, settings_patch: &s
     recipe
 }
 
+/// [`locked_fixture`], or return from the calling test, as skipped, when PyPI is unreachable.
+macro_rules! locked_fixture_or_skip {
+    ($directory:expr) => {
+        match locked_fixture($directory) {
+            Some(locked) => locked,
+            None => {
+                eprintln!("skipped: PyPI is not reachable");
+                return;
+            }
+        }
+    };
+}
+
 fn assemble(recipe: &Path, source: &Path, prefix: &Path, cache: &Path) -> assert_cmd::Command {
     let mut command = akpkg();
     command
@@ -134,10 +147,7 @@ fn debris(directory: &Path) -> Vec<String> {
 fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     let directory = tempfile::tempdir().unwrap();
     // akpkg's lock for the fixture (hatchling resolved on PyPI).
-    let Some((recipe, source, lock)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, lock) = locked_fixture_or_skip!(directory.path());
     let cache = directory.path().join("cache");
 
     // Assemble, then check the application from another directory.
@@ -311,10 +321,7 @@ fn blob(layout: &Path, digest: &str) -> serde_json::Value {
 #[test]
 fn layers_are_reproducible_and_images_and_sboms_describe_them() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     let first_cache = directory.path().join("cache-1");
     let prefix = directory.path().join("opt/fixture");
     fs_err::create_dir_all(prefix.parent().unwrap()).unwrap();
@@ -534,13 +541,14 @@ fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
         .arg(&lock)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        && (stderr.contains("no index lists") || stderr.contains("failed after"))
-    {
+    if common::pypi_unreachable(&output) {
         return None;
     }
-    assert!(output.status.success(), "{stderr}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let recipe = write_recipe(directory, &source, &lock, SETTINGS_PATCH);
     Some((recipe, source, lock))
 }
@@ -551,10 +559,7 @@ fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
 #[test]
 fn a_killed_assemble_leaves_the_old_prefix_and_the_cache_intact() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     let parent = directory.path().join("opt");
     fs_err::create_dir_all(&parent).unwrap();
     let prefix = parent.join("fixture");
@@ -615,10 +620,7 @@ fn a_killed_assemble_leaves_the_old_prefix_and_the_cache_intact() {
 #[test]
 fn concurrent_assembles_share_a_cache_and_never_mix() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     let parent = directory.path().join("opt");
     fs_err::create_dir_all(&parent).unwrap();
     let cache = directory.path().join("cache");
@@ -717,14 +719,7 @@ fn overrides_change_what_is_locked_and_assembled() {
         .arg(&lock);
     with_overrides(&mut locking);
     let output = locking.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        && (stderr.contains("no index lists") || stderr.contains("failed after"))
-    {
-        eprintln!("skipped: PyPI is not reachable: {stderr}");
-        return;
-    }
-    assert!(output.status.success(), "{stderr}");
+    let stderr = stderr_or_skip_without_pypi!(output);
     assert!(
         stderr.contains(
             "--override: `fixture-cache` declares `sqlparse==0.5.4`, but the override gives 0.5.3"
@@ -777,10 +772,7 @@ fn overrides_change_what_is_locked_and_assembled() {
 #[test]
 fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     // fixture-2025.12.4/… as a forge's release archive lays it out.
     let www = directory.path().join("www");
     let wrapped = directory.path().join("wrapped");
@@ -922,14 +914,7 @@ fn a_release_is_locked_from_its_source_with_the_recipe_checked() {
         .arg(&lock)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        && (stderr.contains("no index lists") || stderr.contains("failed after"))
-    {
-        eprintln!("skipped: PyPI is not reachable: {stderr}");
-        return;
-    }
-    assert!(output.status.success(), "{stderr}");
+    stderr_or_skip_without_pypi!(output);
     let stdout = String::from_utf8(output.stdout).unwrap();
     let tree = akpkg::fetch::tree_id(&source).unwrap();
     assert!(stdout.contains(&format!("source tree {tree}")), "{stdout}");
@@ -1011,10 +996,7 @@ fn a_missing_or_read_only_prefix_parent_is_refused_first() {
 #[test]
 fn a_full_file_system_leaves_the_old_prefix_intact() {
     let directory = tempfile::tempdir().unwrap();
-    let Some((recipe, source, _)) = locked_fixture(directory.path()) else {
-        eprintln!("skipped: PyPI is not reachable");
-        return;
-    };
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     let small = directory.path().join("small");
     let Some(_mount) = Tmpfs::mount(&small, "size=96m") else {
         eprintln!("skipped: cannot mount a tmpfs here");

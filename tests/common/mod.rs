@@ -17,6 +17,31 @@ pub fn akpkg() -> Command {
     command
 }
 
+/// Whether `output` failed because PyPI (or the network to it) could not be reached.
+pub fn pypi_unreachable(output: &std::process::Output) -> bool {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    !output.status.success()
+        && ["no index lists", "failed after", "request failed"]
+            .iter()
+            .any(|symptom| stderr.contains(symptom))
+}
+
+/// The stderr of a command that needs PyPI: returns from the calling test, as skipped, when
+/// PyPI could not be reached, and otherwise asserts that the command succeeded.
+#[macro_export]
+macro_rules! stderr_or_skip_without_pypi {
+    ($output:expr) => {{
+        let output: &std::process::Output = &$output;
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if $crate::common::pypi_unreachable(output) {
+            eprintln!("skipped: PyPI is not reachable: {stderr}");
+            return;
+        }
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    }};
+}
+
 pub fn stdout_of(command: &mut Command) -> String {
     let output = command.output().unwrap();
     assert!(
