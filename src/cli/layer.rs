@@ -81,26 +81,14 @@ impl ImageArgs {
                 "dev.akpkg.version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             );
-            if let Some(recipe) = manifest.get("recipe").and_then(|value| value.as_str()) {
-                labels.insert(
-                    "org.opencontainers.image.title".to_string(),
-                    recipe.to_string(),
-                );
-            }
-            if let Some(commit) = manifest
-                .pointer("/source/commit")
-                .and_then(|value| value.as_str())
-            {
-                labels.insert(
-                    "org.opencontainers.image.revision".to_string(),
-                    commit.to_string(),
-                );
-            }
-            if let Some(tree) = manifest
-                .pointer("/source/tree")
-                .and_then(|value| value.as_str())
-            {
-                labels.insert("dev.akpkg.source-tree".to_string(), tree.to_string());
+            for (pointer, label) in [
+                ("/recipe", "org.opencontainers.image.title"),
+                ("/source/commit", "org.opencontainers.image.revision"),
+                ("/source/tree", "dev.akpkg.source-tree"),
+            ] {
+                if let Some(value) = manifest.pointer(pointer).and_then(|value| value.as_str()) {
+                    labels.insert(label.to_string(), value.to_string());
+                }
             }
             let at = format!("/{}", at.trim_matches('/'));
             let digest = layer::write_oci_layout(

@@ -404,15 +404,22 @@ fn plain_http_is_refused_off_loopback_and_credentials_are_redacted() {
     assert_eq!(redacted("https://h/x@y"), "https://h/x@y");
 }
 
-#[test]
-fn a_file_changed_in_the_cache_is_caught_when_read() {
-    let server = Server::start(vec![("/c.whl", vec![Reply::Body(b"pinned".to_vec())])]);
+/// One artifact `name` with `body`, downloaded from a local server into a new cache.
+fn fetched_into_a_cache(name: &str, body: &[u8]) -> (tempfile::TempDir, Vec<FetchedArtifact>) {
+    let path = format!("/{name}.whl");
+    let server = Server::start(vec![(path.as_str(), vec![Reply::Body(body.to_vec())])]);
     let cache = tempfile::tempdir().unwrap();
     let fetched = fetch_silently(
-        &[request("c", b"pinned", server.url("/c.whl"))],
+        &[request(name, body, server.url(&path))],
         &options(cache.path()),
     )
     .unwrap();
+    (cache, fetched)
+}
+
+#[test]
+fn a_file_changed_in_the_cache_is_caught_when_read() {
+    let (cache, fetched) = fetched_into_a_cache("c", b"pinned");
     let store = ArtifactCache::new(cache.path());
     assert_eq!(store.check(&fetched[0].request).unwrap(), fetched[0].path);
     fs_err::write(&fetched[0].path, b"bit rot").unwrap();
@@ -448,13 +455,7 @@ fn a_download_cut_short_every_time_fails_after_the_retries() {
 
 #[test]
 fn cache_verify_removes_corrupt_entries() {
-    let server = Server::start(vec![("/v.whl", vec![Reply::Body(b"valid".to_vec())])]);
-    let cache = tempfile::tempdir().unwrap();
-    let fetched = fetch_silently(
-        &[request("v", b"valid", server.url("/v.whl"))],
-        &options(cache.path()),
-    )
-    .unwrap();
+    let (cache, fetched) = fetched_into_a_cache("v", b"valid");
     let store = ArtifactCache::new(cache.path());
     assert_eq!(store.verify().unwrap(), (1, Vec::new()));
     fs_err::write(&fetched[0].path, b"bit rot").unwrap();
