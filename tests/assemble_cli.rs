@@ -377,6 +377,18 @@ fn layers_are_reproducible_and_images_and_sboms_describe_them() {
     );
     assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    let labels = &config["config"]["Labels"];
+    assert!(
+        labels["org.opencontainers.image.title"]
+            .as_str()
+            .is_some_and(|title| title.contains("fixture")),
+        "{labels}"
+    );
+    assert_eq!(
+        labels["dev.akpkg.source-tree"],
+        akpkg::fetch::tree_id(&source).unwrap().as_str(),
+        "{labels}"
+    );
 
     // Appended to a base image layout: its layers kept, the config extended.
     let base_files = directory.path().join("base-files/etc");
