@@ -9,7 +9,10 @@
 
 use std::io::{BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+
+use crate::contained::{Contained, ContainedError, Existing, FileMode, contained_path};
+use crate::limits::{ArchiveBudget, Budgeted};
 
 /// Why an archive could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +27,14 @@ pub enum ArchiveError {
     Unsafe {
         archive: PathBuf,
         entry: String,
-        reason: &'static str,
+        reason: String,
     },
+    #[error(transparent)]
+    Contained(#[from] ContainedError),
+    #[error("{path} is a device, socket or fifo; no tree akpkg archives or copies holds one")]
+    SpecialFile { path: PathBuf },
+    #[error("{path}: the name is not UTF-8; akpkg archives only UTF-8 names")]
+    NotUtf8 { path: PathBuf },
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError {
@@ -38,194 +47,340 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 }
 
 /// Unpack a tar archive (plain or gzip-compressed, told apart by its first bytes) into
-/// `destination`, which must exist.
+/// `destination`, which must exist. Every write goes through [`Contained`]; the archive's size
+/// bounds what it may unpack ([`crate::limits`]).
 pub fn unpack_tar(archive: &Path, destination: &Path) -> Result<(), ArchiveError> {
     let file = fs_err::File::open(archive).map_err(io_error("cannot open", archive))?;
+    let archive_bytes = file
+        .metadata()
+        .map_err(io_error("cannot read", archive))?
+        .len();
     let mut reader = BufReader::new(file);
     let is_gzip = {
         let start =
             std::io::BufRead::fill_buf(&mut reader).map_err(io_error("cannot read", archive))?;
         start.starts_with(&[0x1f, 0x8b])
     };
+    let root = Contained::open(destination)?;
+    let mut unpacker = Unpacker {
+        archive: archive.to_path_buf(),
+        root: &root,
+        budget: ArchiveBudget::new(archive_bytes),
+        links: Vec::new(),
+    };
     if is_gzip {
-        unpack_tar_stream(flate2::read::GzDecoder::new(reader), archive, destination)
+        unpacker.unpack(flate2::read::GzDecoder::new(reader))
     } else {
-        unpack_tar_stream(reader, archive, destination)
+        unpacker.unpack(reader)
     }
 }
 
-/// The path of an entry below the destination, or `None` when it is absolute or climbs out.
-fn contained(entry: &Path) -> Option<PathBuf> {
-    let mut inside = PathBuf::new();
-    for component in entry.components() {
-        match component {
-            Component::Normal(part) => inside.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !inside.pop() {
-                    return None;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
+/// One tar extraction: the destination, what it has unpacked, and the links it made.
+struct Unpacker<'a> {
+    archive: PathBuf,
+    root: &'a Contained,
+    budget: ArchiveBudget,
+    /// Symbolic links this archive created, checked for real once it is complete; no later
+    /// entry may be written through one.
+    links: Vec<(String, PathBuf)>,
+}
+
+impl Unpacker<'_> {
+    fn refuse(&self, entry: &Path, reason: impl Into<String>) -> ArchiveError {
+        ArchiveError::Unsafe {
+            archive: self.archive.clone(),
+            entry: entry.display().to_string(),
+            reason: reason.into(),
         }
     }
-    Some(inside)
-}
 
-fn unpack_tar_stream(
-    reader: impl Read,
-    archive_path: &Path,
-    destination: &Path,
-) -> Result<(), ArchiveError> {
-    let read_error = io_error("cannot read", archive_path);
-    let mut archive = tar::Archive::new(reader);
-    let entries = archive.entries().map_err(read_error)?;
-    for entry in entries {
-        let mut entry = entry.map_err(io_error("cannot read", archive_path))?;
+    fn unpack(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
+        let mut archive = tar::Archive::new(reader);
+        let entries = archive
+            .entries()
+            .map_err(io_error("cannot read", &self.archive))?;
+        for entry in entries {
+            let entry = entry.map_err(io_error("cannot read", &self.archive))?;
+            self.entry(entry)?;
+        }
+        // Links are judged on the finished tree: a later entry can change what an earlier link
+        // resolves to.
+        for (name, relative) in &self.links {
+            if self.root.check_link(relative).is_err() {
+                return Err(self.refuse(
+                    Path::new(name),
+                    "a symbolic link that resolves outside the destination",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, mut entry: tar::Entry<impl Read>) -> Result<(), ArchiveError> {
         let name = entry
             .path()
-            .map_err(io_error("cannot read", archive_path))?
+            .map_err(io_error("cannot read", &self.archive))?
             .into_owned();
-        let refuse = |reason: &'static str| ArchiveError::Unsafe {
-            archive: archive_path.to_path_buf(),
-            entry: name.display().to_string(),
-            reason,
-        };
         let kind = entry.header().entry_type();
         // Metadata entries carry no file (pax headers of `git archive` hold the commit id).
         if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-            continue;
+            return Ok(());
         }
-        // An entry's name may not climb out, and it may not start with `/`.
+        self.budget
+            .entry()
+            .map_err(|error| self.refuse(&name, error.to_string()))?;
         if name.is_absolute() {
-            return Err(refuse("its path is absolute"));
+            return Err(self.refuse(&name, "its path is absolute"));
         }
-        let Some(relative) = contained(&name) else {
-            return Err(refuse("its path leaves the destination through `..`"));
+        let Some(relative) = contained_path(&name) else {
+            return Err(self.refuse(&name, "its path leaves the destination through `..`"));
         };
         if relative.as_os_str().is_empty() {
-            continue;
+            return Ok(());
         }
-        let target = destination.join(&relative);
-        if let Some(parent) = target.parent() {
-            fs_err::create_dir_all(parent).map_err(io_error("cannot create", parent))?;
+        if let Some((link, _)) = self
+            .links
+            .iter()
+            .find(|(_, link)| relative.starts_with(link) && relative != *link)
+        {
+            return Err(self.refuse(
+                &name,
+                format!("its path passes through the symbolic link `{link}` the archive made"),
+            ));
+        }
+        if let Some(parent) = relative
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            self.root.create_dir_all(parent)?;
         }
         if kind.is_dir() {
-            fs_err::create_dir_all(&target).map_err(io_error("cannot create", &target))?;
-        } else if kind.is_file() {
-            let mode = entry.header().mode().unwrap_or(0o644);
-            // An earlier entry of the same name (or a link) is replaced, never written through.
-            let _ = fs_err::remove_file(&target);
-            let mut file =
-                fs_err::File::create(&target).map_err(io_error("cannot create", &target))?;
-            std::io::copy(&mut entry, &mut file).map_err(io_error("cannot write", &target))?;
-            let normalized = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-            fs_err::set_permissions(&target, std::fs::Permissions::from_mode(normalized))
-                .map_err(io_error("cannot set the mode of", &target))?;
+            self.root.create_dir_all(&relative)?;
+        } else if kind.is_file() || kind == tar::EntryType::Continuous {
+            self.file(&name, &relative, &mut entry)?;
         } else if kind.is_symlink() {
-            let link = entry
-                .link_name()
-                .map_err(io_error("cannot read", archive_path))?
-                .ok_or_else(|| refuse("a symbolic link without a target"))?
-                .into_owned();
-            // The target is resolved from the link's own directory and must stay inside.
-            let from = relative.parent().unwrap_or(Path::new(""));
-            if link.is_absolute() || contained(&from.join(&link)).is_none() {
-                return Err(refuse(
-                    "a symbolic link that points outside the destination",
-                ));
-            }
-            let _ = fs_err::remove_file(&target);
-            std::os::unix::fs::symlink(&link, &target)
-                .map_err(io_error("cannot create the link", &target))?;
+            let link = self.link_name(&name, &entry, "a symbolic link without a target")?;
+            self.root.remove_file(&relative)?;
+            self.root
+                .symlink(&relative, &link)
+                .map_err(|error| match error {
+                    ContainedError::Escapes { .. } => {
+                        self.refuse(&name, "a symbolic link that points outside the destination")
+                    }
+                    other => other.into(),
+                })?;
+            self.links.push((name.display().to_string(), relative));
         } else if kind.is_hard_link() {
-            let link = entry
-                .link_name()
-                .map_err(io_error("cannot read", archive_path))?
-                .ok_or_else(|| refuse("a hard link without a target"))?
-                .into_owned();
-            // A hard link names another entry of the archive, by its path from the root.
-            let Some(source) = contained(&link).filter(|path| !path.as_os_str().is_empty()) else {
-                return Err(refuse("a hard link that points outside the destination"));
-            };
-            let source = destination.join(source);
-            let metadata = fs_err::symlink_metadata(&source)
-                .map_err(|_| refuse("a hard link to a file not (yet) in the archive"))?;
-            if !metadata.is_file() {
-                return Err(refuse("a hard link to something that is not a file"));
-            }
-            let _ = fs_err::remove_file(&target);
-            fs_err::hard_link(&source, &target).map_err(io_error("cannot link", &target))?;
+            let link = self.link_name(&name, &entry, "a hard link without a target")?;
+            self.hard_link(&name, &relative, &link)?;
         } else {
-            return Err(refuse(
+            return Err(self.refuse(
+                &name,
                 "it is a device, fifo or other special file, which no source tree needs",
             ));
         }
+        Ok(())
     }
-    Ok(())
+
+    fn link_name(
+        &self,
+        name: &Path,
+        entry: &tar::Entry<impl Read>,
+        missing: &'static str,
+    ) -> Result<PathBuf, ArchiveError> {
+        Ok(entry
+            .link_name()
+            .map_err(io_error("cannot read", &self.archive))?
+            .ok_or_else(|| self.refuse(name, missing))?
+            .into_owned())
+    }
+
+    fn file(
+        &mut self,
+        name: &Path,
+        relative: &Path,
+        entry: &mut tar::Entry<impl Read>,
+    ) -> Result<(), ArchiveError> {
+        let mode = entry.header().mode().unwrap_or(0o644);
+        let mut budgeted = Budgeted {
+            inner: entry,
+            budget: &mut self.budget,
+            exceeded: None,
+        };
+        // An earlier entry of the same name (or a link) is replaced, never written through.
+        let written = self.root.write_from(
+            relative,
+            &mut budgeted,
+            FileMode::from_executable(mode & 0o111 != 0),
+            Existing::Replace,
+        );
+        if let Some(limit) = budgeted.exceeded {
+            return Err(self.refuse(name, limit.to_string()));
+        }
+        written?;
+        Ok(())
+    }
+
+    /// A hard link names another entry of the archive, by its path from the root.
+    fn hard_link(&self, name: &Path, relative: &Path, link: &Path) -> Result<(), ArchiveError> {
+        let Some(source) = contained_path(link).filter(|path| !path.as_os_str().is_empty()) else {
+            return Err(self.refuse(name, "a hard link that points outside the destination"));
+        };
+        if self.links.iter().any(|(_, link)| source.starts_with(link)) {
+            return Err(self.refuse(name, "a hard link through a symbolic link"));
+        }
+        if !self
+            .root
+            .entry_type(&source)
+            .is_some_and(|kind| kind.is_file())
+        {
+            return Err(self.refuse(name, "a hard link to a file not (yet) in the archive"));
+        }
+        self.root.remove_file(relative)?;
+        self.root.hard_link_within(&source, relative)?;
+        Ok(())
+    }
 }
 
-/// Write the tree below `directory` as a deterministic tar: sorted paths, directories before
-/// their contents, owner 0:0, mtime `mtime`, modes 0755 (directories and executables) or 0644,
-/// symbolic links kept as links.
+/// How [`write_tree_tar`] names and stamps entries.
+#[derive(Debug, Clone, Default)]
+pub struct TarOptions {
+    /// Where the tree sits in the archive (`opt/authentik`, without slashes at the ends): its
+    /// parent directories and itself get entries, and every name starts with it. Empty: the
+    /// tree's contents are at the archive's root.
+    pub root: String,
+    /// Owner and group of every entry.
+    pub owner: (u64, u64),
+    /// Every entry's mtime.
+    pub mtime: u64,
+}
+
+/// Write the tree below `directory` as a deterministic tar: sorted paths, each directory before
+/// its contents (named with a trailing `/`), owner and mtime from `options`, modes 0755
+/// (directories and executables), 0644 (other files) or 0777 (links), symbolic links kept as
+/// links and hard links as hard links (the first path of an inode holds the data). Devices,
+/// fifos and sockets are refused, and so are names that are not UTF-8 (two of them could become
+/// one name in the archive). Returns the writer and the number of entries.
 pub fn write_tree_tar<W: std::io::Write>(
     directory: &Path,
     writer: W,
-    mtime: u64,
-) -> Result<W, ArchiveError> {
+    options: &TarOptions,
+) -> Result<(W, usize), ArchiveError> {
     let mut builder = tar::Builder::new(writer);
-    for entry in walkdir::WalkDir::new(directory)
-        .min_depth(1)
+    builder.follow_symlinks(false);
+    let header_for = |kind: tar::EntryType, mode: u32, size: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_uid(options.owner.0);
+        header.set_gid(options.owner.1);
+        header.set_mtime(options.mtime);
+        header
+    };
+    let mut entries = 0;
+    let append_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Io {
+            action: "cannot append to the archive",
+            path,
+            source,
+        }
+    };
+    // The tree's parents in the archive: `opt/`, then `opt/authentik/` below.
+    let parts: Vec<&str> = options.root.split('/').filter(|part| !part.is_empty()).collect();
+    for depth in 1..parts.len() {
+        let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
+        let name = format!("{}/", parts[..depth].join("/"));
+        builder
+            .append_data(&mut header, name, std::io::empty())
+            .map_err(append_error(directory))?;
+        entries += 1;
+    }
+    let mut first_paths: std::collections::HashMap<(u64, u64), String> =
+        std::collections::HashMap::new();
+    let walk = walkdir::WalkDir::new(directory)
+        .min_depth(usize::from(parts.is_empty()))
         .sort_by_file_name()
-        .follow_links(false)
-    {
+        .follow_links(false);
+    for entry in walk {
         let entry = entry.map_err(|error| ArchiveError::Io {
             action: "cannot read",
             path: error.path().unwrap_or(directory).to_path_buf(),
             source: error.into(),
         })?;
         let path = entry.path();
-        let name = path.strip_prefix(directory).unwrap_or(path);
+        let name = archive_name(directory, path, &options.root)?;
         let metadata = fs_err::symlink_metadata(path).map_err(io_error("cannot read", path))?;
-        let mut header = tar::Header::new_gnu();
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(mtime);
-        let append_error = io_error("cannot append to the archive", path);
         if metadata.is_symlink() {
-            let link = fs_err::read_link(path).map_err(io_error("cannot read", path))?;
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_mode(0o777);
-            header.set_size(0);
+            let target = fs_err::read_link(path).map_err(io_error("cannot read", path))?;
+            let mut header = header_for(tar::EntryType::Symlink, 0o777, 0);
             builder
-                .append_link(&mut header, name, &link)
-                .map_err(append_error)?;
+                .append_link(&mut header, &name, &target)
+                .map_err(append_error(path))?;
         } else if metadata.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
+            let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
             builder
-                .append_data(&mut header, name, std::io::empty())
-                .map_err(append_error)?;
-        } else {
+                .append_data(&mut header, format!("{name}/"), std::io::empty())
+                .map_err(append_error(path))?;
+        } else if metadata.is_file() {
+            use std::os::unix::fs::MetadataExt;
+            let key = (metadata.dev(), metadata.ino());
+            if metadata.nlink() > 1 {
+                if let Some(first) = first_paths.get(&key) {
+                    let mut header = header_for(tar::EntryType::Link, 0o644, 0);
+                    builder
+                        .append_link(&mut header, &name, first)
+                        .map_err(append_error(path))?;
+                    entries += 1;
+                    continue;
+                }
+                first_paths.insert(key, name.clone());
+            }
             let executable = metadata.permissions().mode() & 0o111 != 0;
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(if executable { 0o755 } else { 0o644 });
-            header.set_size(metadata.len());
+            let mut header = header_for(
+                tar::EntryType::Regular,
+                if executable { 0o755 } else { 0o644 },
+                metadata.len(),
+            );
             let file = fs_err::File::open(path).map_err(io_error("cannot open", path))?;
             builder
-                .append_data(&mut header, name, file)
-                .map_err(append_error)?;
+                .append_data(&mut header, &name, file)
+                .map_err(append_error(path))?;
+        } else {
+            return Err(ArchiveError::SpecialFile {
+                path: path.to_path_buf(),
+            });
         }
+        entries += 1;
     }
-    builder
+    let writer = builder
         .into_inner()
-        .map_err(io_error("cannot finish the archive of", directory))
+        .map_err(io_error("cannot finish the archive of", directory))?;
+    Ok((writer, entries))
+}
+
+/// An entry's name in the archive: `root/relative`, UTF-8 only.
+fn archive_name(directory: &Path, path: &Path, root: &str) -> Result<String, ArchiveError> {
+    let relative = path.strip_prefix(directory).unwrap_or(path);
+    let Some(relative) = relative.to_str() else {
+        return Err(ArchiveError::NotUtf8 {
+            path: path.to_path_buf(),
+        });
+    };
+    let root = root.trim_matches('/');
+    Ok(match (root.is_empty(), relative.is_empty()) {
+        (true, _) => relative.to_string(),
+        (false, true) => root.to_string(),
+        (false, false) => format!("{root}/{relative}"),
+    })
 }
 
 /// Copy a directory's files, symbolic links and executable bits into `to` (which must exist),
-/// leaving out entries with the names in `skip` at any depth.
+/// leaving out entries with the names in `skip` at any depth. Links must stay inside the copy;
+/// fifos, devices and sockets are refused (reading a fifo would wait forever).
 pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveError> {
+    let root = Contained::open(to)?;
     let walk = walkdir::WalkDir::new(from)
         .min_depth(1)
         .sort_by_file_name()
@@ -242,17 +397,19 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveErr
             source: error.into(),
         })?;
         let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
-        let target = to.join(relative);
         let kind = entry.file_type();
         if kind.is_symlink() {
             let link =
                 fs_err::read_link(entry.path()).map_err(io_error("cannot read", entry.path()))?;
-            std::os::unix::fs::symlink(link, &target)
-                .map_err(io_error("cannot create", &target))?;
+            root.symlink(relative, &link)?;
         } else if kind.is_dir() {
-            fs_err::create_dir_all(&target).map_err(io_error("cannot create", &target))?;
+            root.create_dir_all(relative)?;
+        } else if kind.is_file() {
+            root.place(entry.path(), relative, crate::contained::LinkMode::Copy)?;
         } else {
-            fs_err::copy(entry.path(), &target).map_err(io_error("cannot copy to", &target))?;
+            return Err(ArchiveError::SpecialFile {
+                path: entry.path().to_path_buf(),
+            });
         }
     }
     Ok(())
@@ -361,11 +518,11 @@ mod tests {
         std::os::unix::fs::symlink("pkg/sub/m.py", tree.join("link")).unwrap();
 
         let mut first = Vec::new();
-        write_tree_tar(&tree, &mut first, 0).unwrap();
+        write_tree_tar(&tree, &mut first, &TarOptions::default()).unwrap();
         // The same files with other timestamps and umask give the same bytes.
         fs_err::set_permissions(tree.join("pkg"), std::fs::Permissions::from_mode(0o700)).unwrap();
         let mut second = Vec::new();
-        write_tree_tar(&tree, &mut second, 0).unwrap();
+        write_tree_tar(&tree, &mut second, &TarOptions::default()).unwrap();
         assert_eq!(first, second);
 
         let (unpacked, result) = unpack_bytes(&first);
@@ -389,6 +546,6 @@ mod tests {
             .unwrap()
             .map(|entry| entry.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, ["link", "pkg", "pkg/sub", "pkg/sub/m.py", "run"]);
+        assert_eq!(names, ["link", "pkg/", "pkg/sub/", "pkg/sub/m.py", "run"]);
     }
 }

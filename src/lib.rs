@@ -8,17 +8,21 @@
 //!
 //! [`tags`] holds wheel file names and tag ranking, [`pep508`] guarded requirement and marker
 //! parsing, [`digest`] the shared sha256 helpers,
-//! [`archive`] safe tar reading and deterministic tar writing, and
+//! [`archive`] safe tar reading and deterministic tar writing, [`contained`] the one I/O edge
+//! for writes into a destination, [`identity`] the typed identities checked at the boundary, and
 //! [`cli`] parses arguments and prints.
 
 pub mod archive;
 pub mod assemble;
 pub mod build;
 pub mod cli;
+pub mod contained;
 pub mod digest;
 pub mod fetch;
+pub mod identity;
 pub mod install;
 pub mod layer;
+pub mod limits;
 pub mod lock;
 pub mod metadata;
 pub mod patch;

@@ -12,7 +12,10 @@ use pep508_rs::{ExtraName, MarkerTree, PackageName, Pep508Error, Pep508ErrorSour
 /// and a multi-byte character where a marker operator is expected. Such input is refused here
 /// first, with the message pep508_rs gives for the nearest input it does handle.
 pub fn parse_requirement(text: &str) -> Result<Requirement, Pep508Error> {
-    if let Some(error) = non_ascii(text).or_else(|| unparsable_name(text)) {
+    if let Some(error) = too_long(text)
+        .or_else(|| non_ascii(text))
+        .or_else(|| unparsable_name(text))
+    {
         return Err(error);
     }
     Requirement::from_str(text)
@@ -21,10 +24,26 @@ pub fn parse_requirement(text: &str) -> Result<Requirement, Pep508Error> {
 /// Parse a PEP 508 environment marker. Use this, not `MarkerTree::from_str`, for the reason
 /// [`parse_requirement`] gives.
 pub fn parse_marker(text: &str) -> Result<MarkerTree, Pep508Error> {
-    if let Some(error) = non_ascii(text) {
+    if let Some(error) = too_long(text).or_else(|| non_ascii(text)) {
         return Err(error);
     }
     MarkerTree::from_str(text)
+}
+
+/// Text above [`crate::limits::MAX_REQUIREMENT_BYTES`], as an error: real requirements and
+/// markers are a few hundred bytes, and pep508_rs's marker algebra grows faster than the
+/// clause count, so a hostile marker of tens of thousands of clauses would run for minutes.
+fn too_long(text: &str) -> Option<Pep508Error> {
+    let limit = crate::limits::MAX_REQUIREMENT_BYTES;
+    (text.len() > limit).then(|| Pep508Error {
+        message: Pep508ErrorSource::String(format!(
+            "{} bytes is longer than akpkg reads in one requirement or marker ({limit} bytes)",
+            text.len()
+        )),
+        start: 0,
+        len: 0,
+        input: String::new(),
+    })
 }
 
 /// The first non-ASCII character of `text`, as an error. PEP 508's grammar is ASCII apart from

@@ -792,10 +792,10 @@ fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     akpkg::archive::copy_tree(&source, &wrapped.join("fixture-2025.12.4"), &[]).unwrap();
     fs_err::create_dir_all(&www).unwrap();
     let archive = fs_err::File::create(www.join("fixture-2025.12.4.tar.gz")).unwrap();
-    let encoder = akpkg::archive::write_tree_tar(
+    let (encoder, _) = akpkg::archive::write_tree_tar(
         &wrapped,
         flate2::write::GzEncoder::new(archive, flate2::Compression::fast()),
-        0,
+        &akpkg::archive::TarOptions::default(),
     )
     .unwrap();
     encoder.finish().unwrap();
@@ -897,9 +897,10 @@ fn a_release_is_locked_from_its_source_with_the_recipe_checked() {
     akpkg::archive::write_tree_tar(
         &source,
         flate2::write::GzEncoder::new(archive, flate2::Compression::fast()),
-        0,
+        &akpkg::archive::TarOptions::default(),
     )
     .unwrap()
+    .0
     .finish()
     .unwrap();
     let recipe = write_recipe(

@@ -49,7 +49,7 @@ fn the_shipped_authentik_lock_matches_upstream_and_the_plan() {
     let locked: BTreeSet<(String, String)> = lock
         .runtime
         .iter()
-        .map(|file| (file.filename.clone(), file.sha256.clone()))
+        .map(|file| (file.filename.to_string(), file.sha256.to_string()))
         .collect();
     assert_eq!(locked, planned);
 

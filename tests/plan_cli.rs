@@ -223,7 +223,7 @@ fn requirements_and_pylock_files_plan_too() {
     let requirements = write(
         directory.path(),
         "requirements.txt",
-        "# pinned\nsix==1.17.0 \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\npywin32==310 ; sys_platform == 'win32' --hash=sha256:00\n",
+        "# pinned\nsix==1.17.0 \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\npywin32==310 ; sys_platform == 'win32' --hash=sha256:0000000000000000000000000000000000000000000000000000000000000000\n",
     );
     let output = stdout_of(
         akpkg()
@@ -258,7 +258,7 @@ wheels = [{ url = "https://files.pythonhosted.org/packages/b7/ce/149a00dd41f10bc
 name = "pywin32"
 version = "310"
 marker = "sys_platform == 'win32'"
-wheels = [{ name = "pywin32-310-cp313-cp313-win_amd64.whl", url = "https://files.example/pywin32.whl", hashes = { sha256 = "00" } }]
+wheels = [{ name = "pywin32-310-cp313-cp313-win_amd64.whl", url = "https://files.example/pywin32.whl", hashes = { sha256 = "0000000000000000000000000000000000000000000000000000000000000000" } }]
 "#,
     );
     let table = stdout_of(

@@ -204,7 +204,7 @@ fn stage_source(
                 error::SourceMismatch {
                     name: recipe.name.clone(),
                     version: recipe.version.clone(),
-                    actual,
+                    actual: actual.to_string(),
                     expected: recipe.source.tree.clone(),
                     difference,
                 },
@@ -500,7 +500,7 @@ fn run_stages(
         })
         .map(|artifact| WheelToInstall {
             path: artifact.path.clone(),
-            filename: Some(artifact.request.filename.clone()),
+            filename: Some(artifact.request.filename.to_string()),
             sha256: Some(artifact.request.sha256.clone()),
             requested: false,
             direct_url: None,
@@ -509,7 +509,7 @@ fn run_stages(
     wheels.extend(built.iter().map(|wheel| WheelToInstall {
         path: wheel.path.clone(),
         filename: Some(wheel.filename.clone()),
-        sha256: Some(wheel.sha256.clone()),
+        sha256: wheel.sha256.parse().ok(),
         requested: wheel.name == recipe.name,
         direct_url: None,
     }));
@@ -594,7 +594,12 @@ fn run_stages(
             .map(|(distribution, wheel)| {
                 let how = built
                     .iter()
-                    .find(|built| built.sha256 == wheel.sha256.clone().unwrap_or_default())
+                    .find(|built| {
+                        wheel
+                            .sha256
+                            .as_ref()
+                            .is_some_and(|sha256| built.sha256 == *sha256)
+                    })
                     .map_or("wheel".to_string(), |built| {
                         format!("built ({}) from {}", built.backend, built.source)
                     });

@@ -82,7 +82,7 @@ pub fn ensure(
     let wheels: Vec<WheelToInstall> = fetched
         .iter()
         .map(|artifact| WheelToInstall {
-            filename: Some(artifact.request.filename.clone()),
+            filename: Some(artifact.request.filename.to_string()),
             path: artifact.path.clone(),
             sha256: Some(artifact.request.sha256.clone()),
             requested: true,

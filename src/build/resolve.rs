@@ -33,9 +33,9 @@ use crate::target::Target;
 pub struct Pin {
     pub name: PackageName,
     pub version: Version,
-    pub filename: String,
+    pub filename: crate::identity::FileName,
     pub url: String,
-    pub sha256: String,
+    pub sha256: crate::identity::Sha256,
 }
 
 /// A node of the resolution: the requirements themselves, a distribution, or a distribution
@@ -121,12 +121,28 @@ pub fn resolve(
                 asked: asked.clone(),
                 message: format!("{name} {version} was chosen but has no wheel"),
             })?;
+        let invalid = |message: String| BuildError::Resolve {
+            asked: asked.clone(),
+            message,
+        };
+        let filename = candidate
+            .file
+            .filename
+            .parse()
+            .map_err(|error| invalid(format!("the index's file for {name} {version}: {error}")))?;
+        let sha256 = candidate
+            .file
+            .sha256
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|error| invalid(format!("the index's sha256 for {name} {version}: {error}")))?;
         pins.push(Pin {
             name,
             version,
-            filename: candidate.file.filename.clone(),
+            filename,
             url: candidate.file.url.clone(),
-            sha256: candidate.file.sha256.clone().unwrap_or_default(),
+            sha256,
         });
     }
     pins.sort();

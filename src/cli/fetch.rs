@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
 use crate::fetch::{self, ArtifactCache, ArtifactRequest, FetchOptions, GitRequest, Mirror};
+use crate::identity::{GitCommit, Sha256, TreeId};
 use crate::lock::Source;
 use crate::plan::{Action, Plan};
 
@@ -109,7 +110,13 @@ impl NetworkArgs {
         let mut git_trees = std::collections::BTreeMap::new();
         for text in &self.git_tree {
             let (commit, tree) = pair(text, "--git-tree", "COMMIT=TREE")?;
-            git_trees.insert(commit.to_string(), tree.to_string());
+            let identity = |error: crate::identity::IdentityError| {
+                CliError::Usage(format!("--git-tree {text}: {error}"))
+            };
+            git_trees.insert(
+                commit.parse::<GitCommit>().map_err(identity)?,
+                tree.parse::<TreeId>().map_err(identity)?,
+            );
         }
         if let Some(bundle) = &self.bundle {
             if !bundle.join(fetch::BUNDLE_MANIFEST).is_file() {
@@ -239,7 +246,9 @@ pub fn requests_of(
                         name: distribution.name.to_string(),
                         version: version.clone(),
                         repository: repository.clone(),
-                        commit: commit.clone(),
+                        commit: commit.parse().map_err(|error| {
+                            CliError::Usage(format!("`{}`: its git commit: {error}", distribution.name))
+                        })?,
                     });
                 }
                 continue;
@@ -252,7 +261,8 @@ pub fn requests_of(
                         distribution.name
                     )));
                 };
-                let sha256s: Vec<&str> = hashes.iter().filter_map(|hash| hash.sha256()).collect();
+                let pinned: Vec<Sha256> = hashes.iter().filter_map(|hash| hash.sha256()).collect();
+                let sha256s: Vec<&str> = pinned.iter().map(Sha256::as_str).collect();
                 let (file, _) = index.file_by_hash(
                     distribution.name.as_ref(),
                     &version,
@@ -262,9 +272,13 @@ pub fn requests_of(
                 requests.push(ArtifactRequest {
                     name: distribution.name.to_string(),
                     version,
-                    filename: file.filename.clone(),
+                    filename: file.filename.parse().map_err(|error| {
+                        CliError::Usage(format!("`{}`: the index's file name: {error}", distribution.name))
+                    })?,
                     url: Some(file.url.clone()),
-                    sha256: file.sha256.clone().unwrap_or_default(),
+                    sha256: file.sha256.as_deref().unwrap_or_default().parse().map_err(|error| {
+                        CliError::Usage(format!("`{}`: the index's sha256: {error}", distribution.name))
+                    })?,
                     size: None,
                 });
                 continue;
@@ -282,7 +296,7 @@ pub fn requests_of(
             version,
             filename: artifact.filename.clone(),
             url: artifact.url.clone(),
-            sha256: sha256.to_string(),
+            sha256,
             size: artifact.size,
         });
     }
@@ -294,9 +308,11 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
         CacheCommand::Verify(cache) => {
             let directory = cache.resolve()?;
             let started = Instant::now();
-            let (checked, corrupt) = ArtifactCache::new(&directory).verify()?;
+            let artifacts = ArtifactCache::new(&directory);
+            let abandoned = artifacts.remove_abandoned(&crate::limits::get());
+            let (checked, corrupt) = artifacts.verify()?;
             let mut report = format!(
-                "checked {checked} artifacts in {:.1}s: {} corrupt\n",
+                "checked {checked} artifacts in {:.1}s: {} corrupt; removed {abandoned} left by interrupted downloads\n",
                 started.elapsed().as_secs_f64(),
                 corrupt.len()
             );
@@ -306,7 +322,15 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
             print(&report)
         }
         CacheCommand::Clean(cache) => {
-            let directory = cache.resolve()?;
+            let directory = cache.locate()?;
+            // Only a directory akpkg made its cache: `--cache-dir ~` must not delete a home.
+            if directory.exists() && !fetch::is_marked_cache(&directory) {
+                return Err(CliError::Usage(format!(
+                    "{} is not an akpkg cache (it has no {} that akpkg writes into its caches); nothing was removed",
+                    directory.display(),
+                    fetch::CACHE_MARKER
+                )));
+            }
             match fs_err::remove_dir_all(&directory) {
                 Ok(()) => print(&format!("removed {}\n", directory.display())),
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {

@@ -53,13 +53,19 @@ pub struct LockCommandArgs {
     pub network: NetworkArgs,
 }
 
-fn locked_file(name: &str, version: &str, filename: &str, url: &str, sha256: &str) -> LockedFile {
+fn locked_file(
+    name: &str,
+    version: &str,
+    filename: &crate::identity::FileName,
+    url: &str,
+    sha256: &crate::identity::Sha256,
+) -> LockedFile {
     LockedFile {
         name: name.to_string(),
         version: version.to_string(),
-        filename: filename.to_string(),
+        filename: filename.clone(),
         url: url.to_string(),
-        sha256: sha256.to_string(),
+        sha256: sha256.clone(),
     }
 }
 
@@ -139,12 +145,8 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         let mut tree_path = None;
         let source = match (&distribution.source, sdist) {
             (_, Some(sdist)) => {
-                let sha256 = sdist
-                    .hash
-                    .as_ref()
-                    .and_then(|hash| hash.sha256())
-                    .unwrap_or_default();
-                let path = by_sha256.get(sha256).ok_or_else(|| {
+                let sha256 = sdist.hash.as_ref().and_then(|hash| hash.sha256());
+                let path = sha256.and_then(|sha256| by_sha256.get(sha256.as_str())).ok_or_else(|| {
                     CliError::Usage(format!(
                         "`{name}`: its sdist {} was not fetched",
                         sdist.filename
@@ -278,7 +280,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     }
     locked_environments.sort_by(|a, b| a.id.cmp(&b.id));
 
-    let source_lock_sha256 = crate::digest::sha256_hex_of_file(&lock_args.lock)?;
+    let source_lock_sha256 = crate::identity::Sha256::of_file(&lock_args.lock)?;
     let akpkg_lock = AkpkgLock {
         version: AKPKG_LOCK_VERSION,
         generated_by: format!("akpkg {}", env!("CARGO_PKG_VERSION")),

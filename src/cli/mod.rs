@@ -40,6 +40,73 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Bounds on what untrusted input may cost; the defaults are far above what authentik needs.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits on untrusted input")]
+struct LimitArgs {
+    /// Largest download whose size the lock does not give (bytes; K, M, G suffixes).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, default_value = "2G")]
+    max_download_size: u64,
+    /// Longest time one download may take, all its retries included (seconds).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 1800)]
+    download_deadline: u64,
+    /// A download that receives under 1 KiB in this long is abandoned and retried; also the
+    /// longest wait for a connection or a reply (seconds).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30)]
+    stall_timeout: u64,
+    /// Largest index page read (bytes; K, M, G suffixes).
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, default_value = "64M")]
+    max_index_page_size: u64,
+    /// Most bytes one archive (wheel, sdist, git archive) may unpack to.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, default_value = "8G")]
+    max_unpacked_size: u64,
+    /// Most entries one archive may hold.
+    #[arg(long, global = true, value_name = "COUNT", default_value_t = 1_000_000)]
+    max_archive_entries: u64,
+    /// Most bytes an archive may unpack to per byte of its own, checked past 64 MiB.
+    #[arg(long, global = true, value_name = "RATIO", default_value_t = 200)]
+    max_compression_ratio: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            unpacked_bytes: self.max_unpacked_size,
+            archive_entries: self.max_archive_entries,
+            compression_ratio: self.max_compression_ratio.max(1),
+            download_bytes: self.max_download_size,
+            download_deadline: std::time::Duration::from_secs(self.download_deadline.max(1)),
+            stall_timeout: std::time::Duration::from_secs(self.stall_timeout.max(1)),
+            index_page_bytes: self.max_index_page_size,
+        }
+    }
+}
+
+/// `123`, `64K`, `64M`, `2G` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().find(|(_, character)| !character.is_ascii_digit()) {
+        Some((index, _)) => text.split_at(index),
+        None => (text, ""),
+    };
+    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{text}`: expected a size such as 4096, 64M or 2G")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(multiplier))
+        .ok_or_else(|| format!("`{text}`: expected a size such as 4096, 64M or 2G"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,7 +146,15 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
+    /// The cache directory, created and marked as akpkg's.
     pub fn resolve(&self) -> Result<PathBuf, CliError> {
+        let directory = self.locate()?;
+        crate::fetch::mark_cache(&directory)?;
+        Ok(directory)
+    }
+
+    /// The cache directory, as it is.
+    pub fn locate(&self) -> Result<PathBuf, CliError> {
         if let Some(directory) = &self.cache_dir {
             return Ok(directory.clone());
         }
@@ -137,6 +212,7 @@ impl From<crate::assemble::AssembleError> for CliError {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    crate::limits::set(cli.limits.limits());
     progress::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),

@@ -12,9 +12,12 @@
 //! ids. The manifest is written last, so a bundle whose copy was interrupted has none.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+
+use crate::contained::{Contained, Existing, FileMode};
+use crate::identity::{GitCommit, TreeId};
 
 use super::{FetchError, FetchedArtifact, GitArchive, GitCheckout, GitRequest};
 
@@ -34,8 +37,8 @@ struct GitEntry {
     name: String,
     version: String,
     repository: String,
-    commit: String,
-    tree: String,
+    commit: GitCommit,
+    tree: TreeId,
     archive: String,
 }
 
@@ -50,7 +53,7 @@ struct Manifest {
 pub struct BundleGitSources {
     pub archives: Vec<GitArchive>,
     /// commit → tree id.
-    pub trees: BTreeMap<String, String>,
+    pub trees: BTreeMap<GitCommit, TreeId>,
 }
 
 /// Read a bundle's manifest: its git archives and their pinned tree ids.
@@ -69,41 +72,41 @@ pub fn read_bundle(bundle: &Path) -> Result<BundleGitSources, FetchError> {
     })?;
     let mut sources = BundleGitSources::default();
     for entry in manifest.git {
+        // The archive's path is derived from the commit, never taken as written.
+        let archive = format!("git/{}.tar", entry.commit);
+        if entry.archive != archive {
+            return Err(FetchError::Setup(format!(
+                "{}: git source `{}` names its archive `{}`; a bundle's archive for commit {} is `{archive}`",
+                path.display(),
+                entry.name,
+                entry.archive.escape_debug(),
+                entry.commit
+            )));
+        }
         sources.archives.push(GitArchive {
-            key: entry.commit.clone(),
-            path: bundle.join(PathBuf::from(&entry.archive)),
+            key: entry.commit.to_string(),
+            path: bundle.join(archive),
         });
         sources.trees.insert(entry.commit, entry.tree);
     }
     Ok(sources)
 }
 
-/// Copy (or hard-link) every fetched artifact into `destination/artifacts`, write each git
-/// checkout as `destination/git/<commit>.tar`, and write the manifest.
+/// Copy every fetched artifact into `destination/artifacts`, re-hashing it on the way (a file
+/// that changed in the cache is removed from it and refused, so poisoned bytes never travel
+/// under a pinned hash), write each git checkout as `destination/git/<commit>.tar`, and write the
+/// manifest last. Every write goes through [`Contained`].
 pub fn write_bundle(
     fetched: &[FetchedArtifact],
     git_sources: &[(GitRequest, GitCheckout)],
     destination: &Path,
 ) -> Result<(), FetchError> {
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FetchError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    let artifacts = destination.join("artifacts");
-    fs_err::create_dir_all(&artifacts).map_err(io("cannot create", &artifacts))?;
-    let manifest_path = destination.join(BUNDLE_MANIFEST);
+    let root = Contained::create(destination)?;
+    let manifest = Path::new(BUNDLE_MANIFEST);
     // A previous manifest no longer describes what is being written.
-    let _ = fs_err::remove_file(&manifest_path);
+    root.remove_file(manifest)?;
     for artifact in fetched {
-        let target = artifacts.join(&artifact.request.filename);
-        let _ = fs_err::remove_file(&target);
-        if fs_err::hard_link(&artifact.path, &target).is_err() {
-            fs_err::copy(&artifact.path, &target).map_err(io("cannot copy into", &target))?;
-        }
+        copy_verified(&root, artifact)?;
     }
     let mut entries: Vec<ManifestEntry> = fetched
         .iter()
@@ -119,16 +122,18 @@ pub fn write_bundle(
     let mut git_entries = Vec::new();
     for (request, checkout) in git_sources {
         let archive = format!("git/{}.tar", request.commit);
-        let path = destination.join(&archive);
-        if let Some(parent) = path.parent() {
-            fs_err::create_dir_all(parent).map_err(io("cannot create", parent))?;
-        }
-        let file = fs_err::File::create(&path).map_err(io("cannot create", &path))?;
-        let writer =
-            crate::archive::write_tree_tar(&checkout.directory, std::io::BufWriter::new(file), 0)?;
-        writer
-            .into_inner()
-            .map_err(|error| io("cannot write", &path)(error.into_error()))?;
+        root.create_dir_all(Path::new("git"))?;
+        let file = root.create_file(Path::new(&archive), FileMode::Regular, Existing::Replace)?;
+        let (writer, _) = crate::archive::write_tree_tar(
+            &checkout.directory,
+            std::io::BufWriter::new(file),
+            &crate::archive::TarOptions::default(),
+        )?;
+        writer.into_inner().map_err(|error| FetchError::Io {
+            action: "cannot write",
+            path: root.path(Path::new(&archive)),
+            source: error.into_error(),
+        })?;
         git_entries.push(GitEntry {
             name: request.name.clone(),
             version: request.version.clone(),
@@ -143,5 +148,30 @@ pub fn write_bundle(
         serde_json::to_vec_pretty(&serde_json::json!({ "files": entries, "git": git_entries }))
             .map_err(|error| FetchError::Setup(error.to_string()))?;
     json.push(b'\n');
-    fs_err::write(&manifest_path, json).map_err(io("cannot write", &manifest_path))
+    root.write(manifest, &json, FileMode::Regular, Existing::Replace)?;
+    Ok(())
+}
+
+/// Copy one cached artifact into the bundle, hashing what is copied.
+fn copy_verified(root: &Contained, artifact: &FetchedArtifact) -> Result<(), FetchError> {
+    let relative = Path::new("artifacts").join(artifact.request.filename.as_str());
+    let source = fs_err::File::open(&artifact.path).map_err(|source| FetchError::Io {
+        action: "cannot read",
+        path: artifact.path.clone(),
+        source,
+    })?;
+    let mut hashing = crate::digest::HashingReader::new(source);
+    root.write_from(&relative, &mut hashing, FileMode::Regular, Existing::Replace)?;
+    let actual = hashing.finish();
+    if actual == artifact.request.sha256 {
+        return Ok(());
+    }
+    root.remove_file(&relative)?;
+    let _ = fs_err::remove_file(&artifact.path);
+    Err(FetchError::ChangedInCache {
+        name: artifact.request.name.clone(),
+        version: artifact.request.version.clone(),
+        path: artifact.path.clone(),
+        actual: actual.to_string(),
+    })
 }

@@ -4,7 +4,7 @@
 //! cut short, and the statuses 429 and 5xx (a `Retry-After` in seconds is honoured, capped).
 //! Anything else fails at once; a hash mismatch is never retried into acceptance.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{
     ArtifactCache, ArtifactRequest, FetchError, FetchOptions, Progress, StoreFailure, mirrored,
@@ -14,12 +14,31 @@ use super::{
 /// The longest wait between attempts, whatever the backoff or `Retry-After` says.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
+/// Redirects followed at the most.
+const MAX_REDIRECTS: usize = 10;
+
+/// The one HTTP client of a run's downloads and index pages. Every redirect hop is checked
+/// against the plain-HTTP rule, not only the first URL.
 pub fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
+    let insecure_hosts = options.insecure_hosts.clone();
+    let policy = reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() >= MAX_REDIRECTS {
+            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+        }
+        match plain_http_host(attempt.url(), &insecure_hosts) {
+            Some(host) => attempt.error(format!(
+                "a redirect to plain HTTP on {host}, which is neither loopback nor an --allow-insecure-host"
+            )),
+            None => attempt.follow(),
+        }
+    });
     reqwest::blocking::Client::builder()
         .user_agent(concat!("akpkg/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(options.timeout)
-        // The blocking client's timeout bounds each read and write, not the whole body.
-        .timeout(options.timeout)
+        .redirect(policy)
+        .connect_timeout(options.limits.stall_timeout)
+        // The blocking client's timeout bounds each read and write, not the whole body; the
+        // body's rate and total time are bounded by `Bounded`.
+        .timeout(options.limits.stall_timeout)
         .build()
         .map_err(|error| FetchError::Setup(error.to_string()))
 }
@@ -45,22 +64,25 @@ pub fn download(
             let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
                 name: request.name.clone(),
                 version: request.version.clone(),
-                filename: request.filename.clone(),
+                filename: request.filename.to_string(),
             })?;
             mirrored(original, &options.mirrors)
         }
     };
-    check_scheme(request, &url, &options.insecure_hosts)?;
+    check_scheme(&Subject::of(request), &url, &options.insecure_hosts)?;
 
     let mut delay = options.retry_delay;
     let mut attempt = 0;
+    let deadline = Instant::now() + options.limits.download_deadline;
     loop {
         attempt += 1;
-        match attempt_once(client, request, &url, cache, &options.netrc, progress) {
+        let bounds = Bounds::new(request.size, &options.limits, deadline);
+        match attempt_once(client, request, &url, cache, options, &bounds, progress) {
             Ok(()) => return Ok(()),
             Err(Attempt::Fatal(error)) => return Err(error),
             Err(Attempt::Transient(retry_after, message)) => {
-                if attempt > options.retries {
+                let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
+                if attempt > options.retries || Instant::now() + wait >= deadline {
                     return Err(FetchError::GaveUp {
                         name: request.name.clone(),
                         version: request.version.clone(),
@@ -69,7 +91,6 @@ pub fn download(
                         message,
                     });
                 }
-                let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
                 tracing::warn!(url = %redacted(&url), attempt, "{message}; retrying in {:.1}s", wait.as_secs_f64());
                 std::thread::sleep(wait);
                 delay = (delay * 2).min(MAX_DELAY);
@@ -86,13 +107,9 @@ pub fn download_unpinned(
     destination: &std::path::Path,
     options: &FetchOptions,
 ) -> Result<(), FetchError> {
-    let request = ArtifactRequest {
-        name: "source".to_string(),
-        version: String::new(),
-        filename: url.rsplit('/').next().unwrap_or_default().to_string(),
-        url: Some(url.to_string()),
-        sha256: String::new(),
-        size: None,
+    let subject = Subject {
+        name: "source",
+        version: "",
     };
     if options.offline {
         return Err(FetchError::OfflineMissing {
@@ -101,7 +118,7 @@ pub fn download_unpinned(
         });
     }
     let url = mirrored(url, &options.mirrors);
-    check_scheme(&request, &url, &options.insecure_hosts)?;
+    check_scheme(&subject, &url, &options.insecure_hosts)?;
     let client = client(options)?;
     let io = |action: &'static str| {
         let path = destination.to_path_buf();
@@ -114,7 +131,9 @@ pub fn download_unpinned(
     let directory = destination.parent().unwrap_or(std::path::Path::new("."));
     let mut delay = options.retry_delay;
     let mut attempt = 0;
+    let deadline = Instant::now() + options.limits.download_deadline;
     loop {
+        let bounds = Bounds::new(None, &options.limits, deadline);
         attempt += 1;
         let outcome = super::netrc::authorize(client.get(&url), &url, &options.netrc)
             .send()
@@ -130,7 +149,24 @@ pub fn download_unpinned(
             Ok(mut response) => {
                 let mut temporary = tempfile::NamedTempFile::new_in(directory)
                     .map_err(io("cannot create a temporary file beside"))?;
-                match std::io::copy(&mut response, &mut temporary) {
+                let mut body = Bounded::new(&mut response, &bounds, &super::Silent);
+                let copied = std::io::copy(&mut body, &mut temporary);
+                match body.exceeded {
+                    Some(Exceeded::Size) => {
+                        return Err(too_large(&subject, &url, &bounds, body.count));
+                    }
+                    Some(Exceeded::Deadline) => {
+                        return Err(FetchError::Deadline {
+                            name: subject.name.to_string(),
+                            version: subject.version.to_string(),
+                            url: redacted(&url),
+                            seconds: options.limits.download_deadline.as_secs(),
+                            received: body.count,
+                        });
+                    }
+                    Some(Exceeded::Stall) | None => {}
+                }
+                match copied {
                     Ok(_) => {
                         temporary
                             .persist(destination)
@@ -144,8 +180,8 @@ pub fn download_unpinned(
         };
         if attempt > options.retries {
             return Err(FetchError::GaveUp {
-                name: request.name,
-                version: request.version,
+                name: subject.name.to_string(),
+                version: subject.version.to_string(),
                 url: redacted(&url),
                 attempts: attempt,
                 message: failure,
@@ -180,35 +216,39 @@ fn from_indexes(
 }
 
 /// Plain HTTP only to loopback or to hosts the user trusts by name.
-fn check_scheme(
-    request: &ArtifactRequest,
-    url: &str,
-    insecure_hosts: &[String],
-) -> Result<(), FetchError> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Ok(());
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_port = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    let host = match host_port.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback || insecure_hosts.iter().any(|allowed| allowed == host) {
-        return Ok(());
-    }
-    Err(FetchError::InsecureUrl {
-        name: request.name.clone(),
-        version: request.version.clone(),
+fn check_scheme(subject: &Subject, url: &str, insecure_hosts: &[String]) -> Result<(), FetchError> {
+    let insecure = |host: String| FetchError::InsecureUrl {
+        name: subject.name.to_string(),
+        version: subject.version.to_string(),
         url: redacted(url),
-        host: host.to_string(),
-    })
+        host,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| insecure("(not a URL)".to_string()))?;
+    match plain_http_host(&parsed, insecure_hosts) {
+        Some(host) => Err(insecure(host)),
+        None => Ok(()),
+    }
+}
+
+/// The host of a plain-HTTP URL that is neither loopback nor trusted by name; `None` when the
+/// URL may be fetched. The authority comes from the `url` crate, as the request's does, so
+/// `http://H:P\@127.0.0.1/` is seen as host H, exactly where it would go.
+pub(super) fn plain_http_host(url: &reqwest::Url, insecure_hosts: &[String]) -> Option<String> {
+    if url.scheme() != "http" {
+        return None;
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(domain)) => domain == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+    if loopback || insecure_hosts.iter().any(|allowed| allowed == host) {
+        None
+    } else {
+        Some(host.to_string())
+    }
 }
 
 fn attempt_once(
@@ -216,10 +256,11 @@ fn attempt_once(
     request: &ArtifactRequest,
     url: &str,
     cache: &ArtifactCache,
-    netrc: &super::Netrc,
+    options: &FetchOptions,
+    bounds: &Bounds,
     progress: &dyn Progress,
 ) -> Result<(), Attempt> {
-    let response = super::netrc::authorize(client.get(url), url, netrc)
+    let response = super::netrc::authorize(client.get(url), url, &options.netrc)
         .send()
         .map_err(|error| {
             Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
@@ -247,15 +288,31 @@ fn attempt_once(
     }
 
     let expected_bytes = response.content_length().or(request.size);
-    let mut body = Counting {
-        inner: response,
-        progress,
-        count: 0,
-    };
+    if let Some(announced) = response.content_length()
+        && announced > bounds.max_bytes
+    {
+        return Err(Attempt::Fatal(too_large(&Subject::of(request), url, bounds, announced)));
+    }
+    let mut body = Bounded::new(response, bounds, progress);
     let stored = cache.store_verified(&mut body, &request.sha256);
     if stored.is_err() {
         // This attempt's bytes no longer count towards the total.
         progress.bytes(-(body.count as i64));
+    }
+    match body.exceeded {
+        Some(Exceeded::Size) => {
+            return Err(Attempt::Fatal(too_large(&Subject::of(request), url, bounds, body.count)));
+        }
+        Some(Exceeded::Deadline) => {
+            return Err(Attempt::Fatal(FetchError::Deadline {
+                name: request.name.clone(),
+                version: request.version.clone(),
+                url: redacted(url),
+                seconds: options.limits.download_deadline.as_secs(),
+                received: body.count,
+            }));
+        }
+        Some(Exceeded::Stall) | None => {}
     }
     match stored {
         Ok(()) => Ok(()),
@@ -274,24 +331,131 @@ fn attempt_once(
             name: request.name.clone(),
             version: request.version.clone(),
             url: redacted(url),
-            expected: request.sha256.clone(),
+            expected: request.sha256.to_string(),
             actual,
         })),
     }
 }
 
-/// A body that reports each chunk it reads.
-struct Counting<'a, R> {
-    inner: R,
-    progress: &'a dyn Progress,
-    count: u64,
+/// What a download may take: bytes, and time.
+pub(super) struct Bounds {
+    /// The lock's size when it gives one, else the cap for unknown sizes.
+    pub max_bytes: u64,
+    /// Whether `max_bytes` is the lock's own size.
+    pub from_lock: bool,
+    pub deadline: Instant,
+    pub stall_timeout: Duration,
 }
 
-impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+impl Bounds {
+    /// For a download of `size` bytes (when the lock gives it).
+    fn new(size: Option<u64>, limits: &crate::limits::Limits, deadline: Instant) -> Bounds {
+        Bounds {
+            max_bytes: size.unwrap_or(limits.download_bytes),
+            from_lock: size.is_some(),
+            deadline,
+            stall_timeout: limits.stall_timeout,
+        }
+    }
+}
+
+/// The distribution a download is for, in messages.
+struct Subject<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+impl Subject<'_> {
+    fn of(request: &ArtifactRequest) -> Subject<'_> {
+        Subject {
+            name: &request.name,
+            version: &request.version,
+        }
+    }
+}
+
+fn too_large(subject: &Subject, url: &str, bounds: &Bounds, received: u64) -> FetchError {
+    FetchError::TooLarge {
+        name: subject.name.to_string(),
+        version: subject.version.to_string(),
+        url: redacted(url),
+        received,
+        limit: bounds.max_bytes,
+        why: if bounds.from_lock {
+            "the size the lock gives".to_string()
+        } else {
+            "the cap for downloads of unknown size (raise it with --max-download-size)".to_string()
+        },
+    }
+}
+
+/// Which bound a body hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exceeded {
+    Size,
+    Deadline,
+    Stall,
+}
+
+/// A body bounded in size, total time and rate, that reports each chunk it reads. A read that
+/// crosses a bound fails, and `exceeded` says which.
+pub(super) struct Bounded<'a, R> {
+    inner: R,
+    bounds: &'a Bounds,
+    progress: &'a dyn Progress,
+    pub count: u64,
+    pub exceeded: Option<Exceeded>,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+impl<'a, R> Bounded<'a, R> {
+    pub fn new(inner: R, bounds: &'a Bounds, progress: &'a dyn Progress) -> Bounded<'a, R> {
+        Bounded {
+            inner,
+            bounds,
+            progress,
+            count: 0,
+            exceeded: None,
+            window_start: Instant::now(),
+            window_bytes: 0,
+        }
+    }
+
+    fn fail(&mut self, exceeded: Exceeded, message: String) -> std::io::Error {
+        self.exceeded = Some(exceeded);
+        std::io::Error::new(std::io::ErrorKind::TimedOut, message)
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buffer)?;
+        // One byte past the bound is enough to know it was crossed.
+        let allowed = self.bounds.max_bytes.saturating_sub(self.count).saturating_add(1);
+        let length = buffer.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buffer[..length])?;
         self.count += read as u64;
         self.progress.bytes(read as i64);
+        if self.count > self.bounds.max_bytes {
+            return Err(self.fail(Exceeded::Size, format!("more than {} bytes", self.bounds.max_bytes)));
+        }
+        let now = Instant::now();
+        if now >= self.bounds.deadline {
+            return Err(self.fail(Exceeded::Deadline, "the download deadline passed".to_string()));
+        }
+        self.window_bytes += read as u64;
+        if now.duration_since(self.window_start) >= self.bounds.stall_timeout {
+            if self.window_bytes < crate::limits::STALL_BYTES {
+                let message = format!(
+                    "stalled: {} bytes in the last {} s (the --stall-timeout)",
+                    self.window_bytes,
+                    self.bounds.stall_timeout.as_secs()
+                );
+                return Err(self.fail(Exceeded::Stall, message));
+            }
+            self.window_start = now;
+            self.window_bytes = 0;
+        }
         Ok(read)
     }
 }

@@ -23,6 +23,9 @@ pub enum FetchError {
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
 
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
+
     #[error(
         "{count} artifacts are not in the cache and --offline forbids downloading them:\n{list}"
     )]
@@ -66,6 +69,29 @@ pub enum FetchError {
         version: String,
         path: PathBuf,
         actual: String,
+    },
+
+    #[error(
+        "`{name}` {version}: {url} sent more than {limit} bytes ({received} so far), {why}; the download was stopped and discarded"
+    )]
+    TooLarge {
+        name: String,
+        version: String,
+        url: String,
+        received: u64,
+        limit: u64,
+        why: String,
+    },
+
+    #[error(
+        "`{name}` {version}: downloading {url} took longer than {seconds} s ({received} bytes arrived); raise it with --download-deadline, or give the file another way (--mirror, --index-url, --find-links or --bundle)"
+    )]
+    Deadline {
+        name: String,
+        version: String,
+        url: String,
+        seconds: u64,
+        received: u64,
     },
 
     #[error("`{name}` {version}: {url} answered {status}")]

@@ -18,12 +18,16 @@ use std::process::Command;
 use sha1::{Digest, Sha1};
 
 use super::FetchError;
+use crate::identity::{GitCommit, TreeId};
 
 /// The git tree id (40 hex digits) of the files below `directory`.
-pub fn tree_id(directory: &Path) -> Result<String, FetchError> {
-    Ok(crate::digest::hex(&tree_object_id(directory)?.ok_or_else(
-        || FetchError::Git(format!("{} holds no files", directory.display())),
-    )?))
+pub fn tree_id(directory: &Path) -> Result<TreeId, FetchError> {
+    let id = tree_object_id(directory)?.ok_or_else(|| {
+        FetchError::Git(format!("{} holds no files", directory.display()))
+    })?;
+    crate::digest::hex(&id)
+        .parse()
+        .map_err(|error: crate::identity::IdentityError| FetchError::Git(error.to_string()))
 }
 
 /// The object id of each top-level entry of a tree (a blob for a file or link, a tree for a
@@ -90,14 +94,15 @@ fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
                 entries.push((name, "40000", id));
             }
         } else if metadata.is_file() {
-            let content = fs_err::read(&path).map_err(io(&path))?;
+            let file = fs_err::File::open(&path).map_err(io(&path))?;
+            let id = blob_id_of_stream(file, metadata.len()).map_err(io(&path))?;
             // Git records 100755 when the owner may execute (`ce_permissions`), else 100644.
             let mode = if metadata.permissions().mode() & 0o100 != 0 {
                 "100755"
             } else {
                 "100644"
             };
-            entries.push((name, mode, object_id("blob", &content)));
+            entries.push((name, mode, id));
         } else {
             return Err(FetchError::Git(format!(
                 "{} is neither a file, a directory nor a link",
@@ -117,6 +122,30 @@ fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
     Ok(entries)
 }
 
+/// A blob's id from a stream of `size` bytes, never holding the file in memory. A file that
+/// changes size while it is read is an error, not a wrong id.
+fn blob_id_of_stream(mut reader: impl std::io::Read, size: u64) -> std::io::Result<[u8; 20]> {
+    use sha1::Digest;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {size}\0").as_bytes());
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut read_total = 0u64;
+    loop {
+        let read = reader.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        read_total += read as u64;
+        hasher.update(&buffer[..read]);
+    }
+    if read_total != size {
+        return Err(std::io::Error::other(format!(
+            "it changed while it was read ({size} bytes, then {read_total})"
+        )));
+    }
+    Ok(hasher.finalize().into())
+}
+
 fn object_id(kind: &str, content: &[u8]) -> [u8; 20] {
     let mut hasher = Sha1::new();
     hasher.update(format!("{kind} {}\0", content.len()).as_bytes());
@@ -124,11 +153,16 @@ fn object_id(kind: &str, content: &[u8]) -> [u8; 20] {
     hasher.finalize().into()
 }
 
+/// The tree id recorded beside a cached checkout, if it is one.
+fn recorded_tree(tree_file: &Path) -> Option<TreeId> {
+    fs_err::read_to_string(tree_file).ok()?.trim().parse().ok()
+}
+
 /// A commit's files, checked out in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitCheckout {
     pub directory: PathBuf,
-    pub tree_id: String,
+    pub tree_id: TreeId,
 }
 
 /// Fetch exactly `commit` of `repository` with the `git` CLI into `CACHE/git/<commit>/`
@@ -136,17 +170,14 @@ pub struct GitCheckout {
 /// an earlier checkout.
 pub fn fetch_commit(
     repository: &str,
-    commit: &str,
+    commit: &GitCommit,
     cache_dir: &Path,
 ) -> Result<GitCheckout, FetchError> {
     let parent = cache_dir.join("git");
     let directory = parent.join(commit);
     let tree_file = parent.join(format!("{commit}.tree"));
-    if let (true, Ok(tree_id)) = (directory.is_dir(), fs_err::read_to_string(&tree_file)) {
-        return Ok(GitCheckout {
-            directory,
-            tree_id: tree_id.trim().to_string(),
-        });
+    if let (true, Some(tree_id)) = (directory.is_dir(), recorded_tree(&tree_file)) {
+        return Ok(GitCheckout { directory, tree_id });
     }
     fs_err::create_dir_all(&parent).map_err(|source| FetchError::Io {
         action: "cannot create",
@@ -203,8 +234,8 @@ pub fn fetch_commit(
 /// root and that directory are tried against the pin.
 pub fn import_archive(
     archive: &Path,
-    commit: &str,
-    expected_tree: Option<&str>,
+    commit: &GitCommit,
+    expected_tree: Option<&TreeId>,
     cache_dir: &Path,
 ) -> Result<GitCheckout, FetchError> {
     let parent = cache_dir.join("git");
@@ -253,7 +284,7 @@ pub fn import_archive(
     let mut computed = Vec::new();
     for candidate in &candidates {
         let actual = tree_id(candidate)?;
-        if expected_tree == Some(actual.as_str()) {
+        if expected_tree == Some(&actual) {
             return store_checkout(candidate, directory, &tree_file, actual);
         }
         computed.push(actual);
@@ -278,7 +309,7 @@ fn store_checkout(
     files: &Path,
     directory: PathBuf,
     tree_file: &Path,
-    tree_id: String,
+    tree_id: TreeId,
 ) -> Result<GitCheckout, FetchError> {
     match fs_err::rename(files, &directory) {
         Ok(()) => {}
@@ -399,6 +430,7 @@ mod tests {
 
         let cache = directory.path().join("cache");
         let url = format!("file://{}", origin.display());
+        let commit: GitCommit = commit.parse().unwrap();
         let checkout = fetch_commit(&url, &commit, &cache).unwrap();
         assert_eq!(checkout.tree_id, tree);
         assert_eq!(
@@ -411,7 +443,7 @@ mod tests {
         fs_err::remove_dir_all(&origin).unwrap();
         assert_eq!(fetch_commit(&url, &commit, &cache).unwrap(), checkout);
         let missing =
-            fetch_commit(&url, "0000000000000000000000000000000000000000", &cache).unwrap_err();
+            fetch_commit(&url, &"0".repeat(40).parse().unwrap(), &cache).unwrap_err();
         assert!(
             missing
                 .to_string()

@@ -14,23 +14,26 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{ArtifactRequest, FetchError, FetchOptions, redacted};
+use crate::identity::{FileName, Sha256};
 
 const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, text/html;q=0.1";
 
 /// One file a project page lists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexFile {
-    pub filename: String,
+    /// Files whose name is not one path component are left out of a page.
+    pub filename: FileName,
     /// Absolute, without the hash fragment.
     pub url: String,
-    pub sha256: Option<String>,
+    /// A hash that is not 64 hex digits counts as none.
+    pub sha256: Option<Sha256>,
     /// `Requires-Python` of the file, as the index gives it (PEP 503 `data-requires-python`).
     pub requires_python: Option<String>,
     /// PEP 592: yanked files are chosen only when pinned exactly.
     pub yanked: bool,
     /// PEP 658/714: the index serves the file's METADATA at `<url>.metadata`; with its sha256
     /// when the index gives one.
-    pub core_metadata: Option<Option<String>>,
+    pub core_metadata: Option<Option<Sha256>>,
 }
 
 #[derive(Deserialize)]
@@ -55,22 +58,27 @@ struct JsonFile {
 }
 
 /// PEP 691's `core-metadata`: `true`, or a dictionary of hashes.
-fn json_core_metadata(value: &serde_json::Value) -> Option<Option<String>> {
+fn json_core_metadata(value: &serde_json::Value) -> Option<Option<Sha256>> {
     match value {
         serde_json::Value::Bool(true) => Some(None),
         serde_json::Value::Object(hashes) => Some(
             hashes
                 .get("sha256")
                 .and_then(|hash| hash.as_str())
-                .map(str::to_ascii_lowercase),
+                .and_then(sha256_of),
         ),
         _ => None,
     }
 }
 
 /// PEP 503's `data-core-metadata="sha256=…"` (or `"true"`).
-fn html_core_metadata(value: &str) -> Option<String> {
-    value.strip_prefix("sha256=").map(str::to_ascii_lowercase)
+fn html_core_metadata(value: &str) -> Option<Sha256> {
+    value.strip_prefix("sha256=").and_then(sha256_of)
+}
+
+/// A hash as an index writes it (either case).
+fn sha256_of(text: &str) -> Option<Sha256> {
+    text.to_ascii_lowercase().parse().ok()
 }
 
 /// The few entities index pages use inside attribute values.
@@ -106,9 +114,16 @@ pub fn project_files(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("json"));
-    let text = response
-        .text()
+    // Read at most the cap (and one byte more, to know it was crossed), never the whole body.
+    let cap = crate::limits::get().index_page_bytes;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(response, cap + 1), &mut text)
         .map_err(|error| format!("cannot read the index page: {error}"))?;
+    if text.len() as u64 > cap {
+        return Err(format!(
+            "the index page is larger than {cap} bytes (raise it with --max-index-page-size)"
+        ));
+    }
     if is_json {
         parse_json(&page_url, &text)
     } else {
@@ -125,12 +140,9 @@ fn parse_json(page: &Url, text: &str) -> Result<Vec<IndexFile>, String> {
         .filter_map(|file| {
             let url = page.join(&file.url).ok()?;
             Some(IndexFile {
-                filename: file.filename,
+                filename: file.filename.parse().ok()?,
                 url: without_fragment(url),
-                sha256: file
-                    .hashes
-                    .get("sha256")
-                    .map(|hash| hash.to_ascii_lowercase()),
+                sha256: file.hashes.get("sha256").and_then(|hash| sha256_of(hash)),
                 requires_python: file.requires_python.filter(|text| !text.trim().is_empty()),
                 yanked: match &file.yanked {
                     serde_json::Value::Bool(yanked) => *yanked,
@@ -179,8 +191,10 @@ fn parse_html(page: &Url, text: &str) -> Vec<IndexFile> {
         let sha256 = url
             .fragment()
             .and_then(|fragment| fragment.strip_prefix("sha256="))
-            .map(str::to_ascii_lowercase);
-        let filename = text[tag_end + 1..close].trim().to_string();
+            .and_then(sha256_of);
+        let Ok(filename) = text[tag_end + 1..close].trim().parse() else {
+            continue;
+        };
         files.push(IndexFile {
             filename,
             url: without_fragment(url),
@@ -320,7 +334,7 @@ impl IndexClient {
         version: &str,
         file: &IndexFile,
     ) -> Result<String, FetchError> {
-        let request = |filename: String, url: String, sha256: String| ArtifactRequest {
+        let request = |filename: FileName, url: String, sha256: Sha256| ArtifactRequest {
             name: project.to_string(),
             version: version.to_string(),
             filename,
@@ -334,8 +348,11 @@ impl IndexClient {
             ..self.options.clone()
         };
         if let Some(Some(sha256)) = &file.core_metadata {
+            let name = format!("{}.metadata", file.filename)
+                .parse()
+                .map_err(|error: crate::identity::IdentityError| FetchError::Index(error.to_string()))?;
             let metadata = request(
-                format!("{}.metadata", file.filename),
+                name,
                 format!("{}.metadata", file.url),
                 sha256.clone(),
             );
@@ -408,7 +425,7 @@ mod tests {
     fn html_pages_give_absolute_urls_and_hashes() {
         let html = r#"<!DOCTYPE html><html><body>
             <h1>Links for django</h1>
-            <A HREF="../../files/Django-5.2.11-py3-none-any.whl#sha256=ABCDEF" data-requires-python="&gt;=3.10">Django-5.2.11-py3-none-any.whl</A><br/>
+            <A HREF="../../files/Django-5.2.11-py3-none-any.whl#sha256=ABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCDEFABCD" data-requires-python="&gt;=3.10">Django-5.2.11-py3-none-any.whl</A><br/>
             <a href='https://files.example/django-5.2.11.tar.gz?x=1&amp;y=2'> django-5.2.11.tar.gz </a>
             <a name="no-href">ignored</a>
         </body></html>"#;
@@ -416,15 +433,15 @@ mod tests {
             parse_html(&page(), html),
             [
                 IndexFile {
-                    filename: "Django-5.2.11-py3-none-any.whl".into(),
+                    filename: "Django-5.2.11-py3-none-any.whl".parse().unwrap(),
                     url: "http://127.0.0.1:8000/files/Django-5.2.11-py3-none-any.whl".into(),
-                    sha256: Some("abcdef".into()),
+                    sha256: Some(format!("{}abcd", "abcdef".repeat(10)).parse().unwrap()),
                     requires_python: Some(">=3.10".into()),
                     yanked: false,
                     core_metadata: None,
                 },
                 IndexFile {
-                    filename: "django-5.2.11.tar.gz".into(),
+                    filename: "django-5.2.11.tar.gz".parse().unwrap(),
                     url: "https://files.example/django-5.2.11.tar.gz?x=1&y=2".into(),
                     sha256: None,
                     requires_python: None,
@@ -438,14 +455,14 @@ mod tests {
     #[test]
     fn json_pages_are_read_too() {
         let json = r#"{"meta": {"api-version": "1.0"}, "name": "django", "files": [
-            {"filename": "django-5.2.11-py3-none-any.whl", "url": "/files/django-5.2.11-py3-none-any.whl", "hashes": {"sha256": "AA11"}}
+            {"filename": "django-5.2.11-py3-none-any.whl", "url": "/files/django-5.2.11-py3-none-any.whl", "hashes": {"sha256": "AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11AA11"}}
         ]}"#;
         let files = parse_json(&page(), json).unwrap();
         assert_eq!(
             files[0].url,
             "http://127.0.0.1:8000/files/django-5.2.11-py3-none-any.whl"
         );
-        assert_eq!(files[0].sha256.as_deref(), Some("aa11"));
+        assert_eq!(files[0].sha256.as_deref(), Some("aa11".repeat(16).as_str()));
         assert!(
             parse_json(&page(), "{}")
                 .unwrap_err()

@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+
+use crate::identity::{FileName, GitCommit, Sha256, TreeId};
+use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use download::download_unpinned;
@@ -34,10 +36,9 @@ pub struct ArtifactRequest {
     /// The distribution, for messages.
     pub name: String,
     pub version: String,
-    pub filename: String,
+    pub filename: FileName,
     pub url: Option<String>,
-    /// Lowercase hex.
-    pub sha256: String,
+    pub sha256: Sha256,
     pub size: Option<u64>,
 }
 
@@ -62,8 +63,8 @@ pub struct FetchOptions {
     pub mirrors: Vec<Mirror>,
     /// Hosts that may be fetched over plain HTTP (loopback always may).
     pub insecure_hosts: Vec<String>,
-    /// Per-request connect and read timeout.
-    pub timeout: Duration,
+    /// Bounds on download sizes and times, and on index pages.
+    pub limits: crate::limits::Limits,
     /// Credentials for hosts whose URLs carry none.
     pub netrc: Netrc,
     /// Simple indexes (PEP 691 or PEP 503) asked for each file before the lock's URL.
@@ -74,7 +75,7 @@ pub struct FetchOptions {
     /// Archives of git sources, for machines that cannot clone.
     pub git_archives: Vec<GitArchive>,
     /// Tree ids pinned for commits (commit → tree).
-    pub git_trees: std::collections::BTreeMap<String, String>,
+    pub git_trees: std::collections::BTreeMap<GitCommit, TreeId>,
 }
 
 impl FetchOptions {
@@ -87,7 +88,7 @@ impl FetchOptions {
             offline: false,
             mirrors: Vec::new(),
             insecure_hosts: Vec::new(),
-            timeout: Duration::from_secs(60),
+            limits: crate::limits::get(),
             local_sources: Vec::new(),
             index_urls: Vec::new(),
             netrc: Netrc::default(),
@@ -95,6 +96,33 @@ impl FetchOptions {
             git_trees: std::collections::BTreeMap::new(),
         }
     }
+}
+
+/// The file that marks a directory as akpkg's cache (the Cache Directory Tagging
+/// specification's name, which backup tools honour too).
+pub const CACHE_MARKER: &str = "CACHEDIR.TAG";
+
+const CACHE_MARKER_CONTENT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by akpkg.\n# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/// Mark `cache_dir` as akpkg's cache (creating it), so `cache clean` knows it may delete it.
+pub fn mark_cache(cache_dir: &Path) -> Result<(), FetchError> {
+    if is_marked_cache(cache_dir) {
+        return Ok(());
+    }
+    let root = crate::contained::Contained::create(cache_dir)?;
+    root.write(
+        Path::new(CACHE_MARKER),
+        CACHE_MARKER_CONTENT.as_bytes(),
+        crate::contained::FileMode::Regular,
+        crate::contained::Existing::Replace,
+    )?;
+    Ok(())
+}
+
+/// Whether a directory carries akpkg's cache marker.
+pub fn is_marked_cache(directory: &Path) -> bool {
+    fs_err::read_to_string(directory.join(CACHE_MARKER))
+        .is_ok_and(|text| text.starts_with("Signature: 8a477f597d28d172789f06886806bc55"))
 }
 
 /// A verified artifact in the cache.
@@ -147,7 +175,7 @@ impl ArtifactCache {
             .prefix(".incoming-")
             .tempfile_in(&self.directory)
             .map_err(io("cannot create a temporary file in", &self.directory))?;
-        let mut hasher = Sha256::new();
+        let mut hasher = sha2::Sha256::new();
         let mut buffer = vec![0u8; 128 * 1024];
         loop {
             let read = reader.read(&mut buffer).map_err(StoreFailure::Read)?;
@@ -168,6 +196,35 @@ impl ArtifactCache {
             .persist(&final_path)
             .map_err(|error| io("cannot store", &final_path)(error.error))?;
         Ok(())
+    }
+
+    /// Remove `.incoming-*` files that an interrupted download left: those untouched for
+    /// longer than a live download can go without writing (it is abandoned after the stall
+    /// timeout), so a concurrent process's download is never taken from under it.
+    pub fn remove_abandoned(&self, limits: &crate::limits::Limits) -> usize {
+        let Ok(entries) = fs_err::read_dir(&self.directory) else {
+            return 0;
+        };
+        let abandoned_after = limits.stall_timeout * 2 + Duration::from_secs(60);
+        let mut removed = 0;
+        for entry in entries.filter_map(Result::ok) {
+            let is_incoming = entry.file_name().to_string_lossy().starts_with(".incoming-");
+            let idle = entry
+                .metadata()
+                .and_then(|metadata| metadata.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok());
+            if is_incoming
+                && idle.is_some_and(|idle| idle > abandoned_after)
+                && fs_err::remove_file(entry.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!("removed {removed} files left by interrupted downloads");
+        }
+        removed
     }
 
     /// Re-hash one stored artifact just before it is read; a file whose bytes changed since it
@@ -297,7 +354,7 @@ fn import_local<'a>(
                     name: request.name.clone(),
                     version: request.version.clone(),
                     url: found.display().to_string(),
-                    expected: request.sha256.clone(),
+                    expected: request.sha256.to_string(),
                     actual,
                 });
             }
@@ -330,6 +387,7 @@ pub fn fetch_all(
     progress: &dyn Progress,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
     let cache = ArtifactCache::new(&options.cache_dir);
+    cache.remove_abandoned(&options.limits);
     let missing: Vec<&ArtifactRequest> = requests
         .iter()
         .filter(|request| !cache.path(&request.sha256).is_file())
@@ -396,7 +454,7 @@ pub struct GitRequest {
     pub name: String,
     pub version: String,
     pub repository: String,
-    pub commit: String,
+    pub commit: GitCommit,
 }
 
 /// `--git-archive NAME=PATH`, or a bundle's archive: a commit's files without a clone.
@@ -429,7 +487,7 @@ pub fn fetch_git_sources(
             .git_archives
             .iter()
             .find(|archive| {
-                archive.key == request.commit
+                archive.key == *request.commit
                     || pep508_rs::PackageName::new(archive.key.clone())
                         .is_ok_and(|name| name.as_ref() == request.name)
             })
@@ -453,7 +511,7 @@ pub fn fetch_git_sources(
     requests
         .iter()
         .map(|request| {
-            let pinned = options.git_trees.get(&request.commit).map(String::as_str);
+            let pinned = options.git_trees.get(&request.commit);
             let checkout = if cached(request) {
                 fetch_commit(&request.repository, &request.commit, &options.cache_dir)?
             } else if let Some(archive) = archive_for(request) {
@@ -463,7 +521,7 @@ pub fn fetch_git_sources(
                 fetch_commit(&url, &request.commit, &options.cache_dir)?
             };
             match pinned {
-                Some(tree) if tree != checkout.tree_id => Err(FetchError::Git(format!(
+                Some(tree) if *tree != checkout.tree_id => Err(FetchError::Git(format!(
                     "`{}` {}: {} at {} has tree {}, but the lock pins tree {tree}",
                     request.name,
                     request.version,

@@ -149,9 +149,9 @@ fn request(name: &str, content: &[u8], url: String) -> ArtifactRequest {
     ArtifactRequest {
         name: name.to_string(),
         version: "1.0".to_string(),
-        filename: format!("{name}-1.0-py3-none-any.whl"),
+        filename: format!("{name}-1.0-py3-none-any.whl").parse().unwrap(),
         url: Some(url),
-        sha256: crate::digest::sha256_hex(content),
+        sha256: crate::identity::Sha256::of_bytes(content),
         size: Some(content.len() as u64),
     }
 }
@@ -207,7 +207,7 @@ fn downloads_are_verified_stored_by_hash_and_reused() {
 
 #[test]
 fn wrong_bytes_are_discarded_and_never_retried() {
-    let server = Server::start(vec![("/x.whl", vec![Reply::Body(b"tampered".to_vec())])]);
+    let server = Server::start(vec![("/x.whl", vec![Reply::Body(b"tampere".to_vec())])]);
     let cache = tempfile::tempdir().unwrap();
     let error = fetch_silently(
         &[request("x", b"genuine", server.url("/x.whl"))],
@@ -217,7 +217,7 @@ fn wrong_bytes_are_discarded_and_never_retried() {
     let message = error
         .to_string()
         .replace(&server.base, "http://127.0.0.1:PORT");
-    insta::assert_snapshot!(message, @"`x` 1.0: http://127.0.0.1:PORT/x.whl has the wrong content (sha256 d121be3103007b41edf96f8262925f8c7d61894afe9a041843b631f69445bc57, the lock expects dfec22473777f0ddaea98d74045c22ae9029a8e3b75aa8fcce941aa29e5b073b); the file was discarded");
+    insta::assert_snapshot!(message, @"`x` 1.0: http://127.0.0.1:PORT/x.whl has the wrong content (sha256 1b0dc93c85a2f74b5ca592a4a907d1eec7ac75e70eb263a466b32a9133234b48, the lock expects dfec22473777f0ddaea98d74045c22ae9029a8e3b75aa8fcce941aa29e5b073b); the file was discarded");
     assert_eq!(server.hits("/x.whl"), 1);
     assert!(
         stored(cache.path()).is_empty(),

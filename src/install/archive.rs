@@ -5,14 +5,15 @@
 //! so a half-unpacked wheel is never visible under its final name.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::BufReader;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::InstallError;
-use super::record::{RecordEntry, parse_record, record_hash_reader};
+use super::record::{RecordEntry, parse_record, record_hash_of_digest};
+use crate::contained::{Contained, ContainedError, Existing, FileMode};
+use crate::limits::{ArchiveBudget, Budgeted};
 use crate::tags::WheelFilename;
 
 /// A wheel whose entries are on disk, checked.
@@ -31,13 +32,55 @@ pub struct UnpackedWheel {
     pub record_relaxed: bool,
 }
 
+/// What an unpacking checked, bound to the wheel it came from.
 #[derive(Serialize, Deserialize)]
 struct Manifest {
+    /// The sha256 of the wheel these files came from.
+    wheel_sha256: String,
     dist_info: String,
     /// Whether RECORD was checked and agreed.
     verified: bool,
     record_relaxed: bool,
-    files: Vec<(String, String, u64)>,
+    /// Path, RECORD hash, size, and the stamp of the file as unpacked.
+    files: Vec<(String, String, u64, FileStamp)>,
+}
+
+/// A file's inode and modification time, as unpacked: any write or replacement since changes
+/// one of them, so a matching stamp (with the size) says the bytes are the ones hashed.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+struct FileStamp {
+    inode: u64,
+    modified_nanoseconds: i128,
+}
+
+impl FileStamp {
+    /// The stamp of a regular file (never through a link), with its size.
+    fn of(path: &Path) -> Option<(FileStamp, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::symlink_metadata(path).ok()?;
+        if !metadata.is_file() {
+            return None;
+        }
+        let modified = i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
+        Some((
+            FileStamp {
+                inode: metadata.ino(),
+                modified_nanoseconds: modified,
+            },
+            metadata.len(),
+        ))
+    }
+}
+
+/// Whether an unpacked entry is still what its manifest says: bound to this wheel, and every
+/// file a regular file with its size and stamp.
+fn still_intact(directory: &Path, manifest: &Manifest, sha256: &str) -> bool {
+    use rayon::prelude::*;
+    let files = directory.join("files");
+    manifest.wheel_sha256 == sha256
+        && manifest.files.par_iter().all(|(path, _, size, stamp)| {
+            FileStamp::of(&files.join(path)) == Some((*stamp, *size))
+        })
 }
 
 /// Unpack `wheel` (whose sha256 is `sha256`) under `cache_root`, or reuse an earlier unpacking.
@@ -52,11 +95,19 @@ pub fn unpack_cached(
     let parent = cache_root.join("unpacked").join("sha256");
     let final_directory = parent.join(sha256);
 
-    // Reuse what an earlier run checked at least as strictly.
+    // Reuse what an earlier run checked at least as strictly, if nothing changed since.
     if let Some(manifest) = read_manifest(&final_directory)
         && (manifest.verified || !verify_record)
     {
-        return Ok(from_manifest(wheel, filename, &final_directory, manifest));
+        if still_intact(&final_directory, &manifest, sha256) {
+            return Ok(from_manifest(wheel, filename, &final_directory, manifest));
+        }
+        tracing::warn!(
+            wheel = %wheel.display(),
+            "its unpacked copy in the cache changed since it was checked; unpacking it again"
+        );
+        fs_err::remove_dir_all(&final_directory)
+            .map_err(InstallError::io("cannot remove stale", &final_directory))?;
     }
 
     // The wheel's bytes are read only on a miss: check first that they are the pinned ones.
@@ -89,35 +140,44 @@ pub fn unpack_cached(
         verify_record,
     )?;
 
+    let files = extracted
+        .iter()
+        .map(|entry| {
+            let (stamp, size) = FileStamp::of(&files_directory.join(&entry.path)).ok_or_else(|| {
+                InstallError::InvalidWheel {
+                    wheel: wheel.to_path_buf(),
+                    message: format!("`{}` vanished while it was unpacked", entry.path),
+                }
+            })?;
+            Ok((entry.path.clone(), entry.hash.clone(), size, stamp))
+        })
+        .collect::<Result<_, InstallError>>()?;
     let manifest = Manifest {
+        wheel_sha256: sha256.to_string(),
         dist_info,
         verified: verify_record,
         record_relaxed,
-        files: extracted
-            .iter()
-            .map(|entry| {
-                (
-                    entry.path.clone(),
-                    entry.hash.clone(),
-                    entry.size.unwrap_or(0),
-                )
-            })
-            .collect(),
+        files,
     };
-    let manifest_path = staging.path().join("manifest.json");
     let manifest_json =
         serde_json::to_vec(&manifest).map_err(|error| InstallError::InvalidWheel {
             wheel: wheel.to_path_buf(),
             message: error.to_string(),
         })?;
-    fs_err::write(&manifest_path, manifest_json)
-        .map_err(InstallError::io("cannot write", &manifest_path))?;
+    Contained::open(staging.path())?.write(
+        Path::new("manifest.json"),
+        &manifest_json,
+        FileMode::Regular,
+        Existing::Refuse,
+    )?;
 
     // A stale, less strictly checked unpacking is replaced; a concurrent one that finished
     // first is as good as ours.
     if final_directory.exists() {
-        if read_manifest(&final_directory)
-            .is_some_and(|existing| existing.verified || !verify_record)
+        if read_manifest(&final_directory).is_some_and(|existing| {
+            (existing.verified || !verify_record)
+                && still_intact(&final_directory, &existing, sha256)
+        })
         {
             return Ok(from_manifest(wheel, filename, &final_directory, manifest));
         }
@@ -173,7 +233,7 @@ fn from_manifest(
         files: manifest
             .files
             .into_iter()
-            .map(|(path, hash, size)| RecordEntry {
+            .map(|(path, hash, size, _)| RecordEntry {
                 path,
                 hash,
                 size: Some(size),
@@ -206,13 +266,18 @@ fn unsafe_entry_reason(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Extract every entry of `wheel` into `destination`, hashing as it writes.
+/// Extract every entry of `wheel` into `destination`, hashing as it writes. Every write goes
+/// through [`Contained`]; the wheel's size bounds what it may unpack.
 fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, InstallError> {
     let zip_error = |error: zip::result::ZipError| InstallError::Zip {
         wheel: wheel.to_path_buf(),
         message: error.to_string(),
     };
     let file = fs_err::File::open(wheel).map_err(InstallError::io("cannot open", wheel))?;
+    let wheel_bytes = file
+        .metadata()
+        .map_err(InstallError::io("cannot read", wheel))?
+        .len();
     let mut archive = zip::ZipArchive::new(BufReader::new(file)).map_err(zip_error)?;
     if archive.has_duplicate_names() {
         return Err(InstallError::DuplicateEntry {
@@ -220,22 +285,23 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
             entry: first_duplicate_name(wheel).unwrap_or_else(|| "(unknown)".to_string()),
         });
     }
-
+    let root = Contained::create(destination)?;
+    let mut budget = ArchiveBudget::new(wheel_bytes);
     let mut extracted = Vec::with_capacity(archive.len());
-    let mut created_directories = HashSet::new();
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(zip_error)?;
         let name = entry.name().map_err(zip_error)?.into_owned();
-        let refuse = |reason: &'static str| InstallError::UnsafeEntry {
+        let refuse = |reason: String| InstallError::UnsafeEntry {
             wheel: wheel.to_path_buf(),
             entry: name.clone(),
             reason,
         };
+        budget.entry().map_err(|error| refuse(error.to_string()))?;
         if let Some(reason) = unsafe_entry_reason(&name) {
-            return Err(refuse(reason));
+            return Err(refuse(reason.to_string()));
         }
         if entry.is_symlink() {
-            return Err(refuse("symbolic links are not allowed in wheels"));
+            return Err(refuse("symbolic links are not allowed in wheels".to_string()));
         }
         if entry.is_dir() {
             continue;
@@ -244,35 +310,39 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
         let mode = entry.unix_mode().unwrap_or(0o644);
         let file_type = mode & 0o170000;
         if file_type != 0 && file_type != 0o100000 {
-            return Err(refuse("only regular files are allowed in wheels"));
+            return Err(refuse("only regular files are allowed in wheels".to_string()));
         }
-
-        let target = destination.join(&name);
-        if let Some(parent) = target.parent()
-            && created_directories.insert(parent.to_path_buf())
-        {
-            fs_err::create_dir_all(parent).map_err(InstallError::io("cannot create", parent))?;
+        let mut budgeted = Budgeted {
+            inner: &mut entry,
+            budget: &mut budget,
+            exceeded: None,
+        };
+        let mut hashing = crate::digest::HashingReader::new(&mut budgeted);
+        let written = root.write_from(
+            Path::new(&name),
+            &mut hashing,
+            FileMode::from_executable(mode & 0o111 != 0),
+            Existing::Refuse,
+        );
+        let hash = hashing.digest();
+        if let Some(limit) = budgeted.exceeded {
+            return Err(refuse(limit.to_string()));
         }
-        let output =
-            fs_err::File::create(&target).map_err(InstallError::io("cannot create", &target))?;
-        let mut writer = std::io::BufWriter::new(output);
-        let (hash, size) = record_hash_reader(TeeReader {
-            reader: &mut entry,
-            writer: &mut writer,
-        })
-        .map_err(|error| InstallError::Zip {
-            wheel: wheel.to_path_buf(),
-            message: format!("cannot extract `{name}`: {error}"),
+        let size = written.map_err(|error| match error {
+            ContainedError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::InvalidData
+                    || source.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                InstallError::Zip {
+                    wheel: wheel.to_path_buf(),
+                    message: format!("cannot extract `{name}`: {source}"),
+                }
+            }
+            other => other.into(),
         })?;
-        writer
-            .flush()
-            .map_err(InstallError::io("cannot write", &target))?;
-        let permissions = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-        fs_err::set_permissions(&target, std::fs::Permissions::from_mode(permissions))
-            .map_err(InstallError::io("cannot set permissions of", &target))?;
         extracted.push(RecordEntry {
             path: name,
-            hash,
+            hash: record_hash_of_digest(&hash),
             size: Some(size),
         });
     }
@@ -292,20 +362,6 @@ fn first_duplicate_name(wheel: &Path) -> Option<String> {
         }
     }
     None
-}
-
-/// Copies what it reads into a writer, so one pass both hashes and extracts.
-struct TeeReader<'a, R: Read, W: Write> {
-    reader: &'a mut R,
-    writer: &'a mut W,
-}
-
-impl<R: Read, W: Write> Read for TeeReader<'_, R, W> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.reader.read(buffer)?;
-        self.writer.write_all(&buffer[..read])?;
-        Ok(read)
-    }
 }
 
 /// The one top-level `.dist-info` directory, which must match the file name.

@@ -18,7 +18,7 @@ pub enum InstallError {
     UnsafeEntry {
         wheel: PathBuf,
         entry: String,
-        reason: &'static str,
+        reason: String,
     },
 
     #[error(
@@ -87,6 +87,18 @@ pub enum InstallError {
 
     #[error("cannot install into {prefix}: {reason}")]
     Layout { prefix: PathBuf, reason: String },
+
+    #[error(
+        "{wheel}: refusing to install `{path}`: it is {reason}; no wheel may write there"
+    )]
+    ReservedPath {
+        wheel: PathBuf,
+        path: PathBuf,
+        reason: &'static str,
+    },
+
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
 
     #[error("byte-compiling with {python} failed: {message}")]
     Compile { python: PathBuf, message: String },

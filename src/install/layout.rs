@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::InstallError;
+use crate::contained::{Contained, Existing, FileMode};
 use crate::tags::TargetTags;
 use crate::target::{Scheme, Target};
 
@@ -49,6 +50,11 @@ impl Layout {
         })?;
         let final_prefix = std::path::absolute(prefix)
             .map_err(|error| layout_error(format!("cannot make the path absolute: {error}")))?;
+        if final_prefix.parent().is_none() {
+            return Err(layout_error(
+                "the file system's root cannot be a prefix: it would place `pyvenv.cfg` and `bin/python*` in the host's own directories".to_string(),
+            ));
+        }
         let root = match destdir {
             // DESTDIR staging: PREFIX is re-rooted under DESTDIR, as `make install` does.
             Some(destdir) => destdir.join(final_prefix.strip_prefix("/").unwrap_or(&final_prefix)),
@@ -87,43 +93,64 @@ impl Layout {
         PathBuf::from(format!("include/site/python{major}.{minor}")).join(distribution)
     }
 
+    /// Open the prefix's root as a contained destination, creating it.
+    pub fn destination(&self) -> Result<Contained, InstallError> {
+        Ok(Contained::create(&self.root)?)
+    }
+
+    /// The names the environment itself owns below the prefix: no wheel may install a file
+    /// there (`bin/python*` are links to the interpreter, `pyvenv.cfg` is akpkg's own,
+    /// `bin/activate*` are a venv's).
+    pub fn reserved_reason(&self, relative: &Path) -> Option<&'static str> {
+        if relative == Path::new("pyvenv.cfg") {
+            return Some("the environment's own pyvenv.cfg");
+        }
+        let name = relative.file_name()?.to_string_lossy();
+        if relative.parent() != Some(self.scheme.scripts.as_path()) {
+            return None;
+        }
+        let (major, minor) = self.python_version;
+        if name == "python" || name == format!("python{major}") || name == format!("python{major}.{minor}") {
+            Some("a link to the environment's interpreter")
+        } else if name.starts_with("activate") {
+            Some("a name venv reserves for its activation scripts")
+        } else {
+            None
+        }
+    }
+
     /// Create the environment's skeleton; existing matching pieces are kept.
     pub fn create_environment(&self) -> Result<(), InstallError> {
+        let destination = self.destination()?;
         for relative in [
             &self.scheme.purelib,
             &self.scheme.platlib,
             &self.scheme.scripts,
         ] {
-            let directory = self.root.join(relative);
-            fs_err::create_dir_all(&directory)
-                .map_err(InstallError::io("cannot create", &directory))?;
+            destination.create_dir_all(relative)?;
         }
         let (major, minor) = self.python_version;
-        let bin = self.root.join(&self.scheme.scripts);
         for name in [
             "python".to_string(),
             format!("python{major}"),
             format!("python{major}.{minor}"),
         ] {
-            let link = bin.join(&name);
-            match fs_err::read_link(&link) {
+            let link = self.scheme.scripts.join(&name);
+            match fs_err::read_link(self.root.join(&link)) {
                 Ok(existing) if existing == self.runtime_python => continue,
-                Ok(_) => {
-                    fs_err::remove_file(&link).map_err(InstallError::io("cannot replace", &link))?
-                }
-                Err(_) if link.symlink_metadata().is_ok() => {
+                Ok(_) => destination.remove_file(&link)?,
+                Err(_) if destination.entry_type(&link).is_some() => {
                     return Err(InstallError::Layout {
                         prefix: self.final_prefix.clone(),
                         reason: format!(
                             "{} exists and is not a link to the interpreter",
-                            link.display()
+                            self.root.join(&link).display()
                         ),
                     });
                 }
                 Err(_) => {}
             }
-            std::os::unix::fs::symlink(&self.runtime_python, &link)
-                .map_err(InstallError::io("cannot create the link", &link))?;
+            destination.host_link(&link, &self.runtime_python)?;
         }
         let home = self.runtime_python.parent().unwrap_or(Path::new("/"));
         let config = format!(
@@ -132,7 +159,13 @@ impl Layout {
             self.python_full_version,
             self.runtime_python.display()
         );
-        let config_path = self.root.join("pyvenv.cfg");
-        fs_err::write(&config_path, config).map_err(InstallError::io("cannot write", &config_path))
+        // Replaced, never written through: a `pyvenv.cfg` link planted in the prefix is removed.
+        destination.write(
+            Path::new("pyvenv.cfg"),
+            config.as_bytes(),
+            FileMode::Regular,
+            Existing::Replace,
+        )?;
+        Ok(())
     }
 }

@@ -10,15 +10,12 @@ mod archive;
 mod compile;
 mod error;
 mod layout;
-mod link;
 mod metadata;
 mod record;
 mod scripts;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use pep440_rs::Version;
 use pep508_rs::PackageName;
@@ -27,7 +24,8 @@ use rayon::prelude::*;
 pub use archive::{UnpackedWheel, unpack_cached};
 pub use error::InstallError;
 pub use layout::Layout;
-pub use link::LinkMode;
+pub use crate::contained::LinkMode;
+use crate::contained::{Contained, Existing, FileMode};
 pub use metadata::{EntryPoint, WheelInfo, parse_entry_points, parse_wheel_info};
 pub use record::{RecordEntry, parse_record, record_hash};
 
@@ -42,10 +40,13 @@ pub fn replace_installed_file(
     mode: u32,
 ) -> Result<(), InstallError> {
     let target = layout.root.join(relative);
-    let _ = fs_err::remove_file(&target);
-    fs_err::write(&target, content).map_err(InstallError::io("cannot write", &target))?;
-    fs_err::set_permissions(&target, std::fs::Permissions::from_mode(mode))
-        .map_err(InstallError::io("cannot set the mode of", &target))?;
+    let destination = layout.destination()?;
+    destination.write(
+        relative,
+        content,
+        FileMode::from_executable(mode & 0o111 != 0),
+        Existing::Replace,
+    )?;
     let site_packages = layout.root.join(&layout.scheme.purelib);
     let Ok(entries) = fs_err::read_dir(&site_packages) else {
         return Ok(());
@@ -86,8 +87,8 @@ pub fn replace_installed_file(
                 wheel: record_path.clone(),
                 message,
             })?;
-            fs_err::write(&record_path, text)
-                .map_err(InstallError::io("cannot write", &record_path))?;
+            let relative = record_path.strip_prefix(&layout.root).unwrap_or(&record_path);
+            destination.write(relative, &text, FileMode::Regular, Existing::Replace)?;
         }
     }
     Ok(())
@@ -105,7 +106,7 @@ pub struct WheelToInstall {
     /// entry).
     pub filename: Option<String>,
     /// The file's sha256, when the caller knows it (from the lock); otherwise it is hashed.
-    pub sha256: Option<String>,
+    pub sha256: Option<crate::identity::Sha256>,
     /// Write `REQUESTED`: the user asked for this distribution, not only its dependents.
     pub requested: bool,
     /// PEP 610 `direct_url.json`, for distributions that did not come from an index.
@@ -151,7 +152,7 @@ pub fn install_wheels(
         .par_iter()
         .map(|wheel| {
             let sha256 = match &wheel.sha256 {
-                Some(sha256) => sha256.clone(),
+                Some(sha256) => sha256.to_string(),
                 None => remembered_sha256(&wheel.path, &options.cache_dir)?,
             };
             let unpacked = archive::unpack_cached(
@@ -184,10 +185,10 @@ pub fn install_wheels(
     layout.create_environment()?;
     phase.done("plan and check destinations");
 
-    let warned = AtomicBool::new(false);
+    let destination = layout.destination()?;
     let mut records: Vec<Vec<RecordEntry>> = plans
         .par_iter()
-        .map(|plan| place_wheel(layout, plan, &interpreter, options.link_mode, &warned))
+        .map(|plan| place_wheel(&destination, plan, &interpreter, options.link_mode))
         .collect::<Result<_, _>>()?;
     phase.done("place files");
 
@@ -201,7 +202,7 @@ pub fn install_wheels(
         .par_iter()
         .zip(records)
         .zip(wheels)
-        .map(|((plan, record), wheel)| finish_wheel(layout, plan, record, wheel))
+        .map(|((plan, record), wheel)| finish_wheel(&destination, plan, record, wheel))
         .collect();
     phase.done("write metadata and RECORD");
     installed
@@ -333,9 +334,11 @@ fn plan_wheel<'a>(
                 (base.join(rest), key == "scripts")
             }
         };
+        let destination = normalize(&destination);
+        refuse_reserved(layout, wheel, &destination)?;
         files.push(PlannedFile {
             source: wheel.files_directory.join(&entry.path),
-            destination: normalize(&destination),
+            destination,
             hash: entry.hash.clone(),
             size: entry.size.unwrap_or_default(),
             is_script,
@@ -364,6 +367,9 @@ fn plan_wheel<'a>(
             .collect(),
         Err(_) => Vec::new(),
     };
+    for (destination, _) in &launchers {
+        refuse_reserved(layout, wheel, destination)?;
+    }
 
     Ok(WheelPlan {
         unpacked: wheel,
@@ -371,6 +377,22 @@ fn plan_wheel<'a>(
         files,
         launchers,
     })
+}
+
+/// A wheel may not write where the environment keeps its own files.
+fn refuse_reserved(
+    layout: &Layout,
+    wheel: &UnpackedWheel,
+    destination: &Path,
+) -> Result<(), InstallError> {
+    match layout.reserved_reason(destination) {
+        Some(reason) => Err(InstallError::ReservedPath {
+            wheel: wheel.wheel.clone(),
+            path: destination.to_path_buf(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Drop `.` components (the `data` scheme is the prefix itself).
@@ -468,21 +490,20 @@ fn check_prefix_is_free(layout: &Layout, plans: &[WheelPlan]) -> Result<(), Inst
 }
 
 /// Write one wheel's files and launchers; returns its RECORD entries (paths relative to the
-/// lib directory).
+/// lib directory). Every write goes through the contained destination: a name that is taken
+/// is refused, and nothing is written through a link.
 fn place_wheel(
-    layout: &Layout,
+    destination: &Contained,
     plan: &WheelPlan,
     interpreter: &InterpreterLine,
     link_mode: LinkMode,
-    warned: &AtomicBool,
 ) -> Result<Vec<RecordEntry>, InstallError> {
     let mut created: HashSet<std::ffi::OsString> = HashSet::new();
     let mut ensure_parent = |path: &Path| -> Result<(), InstallError> {
-        if let Some(parent) = path.parent() {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             // Most files share a directory with the one before: look up before allocating.
             if !created.contains(parent.as_os_str()) {
-                fs_err::create_dir_all(parent)
-                    .map_err(InstallError::io("cannot create", parent))?;
+                destination.create_dir_all(parent)?;
                 created.insert(parent.as_os_str().to_os_string());
             }
         }
@@ -490,18 +511,22 @@ fn place_wheel(
     };
     let mut record = Vec::with_capacity(plan.files.len() + plan.launchers.len() + 4);
     for file in &plan.files {
-        let target = layout.root.join(&file.destination);
-        ensure_parent(&target)?;
+        ensure_parent(&file.destination)?;
         let (hash, size) = if file.is_script {
             // 2.c "If applicable, update scripts starting with #!python to point to the
             // correct interpreter." Scripts are small; read, rewrite, write fresh.
             let content = fs_err::read(&file.source)
                 .map_err(InstallError::io("cannot read", &file.source))?;
             let content = scripts::rewrite_script(&content, interpreter).unwrap_or(content);
-            write_executable(&target, &content)?;
+            destination.write(
+                &file.destination,
+                &content,
+                FileMode::Executable,
+                Existing::Refuse,
+            )?;
             (record_hash(&content), content.len() as u64)
         } else {
-            link::place(&file.source, &target, link_mode, warned)?;
+            destination.place(&file.source, &file.destination, link_mode)?;
             (file.hash.clone(), file.size)
         };
         record.push(RecordEntry {
@@ -510,23 +535,16 @@ fn place_wheel(
             size: Some(size),
         });
     }
-    for (destination, content) in &plan.launchers {
-        let target = layout.root.join(destination);
-        ensure_parent(&target)?;
-        write_executable(&target, content)?;
+    for (relative, content) in &plan.launchers {
+        ensure_parent(relative)?;
+        destination.write(relative, content, FileMode::Executable, Existing::Refuse)?;
         record.push(RecordEntry {
-            path: record_path(&plan.lib_directory, destination),
+            path: record_path(&plan.lib_directory, relative),
             hash: record_hash(content),
             size: Some(content.len() as u64),
         });
     }
     Ok(record)
-}
-
-fn write_executable(path: &Path, content: &[u8]) -> Result<(), InstallError> {
-    fs_err::write(path, content).map_err(InstallError::io("cannot write", path))?;
-    fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(InstallError::io("cannot set permissions of", path))
 }
 
 /// RECORD paths are relative to the directory holding `.dist-info`, with `..` to leave it
@@ -604,7 +622,7 @@ fn compile_installed(
 
 /// Write INSTALLER, REQUESTED, direct_url.json and the new RECORD.
 fn finish_wheel(
-    layout: &Layout,
+    destination: &Contained,
     plan: &WheelPlan,
     mut record: Vec<RecordEntry>,
     wheel: &WheelToInstall,
@@ -625,10 +643,13 @@ fn finish_wheel(
         generated.insert("direct_url.json", json);
     }
     for (name, content) in &generated {
-        let path = layout.root.join(&dist_info).join(name);
         // Written fresh: a hard-linked file from the cache must never be modified in place.
-        let _ = fs_err::remove_file(&path);
-        fs_err::write(&path, content).map_err(InstallError::io("cannot write", &path))?;
+        destination.write(
+            &dist_info.join(name),
+            content,
+            FileMode::Regular,
+            Existing::Replace,
+        )?;
         let relative = format!("{}/{name}", plan.unpacked.dist_info);
         record.retain(|entry| entry.path != relative);
         record.push(RecordEntry {
@@ -645,8 +666,12 @@ fn finish_wheel(
             wheel: wheel.path.clone(),
             message: format!("cannot write RECORD: {message}"),
         })?;
-    let record_file = layout.root.join(&plan.lib_directory).join(&record_name);
-    fs_err::write(&record_file, text).map_err(InstallError::io("cannot write", &record_file))?;
+    destination.write(
+        &plan.lib_directory.join(&record_name),
+        &text,
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
 
     let filename = &plan.unpacked.filename;
     Ok(InstalledDistribution {

@@ -2,7 +2,6 @@
 //! (binary distribution format, "The .dist-info directory"), as CSV rows `path,hash,size` with
 //! `hash` written `sha256=<urlsafe base64 without padding>`.
 
-use std::io::Read;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -84,10 +83,9 @@ pub fn record_hash(bytes: &[u8]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(Sha256::digest(bytes)))
 }
 
-/// Hash a stream, returning the RECORD hash and the byte count.
-pub fn record_hash_reader(reader: impl Read) -> std::io::Result<(String, u64)> {
-    let (digest, size) = crate::digest::sha256_reader(reader)?;
-    Ok((format!("sha256={}", URL_SAFE_NO_PAD.encode(digest)), size))
+/// RECORD's form of a sha256 digest.
+pub fn record_hash_of_digest(digest: &[u8; 32]) -> String {
+    format!("sha256={}", URL_SAFE_NO_PAD.encode(digest))
 }
 
 #[cfg(test)]
@@ -148,7 +146,8 @@ mod tests {
             record_hash(b""),
             "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"
         );
-        let (hash, size) = record_hash_reader(&b"hello"[..]).unwrap();
-        assert_eq!((hash.as_str(), size), (record_hash(b"hello").as_str(), 5));
+        let mut reader = crate::digest::HashingReader::new(&b"hello"[..]);
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+        assert_eq!(record_hash_of_digest(&reader.digest()), record_hash(b"hello"));
     }
 }

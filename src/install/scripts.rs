@@ -23,14 +23,18 @@ impl InterpreterLine {
     /// `absolute` when asked for and possible, otherwise relocatable.
     pub fn choose(absolute_requested: bool, final_python: &str) -> InterpreterLine {
         let line = format!("#!{final_python}");
-        let fits = line.len() <= MAX_SHEBANG_LENGTH && !final_python.contains([' ', '\t']);
+        // A newline (or any control character) would end the `#!` line early and turn the rest
+        // of the path into shell code.
+        let fits = line.len() <= MAX_SHEBANG_LENGTH
+            && !final_python.contains([' ', '\t'])
+            && !final_python.chars().any(char::is_control);
         if absolute_requested && fits {
             InterpreterLine::Absolute(line)
         } else {
             if absolute_requested {
                 tracing::warn!(
                     python = final_python,
-                    "interpreter path too long or has spaces for a #! line; writing relocatable launchers"
+                    "interpreter path too long, or with spaces or control characters, for a #! line; writing relocatable launchers"
                 );
             }
             InterpreterLine::Relocatable

@@ -14,6 +14,9 @@ pub enum LayerError {
     #[error("{0}")]
     Usage(String),
 
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+
     #[error("OCI image layout: {0}")]
     Oci(String),
 }

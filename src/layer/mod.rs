@@ -10,9 +10,7 @@
 mod error;
 mod oci;
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -125,6 +123,9 @@ pub fn write_layer(
     options: &LayerOptions,
 ) -> Result<LayerInfo, LayerError> {
     let compression = Compression::of(output)?;
+    // A prefix given through a link is archived as the directory it names, never as a link
+    // to a path on this host.
+    let prefix = &fs_err::canonicalize(prefix).map_err(io_error("cannot read", prefix))?;
     let at = options.at.trim_matches('/');
     if at.is_empty()
         || at
@@ -193,109 +194,21 @@ pub fn write_layer(
     })
 }
 
-/// The tar stream itself; returns the entry count, the diff_id and the inner writer.
+/// The tar stream itself (archive's one deterministic writer); returns the entry count, the
+/// diff_id and the inner writer.
 fn write_tar<W: Write>(
     prefix: &Path,
     at: &str,
     options: &LayerOptions,
     writer: W,
 ) -> Result<(usize, String, W), LayerError> {
-    let mut builder = tar::Builder::new(Hashing::new(writer));
-    builder.follow_symlinks(false);
-    let header_for = |kind: tar::EntryType, mode: u32, size: u64| {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_mode(mode);
-        header.set_size(size);
-        header.set_uid(options.owner.0);
-        header.set_gid(options.owner.1);
-        header.set_mtime(options.mtime);
-        header
+    let tar_options = crate::archive::TarOptions {
+        root: at.to_string(),
+        owner: options.owner,
+        mtime: options.mtime,
     };
-    let mut entries = 0;
-    // The parents of the prefix in the image: `opt/`, then `opt/authentik/` below.
-    let parts: Vec<&str> = at.split('/').collect();
-    for depth in 1..parts.len() {
-        let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
-        builder
-            .append_data(
-                &mut header,
-                format!("{}/", parts[..depth].join("/")),
-                std::io::empty(),
-            )
-            .map_err(io_error("cannot write the layer entry for", prefix))?;
-        entries += 1;
-    }
-    // Hard links: the first path of an inode is a file, later ones link to it.
-    let mut first_paths: HashMap<(u64, u64), String> = HashMap::new();
-    for entry in walkdir::WalkDir::new(prefix)
-        .sort_by_file_name()
-        .follow_links(false)
-    {
-        let entry = entry.map_err(|error| LayerError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(prefix).to_path_buf(),
-            source: error.into(),
-        })?;
-        let path = entry.path();
-        let relative = path.strip_prefix(prefix).unwrap_or(path);
-        let name = if relative.as_os_str().is_empty() {
-            format!("{at}/")
-        } else {
-            format!("{at}/{}", relative.display())
-        };
-        let metadata = fs_err::symlink_metadata(path).map_err(io_error("cannot read", path))?;
-        let append_error = io_error("cannot write the layer entry for", path);
-        if metadata.is_symlink() {
-            let target = fs_err::read_link(path).map_err(io_error("cannot read", path))?;
-            let mut header = header_for(tar::EntryType::Symlink, 0o777, 0);
-            builder
-                .append_link(&mut header, &name, &target)
-                .map_err(append_error)?;
-        } else if metadata.is_dir() {
-            let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
-            let name = if name.ends_with('/') {
-                name
-            } else {
-                format!("{name}/")
-            };
-            builder
-                .append_data(&mut header, name, std::io::empty())
-                .map_err(append_error)?;
-        } else if metadata.is_file() {
-            let key = (metadata.dev(), metadata.ino());
-            if metadata.nlink() > 1 {
-                if let Some(first) = first_paths.get(&key) {
-                    let mut header = header_for(tar::EntryType::Link, 0o644, 0);
-                    builder
-                        .append_link(&mut header, &name, first)
-                        .map_err(append_error)?;
-                    entries += 1;
-                    continue;
-                }
-                first_paths.insert(key, name.clone());
-            }
-            let executable = metadata.mode() & 0o111 != 0;
-            let mut header = header_for(
-                tar::EntryType::Regular,
-                if executable { 0o755 } else { 0o644 },
-                metadata.len(),
-            );
-            let file = fs_err::File::open(path).map_err(io_error("cannot open", path))?;
-            builder
-                .append_data(&mut header, &name, file)
-                .map_err(append_error)?;
-        } else {
-            return Err(LayerError::Usage(format!(
-                "{} is a device, socket or fifo; a prefix holds none",
-                path.display()
-            )));
-        }
-        entries += 1;
-    }
-    let hashing = builder
-        .into_inner()
-        .map_err(io_error("cannot finish the layer of", prefix))?;
+    let (hashing, entries) =
+        crate::archive::write_tree_tar(prefix, Hashing::new(writer), &tar_options)?;
     let (inner, diff_id, _) = hashing.finish();
     Ok((entries, diff_id, inner))
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
 use super::Location;
+use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 use super::LockError;
 
 pub const AKPKG_LOCK_VERSION: i64 = 1;
@@ -46,7 +47,7 @@ pub struct AkpkgLock {
 pub struct SourceLockPin {
     /// As given to `akpkg lock`, for people; the hash is what counts.
     pub path: String,
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,9 +63,9 @@ pub struct LockedTarget {
 pub struct LockedFile {
     pub name: String,
     pub version: String,
-    pub filename: String,
+    pub filename: FileName,
     pub url: String,
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,9 +73,9 @@ pub struct LockedGit {
     pub name: String,
     pub version: String,
     pub repository: String,
-    pub commit: String,
+    pub commit: GitCommit,
     /// The git tree id of the commit's files (see the fetch stage).
-    pub tree: String,
+    pub tree: TreeId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subdirectory: Option<String>,
 }
@@ -167,7 +168,7 @@ impl AkpkgLock {
         document["generated-by"] = value(&self.generated_by);
         let mut source_lock = Table::new();
         source_lock["path"] = value(&self.source_lock.path);
-        source_lock["sha256"] = value(&self.source_lock.sha256);
+        source_lock["sha256"] = value(self.source_lock.sha256.as_str());
         document["source-lock"] = Item::Table(source_lock);
         let mut target = Table::new();
         target["python-version"] = value(&self.target.python_version);
@@ -186,8 +187,8 @@ impl AkpkgLock {
             table["name"] = value(&source.name);
             table["version"] = value(&source.version);
             table["repository"] = value(&source.repository);
-            table["commit"] = value(&source.commit);
-            table["tree"] = value(&source.tree);
+            table["commit"] = value(source.commit.as_str());
+            table["tree"] = value(source.tree.as_str());
             if let Some(subdirectory) = &source.subdirectory {
                 table["subdirectory"] = value(subdirectory);
             }
@@ -240,9 +241,9 @@ fn file_table(file: &LockedFile) -> Table {
     let mut table = Table::new();
     table["name"] = value(&file.name);
     table["version"] = value(&file.version);
-    table["filename"] = value(&file.filename);
+    table["filename"] = value(file.filename.as_str());
     table["url"] = value(&file.url);
-    table["sha256"] = value(&file.sha256);
+    table["sha256"] = value(file.sha256.as_str());
     table
 }
 
@@ -254,16 +255,16 @@ mod tests {
         let file = |name: &str, version: &str| LockedFile {
             name: name.to_string(),
             version: version.to_string(),
-            filename: format!("{name}-{version}-py3-none-any.whl"),
+            filename: format!("{name}-{version}-py3-none-any.whl").parse().unwrap(),
             url: format!("https://files.example/{name}-{version}-py3-none-any.whl"),
-            sha256: "ab".repeat(32),
+            sha256: "ab".repeat(32).parse().unwrap(),
         };
         AkpkgLock {
             version: 1,
             generated_by: "akpkg 0.1.0".to_string(),
             source_lock: SourceLockPin {
                 path: "uv.lock".to_string(),
-                sha256: "cd".repeat(32),
+                sha256: "cd".repeat(32).parse().unwrap(),
             },
             target: LockedTarget {
                 python_version: "3.13".to_string(),
@@ -274,8 +275,8 @@ mod tests {
                 name: "opencontainers".to_string(),
                 version: "0.0.14".to_string(),
                 repository: "https://github.com/vsoch/oci-python".to_string(),
-                commit: "ceb4fcc090851717a3069d78e85ceb1e86c2740c".to_string(),
-                tree: "d25fa58e42b3de2b7cb98e7657851dc68e04e741".to_string(),
+                commit: "ceb4fcc090851717a3069d78e85ceb1e86c2740c".parse().unwrap(),
+                tree: "d25fa58e42b3de2b7cb98e7657851dc68e04e741".parse().unwrap(),
                 subdirectory: None,
             }],
             environment: vec![LockedEnvironment {

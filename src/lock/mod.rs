@@ -188,7 +188,7 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Artifact {
     /// The file name (for wheels this carries the tags).
-    pub filename: String,
+    pub filename: crate::identity::FileName,
     /// Where the lock says the file is; a hint, since the hash is the identity.
     pub url: Option<String>,
     /// A local path, relative to the lock's directory, for path and directory registries.
@@ -209,10 +209,12 @@ impl Hash {
     /// Parse `algorithm:hex` (or `algorithm=hex`, as pip's `--hash` allows).
     pub fn parse(text: &str) -> Option<Hash> {
         let (algorithm, digest) = text.split_once([':', '='])?;
+        // A sha256 must have its 64 digits: it names files in the cache.
         let valid = !algorithm.is_empty()
             && !digest.is_empty()
             && algorithm.chars().all(|c| c.is_ascii_alphanumeric())
-            && digest.chars().all(|c| c.is_ascii_hexdigit());
+            && digest.chars().all(|c| c.is_ascii_hexdigit())
+            && (!algorithm.eq_ignore_ascii_case("sha256") || digest.len() == 64);
         valid.then(|| Hash {
             algorithm: algorithm.to_ascii_lowercase(),
             digest: digest.to_ascii_lowercase(),
@@ -220,8 +222,10 @@ impl Hash {
     }
 
     /// The sha256 digest, if this is one.
-    pub fn sha256(&self) -> Option<&str> {
-        (self.algorithm == "sha256").then_some(self.digest.as_str())
+    pub fn sha256(&self) -> Option<crate::identity::Sha256> {
+        (self.algorithm == "sha256")
+            .then(|| self.digest.parse().ok())
+            .flatten()
     }
 }
 
@@ -382,12 +386,15 @@ mod tests {
 
     #[test]
     fn hashes_parse_with_colon_or_equals() {
-        let colon = Hash::parse("sha256:ABCDEF01").unwrap();
-        assert_eq!(colon.to_string(), "sha256:abcdef01");
-        assert_eq!(colon.sha256(), Some("abcdef01"));
-        let equals = Hash::parse("sha256=abcdef01").unwrap();
+        let digest = "abcdef01".repeat(8);
+        let colon = Hash::parse(&format!("sha256:{}", digest.to_ascii_uppercase())).unwrap();
+        assert_eq!(colon.to_string(), format!("sha256:{digest}"));
+        assert_eq!(colon.sha256().unwrap(), digest);
+        let equals = Hash::parse(&format!("sha256={digest}")).unwrap();
         assert_eq!(equals, colon);
         assert!(Hash::parse("sha256:xyz").is_none());
+        // Too short to name a cache entry.
+        assert!(Hash::parse("sha256:abcdef01").is_none());
         assert!(Hash::parse("nohash").is_none());
         assert_eq!(Hash::parse("md5:00ff").unwrap().sha256(), None);
     }

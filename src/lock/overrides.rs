@@ -177,10 +177,15 @@ pub fn apply_overrides(lock: &mut Lock, overrides: &[Override]) -> Result<Vec<St
                         source,
                     }
                 })?);
-                let filename = path
+                let filename: crate::identity::FileName = path
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .parse()
+                    .map_err(|error| LockError::Invalid {
+                        location: Location::at_line(path, 1, 1),
+                        message: format!("the override's file name: {error}"),
+                    })?;
                 let artifact = Artifact {
                     filename: filename.clone(),
                     url: Some(format!("file://{}", path.display())),

@@ -257,6 +257,12 @@ fn convert_file(
             location: location.clone(),
             package: package.to_string(),
             message: "a file entry has neither `name`, `url` nor `path`".to_string(),
+        })?
+        .parse::<crate::identity::FileName>()
+        .map_err(|error: crate::identity::IdentityError| LockError::InvalidSource {
+            location: location.clone(),
+            package: package.to_string(),
+            message: format!("its file name: {error}"),
         })?;
     // Prefer sha256, the hash everything downstream verifies.
     let hash = raw
@@ -303,18 +309,18 @@ index = "https://pypi.org/simple"
 [[packages.wheels]]
 url = "https://files.example/attrs-25.1.0-py3-none-any.whl"
 size = 63152
-hashes = { sha256 = "AB01" }
+hashes = { sha256 = "AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01" }
 [packages.sdist]
 name = "attrs-25.1.0.tar.gz"
 url = "https://files.example/attrs-25.1.0.tar.gz"
-hashes = { sha256 = "cd02" }
+hashes = { sha256 = "cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02" }
 
 [[packages]]
 name = "pywin32"
 version = "310"
 marker = "sys_platform == 'win32'"
 requires-python = ">=3.8"
-wheels = [{ name = "pywin32-310-cp313-cp313-win_amd64.whl", url = "https://f/p.whl", hashes = { sha256 = "00" } }]
+wheels = [{ name = "pywin32-310-cp313-cp313-win_amd64.whl", url = "https://f/p.whl", hashes = { sha256 = "0000000000000000000000000000000000000000000000000000000000000000" } }]
 
 [[packages]]
 name = "oci"
@@ -326,7 +332,7 @@ directory = { path = ".", editable = true }
 
 [[packages]]
 name = "archived"
-archive = { url = "https://f/archived-1.0.tar.gz", hashes = { sha256 = "ee" } }
+archive = { url = "https://f/archived-1.0.tar.gz", hashes = { sha256 = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee" } }
 "#;
         let lock = parse_text(text).unwrap();
         assert_eq!(
@@ -340,7 +346,7 @@ archive = { url = "https://f/archived-1.0.tar.gz", hashes = { sha256 = "ee" } }
         assert_eq!(attrs.wheels[0].filename, "attrs-25.1.0-py3-none-any.whl");
         assert_eq!(
             attrs.wheels[0].hash.as_ref().unwrap().to_string(),
-            "sha256:ab01"
+            "sha256:ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01ab01"
         );
         assert_eq!(
             attrs.sdist.as_ref().unwrap().filename,

@@ -213,14 +213,14 @@ fn read_editable(
             path: PathBuf::from(normalize_relative(path)),
         }
     };
-    Ok(flat_package(
+    flat_package(
         package_name(&name, location)?,
         None,
         source,
         Vec::new(),
         MarkerTree::TRUE,
         location.clone(),
-    ))
+    )
 }
 
 /// `./packages/x/` and `packages/x` name the same directory; keep the lock's spelling minimal.
@@ -308,14 +308,14 @@ fn read_requirement(
         Some(VersionOrUrl::Url(url)) => (None, url_source(url.as_str(), &start)?),
         None => return Err(not_pinned()),
     };
-    Ok(flat_package(
+    flat_package(
         requirement.name,
         version,
         source,
         hashes,
         requirement.marker,
         start,
-    ))
+    )
 }
 
 /// `git+URL@COMMIT#subdirectory=…`, `file:…` archives and directories, or a plain URL.
@@ -374,7 +374,7 @@ fn flat_package(
     allowed_hashes: Vec<Hash>,
     marker: MarkerTree,
     location: Location,
-) -> Package {
+) -> Result<Package, LockError> {
     // `name @ https://…/file --hash=…`: the URL names the one file, the hash checks it.
     let mut sdist = None;
     let mut wheels = Vec::new();
@@ -387,7 +387,11 @@ fn flat_package(
             .split(['?', '#'])
             .next()
             .unwrap_or_default()
-            .to_string();
+            .parse::<crate::identity::FileName>()
+            .map_err(|error| LockError::Invalid {
+                location: location.clone(),
+                message: format!("the file name in {url}: {error}"),
+            })?;
         let artifact = Artifact {
             filename: filename.clone(),
             url: Some(url.clone()),
@@ -415,7 +419,7 @@ fn flat_package(
             sdist = Some(artifact);
         }
     }
-    Package {
+    Ok(Package {
         name,
         version,
         source,
@@ -429,7 +433,7 @@ fn flat_package(
         requires_dist: Vec::new(),
         override_note: None,
         location,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -452,11 +456,11 @@ mod tests {
 --extra-index-url=https://extra.example/simple
 -f ./wheels
 django==5.2.11 \\
-    --hash=sha256:AAAA \\
-    --hash sha256:bbbb
+    --hash=sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA \\
+    --hash sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
     # via authentik
 colorama==0.4.6 ; sys_platform == 'win32' \\
-    --hash=sha256:cc
+    --hash=sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc
 opencontainers @ git+https://github.com/vsoch/oci-python@ceb4fcc090851717a3069d78e85ceb1e86c2740c
 pkg @ https://files.example/pkg-1.0.tar.gz#subdirectory=src
 -e git+https://example.org/r@0123456789abcdef0123456789abcdef01234567#egg=thing
@@ -485,7 +489,7 @@ pkg @ https://files.example/pkg-1.0.tar.gz#subdirectory=src
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>(),
-            ["sha256:aaaa", "sha256:bbbb"]
+            ["sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"]
         );
         assert_eq!(
             django.source,

@@ -453,6 +453,13 @@ fn convert_artifact(
             package: package.to_string(),
             message: "an artifact has neither `url`, `path` nor `filename`".to_string(),
         })?;
+    let filename = filename
+        .parse::<crate::identity::FileName>()
+        .map_err(|error: crate::identity::IdentityError| LockError::InvalidSource {
+            location: location.clone(),
+            package: package.to_string(),
+            message: format!("its artifact's file name: {error}"),
+        })?;
     Ok(Artifact {
         filename,
         url,
@@ -547,8 +554,8 @@ source = { editable = "packages/member" }
 name = "requests"
 version = "2.32.3"
 source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://files.example/requests-2.32.3.tar.gz", hash = "sha256:aa", size = 10 }
-wheels = [{ url = "https://files.example/requests-2.32.3-py3-none-any.whl", hash = "sha256:bb", size = 5 }]
+sdist = { url = "https://files.example/requests-2.32.3.tar.gz", hash = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", size = 10 }
+wheels = [{ url = "https://files.example/requests-2.32.3-py3-none-any.whl", hash = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", size = 5 }]
 
 [package.optional-dependencies]
 socks = [{ name = "pysocks" }]
@@ -567,7 +574,7 @@ source = { registry = "https://pypi.org/simple" }
 name = "pytest-like"
 version = "8"
 source = { url = "https://example.org/pytest_like-8.tar.gz", subdirectory = "py" }
-sdist = { hash = "sha256:cc" }
+sdist = { hash = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" }
 "#;
 
     #[test]
@@ -612,7 +619,7 @@ sdist = { hash = "sha256:cc" }
         assert_eq!(requests.sdist.as_ref().unwrap().size, Some(10));
         assert_eq!(
             requests.wheels[0].hash.as_ref().unwrap().to_string(),
-            "sha256:bb"
+            "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
         );
         assert_eq!(requests.optional_dependencies.len(), 1);
 

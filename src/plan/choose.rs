@@ -213,7 +213,7 @@ fn wheel_tags(package: &Package) -> String {
         .map(
             |artifact| match artifact.filename.parse::<WheelFilename>() {
                 Ok(filename) => filename.tag_text(),
-                Err(_) => artifact.filename.clone(),
+                Err(_) => artifact.filename.to_string(),
             },
         )
         .collect::<Vec<_>>()

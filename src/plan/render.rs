@@ -139,7 +139,8 @@ pub fn render_json(plan: &Plan, target: &Target, lock_path: &Path) -> Value {
 fn artifact_json(artifact: &Artifact) -> Value {
     json!({
         "filename": artifact.filename,
-        "url": artifact.url,
+        // Credentials in a lock's URL never reach output.
+        "url": artifact.url.as_deref().map(crate::fetch::redacted),
         "path": artifact.path,
         "sha256": artifact.hash.as_ref().and_then(|hash| hash.sha256()),
         "size": artifact.size,

@@ -39,11 +39,11 @@ dependencies = [{ name = "web" }]
 name = "web"
 version = "2.0"
 source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://files.example/web-2.0.tar.gz", hash = "sha256:01", size = 1 }
+sdist = { url = "https://files.example/web-2.0.tar.gz", hash = "sha256:0101010101010101010101010101010101010101010101010101010101010101", size = 1 }
 wheels = [
-    { url = "https://files.example/web-2.0-py3-none-any.whl", hash = "sha256:02", size = 2 },
-    { url = "https://files.example/web-2.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hash = "sha256:03", size = 3 },
-    { url = "https://files.example/web-2.0-cp313-cp313-win_amd64.whl", hash = "sha256:04", size = 4 },
+    { url = "https://files.example/web-2.0-py3-none-any.whl", hash = "sha256:0202020202020202020202020202020202020202020202020202020202020202", size = 2 },
+    { url = "https://files.example/web-2.0-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", hash = "sha256:0303030303030303030303030303030303030303030303030303030303030303", size = 3 },
+    { url = "https://files.example/web-2.0-cp313-cp313-win_amd64.whl", hash = "sha256:0404040404040404040404040404040404040404040404040404040404040404", size = 4 },
 ]
 
 [package.optional-dependencies]
@@ -56,26 +56,26 @@ speedups = [
 name = "fast"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-wheels = [{ url = "https://files.example/fast-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", hash = "sha256:05", size = 5 }]
+wheels = [{ url = "https://files.example/fast-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", hash = "sha256:0505050505050505050505050505050505050505050505050505050505050505", size = 5 }]
 
 [[package]]
 name = "pypyfast"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-wheels = [{ url = "https://files.example/pypyfast-1.0-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", hash = "sha256:06" }]
+wheels = [{ url = "https://files.example/pypyfast-1.0-pp310-pypy310_pp73-manylinux_2_17_x86_64.whl", hash = "sha256:0606060606060606060606060606060606060606060606060606060606060606" }]
 
 [[package]]
 name = "winonly"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-wheels = [{ url = "https://files.example/winonly-1.0-cp313-cp313-win_amd64.whl", hash = "sha256:07" }]
+wheels = [{ url = "https://files.example/winonly-1.0-cp313-cp313-win_amd64.whl", hash = "sha256:0707070707070707070707070707070707070707070707070707070707070707" }]
 
 [[package]]
 name = "native"
 version = "3.0"
 source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://files.example/native-3.0.tar.gz", hash = "sha256:08", size = 8 }
-wheels = [{ url = "https://files.example/native-3.0-cp313-cp313-win_amd64.whl", hash = "sha256:09" }]
+sdist = { url = "https://files.example/native-3.0.tar.gz", hash = "sha256:0808080808080808080808080808080808080808080808080808080808080808", size = 8 }
+wheels = [{ url = "https://files.example/native-3.0-cp313-cp313-win_amd64.whl", hash = "sha256:0909090909090909090909090909090909090909090909090909090909090909" }]
 
 [[package]]
 name = "vcs"
@@ -86,7 +86,7 @@ source = { git = "https://example.org/vcs?rev=main#0123456789abcdef0123456789abc
 name = "tester"
 version = "8.0"
 source = { registry = "https://pypi.org/simple" }
-wheels = [{ url = "https://files.example/tester-8.0-py3-none-any.whl", hash = "sha256:10" }]
+wheels = [{ url = "https://files.example/tester-8.0-py3-none-any.whl", hash = "sha256:1010101010101010101010101010101010101010101010101010101010101010" }]
 "#;
 
 struct Fixture {
@@ -272,7 +272,7 @@ fn error_only_binary_without_a_wheel() {
 #[test]
 fn error_no_usable_artifact_lists_tags() {
     let text = WORKSPACE.replace(
-        "sdist = { url = \"https://files.example/native-3.0.tar.gz\", hash = \"sha256:08\", size = 8 }\n",
+        "sdist = { url = \"https://files.example/native-3.0.tar.gz\", hash = \"sha256:0808080808080808080808080808080808080808080808080808080808080808\", size = 8 }\n",
         "",
     );
     let error = plan_text(&text, &PlanOptions::default(), &linux_313()).unwrap_err();
@@ -387,7 +387,7 @@ fn table_and_json_show_actions_and_reasons() {
     let web = &json["distributions"][5];
     assert_eq!(web["name"], "web");
     assert_eq!(web["action"], "wheel");
-    assert_eq!(web["artifact"]["sha256"], "03");
+    assert_eq!(web["artifact"]["sha256"], "03".repeat(32));
     assert_eq!(web["artifact"]["size"], 3);
     assert_eq!(json["distributions"][3]["build"], "sdist");
     assert_eq!(
@@ -404,7 +404,7 @@ fn flat_requirements_files_plan_by_marker_and_hash() {
     let path = directory.path().join("requirements.txt");
     fs_err::write(
         &path,
-        "django==5.2.11 --hash=sha256:aa --hash=sha256:bb\ncolorama==0.4.6 ; sys_platform == 'win32' --hash=sha256:cc\n",
+        "django==5.2.11 --hash=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --hash=sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\ncolorama==0.4.6 ; sys_platform == 'win32' --hash=sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc\n",
     )
     .unwrap();
     let lock = lock::read(&path).unwrap();

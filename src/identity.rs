@@ -1,0 +1,253 @@
+//! Typed identities checked at the boundary: every value that later becomes part of a path
+//! (a sha256 naming a cache entry, a file name in a bundle, a git commit naming a checkout) is
+//! parsed into one of these where it is read, so a bad value is an error that names its file
+//! and field before anything touches the disk, and no stage has to check it again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a value is not a valid identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not {expected}")]
+pub struct IdentityError {
+    /// The offending value, shortened and with control characters escaped.
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl IdentityError {
+    fn new(value: &str, expected: &'static str) -> IdentityError {
+        let shown: String = value.chars().take(80).collect();
+        IdentityError {
+            value: shown.escape_debug().to_string(),
+            expected,
+        }
+    }
+}
+
+/// `count` lowercase hexadecimal digits.
+fn is_lower_hex(text: &str, count: usize) -> bool {
+    text.len() == count
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+macro_rules! string_identity {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $expected:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdentityError;
+            fn try_from(value: String) -> Result<Self, IdentityError> {
+                let check: fn(&str) -> bool = $check;
+                if check(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(IdentityError::new(&value, $expected))
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdentityError;
+            fn from_str(value: &str) -> Result<Self, IdentityError> {
+                $name::try_from(value.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<std::path::Path> for $name {
+            fn as_ref(&self) -> &std::path::Path {
+                std::path::Path::new(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+    };
+}
+
+string_identity!(
+    /// A sha256 digest: 64 lowercase hexadecimal digits. It names cache entries.
+    Sha256,
+    |text| is_lower_hex(text, 64),
+    "a sha256 digest (64 lowercase hexadecimal digits)"
+);
+
+string_identity!(
+    /// A git commit id: 40 lowercase hexadecimal digits. It names checkouts and bundle archives.
+    GitCommit,
+    |text| is_lower_hex(text, 40),
+    "a git commit id (40 lowercase hexadecimal digits)"
+);
+
+string_identity!(
+    /// A git tree id: 40 lowercase hexadecimal digits.
+    TreeId,
+    |text| is_lower_hex(text, 40),
+    "a git tree id (40 lowercase hexadecimal digits)"
+);
+
+string_identity!(
+    /// A file name: one non-empty path component, not `.` or `..`, without `/`, `\`, NUL or
+    /// other control characters. It names files in bundles and `--find-links` directories.
+    FileName,
+    is_file_name,
+    "a file name (one path component, without `/`, `\\`, `..` or control characters)"
+);
+
+fn is_file_name(text: &str) -> bool {
+    !text.is_empty()
+        && text != "."
+        && text != ".."
+        && text.len() <= 255
+        && !text
+            .chars()
+            .any(|character| character == '/' || character == '\\' || character.is_control())
+}
+
+impl Sha256 {
+    /// The digest of bytes already hashed.
+    pub fn from_digest(digest: &[u8; 32]) -> Sha256 {
+        Sha256(crate::digest::hex(digest))
+    }
+
+    /// The sha256 of a file's contents.
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Sha256> {
+        let (digest, _) = crate::digest::sha256_reader(fs_err::File::open(path)?)?;
+        Ok(Sha256::from_digest(&digest))
+    }
+
+    /// The sha256 of some bytes.
+    pub fn of_bytes(bytes: &[u8]) -> Sha256 {
+        Sha256(crate::digest::sha256_hex(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_must_be_64_lowercase_hex_digits() {
+        let good = "ab".repeat(32);
+        assert_eq!(good.parse::<Sha256>().unwrap().as_str(), good);
+        for bad in [
+            "",
+            "../../etc/passwd",
+            &"AB".repeat(32),
+            &"ab".repeat(31),
+            &format!("{}/x", "ab".repeat(31)),
+        ] {
+            assert!(bad.parse::<Sha256>().is_err(), "{bad}");
+        }
+        insta::assert_snapshot!(
+            "../x".parse::<Sha256>().unwrap_err().to_string(),
+            @"`../x` is not a sha256 digest (64 lowercase hexadecimal digits)"
+        );
+    }
+
+    #[test]
+    fn file_names_are_one_component() {
+        for good in ["a-1.0-py3-none-any.whl", "x.tar.gz", "..a"] {
+            assert!(good.parse::<FileName>().is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a\\b", "a\0b", "a\nb", "/x"] {
+            assert!(bad.parse::<FileName>().is_err(), "{bad:?}");
+        }
+        insta::assert_snapshot!(
+            "a\nb/..".parse::<FileName>().unwrap_err().to_string(),
+            @r"`a\nb/..` is not a file name (one path component, without `/`, `\`, `..` or control characters)"
+        );
+    }
+
+    #[test]
+    fn commits_and_trees_are_40_hex_digits() {
+        assert!("0123456789abcdef0123456789abcdef01234567".parse::<GitCommit>().is_ok());
+        assert!("../../x".parse::<GitCommit>().is_err());
+        assert!("0123456789ABCDEF0123456789abcdef01234567".parse::<TreeId>().is_err());
+    }
+
+    #[test]
+    fn identities_deserialize_only_when_valid() {
+        #[derive(Deserialize)]
+        struct Row {
+            #[allow(dead_code)]
+            sha256: Sha256,
+        }
+        let error = toml::from_str::<Row>("sha256 = \"../../x\"\n")
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("line 1"), "{error}");
+        assert!(error.contains("not a sha256 digest"), "{error}");
+    }
+}
