@@ -288,7 +288,11 @@ pub fn write_tree_tar<W: std::io::Write>(
         }
     };
     // The tree's parents in the archive: `opt/`, then `opt/authentik/` below.
-    let parts: Vec<&str> = options.root.split('/').filter(|part| !part.is_empty()).collect();
+    let parts: Vec<&str> = options
+        .root
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .collect();
     for depth in 1..parts.len() {
         let mut header = header_for(tar::EntryType::Directory, 0o755, 0);
         let name = format!("{}/", parts[..depth].join("/"));
@@ -547,5 +551,216 @@ mod tests {
             .map(|entry| entry.unwrap().path().unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["link", "pkg/", "pkg/sub/", "pkg/sub/m.py", "run"]);
+    }
+
+    /// One raw tar entry: name, kind, link target, content.
+    type RawEntry<'a> = (&'a str, tar::EntryType, Option<&'a str>, &'a [u8]);
+
+    /// A tar of raw entries.
+    fn raw_entries(entries: &[RawEntry]) -> Vec<u8> {
+        let mut archive = Vec::new();
+        for (name, kind, link, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            {
+                let bytes = header.as_old_mut();
+                bytes.name[..name.len()].copy_from_slice(name.as_bytes());
+                if let Some(link) = link {
+                    bytes.linkname[..link.len()].copy_from_slice(link.as_bytes());
+                }
+            }
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+            archive.extend_from_slice(header.as_bytes());
+            archive.extend_from_slice(content);
+            archive.extend(vec![0u8; (512 - content.len() % 512) % 512]);
+        }
+        archive.extend(vec![0u8; 1024]);
+        archive
+    }
+
+    /// Every path below `directory`, relative, sorted.
+    fn listing(directory: &Path) -> Vec<String> {
+        let mut names: Vec<String> = walkdir::WalkDir::new(directory)
+            .min_depth(1)
+            .into_iter()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                entry
+                    .path()
+                    .strip_prefix(directory)
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_chain_of_links_cannot_carry_a_later_entry_outside() {
+        use tar::EntryType::{Link, Regular, Symlink};
+        // `a` → `.`, so `a/a/a` is the root, and `a/a/a/x` → `../../..` looks inside lexically
+        // (three levels down, three up) but is the destination's grandparent for real.
+        let hostile: [&[RawEntry]; 5] = [
+            &[
+                ("a", Symlink, Some("."), b""),
+                ("a/a/a/x", Symlink, Some("../../.."), b""),
+                ("a/a/a/x/evil", Regular, None, b"pwned"),
+            ],
+            &[
+                ("a", Symlink, Some("."), b""),
+                ("a/a/a/x", Symlink, Some("../../.."), b""),
+            ],
+            &[
+                ("d", Symlink, Some("."), b""),
+                ("d/evil", Regular, None, b"pwned"),
+            ],
+            &[
+                ("f", Regular, None, b"data"),
+                ("l", Symlink, Some("."), b""),
+                ("h", Link, Some("l/f"), b""),
+            ],
+            // No entry passes through a link, but `x` resolves through `d1/d2/a` (→ `d1`).
+            &[
+                ("d1/d2/keep", Regular, None, b""),
+                ("d1/d2/a", Symlink, Some(".."), b""),
+                ("x", Symlink, Some("d1/d2/a/../.."), b""),
+            ],
+        ];
+        let mut messages = Vec::new();
+        for entries in hostile {
+            let (directory, result) = unpack_bytes(&raw_entries(entries));
+            let error = result.unwrap_err().to_string();
+            messages.push(error.replace(&directory.path().display().to_string(), "[TMP]"));
+            // Nothing beside the archive and the destination, nothing named evil anywhere.
+            let outside = listing(directory.path());
+            assert!(
+                outside
+                    .iter()
+                    .all(|name| name == "a.tar" || name.starts_with("out")),
+                "{outside:?}"
+            );
+            assert!(
+                !outside.iter().any(|name| name.ends_with("evil")),
+                "{outside:?}"
+            );
+        }
+        insta::assert_snapshot!(messages.join("\n"), @r"
+        [TMP]/a.tar: refusing entry `a/a/a/x`: its path passes through the symbolic link `a` the archive made
+        [TMP]/a.tar: refusing entry `a/a/a/x`: its path passes through the symbolic link `a` the archive made
+        [TMP]/a.tar: refusing entry `d/evil`: its path passes through the symbolic link `d` the archive made
+        [TMP]/a.tar: refusing entry `h`: a hard link through a symbolic link
+        [TMP]/a.tar: refusing entry `x`: a symbolic link that resolves outside the destination
+        ");
+    }
+
+    #[test]
+    fn an_archive_that_inflates_without_bound_is_cut_off() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        {
+            let mut builder = tar::Builder::new(&mut gz);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(80 * 1024 * 1024);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(
+                    &mut header,
+                    "zeros",
+                    std::io::repeat(0).take(80 * 1024 * 1024),
+                )
+                .unwrap();
+            builder.finish().unwrap();
+        }
+        let bytes = gz.finish().unwrap();
+        let (directory, result) = unpack_bytes(&bytes);
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("--max-compression-ratio"), "{error}");
+        let written = fs_err::metadata(directory.path().join("out/zeros"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(
+            written <= crate::limits::RATIO_FLOOR + 1024 * 1024,
+            "{written}"
+        );
+    }
+
+    #[test]
+    fn copying_a_tree_refuses_fifos_instead_of_waiting_on_them() {
+        let directory = tempfile::tempdir().unwrap();
+        let tree = directory.path().join("tree");
+        fs_err::create_dir_all(&tree).unwrap();
+        fs_err::write(tree.join("a.py"), "x").unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            tree.join("pipe"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let to = directory.path().join("to");
+        fs_err::create_dir_all(&to).unwrap();
+        let error = copy_tree(&tree, &to, &[]).unwrap_err().to_string();
+        assert!(error.contains("device, socket or fifo"), "{error}");
+        let mut tar = Vec::new();
+        let error = write_tree_tar(&tree, &mut tar, &TarOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("device, socket or fifo"), "{error}");
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_refused_in_archives() {
+        use std::os::unix::ffi::OsStrExt;
+        let directory = tempfile::tempdir().unwrap();
+        let tree = directory.path().join("tree");
+        fs_err::create_dir_all(&tree).unwrap();
+        fs_err::write(tree.join(std::ffi::OsStr::from_bytes(b"a\xff")), "1").unwrap();
+        fs_err::write(tree.join(std::ffi::OsStr::from_bytes(b"a\xfe")), "2").unwrap();
+        let error = write_tree_tar(&tree, Vec::new(), &TarOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not UTF-8"), "{error}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 256, ..Default::default() })]
+        /// Whatever sequence of files, directories, symbolic and hard links an archive holds,
+        /// with whatever relative or absolute targets, nothing appears outside the root.
+        #[test]
+        fn no_sequence_of_entries_writes_outside(entries in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["a", "b", "a/b", "a/a", "b/a/c", "x", "a/x", "../x", "a/../x", "a/a/a/x", "b/../../x"]),
+                0u8..4,
+                proptest::sample::select(vec![".", "..", "../..", "a", "../a", "/tmp", "/", "a/..", "../../..", "b/../..", "x", "a/x"]),
+            ),
+            1..12,
+        )) {
+            let raw: Vec<RawEntry> = entries
+                .iter()
+                .map(|(name, kind, target)| match kind {
+                    0 => (*name, tar::EntryType::Regular, None, &b"escaped"[..]),
+                    1 => (*name, tar::EntryType::Directory, None, &b""[..]),
+                    2 => (*name, tar::EntryType::Symlink, Some(*target), &b""[..]),
+                    _ => (*name, tar::EntryType::Link, Some(*target), &b""[..]),
+                })
+                .collect();
+            let sandbox = tempfile::tempdir().unwrap();
+            // The extraction root sits two levels down, so `..` and `../..` land in the sandbox.
+            let inner = sandbox.path().join("one/two");
+            fs_err::create_dir_all(inner.join("out")).unwrap();
+            let archive = inner.join("a.tar");
+            fs_err::write(&archive, raw_entries(&raw)).unwrap();
+            let _ = unpack_tar(&archive, &inner.join("out"));
+            let everything = listing(sandbox.path());
+            proptest::prop_assert!(
+                everything.iter().all(|name| name == "one" || name == "one/two" || name == "one/two/a.tar" || name.starts_with("one/two/out")),
+                "{everything:?}"
+            );
+        }
     }
 }

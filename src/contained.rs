@@ -154,7 +154,11 @@ impl Contained {
         }
     }
 
-    fn error(&self, action: &'static str, relative: &Path) -> impl FnOnce(std::io::Error) -> ContainedError {
+    fn error(
+        &self,
+        action: &'static str,
+        relative: &Path,
+    ) -> impl FnOnce(std::io::Error) -> ContainedError {
         let path = self.path(relative);
         let root = self.root.clone();
         move |source| {
@@ -209,9 +213,7 @@ impl Contained {
     ) -> Result<std::fs::File, ContainedError> {
         self.check(relative)?;
         if existing == Existing::Replace
-            && self
-                .entry_type(relative)
-                .is_some_and(|kind| !kind.is_dir())
+            && self.entry_type(relative).is_some_and(|kind| !kind.is_dir())
         {
             self.remove_file(relative)?;
         }
@@ -262,9 +264,7 @@ impl Contained {
         let file = self.create_file(relative, mode, existing)?;
         let mut writer = std::io::BufWriter::with_capacity(128 * 1024, file);
         let written = std::io::copy(reader, &mut writer).map_err(self.error("write", relative))?;
-        writer
-            .flush()
-            .map_err(self.error("write", relative))?;
+        writer.flush().map_err(self.error("write", relative))?;
         Ok(written)
     }
 
@@ -303,8 +303,11 @@ impl Contained {
             .mode()
             & 0o111
             != 0;
-        let mut output =
-            self.create_file(relative, FileMode::from_executable(executable), Existing::Refuse)?;
+        let mut output = self.create_file(
+            relative,
+            FileMode::from_executable(executable),
+            Existing::Refuse,
+        )?;
         if link_mode == LinkMode::Reflink && rustix::fs::ioctl_ficlone(&output, &input).is_ok() {
             return Ok(());
         }
@@ -320,7 +323,11 @@ impl Contained {
         let (parent, name) = split_parent(relative);
         let parent_directory = self
             .directory
-            .open_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })
+            .open_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            })
             .map_err(self.error("open", parent))?;
         rustix::fs::linkat(
             rustix::fs::CWD,
@@ -337,10 +344,7 @@ impl Contained {
     pub fn hard_link_within(&self, source: &Path, relative: &Path) -> Result<(), ContainedError> {
         self.check(source)?;
         self.check(relative)?;
-        if !self
-            .entry_type(source)
-            .is_some_and(|kind| kind.is_file())
-        {
+        if !self.entry_type(source).is_some_and(|kind| kind.is_file()) {
             return Err(ContainedError::Io {
                 action: "link to",
                 path: self.path(source),
@@ -399,8 +403,16 @@ impl Contained {
         let parent = relative.parent().unwrap_or(Path::new(""));
         let components: Vec<Component> = target.components().collect();
         for existing in (0..=components.len()).rev() {
-            let prefix: PathBuf = parent.iter().map(Component::Normal).chain(components[..existing].iter().copied()).collect();
-            let probe = if prefix.as_os_str().is_empty() { PathBuf::from(".") } else { prefix };
+            let prefix: PathBuf = parent
+                .iter()
+                .map(Component::Normal)
+                .chain(components[..existing].iter().copied())
+                .collect();
+            let probe = if prefix.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                prefix
+            };
             match self.directory.canonicalize(&probe) {
                 Ok(_) => {
                     let rest_climbs = components[existing..]
@@ -482,18 +494,31 @@ mod tests {
         std::os::unix::fs::symlink(directory.path(), directory.path().join("root/up")).unwrap();
 
         // A link at the final name is replaced, never written through.
-        root.write(Path::new("file"), b"new", FileMode::Regular, Existing::Replace)
-            .unwrap();
+        root.write(
+            Path::new("file"),
+            b"new",
+            FileMode::Regular,
+            Existing::Replace,
+        )
+        .unwrap();
         assert_eq!(fs_err::read_to_string(&outside).unwrap(), "precious");
-        assert_eq!(fs_err::read_to_string(directory.path().join("root/file")).unwrap(), "new");
+        assert_eq!(
+            fs_err::read_to_string(directory.path().join("root/file")).unwrap(),
+            "new"
+        );
         // Refused where the name is taken.
         let error = root
             .write(Path::new("file"), b"x", FileMode::Regular, Existing::Refuse)
             .unwrap_err();
         assert!(matches!(error, ContainedError::Exists { .. }), "{error}");
         // A link in the middle of the path that leaves is never followed.
-        root.write(Path::new("up/outside"), b"x", FileMode::Regular, Existing::Replace)
-            .unwrap_err();
+        root.write(
+            Path::new("up/outside"),
+            b"x",
+            FileMode::Regular,
+            Existing::Replace,
+        )
+        .unwrap_err();
         let error = root
             .create_file(Path::new("up/new"), FileMode::Regular, Existing::Replace)
             .unwrap_err();
@@ -505,7 +530,10 @@ mod tests {
             let error = root
                 .write(Path::new(bad), b"x", FileMode::Regular, Existing::Replace)
                 .unwrap_err();
-            assert!(matches!(error, ContainedError::Escapes { .. }), "{bad}: {error}");
+            assert!(
+                matches!(error, ContainedError::Escapes { .. }),
+                "{bad}: {error}"
+            );
         }
     }
 
@@ -517,15 +545,18 @@ mod tests {
         // is the root's parent for real.
         root.symlink(Path::new("d1/d2/a"), Path::new("..")).unwrap();
         root.check_link(Path::new("d1/d2/a")).unwrap();
-        root.symlink(Path::new("x"), Path::new("d1/d2/a/../..")).unwrap();
+        root.symlink(Path::new("x"), Path::new("d1/d2/a/../.."))
+            .unwrap();
         assert!(matches!(
             root.check_link(Path::new("x")),
             Err(ContainedError::Escapes { .. })
         ));
         // Dangling targets are judged by what exists.
-        root.symlink(Path::new("later"), Path::new("d1/missing/file")).unwrap();
+        root.symlink(Path::new("later"), Path::new("d1/missing/file"))
+            .unwrap();
         root.check_link(Path::new("later")).unwrap();
-        root.symlink(Path::new("climbs"), Path::new("d1/missing/../..")).unwrap();
+        root.symlink(Path::new("climbs"), Path::new("d1/missing/../.."))
+            .unwrap();
         assert!(root.check_link(Path::new("climbs")).is_err());
         // Lexically outside is refused when it is made.
         assert!(root.symlink(Path::new("out"), Path::new("../x")).is_err());
@@ -536,8 +567,13 @@ mod tests {
     fn modes_do_not_depend_on_the_umask() {
         use std::os::unix::fs::PermissionsExt as _;
         let (directory, root) = destination();
-        root.write(Path::new("a/run"), b"#!/bin/sh\n", FileMode::Executable, Existing::Refuse)
-            .unwrap();
+        root.write(
+            Path::new("a/run"),
+            b"#!/bin/sh\n",
+            FileMode::Executable,
+            Existing::Refuse,
+        )
+        .unwrap();
         let mode = fs_err::metadata(directory.path().join("root/a/run"))
             .unwrap()
             .permissions()
@@ -549,7 +585,10 @@ mod tests {
     fn lexical_helpers() {
         assert!(lexically_inside(Path::new("a/../b")));
         assert!(!lexically_inside(Path::new("a/../../b")));
-        assert_eq!(contained_path(Path::new("./a/./b")), Some(PathBuf::from("a/b")));
+        assert_eq!(
+            contained_path(Path::new("./a/./b")),
+            Some(PathBuf::from("a/b"))
+        );
         assert_eq!(contained_path(Path::new("/a")), None);
     }
 }

@@ -231,9 +231,17 @@ mod tests {
 
     #[test]
     fn commits_and_trees_are_40_hex_digits() {
-        assert!("0123456789abcdef0123456789abcdef01234567".parse::<GitCommit>().is_ok());
+        assert!(
+            "0123456789abcdef0123456789abcdef01234567"
+                .parse::<GitCommit>()
+                .is_ok()
+        );
         assert!("../../x".parse::<GitCommit>().is_err());
-        assert!("0123456789ABCDEF0123456789abcdef01234567".parse::<TreeId>().is_err());
+        assert!(
+            "0123456789ABCDEF0123456789abcdef01234567"
+                .parse::<TreeId>()
+                .is_err()
+        );
     }
 
     #[test]

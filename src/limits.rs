@@ -163,7 +163,9 @@ pub struct Budgeted<'a, R> {
 impl<R: std::io::Read> std::io::Read for Budgeted<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let allowed = self.budget.remaining().saturating_add(1);
-        let length = buffer.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let length = buffer
+            .len()
+            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buffer[..length])?;
         if let Err(error) = self.budget.bytes(read as u64) {
             let message = error.to_string();
@@ -188,8 +190,14 @@ mod tests {
             exceeded: None,
         };
         let error = std::io::copy(&mut reader, &mut std::io::sink()).unwrap_err();
-        assert!(error.to_string().contains("--max-compression-ratio"), "{error}");
-        assert!(matches!(reader.exceeded, Some(ArchiveLimitError::Ratio { .. })));
+        assert!(
+            error.to_string().contains("--max-compression-ratio"),
+            "{error}"
+        );
+        assert!(matches!(
+            reader.exceeded,
+            Some(ArchiveLimitError::Ratio { .. })
+        ));
         // It stopped right past the floor, not gigabytes later.
         assert!(budget.unpacked <= RATIO_FLOOR + 64 * 1024);
     }

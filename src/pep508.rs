@@ -154,4 +154,16 @@ mod tests {
         assert!(parse_marker("python_version == '3' and platform_release == '6.1'").is_ok());
         assert!(parse_requirement("a[b] @ https://h/a-1.0.tar.gz ; os_name == 'posix'").is_ok());
     }
+
+    #[test]
+    fn markers_above_the_size_limit_are_refused_before_parsing() {
+        let clause = "python_version >= '3' and ";
+        let huge = format!("{}python_version >= '3'", clause.repeat(20_000));
+        let started = std::time::Instant::now();
+        let error = parse_marker(&huge).unwrap_err().to_string();
+        assert!(error.contains("longer than akpkg reads"), "{error}");
+        assert!(parse_requirement(&format!("x ; {huge}")).is_err());
+        // Refused without parsing: well under the minutes pep508_rs would take.
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }

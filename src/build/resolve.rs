@@ -125,18 +125,19 @@ pub fn resolve(
             asked: asked.clone(),
             message,
         };
-        let filename = candidate
-            .file
-            .filename
-            .parse()
-            .map_err(|error| invalid(format!("the index's file for {name} {version}: {error}")))?;
+        let filename =
+            candidate.file.filename.parse().map_err(|error| {
+                invalid(format!("the index's file for {name} {version}: {error}"))
+            })?;
         let sha256 = candidate
             .file
             .sha256
             .as_deref()
             .unwrap_or_default()
             .parse()
-            .map_err(|error| invalid(format!("the index's sha256 for {name} {version}: {error}")))?;
+            .map_err(|error| {
+                invalid(format!("the index's sha256 for {name} {version}: {error}"))
+            })?;
         pins.push(Pin {
             name,
             version,

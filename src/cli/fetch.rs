@@ -247,7 +247,10 @@ pub fn requests_of(
                         version: version.clone(),
                         repository: repository.clone(),
                         commit: commit.parse().map_err(|error| {
-                            CliError::Usage(format!("`{}`: its git commit: {error}", distribution.name))
+                            CliError::Usage(format!(
+                                "`{}`: its git commit: {error}",
+                                distribution.name
+                            ))
                         })?,
                     });
                 }
@@ -273,12 +276,20 @@ pub fn requests_of(
                     name: distribution.name.to_string(),
                     version,
                     filename: file.filename.parse().map_err(|error| {
-                        CliError::Usage(format!("`{}`: the index's file name: {error}", distribution.name))
+                        CliError::Usage(format!(
+                            "`{}`: the index's file name: {error}",
+                            distribution.name
+                        ))
                     })?,
                     url: Some(file.url.clone()),
-                    sha256: file.sha256.as_deref().unwrap_or_default().parse().map_err(|error| {
-                        CliError::Usage(format!("`{}`: the index's sha256: {error}", distribution.name))
-                    })?,
+                    sha256: file.sha256.as_deref().unwrap_or_default().parse().map_err(
+                        |error| {
+                            CliError::Usage(format!(
+                                "`{}`: the index's sha256: {error}",
+                                distribution.name
+                            ))
+                        },
+                    )?,
                     size: None,
                 });
                 continue;

@@ -146,12 +146,14 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         let source = match (&distribution.source, sdist) {
             (_, Some(sdist)) => {
                 let sha256 = sdist.hash.as_ref().and_then(|hash| hash.sha256());
-                let path = sha256.and_then(|sha256| by_sha256.get(sha256.as_str())).ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "`{name}`: its sdist {} was not fetched",
-                        sdist.filename
-                    ))
-                })?;
+                let path = sha256
+                    .and_then(|sha256| by_sha256.get(sha256.as_str()))
+                    .ok_or_else(|| {
+                        CliError::Usage(format!(
+                            "`{name}`: its sdist {} was not fetched",
+                            sdist.filename
+                        ))
+                    })?;
                 SourceInput::Sdist(path.to_path_buf())
             }
             (

@@ -90,11 +90,18 @@ impl LimitArgs {
 /// `123`, `64K`, `64M`, `2G` (powers of 1024).
 fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let (digits, unit) = match text.char_indices().find(|(_, character)| !character.is_ascii_digit()) {
+    let (digits, unit) = match text
+        .char_indices()
+        .find(|(_, character)| !character.is_ascii_digit())
+    {
         Some((index, _)) => text.split_at(index),
         None => (text, ""),
     };
-    let multiplier: u64 = match unit.to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let multiplier: u64 = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 1,
         "K" => 1 << 10,
         "M" => 1 << 20,

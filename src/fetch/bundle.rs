@@ -161,7 +161,12 @@ fn copy_verified(root: &Contained, artifact: &FetchedArtifact) -> Result<(), Fet
         source,
     })?;
     let mut hashing = crate::digest::HashingReader::new(source);
-    root.write_from(&relative, &mut hashing, FileMode::Regular, Existing::Replace)?;
+    root.write_from(
+        &relative,
+        &mut hashing,
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
     let actual = hashing.finish();
     if actual == artifact.request.sha256 {
         return Ok(());

@@ -199,7 +199,13 @@ fn from_indexes(
     options: &FetchOptions,
 ) -> Option<String> {
     options.index_urls.iter().find_map(|index| {
-        match super::index::project_files(client, index, &request.name, &options.netrc) {
+        match super::index::project_files(
+            client,
+            index,
+            &request.name,
+            &options.netrc,
+            options.limits.index_page_bytes,
+        ) {
             Ok(files) => files
                 .into_iter()
                 .find(|file| match &file.sha256 {
@@ -263,7 +269,17 @@ fn attempt_once(
     let response = super::netrc::authorize(client.get(url), url, &options.netrc)
         .send()
         .map_err(|error| {
-            Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
+            // A refused redirect is the server's answer, not a passing fault.
+            if error.is_redirect() {
+                Attempt::Fatal(FetchError::Redirect {
+                    name: request.name.clone(),
+                    version: request.version.clone(),
+                    url: redacted(url),
+                    message: without_url(&error),
+                })
+            } else {
+                Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
+            }
         })?;
     let status = response.status();
     if status.as_u16() == 429 || status.is_server_error() {
@@ -291,7 +307,12 @@ fn attempt_once(
     if let Some(announced) = response.content_length()
         && announced > bounds.max_bytes
     {
-        return Err(Attempt::Fatal(too_large(&Subject::of(request), url, bounds, announced)));
+        return Err(Attempt::Fatal(too_large(
+            &Subject::of(request),
+            url,
+            bounds,
+            announced,
+        )));
     }
     let mut body = Bounded::new(response, bounds, progress);
     let stored = cache.store_verified(&mut body, &request.sha256);
@@ -301,7 +322,12 @@ fn attempt_once(
     }
     match body.exceeded {
         Some(Exceeded::Size) => {
-            return Err(Attempt::Fatal(too_large(&Subject::of(request), url, bounds, body.count)));
+            return Err(Attempt::Fatal(too_large(
+                &Subject::of(request),
+                url,
+                bounds,
+                body.count,
+            )));
         }
         Some(Exceeded::Deadline) => {
             return Err(Attempt::Fatal(FetchError::Deadline {
@@ -431,17 +457,29 @@ impl<'a, R> Bounded<'a, R> {
 impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         // One byte past the bound is enough to know it was crossed.
-        let allowed = self.bounds.max_bytes.saturating_sub(self.count).saturating_add(1);
-        let length = buffer.len().min(usize::try_from(allowed).unwrap_or(usize::MAX));
+        let allowed = self
+            .bounds
+            .max_bytes
+            .saturating_sub(self.count)
+            .saturating_add(1);
+        let length = buffer
+            .len()
+            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buffer[..length])?;
         self.count += read as u64;
         self.progress.bytes(read as i64);
         if self.count > self.bounds.max_bytes {
-            return Err(self.fail(Exceeded::Size, format!("more than {} bytes", self.bounds.max_bytes)));
+            return Err(self.fail(
+                Exceeded::Size,
+                format!("more than {} bytes", self.bounds.max_bytes),
+            ));
         }
         let now = Instant::now();
         if now >= self.bounds.deadline {
-            return Err(self.fail(Exceeded::Deadline, "the download deadline passed".to_string()));
+            return Err(self.fail(
+                Exceeded::Deadline,
+                "the download deadline passed".to_string(),
+            ));
         }
         self.window_bytes += read as u64;
         if now.duration_since(self.window_start) >= self.bounds.stall_timeout {

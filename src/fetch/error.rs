@@ -94,6 +94,14 @@ pub enum FetchError {
         received: u64,
     },
 
+    #[error("`{name}` {version}: {url}: refusing {message}")]
+    Redirect {
+        name: String,
+        version: String,
+        url: String,
+        message: String,
+    },
+
     #[error("`{name}` {version}: {url} answered {status}")]
     Status {
         name: String,

@@ -22,9 +22,8 @@ use crate::identity::{GitCommit, TreeId};
 
 /// The git tree id (40 hex digits) of the files below `directory`.
 pub fn tree_id(directory: &Path) -> Result<TreeId, FetchError> {
-    let id = tree_object_id(directory)?.ok_or_else(|| {
-        FetchError::Git(format!("{} holds no files", directory.display()))
-    })?;
+    let id = tree_object_id(directory)?
+        .ok_or_else(|| FetchError::Git(format!("{} holds no files", directory.display())))?;
     crate::digest::hex(&id)
         .parse()
         .map_err(|error: crate::identity::IdentityError| FetchError::Git(error.to_string()))
@@ -442,8 +441,7 @@ mod tests {
         // The second time comes from the cache, even with the origin gone.
         fs_err::remove_dir_all(&origin).unwrap();
         assert_eq!(fetch_commit(&url, &commit, &cache).unwrap(), checkout);
-        let missing =
-            fetch_commit(&url, &"0".repeat(40).parse().unwrap(), &cache).unwrap_err();
+        let missing = fetch_commit(&url, &"0".repeat(40).parse().unwrap(), &cache).unwrap_err();
         assert!(
             missing
                 .to_string()

@@ -96,6 +96,7 @@ pub fn project_files(
     index_url: &str,
     project: &str,
     netrc: &super::Netrc,
+    cap: u64,
 ) -> Result<Vec<IndexFile>, String> {
     // PEP 503: the project's URL is `<index>/<normalized name>/`.
     let normalized = project.to_ascii_lowercase().replace(['_', '.'], "-");
@@ -115,7 +116,6 @@ pub fn project_files(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("json"));
     // Read at most the cap (and one byte more, to know it was crossed), never the whole body.
-    let cap = crate::limits::get().index_page_bytes;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(response, cap + 1), &mut text)
         .map_err(|error| format!("cannot read the index page: {error}"))?;
@@ -268,7 +268,13 @@ impl IndexClient {
         }
         let mut failures = Vec::new();
         for index in &self.indexes {
-            match project_files(&self.client, index, project, &self.options.netrc) {
+            match project_files(
+                &self.client,
+                index,
+                project,
+                &self.options.netrc,
+                self.options.limits.index_page_bytes,
+            ) {
                 Ok(files) => {
                     if let Ok(mut pages) = self.pages.lock() {
                         pages.insert(project.to_string(), files.clone());
@@ -348,14 +354,10 @@ impl IndexClient {
             ..self.options.clone()
         };
         if let Some(Some(sha256)) = &file.core_metadata {
-            let name = format!("{}.metadata", file.filename)
-                .parse()
-                .map_err(|error: crate::identity::IdentityError| FetchError::Index(error.to_string()))?;
-            let metadata = request(
-                name,
-                format!("{}.metadata", file.url),
-                sha256.clone(),
-            );
+            let name = format!("{}.metadata", file.filename).parse().map_err(
+                |error: crate::identity::IdentityError| FetchError::Index(error.to_string()),
+            )?;
+            let metadata = request(name, format!("{}.metadata", file.url), sha256.clone());
             let fetched = super::fetch_all(&[metadata], &options, &super::Silent)?;
             return read_text(&fetched[0].path);
         }

@@ -208,7 +208,10 @@ impl ArtifactCache {
         let abandoned_after = limits.stall_timeout * 2 + Duration::from_secs(60);
         let mut removed = 0;
         for entry in entries.filter_map(Result::ok) {
-            let is_incoming = entry.file_name().to_string_lossy().starts_with(".incoming-");
+            let is_incoming = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".incoming-");
             let idle = entry
                 .metadata()
                 .and_then(|metadata| metadata.modified())

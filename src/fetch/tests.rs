@@ -45,6 +45,12 @@ enum Reply {
     TooManyRequests,
     /// Announces the whole length, sends this many bytes, then closes the connection.
     CutAfter(Vec<u8>, usize),
+    /// No length; zeros until the client hangs up.
+    Endless,
+    /// One byte every this long, at most 200 bytes (a hostile slow server).
+    Trickle(Duration),
+    /// 302 to this location.
+    Redirect(String),
 }
 
 struct Server {
@@ -126,6 +132,34 @@ impl Server {
                         body.len()
                     )
                     .and_then(|()| stream.write_all(&body[..sent])),
+                    Reply::Endless => {
+                        write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").and_then(
+                            |()| {
+                                let chunk = vec![0u8; 64 * 1024];
+                                // Bounded, so a client that never stops cannot keep the test alive.
+                                for _ in 0..(64 * 1024) {
+                                    stream.write_all(&chunk)?;
+                                }
+                                Ok(())
+                            },
+                        )
+                    }
+                    Reply::Trickle(interval) => {
+                        write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").and_then(
+                            |()| {
+                                for _ in 0..200 {
+                                    stream.write_all(b"x")?;
+                                    stream.flush()?;
+                                    std::thread::sleep(interval);
+                                }
+                                Ok(())
+                            },
+                        )
+                    }
+                    Reply::Redirect(location) => write!(
+                        stream,
+                        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
                 };
             }
         });
@@ -461,4 +495,205 @@ fn cache_verify_removes_corrupt_entries() {
     fs_err::write(&fetched[0].path, b"bit rot").unwrap();
     assert_eq!(store.verify().unwrap(), (1, vec![fetched[0].path.clone()]));
     assert!(!fetched[0].path.exists());
+}
+
+#[test]
+fn an_endless_body_stops_at_the_locked_size_and_is_never_retried() {
+    let server = Server::start(vec![("/x.whl", vec![Reply::Endless])]);
+    let cache = tempfile::tempdir().unwrap();
+    let error = fetch_silently(
+        &[request("x", b"ten bytes!", server.url("/x.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err()
+    .to_string()
+    .replace(&server.base, "http://127.0.0.1:PORT");
+    insta::assert_snapshot!(error, @"`x` 1.0: http://127.0.0.1:PORT/x.whl sent more than 10 bytes (11 so far), the size the lock gives; the download was stopped and discarded");
+    assert_eq!(server.hits("/x.whl"), 1);
+    assert!(
+        stored(cache.path()).is_empty(),
+        "{:?}",
+        stored(cache.path())
+    );
+}
+
+#[test]
+fn an_endless_body_of_unknown_size_stops_at_the_cap() {
+    let server = Server::start(vec![("/x.whl", vec![Reply::Endless])]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut options = options(cache.path());
+    options.limits.download_bytes = 1024 * 1024;
+    let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
+    size_unknown.size = None;
+    let error = fetch_silently(&[size_unknown], &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sent more than 1048576 bytes"), "{error}");
+    assert!(error.contains("--max-download-size"), "{error}");
+    assert!(
+        stored(cache.path()).is_empty(),
+        "{:?}",
+        stored(cache.path())
+    );
+}
+
+#[test]
+fn a_trickling_server_is_given_up_on() {
+    let server = Server::start(vec![(
+        "/x.whl",
+        vec![Reply::Trickle(Duration::from_millis(200))],
+    )]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut options = options(cache.path());
+    options.retries = 1;
+    options.limits.stall_timeout = Duration::from_secs(1);
+    let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
+    size_unknown.size = None;
+    let started = std::time::Instant::now();
+    let error = fetch_silently(&[size_unknown], &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("stalled"), "{error}");
+    assert!(error.contains("after 2 attempts"), "{error}");
+    // Two attempts of about a second each, not the 40 s the server would take.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stored(cache.path()).is_empty(),
+        "{:?}",
+        stored(cache.path())
+    );
+}
+
+#[test]
+fn the_deadline_bounds_a_download_and_its_retries() {
+    let server = Server::start(vec![(
+        "/x.whl",
+        vec![Reply::Trickle(Duration::from_millis(100))],
+    )]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut options = options(cache.path());
+    options.retries = 10;
+    options.limits.download_deadline = Duration::from_secs(1);
+    let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
+    size_unknown.size = None;
+    let error = fetch_silently(&[size_unknown], &options)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("took longer than 1 s"), "{error}");
+    assert!(error.contains("--download-deadline"), "{error}");
+}
+
+#[test]
+fn every_redirect_hop_is_checked_against_the_plain_http_rule() {
+    let server = Server::start(vec![(
+        "/x.whl",
+        vec![Reply::Redirect(
+            "http://files.example.invalid/x.whl".to_string(),
+        )],
+    )]);
+    let cache = tempfile::tempdir().unwrap();
+    let error = fetch_silently(
+        &[request("x", b"genuine", server.url("/x.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("redirect to plain HTTP on files.example.invalid"),
+        "{error}"
+    );
+    // Refused, not retried: a redirect is the server's answer, not a passing fault.
+    assert_eq!(server.hits("/x.whl"), 1);
+}
+
+#[test]
+fn the_authority_is_the_one_the_request_would_use() {
+    let loopback_looking =
+        reqwest::Url::parse("http://files.example.invalid:80\\@127.0.0.1/x").unwrap();
+    assert_eq!(
+        download::plain_http_host(&loopback_looking, &[]),
+        Some("files.example.invalid".to_string())
+    );
+    let loopback = reqwest::Url::parse("http://user:pass@127.0.0.1:8080/x").unwrap();
+    assert_eq!(download::plain_http_host(&loopback, &[]), None);
+    let trusted = reqwest::Url::parse("http://mirror.lan/x").unwrap();
+    assert_eq!(
+        download::plain_http_host(&trusted, &["mirror.lan".to_string()]),
+        None
+    );
+}
+
+#[test]
+fn index_pages_are_read_up_to_their_cap() {
+    let page = format!("<html>{}</html>", "<a href='x'>x</a>".repeat(200_000));
+    let server = Server::start(vec![("/simple/big/", vec![Reply::Body(page.into_bytes())])]);
+    let cache = tempfile::tempdir().unwrap();
+    let options = options(cache.path());
+    let client = download::client(&options).unwrap();
+    let error = index::project_files(
+        &client,
+        &server.url("/simple"),
+        "big",
+        &options.netrc,
+        1024 * 1024,
+    )
+    .unwrap_err();
+    assert!(error.contains("larger than 1048576 bytes"), "{error}");
+    assert!(error.contains("--max-index-page-size"), "{error}");
+}
+
+#[test]
+fn a_bundle_carries_only_artifacts_rehashed_on_the_way() {
+    let server = Server::start(vec![("/x.whl", vec![Reply::Body(b"genuine".to_vec())])]);
+    let cache = tempfile::tempdir().unwrap();
+    let fetched = fetch_silently(
+        &[request("x", b"genuine", server.url("/x.whl"))],
+        &options(cache.path()),
+    )
+    .unwrap();
+    // Poisoned in the cache after it was verified.
+    fs_err::write(&fetched[0].path, b"poison!").unwrap();
+    let bundle = tempfile::tempdir().unwrap();
+    let error = write_bundle(&fetched, &[], bundle.path()).unwrap_err();
+    assert!(
+        matches!(error, FetchError::ChangedInCache { .. }),
+        "{error}"
+    );
+    assert!(
+        !bundle
+            .path()
+            .join("artifacts/x-1.0-py3-none-any.whl")
+            .exists()
+    );
+    assert!(!bundle.path().join(BUNDLE_MANIFEST).exists());
+    assert!(
+        !fetched[0].path.exists(),
+        "the poisoned file left the cache"
+    );
+}
+
+#[test]
+fn abandoned_downloads_are_cleaned_by_the_next_run() {
+    let cache = tempfile::tempdir().unwrap();
+    let artifacts = ArtifactCache::new(cache.path());
+    fs_err::create_dir_all(artifacts.directory()).unwrap();
+    let old = artifacts.directory().join(".incoming-old");
+    let fresh = artifacts.directory().join(".incoming-fresh");
+    fs_err::write(&old, b"half").unwrap();
+    fs_err::write(&fresh, b"in progress").unwrap();
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let removed = artifacts.remove_abandoned(&crate::limits::Limits::default());
+    assert_eq!(removed, 1);
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a live download is left alone");
 }

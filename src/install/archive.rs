@@ -61,7 +61,8 @@ impl FileStamp {
         if !metadata.is_file() {
             return None;
         }
-        let modified = i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
+        let modified =
+            i128::from(metadata.mtime()) * 1_000_000_000 + i128::from(metadata.mtime_nsec());
         Some((
             FileStamp {
                 inode: metadata.ino(),
@@ -78,9 +79,10 @@ fn still_intact(directory: &Path, manifest: &Manifest, sha256: &str) -> bool {
     use rayon::prelude::*;
     let files = directory.join("files");
     manifest.wheel_sha256 == sha256
-        && manifest.files.par_iter().all(|(path, _, size, stamp)| {
-            FileStamp::of(&files.join(path)) == Some((*stamp, *size))
-        })
+        && manifest
+            .files
+            .par_iter()
+            .all(|(path, _, size, stamp)| FileStamp::of(&files.join(path)) == Some((*stamp, *size)))
 }
 
 /// Unpack `wheel` (whose sha256 is `sha256`) under `cache_root`, or reuse an earlier unpacking.
@@ -143,12 +145,13 @@ pub fn unpack_cached(
     let files = extracted
         .iter()
         .map(|entry| {
-            let (stamp, size) = FileStamp::of(&files_directory.join(&entry.path)).ok_or_else(|| {
-                InstallError::InvalidWheel {
-                    wheel: wheel.to_path_buf(),
-                    message: format!("`{}` vanished while it was unpacked", entry.path),
-                }
-            })?;
+            let (stamp, size) =
+                FileStamp::of(&files_directory.join(&entry.path)).ok_or_else(|| {
+                    InstallError::InvalidWheel {
+                        wheel: wheel.to_path_buf(),
+                        message: format!("`{}` vanished while it was unpacked", entry.path),
+                    }
+                })?;
             Ok((entry.path.clone(), entry.hash.clone(), size, stamp))
         })
         .collect::<Result<_, InstallError>>()?;
@@ -177,8 +180,7 @@ pub fn unpack_cached(
         if read_manifest(&final_directory).is_some_and(|existing| {
             (existing.verified || !verify_record)
                 && still_intact(&final_directory, &existing, sha256)
-        })
-        {
+        }) {
             return Ok(from_manifest(wheel, filename, &final_directory, manifest));
         }
         fs_err::remove_dir_all(&final_directory)
@@ -301,7 +303,9 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
             return Err(refuse(reason.to_string()));
         }
         if entry.is_symlink() {
-            return Err(refuse("symbolic links are not allowed in wheels".to_string()));
+            return Err(refuse(
+                "symbolic links are not allowed in wheels".to_string(),
+            ));
         }
         if entry.is_dir() {
             continue;
@@ -310,7 +314,9 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
         let mode = entry.unix_mode().unwrap_or(0o644);
         let file_type = mode & 0o170000;
         if file_type != 0 && file_type != 0o100000 {
-            return Err(refuse("only regular files are allowed in wheels".to_string()));
+            return Err(refuse(
+                "only regular files are allowed in wheels".to_string(),
+            ));
         }
         let mut budgeted = Budgeted {
             inner: &mut entry,

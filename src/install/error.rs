@@ -88,9 +88,7 @@ pub enum InstallError {
     #[error("cannot install into {prefix}: {reason}")]
     Layout { prefix: PathBuf, reason: String },
 
-    #[error(
-        "{wheel}: refusing to install `{path}`: it is {reason}; no wheel may write there"
-    )]
+    #[error("{wheel}: refusing to install `{path}`: it is {reason}; no wheel may write there")]
     ReservedPath {
         wheel: PathBuf,
         path: PathBuf,

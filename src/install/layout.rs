@@ -42,19 +42,24 @@ impl Layout {
             prefix: prefix.to_path_buf(),
             reason,
         };
+        let final_prefix = std::path::absolute(prefix)
+            .map_err(|error| layout_error(format!("cannot make the path absolute: {error}")))?;
+        // `/`, `/.` and `/usr/..` all name the root.
+        let below_root = final_prefix
+            .strip_prefix("/")
+            .ok()
+            .and_then(crate::contained::contained_path);
+        if below_root.is_none_or(|path| path.as_os_str().is_empty()) {
+            return Err(layout_error(
+                "the file system's root cannot be a prefix: it would place `pyvenv.cfg` and `bin/python*` in the host's own directories".to_string(),
+            ));
+        }
         let interpreter = target.interpreter.as_ref().ok_or_else(|| {
             layout_error(
                 "installing needs a real interpreter (--python), not a described target"
                     .to_string(),
             )
         })?;
-        let final_prefix = std::path::absolute(prefix)
-            .map_err(|error| layout_error(format!("cannot make the path absolute: {error}")))?;
-        if final_prefix.parent().is_none() {
-            return Err(layout_error(
-                "the file system's root cannot be a prefix: it would place `pyvenv.cfg` and `bin/python*` in the host's own directories".to_string(),
-            ));
-        }
         let root = match destdir {
             // DESTDIR staging: PREFIX is re-rooted under DESTDIR, as `make install` does.
             Some(destdir) => destdir.join(final_prefix.strip_prefix("/").unwrap_or(&final_prefix)),
@@ -110,7 +115,10 @@ impl Layout {
             return None;
         }
         let (major, minor) = self.python_version;
-        if name == "python" || name == format!("python{major}") || name == format!("python{major}.{minor}") {
+        if name == "python"
+            || name == format!("python{major}")
+            || name == format!("python{major}.{minor}")
+        {
             Some("a link to the environment's interpreter")
         } else if name.starts_with("activate") {
             Some("a name venv reserves for its activation scripts")

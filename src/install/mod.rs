@@ -21,11 +21,11 @@ use pep440_rs::Version;
 use pep508_rs::PackageName;
 use rayon::prelude::*;
 
+pub use crate::contained::LinkMode;
+use crate::contained::{Contained, Existing, FileMode};
 pub use archive::{UnpackedWheel, unpack_cached};
 pub use error::InstallError;
 pub use layout::Layout;
-pub use crate::contained::LinkMode;
-use crate::contained::{Contained, Existing, FileMode};
 pub use metadata::{EntryPoint, WheelInfo, parse_entry_points, parse_wheel_info};
 pub use record::{RecordEntry, parse_record, record_hash};
 
@@ -87,7 +87,9 @@ pub fn replace_installed_file(
                 wheel: record_path.clone(),
                 message,
             })?;
-            let relative = record_path.strip_prefix(&layout.root).unwrap_or(&record_path);
+            let relative = record_path
+                .strip_prefix(&layout.root)
+                .unwrap_or(&record_path);
             destination.write(relative, &text, FileMode::Regular, Existing::Replace)?;
         }
     }
@@ -500,7 +502,10 @@ fn place_wheel(
 ) -> Result<Vec<RecordEntry>, InstallError> {
     let mut created: HashSet<std::ffi::OsString> = HashSet::new();
     let mut ensure_parent = |path: &Path| -> Result<(), InstallError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             // Most files share a directory with the one before: look up before allocating.
             if !created.contains(parent.as_os_str()) {
                 destination.create_dir_all(parent)?;
@@ -754,8 +759,13 @@ mod tests {
 
     /// A one-module wheel, written with a correct RECORD.
     fn tiny_wheel(directory: &Path) -> PathBuf {
+        wheel_with(directory, &[])
+    }
+
+    /// `tiny` 1.0 with these files besides its module and metadata, and a correct RECORD.
+    fn wheel_with(directory: &Path, extra: &[(&str, &[u8])]) -> PathBuf {
         use std::io::Write;
-        let files: [(&str, &[u8]); 3] = [
+        let mut files: Vec<(&str, &[u8])> = vec![
             ("tiny.py", b"X = 1\n"),
             (
                 "tiny-1.0.dist-info/METADATA",
@@ -766,8 +776,9 @@ mod tests {
                 b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
             ),
         ];
+        files.extend_from_slice(extra);
         let mut record = String::new();
-        for (name, content) in files {
+        for (name, content) in &files {
             record.push_str(&format!(
                 "{name},{},{}\n",
                 record_hash(content),
@@ -788,6 +799,146 @@ mod tests {
         }
         writer.finish().unwrap();
         path
+    }
+
+    fn test_layout(directory: &Path) -> Layout {
+        let platform: crate::tags::Platform = "manylinux_2_17_x86_64".parse().unwrap();
+        Layout {
+            root: directory.join("prefix"),
+            final_prefix: directory.join("prefix"),
+            scheme: crate::target::Scheme {
+                purelib: "lib/python3.13/site-packages".into(),
+                platlib: "lib/python3.13/site-packages".into(),
+                scripts: "bin".into(),
+                data: ".".into(),
+            },
+            python_version: (3, 13),
+            python_full_version: "3.13.0".into(),
+            runtime_python: directory.join("interpreter/python3.13"),
+            build_python: "/usr/bin/python3.13".into(),
+            tags: crate::tags::TargetTags::cpython(3, 13, false, &platform),
+        }
+    }
+
+    fn install_one(
+        directory: &Path,
+        layout: &Layout,
+        wheel: PathBuf,
+    ) -> Result<Vec<InstalledDistribution>, InstallError> {
+        let options = InstallOptions {
+            cache_dir: directory.join("cache"),
+            link_mode: LinkMode::Copy,
+            verify_record: true,
+            compile: false,
+            absolute_shebangs: false,
+        };
+        let wheels = [WheelToInstall {
+            filename: None,
+            path: wheel,
+            sha256: None,
+            requested: true,
+            direct_url: None,
+        }];
+        install_wheels(layout, &wheels, &options)
+    }
+
+    #[test]
+    fn no_wheel_may_write_where_the_environment_keeps_its_own_files() {
+        let hostile: [(&str, &[u8]); 4] = [
+            (
+                "tiny-1.0.data/scripts/python3.13",
+                b"#!/bin/sh\necho pwned\n",
+            ),
+            ("tiny-1.0.data/data/pyvenv.cfg", b"home = /tmp/evil\n"),
+            ("tiny-1.0.data/data/bin/python", b"pwned"),
+            (
+                "tiny-1.0.dist-info/entry_points.txt",
+                b"[console_scripts]\npython3 = tiny:main\n",
+            ),
+        ];
+        let mut messages = Vec::new();
+        for file in hostile {
+            let directory = tempfile::tempdir().unwrap();
+            let interpreter = directory.path().join("interpreter/python3.13");
+            fs_err::create_dir_all(interpreter.parent().unwrap()).unwrap();
+            fs_err::write(&interpreter, "the interpreter").unwrap();
+            let wheels = directory.path().join("wheels");
+            fs_err::create_dir_all(&wheels).unwrap();
+            let layout = test_layout(directory.path());
+            let error = install_one(directory.path(), &layout, wheel_with(&wheels, &[file]))
+                .unwrap_err()
+                .to_string();
+            messages.push(error.replace(&directory.path().display().to_string(), "[TMP]"));
+            assert_eq!(
+                fs_err::read_to_string(&interpreter).unwrap(),
+                "the interpreter"
+            );
+            assert!(!layout.root.join("lib").exists(), "nothing was installed");
+        }
+        insta::assert_snapshot!(messages.join("\n"), @r"
+        [TMP]/wheels/tiny-1.0-py3-none-any.whl: refusing to install `bin/python3.13`: it is a link to the environment's interpreter; no wheel may write there
+        [TMP]/wheels/tiny-1.0-py3-none-any.whl: refusing to install `pyvenv.cfg`: it is the environment's own pyvenv.cfg; no wheel may write there
+        [TMP]/wheels/tiny-1.0-py3-none-any.whl: refusing to install `bin/python`: it is a link to the environment's interpreter; no wheel may write there
+        [TMP]/wheels/tiny-1.0-py3-none-any.whl: refusing to install `bin/python3`: it is a link to the environment's interpreter; no wheel may write there
+        ");
+    }
+
+    #[test]
+    fn links_planted_in_the_prefix_are_replaced_not_written_through() {
+        let directory = tempfile::tempdir().unwrap();
+        let layout = test_layout(directory.path());
+        let outside = directory.path().join("outside.cfg");
+        fs_err::write(&outside, "precious").unwrap();
+        fs_err::create_dir_all(&layout.root).unwrap();
+        std::os::unix::fs::symlink(&outside, layout.root.join("pyvenv.cfg")).unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        install_one(directory.path(), &layout, tiny_wheel(&wheels)).unwrap();
+        assert_eq!(fs_err::read_to_string(&outside).unwrap(), "precious");
+        let config = layout.root.join("pyvenv.cfg");
+        assert!(!config.symlink_metadata().unwrap().is_symlink());
+        assert!(
+            fs_err::read_to_string(config)
+                .unwrap()
+                .starts_with("home = ")
+        );
+    }
+
+    #[test]
+    fn a_changed_unpacked_copy_is_unpacked_again() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        let wheel = tiny_wheel(&wheels);
+        let layout = test_layout(directory.path());
+        install_one(directory.path(), &layout, wheel.clone()).unwrap();
+        // Poison the cache's unpacked copy, then install into a new prefix.
+        let sha256 = crate::digest::sha256_hex_of_file(&wheel).unwrap();
+        let cached = directory
+            .path()
+            .join("cache/unpacked/sha256")
+            .join(&sha256)
+            .join("files/tiny.py");
+        fs_err::remove_file(&cached).unwrap();
+        fs_err::write(&cached, "X = 666\n").unwrap();
+        let mut second = test_layout(directory.path());
+        second.root = directory.path().join("second");
+        second.final_prefix = second.root.clone();
+        install_one(directory.path(), &second, wheel).unwrap();
+        let installed = second.root.join("lib/python3.13/site-packages/tiny.py");
+        assert_eq!(fs_err::read_to_string(installed).unwrap(), "X = 1\n");
+        assert_eq!(fs_err::read_to_string(cached).unwrap(), "X = 1\n");
+    }
+
+    #[test]
+    fn the_file_system_root_is_never_a_prefix() {
+        let target = crate::target::Target::described("3.13", "manylinux_2_17_x86_64").unwrap();
+        for root in ["/", "/.", "/usr/.."] {
+            let error = Layout::new(&target, Path::new(root), None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("root cannot be a prefix"), "{root}: {error}");
+        }
     }
 
     #[test]

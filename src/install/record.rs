@@ -2,7 +2,6 @@
 //! (binary distribution format, "The .dist-info directory"), as CSV rows `path,hash,size` with
 //! `hash` written `sha256=<urlsafe base64 without padding>`.
 
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -148,6 +147,9 @@ mod tests {
         );
         let mut reader = crate::digest::HashingReader::new(&b"hello"[..]);
         std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
-        assert_eq!(record_hash_of_digest(&reader.digest()), record_hash(b"hello"));
+        assert_eq!(
+            record_hash_of_digest(&reader.digest()),
+            record_hash(b"hello")
+        );
     }
 }

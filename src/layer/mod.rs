@@ -320,4 +320,28 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn a_prefix_given_through_a_link_is_archived_as_its_directory() {
+        let directory = tempfile::tempdir().unwrap();
+        let real = prefix(directory.path());
+        let link = directory.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let options = LayerOptions {
+            at: "/opt/app".to_string(),
+            owner: (0, 0),
+            mtime: 0,
+        };
+        let through_link = write_layer(&link, &directory.path().join("a.tar"), &options).unwrap();
+        let direct = write_layer(&real, &directory.path().join("b.tar"), &options).unwrap();
+        assert_eq!(through_link.sha256, direct.sha256);
+        let bytes = fs_err::read(directory.path().join("a.tar")).unwrap();
+        let root = tar::Archive::new(bytes.as_slice())
+            .entries()
+            .unwrap()
+            .map(|entry| entry.unwrap())
+            .find(|entry| entry.path().unwrap() == Path::new("opt/app/"))
+            .map(|entry| entry.header().entry_type());
+        assert_eq!(root, Some(tar::EntryType::Directory));
+    }
 }

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
 use super::Location;
-use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 use super::LockError;
+use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 
 pub const AKPKG_LOCK_VERSION: i64 = 1;
 
@@ -255,7 +255,9 @@ mod tests {
         let file = |name: &str, version: &str| LockedFile {
             name: name.to_string(),
             version: version.to_string(),
-            filename: format!("{name}-{version}-py3-none-any.whl").parse().unwrap(),
+            filename: format!("{name}-{version}-py3-none-any.whl")
+                .parse()
+                .unwrap(),
             url: format!("https://files.example/{name}-{version}-py3-none-any.whl"),
             sha256: "ab".repeat(32).parse().unwrap(),
         };
@@ -316,5 +318,39 @@ mod tests {
         insta::assert_snapshot!(error.to_string(), @"x.lock:1:1: build `authentik` names environment `missing`, which the lock does not define");
         let error = AkpkgLock::parse(Path::new("x.lock"), "version = 2\n").unwrap_err();
         insta::assert_snapshot!(error.to_string(), @"x.lock:1:1: unsupported akpkg lock version 2; this akpkg reads version 1");
+    }
+
+    #[test]
+    fn path_shaped_identities_are_refused_where_they_are_read() {
+        let text = sample().to_toml();
+        let sha256 = "ab".repeat(32);
+        let mut messages = Vec::new();
+        for (field, hostile) in [
+            (
+                format!("sha256 = \"{sha256}\""),
+                "sha256 = \"../../../../etc/passwd\"".to_string(),
+            ),
+            (
+                "filename = \"".to_string(),
+                "filename = \"../../".to_string(),
+            ),
+            (
+                "commit = \"ceb4fcc090851717a3069d78e85ceb1e86c2740c\"".to_string(),
+                "commit = \"../ceb4fcc090851717a3069d78e85ceb1e86c27\"".to_string(),
+            ),
+        ] {
+            assert!(text.contains(&field), "{field}");
+            let error = AkpkgLock::parse(Path::new("x.lock"), &text.replacen(&field, &hostile, 1))
+                .unwrap_err()
+                .to_string();
+            messages.push(error);
+        }
+        insta::assert_snapshot!(messages.join("\n---\n"), @r"
+        x.lock:19:10: malformed TOML: `../../../../etc/passwd` is not a sha256 digest (64 lowercase hexadecimal digits)
+        ---
+        x.lock:17:12: malformed TOML: `../../asgiref-3.9.1-py3-none-any.whl` is not a file name (one path component, without `/`, `\`, `..` or control characters)
+        ---
+        x.lock:25:10: malformed TOML: `../ceb4fcc090851717a3069d78e85ceb1e86c27` is not a git commit id (40 lowercase hexadecimal digits)
+        ");
     }
 }

@@ -259,11 +259,13 @@ fn convert_file(
             message: "a file entry has neither `name`, `url` nor `path`".to_string(),
         })?
         .parse::<crate::identity::FileName>()
-        .map_err(|error: crate::identity::IdentityError| LockError::InvalidSource {
-            location: location.clone(),
-            package: package.to_string(),
-            message: format!("its file name: {error}"),
-        })?;
+        .map_err(
+            |error: crate::identity::IdentityError| LockError::InvalidSource {
+                location: location.clone(),
+                package: package.to_string(),
+                message: format!("its file name: {error}"),
+            },
+        )?;
     // Prefer sha256, the hash everything downstream verifies.
     let hash = raw
         .hashes

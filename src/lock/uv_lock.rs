@@ -453,13 +453,13 @@ fn convert_artifact(
             package: package.to_string(),
             message: "an artifact has neither `url`, `path` nor `filename`".to_string(),
         })?;
-    let filename = filename
-        .parse::<crate::identity::FileName>()
-        .map_err(|error: crate::identity::IdentityError| LockError::InvalidSource {
+    let filename = filename.parse::<crate::identity::FileName>().map_err(
+        |error: crate::identity::IdentityError| LockError::InvalidSource {
             location: location.clone(),
             package: package.to_string(),
             message: format!("its artifact's file name: {error}"),
-        })?;
+        },
+    )?;
     Ok(Artifact {
         filename,
         url,
