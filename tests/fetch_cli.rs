@@ -155,8 +155,17 @@ fn mirrors_serve_what_the_lock_names_elsewhere() {
     ));
     assert!(summary.contains("(2 downloaded"), "{summary}");
 
-    // A wrong file on the mirror is refused, naming the package and both hashes.
+    // A larger file than the lock's size is cut off at that size.
     fs_err::write(files.join("source_only-2.0.tar.gz"), b"not s").unwrap();
+    let error = failure_of(&mut fetch(
+        &lock,
+        &directory.path().join("other"),
+        &[&mirror],
+    ));
+    assert!(error.contains("sent more than 1 bytes"), "{error}");
+
+    // A wrong file of the right size is refused, naming the package and both hashes.
+    fs_err::write(files.join("source_only-2.0.tar.gz"), b"x").unwrap();
     let error = failure_of(&mut fetch(
         &lock,
         &directory.path().join("other"),

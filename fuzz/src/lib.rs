@@ -78,6 +78,49 @@ pub fn extract_tar(bytes: &[u8]) {
     assert_links_stay_within(&destination);
 }
 
+/// Tar extraction into a destination that already holds links, two of them leading out (`up`
+/// → the temporary directory, `root` → `/`) and one inside (`here` → `.`): no entry may be
+/// written through the outward ones, whatever its name.
+pub fn extract_tar_into_linked_destination(bytes: &[u8]) {
+    let base = tempfile::tempdir().unwrap();
+    let archive = base.path().join("fuzz.tar");
+    std::fs::write(&archive, bytes).unwrap();
+    let destination = base.path().join("destination");
+    std::fs::create_dir(&destination).unwrap();
+    std::os::unix::fs::symlink(base.path(), destination.join("up")).unwrap();
+    std::os::unix::fs::symlink("/", destination.join("root")).unwrap();
+    std::os::unix::fs::symlink(".", destination.join("here")).unwrap();
+    let names = tar_entry_names(bytes);
+    let mut outside = absent_targets_outside(base.path(), &destination, &names);
+    // Through the planted links: `up/x` is `base/x`, `root/x` is `/x`.
+    for name in &names {
+        for (link, target) in [("up", base.path()), ("root", Path::new("/"))] {
+            if let Ok(rest) = name.strip_prefix(link)
+                && !rest.as_os_str().is_empty()
+            {
+                let landing = lexically_normal(&target.join(rest));
+                if landing.symlink_metadata().is_err() {
+                    outside.push(landing);
+                }
+            }
+        }
+    }
+
+    let _ = akpkg::archive::unpack_tar(&archive, &destination);
+
+    assert_still_absent(&outside);
+    assert_only_within(
+        base.path(),
+        &[archive.clone(), destination.clone()],
+        &destination,
+    );
+    // The planted links are the test's, not the archive's.
+    for planted in ["up", "root"] {
+        let _ = std::fs::remove_file(destination.join(planted));
+    }
+    assert_links_stay_within(&destination);
+}
+
 fn zip_entry_names(bytes: &[u8]) -> Vec<PathBuf> {
     let Ok(mut archive) = zip::ZipArchive::new(std::io::Cursor::new(bytes)) else {
         return Vec::new();

@@ -531,7 +531,17 @@ fn place_wheel(
             )?;
             (record_hash(&content), content.len() as u64)
         } else {
-            destination.place(&file.source, &file.destination, link_mode)?;
+            match destination.place(&file.source, &file.destination, link_mode) {
+                Ok(()) => {}
+                // Another wheel placed the same namespace `__init__.py`: the conflict check
+                // let it through only because the two are identical.
+                Err(crate::contained::ContainedError::Exists { .. })
+                    if file
+                        .destination
+                        .file_name()
+                        .is_some_and(|name| name == "__init__.py") => {}
+                Err(error) => return Err(error.into()),
+            }
             (file.hash.clone(), file.size)
         };
         record.push(RecordEntry {
