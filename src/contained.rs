@@ -317,6 +317,31 @@ impl Contained {
             .map_err(self.error("copy into", relative))
     }
 
+    /// Give the entry `from` the name `to` (both inside), replacing a file of that name
+    /// atomically: how a cache publishes what it has checked.
+    pub fn rename_within(&self, from: &Path, to: &Path) -> Result<(), ContainedError> {
+        self.check(from)?;
+        self.check(to)?;
+        self.directory
+            .rename(from, &self.directory, to)
+            .map_err(self.error("move into place", to))
+    }
+
+    /// A fresh name for a temporary entry, starting with `prefix`: unique in this process and
+    /// unlikely in any other (process id, a counter and the time).
+    pub fn temporary_name(prefix: &str) -> PathBuf {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanoseconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        PathBuf::from(format!(
+            "{prefix}{}-{}-{nanoseconds}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
     /// Hard-link an outside file into the destination: the new name is resolved beneath the
     /// directory (its parent opened contained), the source is taken as given.
     fn hard_link_from(&self, source: &Path, relative: &Path) -> Result<(), ContainedError> {

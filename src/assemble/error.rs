@@ -31,6 +31,8 @@ pub enum AssembleError {
 
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
 
     #[error(transparent)]
     SourceMismatch(Box<SourceMismatch>),

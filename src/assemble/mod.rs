@@ -534,11 +534,13 @@ fn run_stages(
             fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
             crate::archive::copy_tree(&from, &to, &["__pycache__"])?;
         } else if from.is_file() {
-            if let Some(parent) = to.parent() {
-                fs_err::create_dir_all(parent)
-                    .map_err(AssembleError::io("cannot create", parent))?;
+            let staging = crate::contained::Contained::open(&staged)?;
+            if let Some(parent) = Path::new(relative).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                staging.create_dir_all(parent)?;
             }
-            fs_err::copy(&from, &to).map_err(AssembleError::io("cannot copy to", &to))?;
+            staging.place(&from, Path::new(relative), crate::contained::LinkMode::Copy)?;
         } else {
             return Err(AssembleError::Recipe(format!(
                 "the recipe copies `{relative}`, which the source does not have"
@@ -617,12 +619,16 @@ fn run_stages(
             .collect(),
         warnings: &warnings,
     };
-    let manifest_path = staged.join(MANIFEST);
     let mut manifest_text = serde_json::to_string_pretty(&manifest)
         .map_err(|error| AssembleError::Verify(error.to_string()))?;
     manifest_text.push('\n');
-    fs_err::write(&manifest_path, manifest_text)
-        .map_err(AssembleError::io("cannot write", &manifest_path))?;
+    let staging = crate::contained::Contained::open(&staged)?;
+    staging.write(
+        Path::new(MANIFEST),
+        manifest_text.as_bytes(),
+        crate::contained::FileMode::Regular,
+        crate::contained::Existing::Replace,
+    )?;
     let versions: Vec<String> = installed
         .iter()
         .map(|distribution| distribution.version.to_string())
@@ -645,11 +651,15 @@ fn run_stages(
         &applied,
         &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
     );
-    let sbom_path = staged.join(SBOM);
     let mut sbom_text = serde_json::to_string_pretty(&document)
         .map_err(|error| AssembleError::Verify(error.to_string()))?;
     sbom_text.push('\n');
-    fs_err::write(&sbom_path, sbom_text).map_err(AssembleError::io("cannot write", &sbom_path))?;
+    staging.write(
+        Path::new(SBOM),
+        sbom_text.as_bytes(),
+        crate::contained::FileMode::Regular,
+        crate::contained::Existing::Replace,
+    )?;
     stages.finish(
         "copy",
         format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),

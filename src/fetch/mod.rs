@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use rayon::prelude::*;
 
+use crate::contained::{Contained, Existing, FileMode};
 use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 use sha2::Digest;
 
@@ -159,7 +160,7 @@ impl ArtifactCache {
     /// Stream `reader` into a temporary file beside the final name while hashing it, and give
     /// it its final name only if the bytes hash to `sha256`. Dropping the temporary file on any
     /// failure deletes it.
-    fn store_verified(&self, reader: &mut impl Read, sha256: &str) -> Result<(), StoreFailure> {
+    fn store_verified(&self, reader: &mut impl Read, sha256: &Sha256) -> Result<(), StoreFailure> {
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| {
@@ -170,11 +171,17 @@ impl ArtifactCache {
                 })
             }
         };
-        fs_err::create_dir_all(&self.directory).map_err(io("cannot create", &self.directory))?;
-        let mut temporary = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempfile_in(&self.directory)
-            .map_err(io("cannot create a temporary file in", &self.directory))?;
+        // Written under a temporary name through the contained edge, and renamed to the hash
+        // only once the bytes are known to hash to it.
+        let store = Contained::create(&self.directory)
+            .map_err(|error| StoreFailure::Write(error.into()))?;
+        let temporary = Temporary {
+            store: &store,
+            name: Contained::temporary_name(".incoming-"),
+        };
+        let mut file = store
+            .create_file(&temporary.name, FileMode::Regular, Existing::Refuse)
+            .map_err(|error| StoreFailure::Write(error.into()))?;
         let mut hasher = sha2::Sha256::new();
         let mut buffer = vec![0u8; 128 * 1024];
         loop {
@@ -183,18 +190,18 @@ impl ArtifactCache {
                 break;
             }
             hasher.update(&buffer[..read]);
-            temporary
-                .write_all(&buffer[..read])
-                .map_err(io("cannot write", temporary.path()))?;
+            file.write_all(&buffer[..read])
+                .map_err(io("cannot write", &store.path(&temporary.name)))?;
         }
+        drop(file);
         let actual = crate::digest::hex(&hasher.finalize());
-        if actual != sha256 {
+        if actual != *sha256 {
             return Err(StoreFailure::Mismatch(actual));
         }
-        let final_path = self.path(sha256);
-        temporary
-            .persist(&final_path)
-            .map_err(|error| io("cannot store", &final_path)(error.error))?;
+        store
+            .rename_within(&temporary.name, Path::new(sha256.as_str()))
+            .map_err(|error| StoreFailure::Write(error.into()))?;
+        std::mem::forget(temporary);
         Ok(())
     }
 
@@ -298,6 +305,18 @@ impl ArtifactCache {
             })?;
         }
         Ok((paths.len(), corrupt))
+    }
+}
+
+/// A temporary entry of the store, removed unless it was renamed into place.
+struct Temporary<'a> {
+    store: &'a Contained,
+    name: PathBuf,
+}
+
+impl Drop for Temporary<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.remove_file(&self.name);
     }
 }
 

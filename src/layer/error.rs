@@ -17,6 +17,9 @@ pub enum LayerError {
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
 
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
+
     #[error("OCI image layout: {0}")]
     Oci(String),
 }

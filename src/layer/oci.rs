@@ -8,7 +8,7 @@
 //! the same digests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
@@ -17,6 +17,8 @@ use oci_spec::image::{
 };
 
 use super::{Compression, LayerError, LayerInfo, io_error};
+use crate::contained::{Contained, Existing, FileMode, LinkMode};
+use crate::identity::Sha256;
 
 /// What the image holds besides the layer.
 #[derive(Debug, Clone)]
@@ -44,11 +46,63 @@ fn canonical(value: &impl serde::Serialize) -> Result<Vec<u8>, LayerError> {
 }
 
 /// Store `bytes` as a blob; returns its descriptor.
-fn put_blob(blobs: &Path, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor, LayerError> {
-    let digest = crate::digest::sha256_hex(bytes);
-    let path = blobs.join(&digest);
-    fs_err::write(&path, bytes).map_err(io_error("cannot write", &path))?;
+fn put_blob(
+    layout: &Contained,
+    media_type: MediaType,
+    bytes: &[u8],
+) -> Result<Descriptor, LayerError> {
+    let digest = Sha256::of_bytes(bytes);
+    layout.write(
+        &blob_path(&digest),
+        bytes,
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
     descriptor(media_type, bytes.len() as u64, &digest)
+}
+
+/// `blobs/sha256/<hex>`, relative to the layout.
+fn blob_path(digest: &Sha256) -> PathBuf {
+    Path::new("blobs/sha256").join(digest.as_str())
+}
+
+/// The sha256 a descriptor names; any other algorithm, or a digest that is not 64 hex digits,
+/// is refused before it becomes a path.
+fn sha256_of(digest: &oci_spec::image::Digest, base: &Path) -> Result<Sha256, LayerError> {
+    if digest.algorithm().as_ref() != "sha256" {
+        return Err(LayerError::Oci(format!(
+            "{}: digest {digest}: akpkg reads sha256 digests only",
+            base.display()
+        )));
+    }
+    digest
+        .digest()
+        .parse()
+        .map_err(|error| LayerError::Oci(format!("{}: {error}", base.display())))
+}
+
+/// Copy one of the base's blobs into the layout, re-hashing it on the way: a blob whose bytes
+/// are not its digest is refused, and nothing of it is kept.
+fn copy_base_blob(base: &Path, digest: &Sha256, layout: &Contained) -> Result<(), LayerError> {
+    let from = base.join(blob_path(digest));
+    let file = fs_err::File::open(&from).map_err(io_error("cannot read", &from))?;
+    let mut hashing = crate::digest::HashingReader::new(file);
+    let relative = blob_path(digest);
+    layout.write_from(
+        &relative,
+        &mut hashing,
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
+    let actual = hashing.finish();
+    if actual != *digest {
+        layout.remove_file(&relative)?;
+        return Err(LayerError::Oci(format!(
+            "{}: its bytes hash to sha256:{actual}, not to the digest it is named after; the base layout is corrupt or was altered",
+            from.display()
+        )));
+    }
+    Ok(())
 }
 
 fn descriptor(media_type: MediaType, size: u64, sha256: &str) -> Result<Descriptor, LayerError> {
@@ -64,30 +118,27 @@ fn descriptor(media_type: MediaType, size: u64, sha256: &str) -> Result<Descript
         .map_err(spec_error)
 }
 
-/// The base's manifest and config, with its blobs copied into `blobs`.
-fn read_base(base: &Path, blobs: &Path) -> Result<(ImageManifest, ImageConfiguration), LayerError> {
+/// The base's manifest and config, with its layers' blobs copied (verified) into the layout.
+fn read_base(
+    base: &Path,
+    layout: &Contained,
+) -> Result<(ImageManifest, ImageConfiguration), LayerError> {
     let index = ImageIndex::from_file(base.join("index.json")).map_err(|error| {
         LayerError::Oci(format!("{}: {error}", base.join("index.json").display()))
     })?;
     let manifest_descriptor = index.manifests().first().ok_or_else(|| {
         LayerError::Oci(format!("{}: the index lists no manifest", base.display()))
     })?;
-    let blob_path = |digest: &oci_spec::image::Digest| {
-        base.join("blobs")
-            .join(digest.algorithm().as_ref())
-            .join(digest.digest())
+    let base_blob = |digest: &oci_spec::image::Digest| -> Result<PathBuf, LayerError> {
+        Ok(base.join(blob_path(&sha256_of(digest, base)?)))
     };
-    let manifest = ImageManifest::from_file(blob_path(manifest_descriptor.digest()))
+    let manifest = ImageManifest::from_file(base_blob(manifest_descriptor.digest())?)
         .map_err(|error| LayerError::Oci(format!("{}: base manifest: {error}", base.display())))?;
-    let config = ImageConfiguration::from_file(blob_path(manifest.config().digest()))
+    let config = ImageConfiguration::from_file(base_blob(manifest.config().digest())?)
         .map_err(|error| LayerError::Oci(format!("{}: base config: {error}", base.display())))?;
-    // The base's layers are kept exactly: copy (or link) their blobs.
+    // The base's layers are kept exactly: their blobs are copied, each checked by its digest.
     for layer in manifest.layers() {
-        let from = blob_path(layer.digest());
-        let to = blobs.join(layer.digest().digest());
-        if fs_err::hard_link(&from, &to).is_err() {
-            fs_err::copy(&from, &to).map_err(io_error("cannot copy", &from))?;
-        }
+        copy_base_blob(base, &sha256_of(layer.digest(), base)?, layout)?;
     }
     Ok((manifest, config))
 }
@@ -95,24 +146,27 @@ fn read_base(base: &Path, blobs: &Path) -> Result<(ImageManifest, ImageConfigura
 /// Write the image layout into `destination` (created, or emptied of an earlier layout);
 /// returns the manifest's digest.
 pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<String, LayerError> {
-    let blobs = destination.join("blobs/sha256");
-    fs_err::create_dir_all(&blobs).map_err(io_error("cannot create", &blobs))?;
+    let layout = Contained::create(destination)?;
+    layout.create_dir_all(Path::new("blobs/sha256"))?;
 
     let layer_media_type = match image.layer.compression {
         Compression::None => MediaType::ImageLayer,
         Compression::Gzip => MediaType::ImageLayerGzip,
         Compression::Zstd => MediaType::ImageLayerZstd,
     };
-    let layer_blob = blobs.join(&image.layer.sha256);
-    if fs_err::hard_link(&image.layer.path, &layer_blob).is_err() {
-        fs_err::copy(&image.layer.path, &layer_blob)
-            .map_err(io_error("cannot copy", &image.layer.path))?;
-    }
-    let layer = descriptor(layer_media_type, image.layer.size, &image.layer.sha256)?;
+    let layer_sha256: Sha256 = image
+        .layer
+        .sha256
+        .parse()
+        .map_err(|error: crate::identity::IdentityError| LayerError::Oci(error.to_string()))?;
+    let layer_blob = blob_path(&layer_sha256);
+    layout.remove_file(&layer_blob)?;
+    layout.place(&image.layer.path, &layer_blob, LinkMode::Hardlink)?;
+    let layer = descriptor(layer_media_type, image.layer.size, &layer_sha256)?;
 
     let (base_layers, mut config) = match image.base {
         Some(base) => {
-            let (manifest, config) = read_base(base, &blobs)?;
+            let (manifest, config) = read_base(base, &layout)?;
             (manifest.layers().clone(), config)
         }
         None => (
@@ -180,7 +234,7 @@ pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<Stri
     config.set_history(Some(history));
     config.set_created(Some(image.created.clone()));
 
-    let config_descriptor = put_blob(&blobs, MediaType::ImageConfig, &canonical(&config)?)?;
+    let config_descriptor = put_blob(&layout, MediaType::ImageConfig, &canonical(&config)?)?;
     let mut layers = base_layers;
     layers.push(layer);
     let manifest = ImageManifestBuilder::default()
@@ -191,7 +245,7 @@ pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<Stri
         .build()
         .map_err(spec_error)?;
     let manifest_bytes = canonical(&manifest)?;
-    let mut manifest_descriptor = put_blob(&blobs, MediaType::ImageManifest, &manifest_bytes)?;
+    let mut manifest_descriptor = put_blob(&layout, MediaType::ImageManifest, &manifest_bytes)?;
     let mut annotations = HashMap::new();
     annotations.insert(
         "org.opencontainers.image.ref.name".to_string(),
@@ -204,14 +258,66 @@ pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<Stri
         .manifests(vec![manifest_descriptor])
         .build()
         .map_err(spec_error)?;
-    let index_path = destination.join("index.json");
-    fs_err::write(&index_path, canonical(&index)?)
-        .map_err(io_error("cannot write", &index_path))?;
-    let layout_path = destination.join("oci-layout");
-    fs_err::write(&layout_path, b"{\"imageLayoutVersion\":\"1.0.0\"}")
-        .map_err(io_error("cannot write", &layout_path))?;
+    layout.write(
+        Path::new("index.json"),
+        &canonical(&index)?,
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
+    layout.write(
+        Path::new("oci-layout"),
+        b"{\"imageLayoutVersion\":\"1.0.0\"}",
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
     Ok(format!(
         "sha256:{}",
         crate::digest::sha256_hex(&manifest_bytes)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image<'a>(layer: &'a LayerInfo, base: Option<&'a Path>) -> OciImage<'a> {
+        OciImage {
+            layer,
+            at: "/opt/app",
+            entrypoint: vec!["/opt/app/bin/app".to_string()],
+            labels: BTreeMap::new(),
+            created: "1980-01-01T00:00:00Z".to_string(),
+            created_by: "test".to_string(),
+            base,
+        }
+    }
+
+    #[test]
+    fn a_base_blob_whose_bytes_are_not_its_digest_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let prefix = directory.path().join("prefix");
+        fs_err::create_dir_all(prefix.join("bin")).unwrap();
+        fs_err::write(prefix.join("bin/app"), "#!/bin/sh\n").unwrap();
+        let options = super::super::LayerOptions {
+            at: "/opt/app".to_string(),
+            owner: (0, 0),
+            mtime: 0,
+        };
+        let layer =
+            super::super::write_layer(&prefix, &directory.path().join("layer.tar"), &options)
+                .unwrap();
+        let base = directory.path().join("base");
+        write_oci_layout(&image(&layer, None), &base).unwrap();
+        // A layout on top of the base works while the base is intact.
+        write_oci_layout(&image(&layer, Some(&base)), &directory.path().join("good")).unwrap();
+
+        fs_err::write(base.join("blobs/sha256").join(&layer.sha256), b"poisoned").unwrap();
+        let error = write_oci_layout(&image(&layer, Some(&base)), &directory.path().join("bad"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("not to the digest it is named after"),
+            "{error}"
+        );
+    }
 }

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

@@ -215,15 +215,19 @@ pub fn apply(
         });
     }
     if !dry_run {
+        let tree = crate::contained::Contained::open(root)?;
         for (file, text) in &contents {
-            let path = root.join(file);
-            // Replace rather than write through: the tree may share files with a cache.
-            let _ = fs_err::remove_file(&path);
-            fs_err::write(&path, text).map_err(|source| PatchError::Io {
-                action: "cannot write",
-                path: path.clone(),
-                source,
-            })?;
+            // Replace rather than write through: the tree may share files with a cache, and a
+            // link at the patched name must not lead the write elsewhere.
+            let executable = std::fs::symlink_metadata(root.join(file)).is_ok_and(|metadata| {
+                std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o111 != 0
+            });
+            tree.write(
+                Path::new(file),
+                text.as_bytes(),
+                crate::contained::FileMode::from_executable(executable),
+                crate::contained::Existing::Replace,
+            )?;
         }
     }
     Ok(reports)
