@@ -104,11 +104,12 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
     let text = match args.format {
         Format::Text => plan::render_table(&plan, &target),
         Format::Json => {
-            let value = plan::render_json(&plan, &target, &lock.path);
-            let mut text = serde_json::to_string_pretty(&value)
-                .map_err(|error| CliError::Output(error.into()))?;
-            text.push('\n');
-            text
+            // Streamed: a deep lock's JSON can be far larger than the plan itself.
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            plan::write_json(&plan, &target, &lock.path, &mut stdout)?;
+            std::io::Write::write_all(&mut stdout, b"\n")?;
+            std::io::Write::flush(&mut stdout)?;
+            return Ok(());
         }
         Format::Requirements => plan::render_requirements(&plan),
     };

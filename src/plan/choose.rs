@@ -69,11 +69,7 @@ pub(super) fn choose(
         role,
         action,
         reason,
-        required_by: node
-            .chain
-            .iter()
-            .map(|&index| lock.packages[index].name.clone())
-            .collect(),
+        required_by: node.parent.map(|index| lock.packages[index].name.clone()),
     })
 }
 

@@ -21,7 +21,7 @@ use crate::lock::{Artifact, Hash, Lock, ProjectSettings, Source};
 use crate::target::Target;
 
 pub use error::PlanError;
-pub use render::{render_json, render_requirements, render_table};
+pub use render::{render_json, render_requirements, render_table, write_json};
 
 /// What to install for one target, sorted: the project, workspace members, then by name.
 #[derive(Debug, Clone)]
@@ -38,9 +38,42 @@ pub struct PlannedDistribution {
     pub action: Action,
     /// Why this action, in words.
     pub reason: String,
-    /// The chain of distributions through which this one is required, from a root; empty for
-    /// roots themselves.
-    pub required_by: Vec<PackageName>,
+    /// The distribution through which this one was first reached (`None` for roots); the
+    /// whole chain is [`Plan::chain`].
+    pub required_by: Option<PackageName>,
+}
+
+impl Plan {
+    /// The chain of distributions through which `distribution` is required, from a root;
+    /// empty for roots. Built on demand from parent links, so a plan stays linear in size.
+    pub fn chain<'a>(
+        &'a self,
+        by_name: &std::collections::HashMap<&PackageName, usize>,
+        distribution: &'a PlannedDistribution,
+    ) -> Vec<&'a PackageName> {
+        let mut chain = Vec::new();
+        let mut parent = distribution.required_by.as_ref();
+        while let Some(name) = parent {
+            chain.push(name);
+            parent = by_name
+                .get(name)
+                .and_then(|&index| self.distributions[index].required_by.as_ref());
+            if chain.len() > self.distributions.len() {
+                break;
+            }
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// Each distribution's index by name, for [`Plan::chain`].
+    pub fn index_by_name(&self) -> std::collections::HashMap<&PackageName, usize> {
+        self.distributions
+            .iter()
+            .enumerate()
+            .map(|(index, distribution)| (&distribution.name, index))
+            .collect()
+    }
 }
 
 /// How a distribution relates to the project.

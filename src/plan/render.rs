@@ -23,7 +23,7 @@ pub fn render_table(plan: &Plan, target: &Target) -> String {
                 distribution.reason.clone(),
                 distribution
                     .required_by
-                    .last()
+                    .as_ref()
                     .map_or_else(|| "(root)".to_string(), ToString::to_string),
             ]
         })
@@ -91,38 +91,82 @@ fn action_text(action: &Action) -> String {
 
 /// The plan as JSON, with the URL, sha256 and size of each chosen artifact.
 pub fn render_json(plan: &Plan, target: &Target, lock_path: &Path) -> Value {
-    let distributions: Vec<Value> = plan
-        .distributions
-        .iter()
-        .map(|distribution| {
-            let (action, build, artifact, hashes) = match &distribution.action {
-                Action::Wheel { artifact, .. } => ("wheel", None, Some(artifact), Vec::new()),
-                Action::Build { kind, sdist } => ("build", Some(kind.as_str()), sdist.as_ref(), Vec::new()),
-                Action::FromIndex { hashes } => (
-                    "index",
-                    None,
-                    None,
-                    hashes.iter().map(ToString::to_string).collect(),
-                ),
-                Action::Nothing => ("none", None, None, Vec::new()),
-            };
-            json!({
-                "name": distribution.name.to_string(),
-                "version": distribution.version.as_ref().map(ToString::to_string),
-                "source": distribution.source,
-                "action": action,
-                "build": build,
-                "tag": match &distribution.action {
-                    Action::Wheel { tag, .. } => Some(tag.as_str()),
-                    _ => None,
-                },
-                "artifact": artifact.map(artifact_json),
-                "allowed_hashes": hashes,
-                "reason": distribution.reason,
-                "required_by": distribution.required_by.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let mut bytes = Vec::new();
+    // Writing to memory cannot fail, and what was written is JSON.
+    let _ = write_json(plan, target, lock_path, &mut bytes);
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// The plan as pretty JSON (exactly `serde_json::to_string_pretty` of [`render_json`]'s value),
+/// written one distribution at a time: each distribution's chain of dependents is built,
+/// written and dropped, so memory stays linear in the lock's size even where the output is not.
+pub fn write_json(
+    plan: &Plan,
+    target: &Target,
+    lock_path: &Path,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let by_name = plan.index_by_name();
+    // Keys are sorted: `distributions` comes first, then `lock` and `target`.
+    out.write_all(b"{\n  \"distributions\": [")?;
+    for (index, distribution) in plan.distributions.iter().enumerate() {
+        out.write_all(if index == 0 { b"\n" } else { b",\n" })?;
+        let text = serde_json::to_string_pretty(&distribution_json(plan, &by_name, distribution))?;
+        // JSON strings hold no raw newline: indenting by line is exact.
+        for (line_number, line) in text.lines().enumerate() {
+            if line_number > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(b"    ")?;
+            out.write_all(line.as_bytes())?;
+        }
+    }
+    out.write_all(if plan.distributions.is_empty() {
+        b"]"
+    } else {
+        b"\n  ]"
+    })?;
+    let rest = serde_json::to_string_pretty(&plan_json_rest(target, lock_path))?;
+    out.write_all(b",\n")?;
+    out.write_all(rest.trim_start_matches("{\n").as_bytes())?;
+    Ok(())
+}
+
+fn distribution_json(
+    plan: &Plan,
+    by_name: &std::collections::HashMap<&pep508_rs::PackageName, usize>,
+    distribution: &PlannedDistribution,
+) -> Value {
+    let (action, build, artifact, hashes) = match &distribution.action {
+        Action::Wheel { artifact, .. } => ("wheel", None, Some(artifact), Vec::new()),
+        Action::Build { kind, sdist } => ("build", Some(kind.as_str()), sdist.as_ref(), Vec::new()),
+        Action::FromIndex { hashes } => (
+            "index",
+            None,
+            None,
+            hashes.iter().map(ToString::to_string).collect(),
+        ),
+        Action::Nothing => ("none", None, None, Vec::new()),
+    };
+    json!({
+        "name": distribution.name.to_string(),
+        "version": distribution.version.as_ref().map(ToString::to_string),
+        "source": distribution.source,
+        "action": action,
+        "build": build,
+        "tag": match &distribution.action {
+            Action::Wheel { tag, .. } => Some(tag.as_str()),
+            _ => None,
+        },
+        "artifact": artifact.map(artifact_json),
+        "allowed_hashes": hashes,
+        "reason": distribution.reason,
+        "required_by": plan.chain(by_name, distribution).iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+/// The plan's JSON besides its distributions.
+fn plan_json_rest(target: &Target, lock_path: &Path) -> Value {
     json!({
         "lock": lock_path,
         "target": {
@@ -132,7 +176,6 @@ pub fn render_json(plan: &Plan, target: &Target, lock_path: &Path) -> Value {
             "free_threaded": target.free_threaded,
             "best_tags": target.best_tags(3),
         },
-        "distributions": distributions,
     })
 }
 

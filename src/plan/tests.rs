@@ -140,7 +140,7 @@ fn markers_extras_and_roles_decide_the_set() {
     assert_eq!(find(&plan, "member").role, Role::WorkspaceMember);
     let fast = find(&plan, "fast");
     assert_eq!(
-        fast.required_by
+        plan.chain(&plan.index_by_name(), fast)
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
@@ -412,5 +412,32 @@ fn flat_requirements_files_plan_by_marker_and_hash() {
     assert_eq!(names(&plan), ["django"]);
     assert!(
         matches!(&plan.distributions[0].action, Action::FromIndex { hashes } if hashes.len() == 2)
+    );
+}
+
+#[test]
+fn streamed_json_is_exactly_the_pretty_printed_value() {
+    let target = linux_313();
+    let plan = plan_text(WORKSPACE, &PlanOptions::default(), &target).unwrap();
+    let mut streamed = Vec::new();
+    super::write_json(&plan, &target, std::path::Path::new("uv.lock"), &mut streamed).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
+        serde_json::to_string_pretty(&value).unwrap()
+    );
+    assert_eq!(
+        value["distributions"][2]["required_by"],
+        serde_json::json!(["app", "web"])
+    );
+    let empty = Plan {
+        distributions: Vec::new(),
+    };
+    let mut streamed = Vec::new();
+    super::write_json(&empty, &target, std::path::Path::new("uv.lock"), &mut streamed).unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+    assert_eq!(
+        String::from_utf8(streamed).unwrap(),
+        serde_json::to_string_pretty(&value).unwrap()
     );
 }

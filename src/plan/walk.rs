@@ -15,8 +15,10 @@ use crate::target::Target;
 #[derive(Debug)]
 pub(super) struct Reached {
     pub package: usize,
-    /// Package indices from a root down to (not including) this one.
-    pub chain: Vec<usize>,
+    /// The package through which the walk first reached this one (`None` for roots): a link
+    /// to the parent, never a copied chain, so memory stays linear in the lock's size however
+    /// deep its graph is.
+    pub parent: Option<usize>,
 }
 
 pub(super) fn walk(
@@ -92,20 +94,11 @@ pub(super) fn walk(
         }
     }
 
-    let chain_of = |mut index: usize| {
-        let mut chain = Vec::new();
-        while let Some(parent) = entries[&index].parent {
-            chain.push(parent);
-            index = parent;
-        }
-        chain.reverse();
-        chain
-    };
     let reached: Vec<Reached> = order
         .iter()
         .map(|&index| Reached {
             package: index,
-            chain: chain_of(index),
+            parent: entries[&index].parent,
         })
         .collect();
     check_conflicts(lock, &reached)?;
@@ -139,6 +132,10 @@ fn check_groups_exist(lock: &Lock, groups: &GroupSelection) -> Result<(), PlanEr
 
 /// Two versions (or sources) of one name cannot both be installed.
 fn check_conflicts(lock: &Lock, reached: &[Reached]) -> Result<(), PlanError> {
+    let parents: HashMap<usize, Option<usize>> = reached
+        .iter()
+        .map(|node| (node.package, node.parent))
+        .collect();
     let mut first_by_name: HashMap<&pep508_rs::PackageName, &Reached> = HashMap::new();
     for node in reached {
         let package = &lock.packages[node.package];
@@ -149,8 +146,7 @@ fn check_conflicts(lock: &Lock, reached: &[Reached]) -> Result<(), PlanError> {
                     .version
                     .as_ref()
                     .map_or_else(|| package.source.to_string(), ToString::to_string);
-                let mut chain: Vec<String> = node
-                    .chain
+                let mut chain: Vec<String> = chain_of(&parents, node.package)
                     .iter()
                     .map(|&index| lock.packages[index].name.to_string())
                     .collect();
@@ -165,4 +161,19 @@ fn check_conflicts(lock: &Lock, reached: &[Reached]) -> Result<(), PlanError> {
         }
     }
     Ok(())
+}
+
+/// Package indices from a root down to (not including) `index`, following parent links.
+fn chain_of(parents: &HashMap<usize, Option<usize>>, mut index: usize) -> Vec<usize> {
+    let mut chain = Vec::new();
+    while let Some(Some(parent)) = parents.get(&index) {
+        chain.push(*parent);
+        index = *parent;
+        // A walk's parents form a tree; this only guards against a broken map.
+        if chain.len() > parents.len() {
+            break;
+        }
+    }
+    chain.reverse();
+    chain
 }
