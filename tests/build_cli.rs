@@ -353,3 +353,33 @@ fn a_real_sdist_from_pypi_builds() {
             .contains("Utilities for writing code that runs on Python 2 and 3")
     );
 }
+
+/// A directory source holding a fifo is refused at once, naming it, instead of waiting forever
+/// for a writer while the tree is copied.
+#[test]
+fn a_fifo_in_a_directory_source_is_refused_not_waited_on() {
+    let directory = tempfile::tempdir().unwrap();
+    let project = in_tree_project(directory.path(), "");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        project.join("pipe"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let output = build_wheel(
+        &project,
+        &directory.path().join("out"),
+        &directory.path().join("cache"),
+    )
+    .timeout(std::time::Duration::from_secs(120))
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pipe is a device, socket or fifo"),
+        "{stderr}"
+    );
+}

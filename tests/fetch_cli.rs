@@ -607,3 +607,30 @@ fn fetches_real_wheels_from_pypi() {
         );
     }
 }
+
+/// `cache clean` deletes only a directory akpkg marked as its cache.
+#[test]
+fn cache_clean_removes_only_a_marked_cache() {
+    let directory = tempfile::tempdir().unwrap();
+    let precious = directory.path().join("home");
+    fs_err::create_dir_all(&precious).unwrap();
+    fs_err::write(precious.join("notes.txt"), "mine").unwrap();
+    let error = failure_of(
+        akpkg()
+            .args(["cache", "clean", "--cache-dir"])
+            .arg(&precious),
+    );
+    assert!(error.contains("is not an akpkg cache"), "{error}");
+    assert!(error.contains("nothing was removed"), "{error}");
+    assert_eq!(
+        fs_err::read_to_string(precious.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    // A cache akpkg used carries the marker, and is removed.
+    let cache = directory.path().join("cache");
+    stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
+    assert!(cache.join("CACHEDIR.TAG").is_file());
+    stdout_of(akpkg().args(["cache", "clean", "--cache-dir"]).arg(&cache));
+    assert!(!cache.exists());
+}

@@ -404,3 +404,36 @@ fn the_2025_10_1_lock_plans_two_git_sources() {
             .starts_with("override: version 3.16.0 from the index")
     );
 }
+
+/// Credentials in a lock's URLs never reach `plan --format json`.
+#[test]
+fn json_plans_redact_url_credentials() {
+    let directory = tempfile::tempdir().unwrap();
+    let requirements = write(
+        directory.path(),
+        "requirements.txt",
+        &format!(
+            "six @ https://deploy:s3cret@files.example/six-1.17.0-py2.py3-none-any.whl --hash=sha256:{}\n",
+            "47".repeat(32)
+        ),
+    );
+    let output = stdout_of(
+        akpkg()
+            .args([
+                "plan",
+                "--format",
+                "json",
+                "--python-version",
+                "3.13",
+                "--platform",
+                "manylinux_2_17_x86_64",
+                "--lock",
+            ])
+            .arg(&requirements),
+    );
+    assert!(!output.contains("s3cret"), "{output}");
+    assert!(
+        output.contains("https://***@files.example/six-1.17.0-py2.py3-none-any.whl"),
+        "{output}"
+    );
+}

@@ -449,4 +449,55 @@ mod tests {
             "{missing}"
         );
     }
+
+    /// `fetch --git-archive` with a hostile archive: refused before its tree id is computed,
+    /// and nothing lands outside the cache.
+    #[test]
+    fn a_hostile_git_archive_is_refused_before_its_tree_is_checked() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut archive = Vec::new();
+        for (name, kind, link, content) in [
+            ("a", tar::EntryType::Symlink, Some("."), &b""[..]),
+            (
+                "a/a/a/x",
+                tar::EntryType::Symlink,
+                Some("../../.."),
+                &b""[..],
+            ),
+            ("a/a/a/x/evil", tar::EntryType::Regular, None, &b"pwned"[..]),
+        ] {
+            let mut header = tar::Header::new_gnu();
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            if let Some(link) = link {
+                header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+            }
+            header.set_entry_type(kind);
+            header.set_mode(0o644);
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+            archive.extend_from_slice(header.as_bytes());
+            archive.extend_from_slice(content);
+            archive.extend(vec![0u8; (512 - content.len() % 512) % 512]);
+        }
+        archive.extend(vec![0u8; 1024]);
+        let path = directory.path().join("hostile.tar");
+        fs_err::write(&path, archive).unwrap();
+        let cache = directory.path().join("deep/cache");
+        let commit: GitCommit = "0".repeat(40).parse().unwrap();
+        let tree: TreeId = "1".repeat(40).parse().unwrap();
+        let error = import_archive(&path, &commit, Some(&tree), &cache)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("passes through the symbolic link"),
+            "{error}"
+        );
+        let mut outside: Vec<String> = walkdir::WalkDir::new(directory.path())
+            .into_iter()
+            .map(|entry| entry.unwrap().path().display().to_string())
+            .filter(|path| path.ends_with("evil"))
+            .collect();
+        outside.sort();
+        assert!(outside.is_empty(), "{outside:?}");
+    }
 }

@@ -142,6 +142,11 @@ mod tests {
             InterpreterLine::choose(false, "/opt/a/bin/python"),
             InterpreterLine::Relocatable
         );
+        // A newline would end the `#!` line and make the rest of the path shell code.
+        assert_eq!(
+            InterpreterLine::choose(true, "/opt/a\ntouch /tmp/pwned\n/bin/python"),
+            InterpreterLine::Relocatable
+        );
     }
 
     #[test]

@@ -151,7 +151,7 @@ fn distribution_json(
     json!({
         "name": distribution.name.to_string(),
         "version": distribution.version.as_ref().map(ToString::to_string),
-        "source": distribution.source,
+        "source": source_json(&distribution.source),
         "action": action,
         "build": build,
         "tag": match &distribution.action {
@@ -177,6 +177,19 @@ fn plan_json_rest(target: &Target, lock_path: &Path) -> Value {
             "best_tags": target.best_tags(3),
         },
     })
+}
+
+/// A source as JSON, with credentials in its URLs redacted.
+fn source_json(source: &Source) -> Value {
+    let mut value = serde_json::to_value(source).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut value {
+        for key in ["url", "index", "repository"] {
+            if let Some(Value::String(url)) = fields.get_mut(key) {
+                *url = crate::fetch::redacted(url);
+            }
+        }
+    }
+    value
 }
 
 fn artifact_json(artifact: &Artifact) -> Value {

@@ -420,7 +420,13 @@ fn streamed_json_is_exactly_the_pretty_printed_value() {
     let target = linux_313();
     let plan = plan_text(WORKSPACE, &PlanOptions::default(), &target).unwrap();
     let mut streamed = Vec::new();
-    super::write_json(&plan, &target, std::path::Path::new("uv.lock"), &mut streamed).unwrap();
+    super::write_json(
+        &plan,
+        &target,
+        std::path::Path::new("uv.lock"),
+        &mut streamed,
+    )
+    .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
     assert_eq!(
         String::from_utf8(streamed).unwrap(),
@@ -434,7 +440,13 @@ fn streamed_json_is_exactly_the_pretty_printed_value() {
         distributions: Vec::new(),
     };
     let mut streamed = Vec::new();
-    super::write_json(&empty, &target, std::path::Path::new("uv.lock"), &mut streamed).unwrap();
+    super::write_json(
+        &empty,
+        &target,
+        std::path::Path::new("uv.lock"),
+        &mut streamed,
+    )
+    .unwrap();
     let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
     assert_eq!(
         String::from_utf8(streamed).unwrap(),
