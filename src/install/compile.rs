@@ -43,13 +43,15 @@ pub struct CompileJob {
 }
 
 /// Where compiled files are kept, and what identifies the interpreter that made them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct BytecodeCache {
     pub directory: PathBuf,
     /// The interpreter's path and full version: a different build makes different pycs.
     pub interpreter: String,
     /// `cpython-313`: the middle of `__pycache__/<module>.cpython-313.pyc`.
     pub cache_tag: String,
+    /// The prefix the jobs' sources are in: restored pycs are written through it.
+    pub prefix: crate::contained::Contained,
 }
 
 impl BytecodeCache {
@@ -82,11 +84,14 @@ impl BytecodeCache {
         if !cached.is_file() {
             return None;
         }
-        fs_err::create_dir_all(pyc.parent()?).ok()?;
+        let relative = pyc.strip_prefix(self.prefix.root()).ok()?;
+        self.prefix.create_dir_all(relative.parent()?).ok()?;
         // A pyc the wheel shipped may be a hard link into the unpack cache: replace it, never
         // write through it.
-        let _ = fs_err::remove_file(&pyc);
-        fs_err::copy(&cached, &pyc).ok()?;
+        self.prefix.remove_file(relative).ok()?;
+        self.prefix
+            .place(&cached, relative, crate::contained::LinkMode::Copy)
+            .ok()?;
         Some(pyc)
     }
 

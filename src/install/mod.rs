@@ -609,6 +609,7 @@ fn compile_installed(
     }
     let (major, minor) = layout.python_version;
     let cache = compile::BytecodeCache {
+        prefix: layout.destination()?,
         directory: cache_dir.join("bytecode"),
         interpreter: format!(
             "{}\0{}",
