@@ -249,8 +249,8 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     }
     fs_err::rename(&moved, &prefix).unwrap();
 
-    // Again over the existing prefix: every build comes from the build cache.
-    let again = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    // Again over the existing prefix, forced: every build comes from the build cache.
+    let again = stdout_of(assemble(&recipe, &source, &prefix, &cache).arg("--force"));
     assert!(
         again.contains("5 built (5 from the build cache)"),
         "{again}"
@@ -1054,4 +1054,151 @@ fn a_full_file_system_leaves_the_old_prefix_intact() {
         .success();
     assert_eq!(ak_paths(&prefix), before);
     assert_eq!(debris(&small), Vec::<String>::new());
+}
+
+/// The stamp of a path: inode and modification time.
+fn inode_and_mtime(path: &Path) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs_err::symlink_metadata(path).unwrap();
+    (metadata.ino(), metadata.mtime(), metadata.mtime_nsec())
+}
+
+/// A rerun with nothing changed does nothing and touches nothing; a change to any input, or to
+/// the prefix's tree, rebuilds.
+#[test]
+fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
+    let directory = tempfile::tempdir().unwrap();
+    let (recipe, source, lock) = locked_fixture_or_skip!(directory.path());
+    let cache = directory.path().join("cache");
+    let parent = directory.path().join("opt");
+    fs_err::create_dir_all(&parent).unwrap();
+    let prefix = parent.join("fixture");
+    let first = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    assert!(first.contains("assembled fixture-app"), "{first}");
+    let manifest = json_of(&prefix.join("akpkg-manifest.json"));
+    assert!(manifest["input-digest"].is_string(), "{manifest}");
+    assert!(manifest["tree-stamp"].is_string(), "{manifest}");
+
+    // Nothing changed: nothing done, the prefix's inodes and times untouched.
+    let module = prefix.join("manage.py");
+    let before = (inode_and_mtime(&prefix), inode_and_mtime(&module));
+    let again = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    assert!(again.contains("is up to date"), "{again}");
+    assert!(!again.contains("assembled fixture-app"), "{again}");
+    assert_eq!((inode_and_mtime(&prefix), inode_and_mtime(&module)), before);
+    // Verifying and running the prefix does not count as a change.
+    stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+    ak_paths(&prefix);
+
+    // Two no-op runs at once are both fine.
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
+                .args(["assemble", "--python", "3.13", "--recipe"])
+                .arg(&recipe)
+                .arg("--source")
+                .arg(&source)
+                .arg("--prefix")
+                .arg(&prefix)
+                .arg("--cache-dir")
+                .arg(&cache)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("is up to date"),
+            "{stdout}"
+        );
+    }
+    assert_eq!((inode_and_mtime(&prefix), inode_and_mtime(&module)), before);
+
+    // A file changed in the prefix, even to the same bytes: rebuilt, and whole again.
+    let original = fs_err::read(&module).unwrap();
+    fs_err::write(&module, &original).unwrap();
+    let rebuilt = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    assert!(rebuilt.contains("assembled fixture-app"), "{rebuilt}");
+    stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+    assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
+
+    // Each input: the options, a patch, the lock, the interpreter.
+    let no_compile = stdout_of(assemble(&recipe, &source, &prefix, &cache).arg("--no-compile"));
+    assert!(no_compile.contains("assembled fixture-app"), "{no_compile}");
+    let compiled = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    assert!(compiled.contains("assembled fixture-app"), "{compiled}");
+    let patched = write_recipe(
+        &directory.path().join("patched"),
+        &source,
+        &lock,
+        &format!("{SETTINGS_PATCH}\n# reworded\n"),
+    );
+    let repatched = stdout_of(&mut assemble(&patched, &source, &prefix, &cache));
+    assert!(repatched.contains("assembled fixture-app"), "{repatched}");
+    let relocked = directory.path().join("relocked.lock");
+    let lock_text = fs_err::read_to_string(&lock).unwrap();
+    let first_url = lock_text
+        .lines()
+        .find(|line| line.starts_with("url = \"https://"))
+        .unwrap();
+    fs_err::write(
+        &relocked,
+        lock_text.replacen(
+            first_url,
+            &first_url.replacen("https://", "https://mirror.example.invalid/", 1),
+            1,
+        ),
+    )
+    .unwrap();
+    let relocked_recipe = write_recipe(
+        &directory.path().join("relocked"),
+        &source,
+        &relocked,
+        &format!("{SETTINGS_PATCH}\n# reworded\n"),
+    );
+    let relocked_run = stdout_of(&mut assemble(&relocked_recipe, &source, &prefix, &cache));
+    assert!(
+        relocked_run.contains("assembled fixture-app"),
+        "{relocked_run}"
+    );
+    // Another interpreter of the same version: a virtual environment of it.
+    let environment = directory.path().join("venv");
+    let created = std::process::Command::new(
+        stdout_of(
+            akpkg()
+                .args(["plan", "--python", "3.13", "--format", "json", "--lock"])
+                .arg(source.join("uv.lock")),
+        )
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("\"python\": \""))
+        .map(|rest| rest.trim_end_matches(['"', ',']).to_string())
+        .unwrap(),
+    )
+    .args(["-m", "venv"])
+    .arg(&environment)
+    .status()
+    .unwrap();
+    assert!(created.success());
+    let interpreter = environment.join("bin/python3.13");
+    let mut other_python = akpkg();
+    other_python
+        .args(["assemble", "--python"])
+        .arg(&interpreter)
+        .arg("--recipe")
+        .arg(&relocked_recipe)
+        .arg("--source")
+        .arg(&source)
+        .arg("--prefix")
+        .arg(&prefix)
+        .arg("--cache-dir")
+        .arg(&cache);
+    let repythoned = stdout_of(&mut other_python);
+    assert!(repythoned.contains("assembled fixture-app"), "{repythoned}");
+    // And with all of that the same again, nothing to do.
+    let settled = stdout_of(&mut other_python);
+    assert!(settled.contains("is up to date"), "{settled}");
 }

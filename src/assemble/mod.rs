@@ -2,18 +2,23 @@
 //! prefix.
 //!
 //! 1. check that the interpreter fits akpkg's lock;
-//! 2. stage beside the prefix: a working copy of the source, checked against the recipe's tree
+//! 2. beside the prefix, remove the stagings that dead runs left;
+//! 3. stop if the prefix already is what this run would make (its manifest records the same
+//!    digest of every input, and its tree the stamp taken when it was verified: `incremental`);
+//!    otherwise stage there a working copy of the source, checked against the recipe's tree
 //!    pin, and the new prefix;
-//! 3. apply the recipe's patches to the working copy;
-//! 4. fetch every artifact, build-environment wheel and git source of the lock (verified);
-//! 5. build what the lock builds, in its pinned environments (cached builds are reused);
-//! 6. install the wheels, byte-compiled, into the staged prefix;
-//! 7. copy the application tree (and web assets), write `bin/ak` and the manifest;
-//! 8. verify the staged prefix (RECORDs, imports, Django);
-//! 9. move it into place: atomically exchanged with an existing prefix, which is removed only
-//!    then. Any failure before leaves the old prefix untouched and removes the staging.
+//! 4. apply the recipe's patches to the working copy;
+//! 5. fetch every artifact, build-environment wheel and git source of the lock (verified);
+//! 6. build what the lock builds, in its pinned environments (cached builds are reused);
+//! 7. install the wheels, byte-compiled, into the staged prefix;
+//! 8. copy the application tree (and web assets), write `bin/ak` and the manifest;
+//! 9. verify the staged prefix (RECORDs, imports, Django), and stamp the verified tree;
+//! 10. move it into place: atomically exchanged with an existing prefix. Any failure before
+//!    leaves the old prefix untouched and removes the staging. The old prefix is removed with
+//!    the staging when the caller drops the summary, after it reported the result.
 
 mod error;
+mod incremental;
 mod recipe;
 mod sbom;
 mod verify;
@@ -27,6 +32,7 @@ use serde::Serialize;
 
 use crate::build::{self, BuildOptions, BuildRequest, Pin, SourceInput};
 use crate::fetch::{self, FetchOptions};
+use crate::identity::Sha256;
 use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
 use crate::lock::AkpkgLock;
 use crate::tags::WheelFilename;
@@ -66,6 +72,8 @@ pub struct AssembleOptions {
     pub build: BuildOptions,
     /// `NAME:KEY=VALUE` config settings, resolved per distribution by the caller.
     pub config_settings: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// Rebuild even when the prefix is already what this assemble would make.
+    pub force: bool,
 }
 
 /// One stage's name, count and time, for the summary.
@@ -88,6 +96,21 @@ pub struct AssembleSummary {
     pub stages: Vec<StageTime>,
     pub warnings: Vec<String>,
     pub verify: VerifySummary,
+    /// The prefix already was what this assemble would make: nothing was done.
+    pub up_to_date: bool,
+    /// The replaced prefix and the staging it sits in, removed when this is dropped: after
+    /// the result is reported, off the critical path (or by the next run, if this one dies).
+    #[serde(skip)]
+    pub leftover: Option<std::sync::Arc<Leftover>>,
+}
+
+/// A staging directory to remove, locked so that no concurrent run touches it meanwhile.
+#[derive(Debug)]
+pub struct Leftover {
+    /// Removed (with the old prefix in it) when dropped.
+    _directory: tempfile::TempDir,
+    /// Released after the removal: fields drop in order.
+    _lock: fs_err::File,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -267,6 +290,10 @@ struct Manifest<'a> {
     distributions: Vec<serde_json::Value>,
     patches: Vec<serde_json::Value>,
     warnings: &'a [String],
+    /// Every input's digest, for the no-op check of the next assemble.
+    input_digest: Option<Sha256>,
+    /// The verified tree's stamp (see `incremental`), written once verification passed.
+    tree_stamp: Option<Sha256>,
 }
 
 /// What `verify` needs from a prefix's manifest.
@@ -333,7 +360,7 @@ fn run_stages(
     // 1.
     check_target(lock, target)?;
 
-    // 2. Staging beside the prefix, so the final move is a rename on one file system.
+    // 2. Staging goes beside the prefix, so the final move is a rename on one file system.
     let prefix = std::path::absolute(&options.prefix)
         .map_err(AssembleError::io("cannot resolve", &options.prefix))?;
     let parent = prefix.parent().ok_or_else(|| {
@@ -351,7 +378,18 @@ fn run_stages(
         .unwrap_or_default();
     let staging_prefix = format!(".{name}.akpkg-staging-");
     remove_abandoned_stagings(parent, &staging_prefix);
-    let staging = tempfile::Builder::new()
+
+    // 3. Nothing to do when the prefix already is what this run would make.
+    let input_digest = incremental::input_digest(loaded, target, options)?;
+    if let Some(digest) = &input_digest
+        && !options.force
+        && incremental::is_up_to_date(&prefix, digest)
+    {
+        stages.finish("check", "up to date".to_string());
+        return Ok(AssembleSummary::up_to_date(prefix, stages.done));
+    }
+
+    let staging_directory = tempfile::Builder::new()
         .prefix(&staging_prefix)
         .tempdir_in(parent)
         .map_err(|source| match source.kind() {
@@ -370,18 +408,18 @@ fn run_stages(
         })?;
     // Held for the whole run: a later run removes only stagings whose lock is free (their
     // process died, even by SIGKILL).
-    let _staging_lock = lock_file(&staging.path().join(STAGING_LOCK), false)?;
-    let work = staging.path().join("work");
-    let staged = staging.path().join("prefix");
+    let staging_lock = lock_file(&staging_directory.path().join(STAGING_LOCK), false)?;
+    let work = staging_directory.path().join("work");
+    let staged = staging_directory.path().join("prefix");
     fs_err::create_dir_all(&work).map_err(AssembleError::io("cannot create", &work))?;
     let source = stage_source(recipe, options, &work, &mut warnings)?;
     stages.finish("source", format!("{} {}", recipe.name, recipe.version));
 
-    // 3.
+    // 4.
     let applied = crate::patch::apply(&loaded.patches, &source, false)?;
     stages.finish("patch", format!("{} patches", applied.len()));
 
-    // 4.
+    // 5.
     let (requests, git_requests) = fetch::lock_requests(lock);
     let mut fetch_options = options.fetch.clone();
     for git in &lock.git {
@@ -406,7 +444,7 @@ fn run_stages(
         format!("{} files, {downloaded} downloaded", fetched.len()),
     );
 
-    // 5.
+    // 6.
     // An sdist's bytes feed its build and its build-cache key: re-hash the few sdists on every
     // run, so a file that changed in the cache is caught (and removed) rather than built.
     let artifact_cache = fetch::ArtifactCache::new(&fetch_options.cache_dir);
@@ -487,7 +525,7 @@ fn run_stages(
         format!("{} wheels, {from_cache} from the build cache", built.len()),
     );
 
-    // 6.
+    // 7.
     let layout = Layout::staged(target, &prefix, &staged, options.runtime_python.as_deref())?;
     let mut wheels: Vec<WheelToInstall> = fetched
         .iter()
@@ -526,7 +564,7 @@ fn run_stages(
     )?;
     stages.finish("install", format!("{} distributions", installed.len()));
 
-    // 7. The application tree, web assets, bin/ak, the manifest.
+    // 8. The application tree, web assets, bin/ak, the manifest.
     for relative in &recipe.copy {
         let from = source.join(relative);
         let to = staged.join(relative);
@@ -567,7 +605,7 @@ fn run_stages(
     )?;
 
     let runtime_python = layout.runtime_python.display().to_string();
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         akpkg: env!("CARGO_PKG_VERSION"),
         // The recipe's file name only: a path would name the build machine.
         recipe: format!(
@@ -618,17 +656,11 @@ fn run_stages(
             .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
             .collect(),
         warnings: &warnings,
+        input_digest: input_digest.clone(),
+        tree_stamp: None,
     };
-    let mut manifest_text = serde_json::to_string_pretty(&manifest)
-        .map_err(|error| AssembleError::Verify(error.to_string()))?;
-    manifest_text.push('\n');
     let staging = crate::contained::Contained::open(&staged)?;
-    staging.write(
-        Path::new(MANIFEST),
-        manifest_text.as_bytes(),
-        crate::contained::FileMode::Regular,
-        crate::contained::Existing::Replace,
-    )?;
+    write_manifest(&staging, &manifest)?;
     let versions: Vec<String> = installed
         .iter()
         .map(|distribution| distribution.version.to_string())
@@ -665,7 +697,7 @@ fn run_stages(
         format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),
     );
 
-    // 8.
+    // 9.
     let report = verify_prefix(
         &staged,
         recipe.settings_module.as_deref(),
@@ -677,6 +709,11 @@ fn run_stages(
             prefix: prefix.clone(),
             failures: report.failures.join("\n"),
         });
+    }
+    // The tree as verified, for the next run's no-op check.
+    if manifest.input_digest.is_some() {
+        manifest.tree_stamp = Some(incremental::tree_stamp(&staged)?);
+        write_manifest(&staging, &manifest)?;
     }
     stages.finish(
         "verify",
@@ -690,12 +727,16 @@ fn run_stages(
         ),
     );
 
-    // 9. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
+    // 10. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
     // then replaces this one's result as a whole.
     let _move_lock = lock_directory(parent)?;
     move_into_place(&staged, &prefix)?;
     stages.finish("move", prefix.display().to_string());
-    drop(staging);
+    // The old prefix, now in the staging directory, goes when the caller drops the summary.
+    let leftover = Leftover {
+        _directory: staging_directory,
+        _lock: staging_lock,
+    };
 
     Ok(AssembleSummary {
         prefix,
@@ -712,7 +753,50 @@ fn run_stages(
             modules: report.modules,
             django_apps: report.django_apps,
         },
+        up_to_date: false,
+        leftover: Some(std::sync::Arc::new(leftover)),
     })
+}
+
+impl AssembleSummary {
+    /// The summary of a run that found nothing to do.
+    fn up_to_date(prefix: PathBuf, stages: Vec<StageTime>) -> AssembleSummary {
+        AssembleSummary {
+            prefix,
+            installed: 0,
+            built: 0,
+            built_from_cache: 0,
+            downloaded: 0,
+            bytes: 0,
+            stages,
+            warnings: Vec::new(),
+            verify: VerifySummary {
+                distributions: 0,
+                files: 0,
+                modules: 0,
+                django_apps: None,
+            },
+            up_to_date: true,
+            leftover: None,
+        }
+    }
+}
+
+/// Write the manifest into the staged prefix (again, once it carries the tree stamp).
+fn write_manifest(
+    staging: &crate::contained::Contained,
+    manifest: &Manifest,
+) -> Result<(), AssembleError> {
+    let mut text = serde_json::to_string_pretty(manifest)
+        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+    text.push('\n');
+    staging.write(
+        Path::new(MANIFEST),
+        text.as_bytes(),
+        crate::contained::FileMode::Regular,
+        crate::contained::Existing::Replace,
+    )?;
+    Ok(())
 }
 
 const STAGING_LOCK: &str = ".akpkg-staging.lock";

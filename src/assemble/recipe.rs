@@ -73,6 +73,8 @@ pub struct LoadedRecipe {
     pub origin: String,
     pub lock: AkpkgLock,
     pub patches: Vec<Patch>,
+    /// The sha256 of the recipe file's text, for the input digest.
+    pub recipe_sha256: crate::identity::Sha256,
 }
 
 /// The default recipe and everything it names.
@@ -176,6 +178,12 @@ fn read_recipe(base: &Base, name: &str) -> Result<(String, Recipe), AssembleErro
     Ok((origin, recipe))
 }
 
+/// The sha256 of a recipe file's text.
+fn recipe_sha256(base: &Base, name: &str) -> Result<crate::identity::Sha256, AssembleError> {
+    let (_, text) = base.read(name)?;
+    Ok(crate::identity::Sha256::of_bytes(text.as_bytes()))
+}
+
 fn read_patches(base: &Base, recipe: &Recipe) -> Result<Vec<Patch>, AssembleError> {
     recipe
         .patches
@@ -205,6 +213,7 @@ impl LoadedRecipe {
         };
         let patches = read_patches(&base, &recipe)?;
         Ok(LoadedRecipe {
+            recipe_sha256: recipe_sha256(&base, &name)?,
             recipe,
             origin,
             lock,

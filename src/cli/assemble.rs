@@ -56,6 +56,11 @@ pub struct AssembleArgs {
     #[arg(long)]
     pub no_compile: bool,
 
+    /// Rebuild even when the prefix already is what this assemble would make (same inputs,
+    /// tree untouched since it was verified).
+    #[arg(long)]
+    pub force: bool,
+
     /// Also write the assembled prefix as a reproducible layer tarball (.tar, .tar.gz,
     /// .tar.zst), rooted at the prefix's path.
     #[arg(long, value_name = "FILE")]
@@ -163,6 +168,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         fetch: build_options.fetch.clone(),
         build: build_options,
         config_settings,
+        force: args.force,
     };
     let summary = assemble::assemble(&loaded, &target, &options, &Printer { json: args.json })?;
     let layer_text = match &args.layer {
@@ -173,7 +179,9 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         )?,
         None => String::new(),
     };
+    // Counted for the report; a run that did nothing has nothing to report.
     let size = walkdir::WalkDir::new(&summary.prefix)
+        .max_depth(if summary.up_to_date { 0 } else { usize::MAX })
         .into_iter()
         .filter_map(Result::ok)
         .filter_map(|entry| entry.metadata().ok())
@@ -190,6 +198,15 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         return print(&format!("{value}\n"));
     }
     let mut text = String::new();
+    if summary.up_to_date {
+        text.push_str(&format!(
+            "{} is up to date: same inputs as when it was assembled, and its tree unchanged since it was verified; nothing to do (--force rebuilds); {:.2}s\n",
+            summary.prefix.display(),
+            started.elapsed().as_secs_f64()
+        ));
+        text.push_str(&layer_text);
+        return print(&text);
+    }
     for warning in &summary.warnings {
         text.push_str(&format!("warning: {warning}\n"));
     }

@@ -4,11 +4,14 @@
 //! interpreter with `py_compile` into unchecked-hash pycs (PEP 552): they carry the source's
 //! hash instead of its modification time, and the interpreter does not re-check them at import,
 //! so nothing in them depends on when they were built. The path recorded in the code objects is
-//! the file's final path, not the staging path.
+//! the file's path relative to the prefix (`lib/python3.13/site-packages/pkg/mod.py`), so it
+//! depends neither on where the prefix is staged nor on where it will live: CPython replaces
+//! `co_filename` with the real source path when it loads a pyc (`_imp._fix_co_filename`), so
+//! tracebacks still name the file where it is.
 //!
 //! Such a pyc depends only on the source's bytes, the recorded path and the interpreter, so
 //! compiled files are kept in `CACHE/bytecode/` under a key of those three: a warm install
-//! copies them instead of compiling again.
+//! copies them instead of compiling again, into any prefix path.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,11 +37,12 @@ for source, display in json.load(sys.stdin):
 json.dump(results, sys.stdout)
 "#;
 
-/// One module to compile: where it is now, where it will be when used, and its RECORD hash.
+/// One module to compile: where it is now, the path its code objects record (relative to the
+/// prefix), and its RECORD hash.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CompileJob {
     pub source: PathBuf,
-    pub final_path: PathBuf,
+    pub recorded_path: PathBuf,
     pub source_hash: String,
 }
 
@@ -60,7 +64,7 @@ impl BytecodeCache {
             "{}\0{}\0{}",
             self.interpreter,
             job.source_hash,
-            job.final_path.display()
+            job.recorded_path.display()
         );
         let key = crate::digest::sha256_hex(identity.as_bytes());
         self.directory.join(&key[..2]).join(format!("{key}.pyc"))
@@ -202,7 +206,7 @@ fn compile_shard(python: &Path, shard: &[CompileJob]) -> Result<CompileReport, I
     };
     let input: Vec<(&Path, &Path)> = shard
         .iter()
-        .map(|job| (job.source.as_path(), job.final_path.as_path()))
+        .map(|job| (job.source.as_path(), job.recorded_path.as_path()))
         .collect();
     let input = serde_json::to_vec(&input).map_err(|error| failure(error.to_string()))?;
     let mut child = Command::new(python)

@@ -601,7 +601,9 @@ fn compile_installed(
                 owner.insert(source.clone(), index);
                 jobs.push(CompileJob {
                     source,
-                    final_path: layout.final_prefix.join(&file.destination),
+                    // Relative to the prefix: the same pyc serves every prefix path and every
+                    // builder (CPython puts the real path into co_filename when it loads it).
+                    recorded_path: file.destination.clone(),
                     source_hash: file.hash.clone(),
                 });
             }

@@ -142,8 +142,8 @@ impl Target {
     }
 
     /// Like [`Target::from_interpreter`], but remembers the probe's report under
-    /// `cache_dir/interpreters/`, keyed by the interpreter file's path, size, modification and
-    /// status-change times, the system's `/etc/ld.so.cache` (a libc update changes it) and the
+    /// `cache_dir/interpreters/`, keyed by the path as given and the interpreter file's path,
+    /// size, modification and status-change times, the system's `/etc/ld.so.cache` (a libc update changes it) and the
     /// probe script itself. Only an interpreter that is its own `sys.executable` is remembered:
     /// a pyenv shim or wrapper script can switch interpreters without changing itself.
     pub fn from_interpreter_cached(python: &Path, cache_dir: &Path) -> Result<Target, TargetError> {
@@ -387,8 +387,12 @@ fn probe_cache_key(python: &Path) -> Option<(PathBuf, String)> {
     let loader_cache = fs_err::metadata("/etc/ld.so.cache")
         .map(|metadata| (metadata.mtime(), metadata.mtime_nsec()))
         .unwrap_or_default();
+    // The path as given counts too: a virtual environment's `bin/python` is a link to its base
+    // interpreter's file, but reports its own `sys.executable` and `sys.prefix`.
+    let given = std::path::absolute(python).ok()?;
     let identity = format!(
-        "{}\0{}:{}.{}:{}.{}\0{:?}\0{PROBE}",
+        "{}\0{}\0{}:{}.{}:{}.{}\0{:?}\0{PROBE}",
+        given.display(),
         resolved.display(),
         metadata.size(),
         metadata.mtime(),
@@ -568,5 +572,20 @@ mod tests {
         assert_eq!(target.markers.python_version().to_string(), "3.13");
         assert!(target.interpreter.is_some());
         assert!(target.best_tags(1)[0].starts_with("cp313-cp313-"));
+    }
+
+    #[test]
+    fn a_link_to_an_interpreter_is_probed_under_its_own_key() {
+        let directory = tempfile::tempdir().unwrap();
+        let real = directory.path().join("python3.13");
+        fs_err::write(&real, "not really an interpreter").unwrap();
+        let environment = directory.path().join("venv/bin");
+        fs_err::create_dir_all(&environment).unwrap();
+        std::os::unix::fs::symlink(&real, environment.join("python3.13")).unwrap();
+        let (resolved_real, key_real) = probe_cache_key(&real).unwrap();
+        let (resolved_link, key_link) = probe_cache_key(&environment.join("python3.13")).unwrap();
+        assert_eq!(resolved_real, resolved_link);
+        // A venv's python reports its own prefix: it must not get its base's remembered probe.
+        assert_ne!(key_real, key_link);
     }
 }
