@@ -14,8 +14,8 @@
 //! 8. copy the application tree (and web assets), write `bin/ak` and the manifest;
 //! 9. verify the staged prefix (RECORDs, imports, Django), and stamp the verified tree;
 //! 10. move it into place: atomically exchanged with an existing prefix. Any failure before
-//!    leaves the old prefix untouched and removes the staging. The old prefix is removed with
-//!    the staging when the caller drops the summary, after it reported the result.
+//!     leaves the old prefix untouched and removes the staging. The old prefix is removed with
+//!     the staging when the caller drops the summary, after it reported the result.
 
 mod error;
 mod incremental;
