@@ -1033,7 +1033,12 @@ fn a_full_file_system_leaves_the_old_prefix_intact() {
     file.set_len(written.saturating_sub(64 << 10)).unwrap();
     drop(file);
 
-    let error = failure_of(assemble(&recipe, &source, &prefix, &cache).arg("--quiet"));
+    // Forced: the prefix is up to date, and this run must really build.
+    let error = failure_of(
+        assemble(&recipe, &source, &prefix, &cache)
+            .arg("--quiet")
+            .arg("--force"),
+    );
     let error = error.replace(&prefix.display().to_string(), "[PREFIX]");
     let (message, detail) = error.trim_end().rsplit_once('\n').unwrap();
     insta::assert_snapshot!(message, @r#"
@@ -1050,6 +1055,7 @@ fn a_full_file_system_leaves_the_old_prefix_intact() {
 
     fs_err::remove_file(&filler).unwrap();
     assemble(&recipe, &source, &prefix, &cache)
+        .arg("--force")
         .assert()
         .success();
     assert_eq!(ak_paths(&prefix), before);
@@ -1075,9 +1081,13 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
     let prefix = parent.join("fixture");
     let first = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
     assert!(first.contains("assembled fixture-app"), "{first}");
+    // The manifest records the input digest; this machine's record (local digest and tree
+    // stamp) is kept in the cache, outside the prefix, which stays the same bytes everywhere.
     let manifest = json_of(&prefix.join("akpkg-manifest.json"));
     assert!(manifest["input-digest"].is_string(), "{manifest}");
-    assert!(manifest["tree-stamp"].is_string(), "{manifest}");
+    assert!(manifest.get("tree-stamp").is_none(), "{manifest}");
+    let records: Vec<_> = fs_err::read_dir(cache.join("assembled")).unwrap().collect();
+    assert_eq!(records.len(), 1);
 
     // Nothing changed: nothing done, the prefix's inodes and times untouched.
     let module = prefix.join("manage.py");

@@ -1,30 +1,77 @@
 //! Whether an existing prefix already is what this assemble would make, so that a rerun with
 //! nothing changed returns at once.
 //!
-//! Two digests, both written into the manifest:
-//! - the **input digest**: every input that determines the prefix (akpkg's version, the recipe
-//!   file, akpkg's lock, each patch, the source archive's bytes or the recipe's pin, the target
-//!   interpreter, and the options that change the output). Any change in any of them is a
-//!   different digest, so the prefix is rebuilt.
-//! - the **tree stamp**: every entry of the prefix (but the manifest) with its path, type, mode,
-//!   size, inode and change time (ctime, nanoseconds), taken after verification. Any write,
+//! Three digests:
+//! - the **input digest**, written into the manifest: every input that determines the prefix's
+//!   bytes, in a form every builder computes alike (akpkg's version, the recipe file, akpkg's
+//!   lock, each patch, the source tree id that was built, the target's Python and platform, the
+//!   runtime interpreter, and the options that change the output). Two builders with the same
+//!   inputs write the same manifest, so the layer stays reproducible.
+//! - the **local digest**: the same inputs as this machine sees them before anything is
+//!   unpacked (the source archive's sha256, or a source directory's stamp; the interpreter's
+//!   paths; `--web-dist`'s stamp), cheap enough for a check that must take well under a second.
+//! - the **tree stamp**: every entry of the prefix with its path, mode, size,
+//!   inode and change time (ctime, nanoseconds), taken after verification. Any write,
 //!   replacement, removal, `chmod` or new file inside the prefix changes some entry's ctime or
 //!   inode or the list itself, and the kernel sets ctime: it cannot be set back by hand. So a
 //!   matching stamp says the tree is the one that was verified, without reading its 600 MB;
 //!   contents are not re-hashed (`akpkg verify` does that).
+//!
+//! The last two are this machine's, not the prefix's: they are kept in the cache
+//! (`CACHE/assembled/<sha256 of the prefix path>.json`), with the input digest they vouch for.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::{AssembleError, AssembleOptions, LoadedRecipe, MANIFEST, SourceArgument};
-use crate::identity::Sha256;
+use crate::identity::{Sha256, TreeId};
 use crate::target::Target;
 
-/// The digest of every input of an assemble, or `None` when an input cannot be known without
-/// fetching it (an unverified source from the recipe's URL): then the prefix is always rebuilt.
+/// The inputs every builder sees alike, one per line.
+fn shared_inputs(loaded: &LoadedRecipe, target: &Target, options: &AssembleOptions) -> Vec<String> {
+    let patches: Vec<&str> = loaded
+        .patches
+        .iter()
+        .map(|patch| patch.sha256.as_str())
+        .collect();
+    vec![
+        format!("akpkg {}", env!("CARGO_PKG_VERSION")),
+        format!("recipe {}", loaded.recipe_sha256),
+        format!(
+            "lock {}",
+            Sha256::of_bytes(loaded.lock.to_toml().as_bytes())
+        ),
+        format!("patches {}", patches.join(" ")),
+        format!("target {} {}", target.python_version, target.platform),
+        format!("runtime-python {:?}", options.runtime_python),
+        format!("compile {}", options.compile),
+        format!("config-settings {:?}", options.config_settings),
+        format!(
+            "source-date-epoch {}",
+            crate::timestamp::source_date_epoch()
+        ),
+    ]
+}
+
+/// The input digest of a prefix built from the source tree `source_tree`.
 pub fn input_digest(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    source_tree: &TreeId,
+) -> Sha256 {
+    let mut lines = shared_inputs(loaded, target, options);
+    lines.push(format!("source {source_tree}"));
+    Sha256::of_bytes(lines.join("\n").as_bytes())
+}
+
+/// The local digest (see the module's documentation), or `None` when the source cannot be
+/// known without fetching or reading it whole (an unverified source from the recipe's URL, a
+/// source path that is not there): then the prefix is always rebuilt.
+pub fn local_digest(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
@@ -35,11 +82,12 @@ pub fn input_digest(
             Sha256::of_file(path).map_err(AssembleError::io("cannot read", path))?
         ),
         // A directory is stamped like a prefix: any change to it changes some entry's ctime.
-        SourceArgument::Path(directory) => format!(
+        SourceArgument::Path(directory) if directory.is_dir() => format!(
             "directory {} {}",
             directory.display(),
             tree_stamp(directory)?
         ),
+        SourceArgument::Path(_) => return Ok(None),
         SourceArgument::FromRecipe if options.allow_unverified_source => return Ok(None),
         SourceArgument::FromRecipe => format!("recipe {}", loaded.recipe.source.tree),
     };
@@ -54,38 +102,14 @@ pub fn input_digest(
             interpreter.base_executable.display()
         )
     });
-    let patches: Vec<&str> = loaded
-        .patches
-        .iter()
-        .map(|patch| patch.sha256.as_str())
-        .collect();
-    let lines = [
-        format!("akpkg {}", env!("CARGO_PKG_VERSION")),
-        format!("recipe {}", loaded.recipe_sha256),
-        format!(
-            "lock {}",
-            Sha256::of_bytes(loaded.lock.to_toml().as_bytes())
-        ),
-        format!("patches {}", patches.join(" ")),
-        format!("source {source}"),
-        format!(
-            "target {} {} {:?}",
-            target.python_version, target.platform, interpreter
-        ),
-        format!("runtime-python {:?}", options.runtime_python),
-        format!("web-dist {web_dist}"),
-        format!("compile {}", options.compile),
-        format!("config-settings {:?}", options.config_settings),
-        format!(
-            "source-date-epoch {}",
-            crate::timestamp::source_date_epoch()
-        ),
-    ];
+    let mut lines = shared_inputs(loaded, target, options);
+    lines.push(format!("source {source}"));
+    lines.push(format!("interpreter {interpreter:?}"));
+    lines.push(format!("web-dist {web_dist}"));
     Ok(Some(Sha256::of_bytes(lines.join("\n").as_bytes())))
 }
 
-/// The stamp of every entry below `directory` but the manifest (see the module's
-/// documentation), in path order.
+/// The stamp of every entry below `directory` (see the module's documentation), in path order.
 pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
     let mut hasher = sha2::Sha256::new();
     let walk = walkdir::WalkDir::new(directory)
@@ -99,9 +123,6 @@ pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
             source: error.into(),
         })?;
         let relative = entry.path().strip_prefix(directory).unwrap_or(entry.path());
-        if relative == Path::new(MANIFEST) {
-            continue;
-        }
         let metadata = entry.metadata().map_err(|error| AssembleError::Io {
             action: "cannot read",
             path: entry.path().to_path_buf(),
@@ -123,25 +144,78 @@ pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
     Ok(Sha256::from_digest(&hasher.finalize().into()))
 }
 
-/// The two digests a prefix's manifest records, if it has them.
-#[derive(Debug, Default, serde::Deserialize)]
+/// What this machine knows of a prefix it assembled, kept in the cache.
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-struct Recorded {
-    input_digest: Option<Sha256>,
-    tree_stamp: Option<Sha256>,
+pub struct Record {
+    pub prefix: PathBuf,
+    pub local_digest: Sha256,
+    /// The input digest of the manifest this record vouches for.
+    pub input_digest: Sha256,
+    pub tree_stamp: Sha256,
 }
 
-/// Whether `prefix` holds what an assemble with `digest` would make: its manifest records the
-/// same input digest, and its tree still has the stamp taken when it was verified.
-pub fn is_up_to_date(prefix: &Path, digest: &Sha256) -> bool {
-    let Ok(text) = fs_err::read_to_string(prefix.join(MANIFEST)) else {
+impl Record {
+    /// Where the record of `prefix` is kept.
+    pub fn path(cache_dir: &Path, prefix: &Path) -> PathBuf {
+        let key = Sha256::of_bytes(prefix.as_os_str().as_encoded_bytes());
+        cache_dir.join("assembled").join(format!("{key}.json"))
+    }
+
+    fn read(path: &Path) -> Option<Record> {
+        serde_json::from_slice(&fs_err::read(path).ok()?).ok()
+    }
+
+    /// Keep the record; best effort, since a missing one only costs the next run a rebuild.
+    pub fn write(&self, path: &Path) {
+        let Some((directory, name)) = path.parent().zip(path.file_name()) else {
+            return;
+        };
+        let written = crate::contained::Contained::create(directory)
+            .map_err(|error| error.to_string())
+            .and_then(|store| {
+                let text = serde_json::to_vec_pretty(self).map_err(|error| error.to_string())?;
+                let temporary = crate::contained::Contained::temporary_name(".record-");
+                store
+                    .write(
+                        &temporary,
+                        &text,
+                        crate::contained::FileMode::Regular,
+                        crate::contained::Existing::Refuse,
+                    )
+                    .and_then(|()| store.rename_within(&temporary, Path::new(name)))
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = written {
+            tracing::debug!(
+                "cannot keep the record of {}: {error}",
+                self.prefix.display()
+            );
+        }
+    }
+}
+
+/// The input digest a prefix's manifest records.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct ManifestDigest {
+    input_digest: Sha256,
+}
+
+/// Whether `prefix` holds what an assemble with `local` would make: this machine's record of it
+/// has the same local digest, vouches for the input digest in its manifest, and its tree still
+/// has the stamp taken when it was verified.
+pub fn is_up_to_date(prefix: &Path, record: &Path, local: &Sha256) -> bool {
+    let Some(record) = Record::read(record) else {
         return false;
     };
-    let recorded: Recorded = serde_json::from_str(&text).unwrap_or_default();
-    recorded.input_digest.as_ref() == Some(digest)
-        && recorded
-            .tree_stamp
-            .is_some_and(|stamp| tree_stamp(prefix).is_ok_and(|now| now == stamp))
+    let manifest = fs_err::read(prefix.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<ManifestDigest>(&bytes).ok());
+    record.prefix == prefix
+        && record.local_digest == *local
+        && manifest.is_some_and(|manifest| manifest.input_digest == record.input_digest)
+        && tree_stamp(prefix).is_ok_and(|now| now == record.tree_stamp)
 }
 
 #[cfg(test)]
@@ -149,16 +223,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stamp_sees_every_change_but_the_manifest() {
+    fn the_stamp_sees_every_change() {
         let directory = tempfile::tempdir().unwrap();
         let tree = directory.path();
         fs_err::create_dir_all(tree.join("lib")).unwrap();
         fs_err::write(tree.join("lib/a.py"), "a = 1\n").unwrap();
-        fs_err::write(tree.join(MANIFEST), "{}").unwrap();
         let before = tree_stamp(tree).unwrap();
-        assert_eq!(tree_stamp(tree).unwrap(), before);
-        // The manifest is left out: it is rewritten with the stamp in it.
-        fs_err::write(tree.join(MANIFEST), "{\"tree-stamp\": \"…\"}").unwrap();
         assert_eq!(tree_stamp(tree).unwrap(), before);
         // Same size, same content even: a rewrite changes the ctime.
         fs_err::write(tree.join("lib/a.py"), "a = 1\n").unwrap();

@@ -185,7 +185,7 @@ fn stage_source(
     options: &AssembleOptions,
     work: &Path,
     warnings: &mut Vec<String>,
-) -> Result<PathBuf, AssembleError> {
+) -> Result<(PathBuf, crate::identity::TreeId), AssembleError> {
     let root = work.join("source");
     fs_err::create_dir_all(&root).map_err(AssembleError::io("cannot create", &root))?;
     let given = match &options.source {
@@ -234,7 +234,7 @@ fn stage_source(
             )));
         }
     }
-    Ok(source)
+    Ok((source, actual))
 }
 
 /// The first top-level entry whose id differs from the recipe's, or that one side lacks.
@@ -290,10 +290,8 @@ struct Manifest<'a> {
     distributions: Vec<serde_json::Value>,
     patches: Vec<serde_json::Value>,
     warnings: &'a [String],
-    /// Every input's digest, for the no-op check of the next assemble.
-    input_digest: Option<Sha256>,
-    /// The verified tree's stamp (see `incremental`), written once verification passed.
-    tree_stamp: Option<Sha256>,
+    /// The digest of every input that determines the prefix's bytes (see `incremental`).
+    input_digest: Sha256,
 }
 
 /// What `verify` needs from a prefix's manifest.
@@ -380,10 +378,11 @@ fn run_stages(
     remove_abandoned_stagings(parent, &staging_prefix);
 
     // 3. Nothing to do when the prefix already is what this run would make.
-    let input_digest = incremental::input_digest(loaded, target, options)?;
-    if let Some(digest) = &input_digest
+    let local_digest = incremental::local_digest(loaded, target, options)?;
+    let record = incremental::Record::path(&options.fetch.cache_dir, &prefix);
+    if let Some(digest) = &local_digest
         && !options.force
-        && incremental::is_up_to_date(&prefix, digest)
+        && incremental::is_up_to_date(&prefix, &record, digest)
     {
         stages.finish("check", "up to date".to_string());
         return Ok(AssembleSummary::up_to_date(prefix, stages.done));
@@ -412,7 +411,7 @@ fn run_stages(
     let work = staging_directory.path().join("work");
     let staged = staging_directory.path().join("prefix");
     fs_err::create_dir_all(&work).map_err(AssembleError::io("cannot create", &work))?;
-    let source = stage_source(recipe, options, &work, &mut warnings)?;
+    let (source, source_tree) = stage_source(recipe, options, &work, &mut warnings)?;
     stages.finish("source", format!("{} {}", recipe.name, recipe.version));
 
     // 4.
@@ -605,7 +604,7 @@ fn run_stages(
     )?;
 
     let runtime_python = layout.runtime_python.display().to_string();
-    let mut manifest = Manifest {
+    let manifest = Manifest {
         akpkg: env!("CARGO_PKG_VERSION"),
         // The recipe's file name only: a path would name the build machine.
         recipe: format!(
@@ -656,8 +655,7 @@ fn run_stages(
             .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
             .collect(),
         warnings: &warnings,
-        input_digest: input_digest.clone(),
-        tree_stamp: None,
+        input_digest: incremental::input_digest(loaded, target, options, &source_tree),
     };
     let staging = crate::contained::Contained::open(&staged)?;
     write_manifest(&staging, &manifest)?;
@@ -710,11 +708,9 @@ fn run_stages(
             failures: report.failures.join("\n"),
         });
     }
-    // The tree as verified, for the next run's no-op check.
-    if manifest.input_digest.is_some() {
-        manifest.tree_stamp = Some(incremental::tree_stamp(&staged)?);
-        write_manifest(&staging, &manifest)?;
-    }
+    // The tree as verified, for the next run's no-op check (kept in the cache: it is this
+    // machine's, and the prefix must be the same bytes on every builder).
+    let tree_stamp = incremental::tree_stamp(&staged)?;
     stages.finish(
         "verify",
         format!(
@@ -731,6 +727,15 @@ fn run_stages(
     // then replaces this one's result as a whole.
     let _move_lock = lock_directory(parent)?;
     move_into_place(&staged, &prefix)?;
+    if let Some(local) = local_digest {
+        incremental::Record {
+            prefix: prefix.clone(),
+            local_digest: local,
+            input_digest: manifest.input_digest.clone(),
+            tree_stamp,
+        }
+        .write(&record);
+    }
     stages.finish("move", prefix.display().to_string());
     // The old prefix, now in the staging directory, goes when the caller drops the summary.
     let leftover = Leftover {
