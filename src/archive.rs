@@ -419,33 +419,48 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveErr
     Ok(())
 }
 
+/// Hand-made tar archives for tests: the `tar` crate's builder refuses the hostile names and
+/// links that tests need.
+#[cfg(test)]
+pub(crate) mod test_archives {
+    /// One raw tar entry: name, kind, link target, content.
+    pub type RawEntry<'a> = (&'a str, tar::EntryType, Option<&'a str>, &'a [u8]);
+
+    /// A tar of raw entries.
+    pub fn raw_entries(entries: &[RawEntry]) -> Vec<u8> {
+        let mut archive = Vec::new();
+        for (name, kind, link, content) in entries {
+            let mut header = tar::Header::new_gnu();
+            {
+                let bytes = header.as_old_mut();
+                bytes.name[..name.len()].copy_from_slice(name.as_bytes());
+                if let Some(link) = link {
+                    bytes.linkname[..link.len()].copy_from_slice(link.as_bytes());
+                }
+            }
+            header.set_entry_type(*kind);
+            header.set_mode(0o644);
+            header.set_size(content.len() as u64);
+            header.set_cksum();
+            archive.extend_from_slice(header.as_bytes());
+            archive.extend_from_slice(content);
+            archive.extend(vec![0u8; (512 - content.len() % 512) % 512]);
+        }
+        archive.extend(vec![0u8; 1024]);
+        archive
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_archives::{RawEntry, raw_entries};
     use super::*;
 
     /// A tar with one raw entry, its name written into the header as is (the `tar` crate's
     /// builder refuses `..`, which is what a hostile archive would carry).
     fn raw_tar(name: &str, kind: tar::EntryType, link: Option<&str>) -> Vec<u8> {
-        let mut header = tar::Header::new_gnu();
-        {
-            let bytes = header.as_old_mut();
-            bytes.name[..name.len()].copy_from_slice(name.as_bytes());
-            if let Some(link) = link {
-                bytes.linkname[..link.len()].copy_from_slice(link.as_bytes());
-            }
-        }
-        header.set_entry_type(kind);
-        header.set_mode(0o644);
-        header.set_size(if kind.is_file() { 2 } else { 0 });
-        header.set_cksum();
-        let mut archive = header.as_bytes().to_vec();
-        if kind.is_file() {
-            let mut block = vec![0u8; 512];
-            block[..2].copy_from_slice(b"hi");
-            archive.extend(block);
-        }
-        archive.extend(vec![0u8; 1024]);
-        archive
+        let content: &[u8] = if kind.is_file() { b"hi" } else { b"" };
+        raw_entries(&[(name, kind, link, content)])
     }
 
     fn unpack_bytes(bytes: &[u8]) -> (tempfile::TempDir, Result<(), ArchiveError>) {
@@ -551,33 +566,6 @@ mod tests {
             .map(|entry| entry.unwrap().path().unwrap().display().to_string())
             .collect();
         assert_eq!(names, ["link", "pkg/", "pkg/sub/", "pkg/sub/m.py", "run"]);
-    }
-
-    /// One raw tar entry: name, kind, link target, content.
-    type RawEntry<'a> = (&'a str, tar::EntryType, Option<&'a str>, &'a [u8]);
-
-    /// A tar of raw entries.
-    fn raw_entries(entries: &[RawEntry]) -> Vec<u8> {
-        let mut archive = Vec::new();
-        for (name, kind, link, content) in entries {
-            let mut header = tar::Header::new_gnu();
-            {
-                let bytes = header.as_old_mut();
-                bytes.name[..name.len()].copy_from_slice(name.as_bytes());
-                if let Some(link) = link {
-                    bytes.linkname[..link.len()].copy_from_slice(link.as_bytes());
-                }
-            }
-            header.set_entry_type(*kind);
-            header.set_mode(0o644);
-            header.set_size(content.len() as u64);
-            header.set_cksum();
-            archive.extend_from_slice(header.as_bytes());
-            archive.extend_from_slice(content);
-            archive.extend(vec![0u8; (512 - content.len() % 512) % 512]);
-        }
-        archive.extend(vec![0u8; 1024]);
-        archive
     }
 
     /// Every path below `directory`, relative, sorted.

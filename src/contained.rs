@@ -268,6 +268,30 @@ impl Contained {
         Ok(written)
     }
 
+    /// Copy the outside file `source` to `relative` (replacing what is there), hashing it on the
+    /// way; when its bytes do not hash to `expected`, nothing of it is kept and the actual
+    /// digest is returned.
+    pub fn copy_verified(
+        &self,
+        source: &Path,
+        relative: &Path,
+        expected: &crate::identity::Sha256,
+    ) -> Result<Option<crate::identity::Sha256>, ContainedError> {
+        let file = std::fs::File::open(source).map_err(|error| ContainedError::Io {
+            action: "read",
+            path: source.to_path_buf(),
+            source: error,
+        })?;
+        let mut hashing = crate::digest::HashingReader::new(file);
+        self.write_from(relative, &mut hashing, FileMode::Regular, Existing::Replace)?;
+        let actual = hashing.finish();
+        if actual == *expected {
+            return Ok(None);
+        }
+        self.remove_file(relative)?;
+        Ok(Some(actual))
+    }
+
     fn create_parent(&self, relative: &Path) -> Result<(), ContainedError> {
         match relative.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => self.create_dir_all(parent),

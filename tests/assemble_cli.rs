@@ -117,6 +117,28 @@ fn assemble(recipe: &Path, source: &Path, prefix: &Path, cache: &Path) -> assert
     command
 }
 
+/// An assemble started in the background, its output piped.
+fn spawn_assemble(
+    recipe: &Path,
+    source: &Path,
+    prefix: &Path,
+    cache: &Path,
+) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
+        .args(["assemble", "--python", "3.13", "--recipe"])
+        .arg(recipe)
+        .arg("--source")
+        .arg(source)
+        .arg("--prefix")
+        .arg(prefix)
+        .arg("--cache-dir")
+        .arg(cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `bin/ak paths`, run from an unrelated directory.
 fn ak_paths(prefix: &Path) -> String {
     let elsewhere = tempfile::tempdir().unwrap();
@@ -639,21 +661,7 @@ fn concurrent_assembles_share_a_cache_and_never_mix() {
     for prefixes in [["one", "two"], ["same", "same"]] {
         let children: Vec<_> = prefixes
             .iter()
-            .map(|name| {
-                std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
-                    .args(["assemble", "--python", "3.13", "--recipe"])
-                    .arg(&recipe)
-                    .arg("--source")
-                    .arg(&source)
-                    .arg("--prefix")
-                    .arg(parent.join(name))
-                    .arg("--cache-dir")
-                    .arg(&cache)
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
+            .map(|name| spawn_assemble(&recipe, &source, &parent.join(name), &cache))
             .collect();
         // Both are running before either is waited for.
         for child in children {
@@ -1102,21 +1110,7 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
 
     // Two no-op runs at once are both fine.
     let children: Vec<_> = (0..2)
-        .map(|_| {
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("akpkg"))
-                .args(["assemble", "--python", "3.13", "--recipe"])
-                .arg(&recipe)
-                .arg("--source")
-                .arg(&source)
-                .arg("--prefix")
-                .arg(&prefix)
-                .arg("--cache-dir")
-                .arg(&cache)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|_| spawn_assemble(&recipe, &source, &prefix, &cache))
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();

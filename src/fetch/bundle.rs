@@ -155,23 +155,10 @@ pub fn write_bundle(
 /// Copy one cached artifact into the bundle, hashing what is copied.
 fn copy_verified(root: &Contained, artifact: &FetchedArtifact) -> Result<(), FetchError> {
     let relative = Path::new("artifacts").join(artifact.request.filename.as_str());
-    let source = fs_err::File::open(&artifact.path).map_err(|source| FetchError::Io {
-        action: "cannot read",
-        path: artifact.path.clone(),
-        source,
-    })?;
-    let mut hashing = crate::digest::HashingReader::new(source);
-    root.write_from(
-        &relative,
-        &mut hashing,
-        FileMode::Regular,
-        Existing::Replace,
-    )?;
-    let actual = hashing.finish();
-    if actual == artifact.request.sha256 {
+    let Some(actual) = root.copy_verified(&artifact.path, &relative, &artifact.request.sha256)?
+    else {
         return Ok(());
-    }
-    root.remove_file(&relative)?;
+    };
     let _ = fs_err::remove_file(&artifact.path);
     Err(FetchError::ChangedInCache {
         name: artifact.request.name.clone(),

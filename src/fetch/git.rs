@@ -455,31 +455,11 @@ mod tests {
     #[test]
     fn a_hostile_git_archive_is_refused_before_its_tree_is_checked() {
         let directory = tempfile::tempdir().unwrap();
-        let mut archive = Vec::new();
-        for (name, kind, link, content) in [
-            ("a", tar::EntryType::Symlink, Some("."), &b""[..]),
-            (
-                "a/a/a/x",
-                tar::EntryType::Symlink,
-                Some("../../.."),
-                &b""[..],
-            ),
-            ("a/a/a/x/evil", tar::EntryType::Regular, None, &b"pwned"[..]),
-        ] {
-            let mut header = tar::Header::new_gnu();
-            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-            if let Some(link) = link {
-                header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-            }
-            header.set_entry_type(kind);
-            header.set_mode(0o644);
-            header.set_size(content.len() as u64);
-            header.set_cksum();
-            archive.extend_from_slice(header.as_bytes());
-            archive.extend_from_slice(content);
-            archive.extend(vec![0u8; (512 - content.len() % 512) % 512]);
-        }
-        archive.extend(vec![0u8; 1024]);
+        let archive = crate::archive::test_archives::raw_entries(&[
+            ("a", tar::EntryType::Symlink, Some("."), b""),
+            ("a/a/a/x", tar::EntryType::Symlink, Some("../../.."), b""),
+            ("a/a/a/x/evil", tar::EntryType::Regular, None, b"pwned"),
+        ]);
         let path = directory.path().join("hostile.tar");
         fs_err::write(&path, archive).unwrap();
         let cache = directory.path().join("deep/cache");

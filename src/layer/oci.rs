@@ -16,7 +16,7 @@ use oci_spec::image::{
     MediaType, Os, RootFsBuilder, SCHEMA_VERSION,
 };
 
-use super::{Compression, LayerError, LayerInfo, io_error};
+use super::{Compression, LayerError, LayerInfo};
 use crate::contained::{Contained, Existing, FileMode, LinkMode};
 use crate::identity::Sha256;
 
@@ -85,18 +85,7 @@ fn sha256_of(digest: &oci_spec::image::Digest, base: &Path) -> Result<Sha256, La
 /// are not its digest is refused, and nothing of it is kept.
 fn copy_base_blob(base: &Path, digest: &Sha256, layout: &Contained) -> Result<(), LayerError> {
     let from = base.join(blob_path(digest));
-    let file = fs_err::File::open(&from).map_err(io_error("cannot read", &from))?;
-    let mut hashing = crate::digest::HashingReader::new(file);
-    let relative = blob_path(digest);
-    layout.write_from(
-        &relative,
-        &mut hashing,
-        FileMode::Regular,
-        Existing::Replace,
-    )?;
-    let actual = hashing.finish();
-    if actual != *digest {
-        layout.remove_file(&relative)?;
+    if let Some(actual) = layout.copy_verified(&from, &blob_path(digest), digest)? {
         return Err(LayerError::Oci(format!(
             "{}: its bytes hash to sha256:{actual}, not to the digest it is named after; the base layout is corrupt or was altered",
             from.display()

@@ -419,37 +419,29 @@ fn flat_requirements_files_plan_by_marker_and_hash() {
 fn streamed_json_is_exactly_the_pretty_printed_value() {
     let target = linux_313();
     let plan = plan_text(WORKSPACE, &PlanOptions::default(), &target).unwrap();
-    let mut streamed = Vec::new();
-    super::write_json(
-        &plan,
-        &target,
-        std::path::Path::new("uv.lock"),
-        &mut streamed,
-    )
-    .unwrap();
-    let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
-    assert_eq!(
-        String::from_utf8(streamed).unwrap(),
-        serde_json::to_string_pretty(&value).unwrap()
-    );
+    // The streamed bytes, checked against serde_json's own pretty printing of their value.
+    let streamed_value = |plan: &Plan| {
+        let mut streamed = Vec::new();
+        super::write_json(
+            plan,
+            &target,
+            std::path::Path::new("uv.lock"),
+            &mut streamed,
+        )
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+        value
+    };
+    let value = streamed_value(&plan);
     assert_eq!(
         value["distributions"][2]["required_by"],
         serde_json::json!(["app", "web"])
     );
-    let empty = Plan {
+    streamed_value(&Plan {
         distributions: Vec::new(),
-    };
-    let mut streamed = Vec::new();
-    super::write_json(
-        &empty,
-        &target,
-        std::path::Path::new("uv.lock"),
-        &mut streamed,
-    )
-    .unwrap();
-    let value: serde_json::Value = serde_json::from_slice(&streamed).unwrap();
-    assert_eq!(
-        String::from_utf8(streamed).unwrap(),
-        serde_json::to_string_pretty(&value).unwrap()
-    );
+    });
 }
