@@ -95,6 +95,28 @@ impl Unpacker<'_> {
     }
 
     fn unpack(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
+        let unpacked = self.unpack_entries(reader);
+        // Links are judged on the tree as it stands, complete or cut short by a refusal: a later
+        // entry can change what an earlier link resolves to. One that leads outside is removed
+        // either way, so not even a failed extraction leaves a way out behind.
+        let mut escaping = None;
+        for (name, relative) in &self.links {
+            if self.root.check_link(relative).is_err() {
+                self.root.remove_file(relative)?;
+                escaping.get_or_insert_with(|| name.clone());
+            }
+        }
+        unpacked?;
+        match escaping {
+            Some(name) => Err(self.refuse(
+                Path::new(&name),
+                "a symbolic link that resolves outside the destination",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn unpack_entries(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
         let mut archive = tar::Archive::new(reader);
         let entries = archive
             .entries()
@@ -102,16 +124,6 @@ impl Unpacker<'_> {
         for entry in entries {
             let entry = entry.map_err(io_error("cannot read", &self.archive))?;
             self.entry(entry)?;
-        }
-        // Links are judged on the finished tree: a later entry can change what an earlier link
-        // resolves to.
-        for (name, relative) in &self.links {
-            if self.root.check_link(relative).is_err() {
-                return Err(self.refuse(
-                    Path::new(name),
-                    "a symbolic link that resolves outside the destination",
-                ));
-            }
         }
         Ok(())
     }
