@@ -40,16 +40,6 @@ pub enum ContainedError {
     Exists { path: PathBuf },
 }
 
-impl ContainedError {
-    /// The `io::Error` kind behind this failure, for callers that recognise a full disk.
-    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
-        match self {
-            ContainedError::Io { source, .. } => Some(source.kind()),
-            _ => None,
-        }
-    }
-}
-
 /// What to do when the destination name is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Existing {

@@ -25,7 +25,6 @@ pub fn sha256_reader(mut reader: impl Read) -> std::io::Result<([u8; 32], u64)> 
 pub struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
-    size: u64,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -33,13 +32,7 @@ impl<R: Read> HashingReader<R> {
         HashingReader {
             inner,
             hasher: Sha256::new(),
-            size: 0,
         }
-    }
-
-    /// Bytes read so far.
-    pub fn size(&self) -> u64 {
-        self.size
     }
 
     /// The digest of everything read.
@@ -57,7 +50,6 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buffer)?;
         self.hasher.update(&buffer[..read]);
-        self.size += read as u64;
         Ok(read)
     }
 }
