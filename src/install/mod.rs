@@ -958,22 +958,8 @@ mod tests {
     fn direct_url_and_requested_are_written_as_asked() {
         let directory = tempfile::tempdir().unwrap();
         let wheel = tiny_wheel(directory.path());
-        let platform: crate::tags::Platform = "manylinux_2_17_x86_64".parse().unwrap();
-        let layout = Layout {
-            root: directory.path().join("prefix"),
-            final_prefix: directory.path().join("prefix"),
-            scheme: crate::target::Scheme {
-                purelib: "lib/python3.13/site-packages".into(),
-                platlib: "lib/python3.13/site-packages".into(),
-                scripts: "bin".into(),
-                data: ".".into(),
-            },
-            python_version: (3, 13),
-            python_full_version: "3.13.0".into(),
-            runtime_python: "/usr/bin/python3.13".into(),
-            build_python: "/usr/bin/python3.13".into(),
-            tags: crate::tags::TargetTags::cpython(3, 13, false, &platform),
-        };
+        let mut layout = test_layout(directory.path());
+        layout.runtime_python = "/usr/bin/python3.13".into();
         let direct_url = serde_json::json!({"url": "https://example.org/tiny.git", "vcs_info": {"vcs": "git", "commit_id": "0123"}});
         let options = InstallOptions {
             cache_dir: directory.path().join("cache"),
