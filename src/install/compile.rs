@@ -89,13 +89,25 @@ impl BytecodeCache {
             return None;
         }
         let relative = pyc.strip_prefix(self.prefix.root()).ok()?;
-        self.prefix.create_dir_all(relative.parent()?).ok()?;
-        // A pyc the wheel shipped may be a hard link into the unpack cache: replace it, never
-        // write through it.
-        self.prefix.remove_file(relative).ok()?;
-        self.prefix
-            .place(&cached, relative, crate::contained::LinkMode::Copy)
-            .ok()?;
+        let place = || {
+            self.prefix
+                .place(&cached, relative, crate::contained::LinkMode::Copy)
+        };
+        // The common case first: one copy. Only when that fails is the directory made (once per
+        // `__pycache__`, not once per file) or a shipped pyc removed.
+        match place() {
+            Ok(()) => {}
+            // A pyc the wheel shipped may be a hard link into the unpack cache: replace it,
+            // never write through it.
+            Err(crate::contained::ContainedError::Exists { .. }) => {
+                self.prefix.remove_file(relative).ok()?;
+                place().ok()?;
+            }
+            Err(_) => {
+                self.prefix.create_dir_all(relative.parent()?).ok()?;
+                place().ok()?;
+            }
+        }
         Some(pyc)
     }
 
