@@ -96,7 +96,7 @@ macro_rules! locked_fixture_or_skip {
         match locked_fixture($directory) {
             Some(locked) => locked,
             None => {
-                eprintln!("skipped: PyPI is not reachable");
+                common::skip(module_path!(), "PyPI is not reachable");
                 return;
             }
         }
@@ -514,7 +514,6 @@ fn layers_are_reproducible_and_images_and_sboms_describe_them() {
 
 /// Validate against the CycloneDX 1.5 JSON schema, as bundled by cyclonedx-python-lib
 /// (installed from PyPI into a throwaway venv; skipped when that fails).
-#[allow(clippy::print_stderr)] // Says why validation was skipped.
 fn validate_cyclonedx(sbom: &Path) {
     let venv = tempfile::tempdir().unwrap();
     let python = akpkg::target::Target::discover(None, None)
@@ -522,7 +521,7 @@ fn validate_cyclonedx(sbom: &Path) {
         .and_then(|target| target.interpreter)
         .map(|interpreter| interpreter.executable);
     let Some(python) = python else {
-        eprintln!("skipped schema validation: no interpreter");
+        common::skip("validate_cyclonedx", "schema validation: no interpreter");
         return;
     };
     let created = Process::new(&python)
@@ -541,9 +540,12 @@ fn validate_cyclonedx(sbom: &Path) {
         .output()
         .unwrap();
     if !pip.status.success() {
-        eprintln!(
-            "skipped schema validation: {}",
-            String::from_utf8_lossy(&pip.stderr)
+        common::skip(
+            "validate_cyclonedx",
+            &format!(
+                "schema validation: {}",
+                String::from_utf8_lossy(&pip.stderr)
+            ),
         );
         return;
     }
@@ -860,7 +862,10 @@ fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
 #[test]
 fn an_interpreter_of_the_wrong_version_is_refused() {
     let Ok(python) = which_python_311() else {
-        eprintln!("skipped: no python3.11 here");
+        common::skip(
+            "an_interpreter_of_the_wrong_version_is_refused",
+            "no python3.11 here",
+        );
         return;
     };
     let directory = tempfile::tempdir().unwrap();
@@ -1001,7 +1006,10 @@ fn a_missing_or_read_only_prefix_parent_is_refused_first() {
 
     let read_only = directory.path().join("read-only");
     let Some(_mount) = Tmpfs::mount(&read_only, "size=1m,ro") else {
-        eprintln!("skipped the read-only case: cannot mount a tmpfs here");
+        common::skip(
+            "a_missing_or_read_only_prefix_parent_is_refused_first",
+            "the read-only case: cannot mount a tmpfs here",
+        );
         return;
     };
     let error = attempt(&read_only.join("authentik"));
@@ -1020,7 +1028,10 @@ fn a_full_file_system_leaves_the_old_prefix_intact() {
     let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
     let small = directory.path().join("small");
     let Some(_mount) = Tmpfs::mount(&small, "size=96m") else {
-        eprintln!("skipped: cannot mount a tmpfs here");
+        common::skip(
+            "a_full_file_system_leaves_the_old_prefix_intact",
+            "cannot mount a tmpfs here",
+        );
         return;
     };
     let prefix = small.join("fixture");

@@ -121,9 +121,12 @@ fn installed_files_match_pip_install_target() {
         .unwrap();
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        eprintln!(
-            "skipped: PyPI is not reachable ({})",
-            stderr.lines().last().unwrap_or_default()
+        common::skip(
+            "install_vs_pip",
+            &format!(
+                "PyPI is not reachable ({})",
+                stderr.lines().last().unwrap_or_default()
+            ),
         );
         return;
     }

@@ -114,7 +114,7 @@ fn discovered_interpreter_plans_like_the_described_target() {
             stderr.contains("no Python interpreter satisfies"),
             "{stderr}"
         );
-        eprintln!("skipped: no CPython 3.13 here");
+        common::skip(module_path!(), "no CPython 3.13 here");
         return;
     }
     assert_eq!(

@@ -17,6 +17,26 @@ pub fn akpkg() -> Command {
     command
 }
 
+/// Record that the calling test skips (part of) its work, and why: on stderr, and as a line in
+/// the file `$AKPKG_SKIP_LOG` names, which `.ci/run` counts and prints after the tests, so a
+/// skip never passes unseen.
+#[allow(clippy::print_stderr)] // The skip's one visible line, beside the test's own output.
+pub fn skip(test: &str, reason: &str) {
+    let line = format!(
+        "skipped: {test}: {}",
+        reason.lines().last().unwrap_or(reason)
+    );
+    eprintln!("{line}");
+    if let Some(log) = std::env::var_os("AKPKG_SKIP_LOG") {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+    }
+}
+
 /// Whether `output` failed because PyPI (or the network to it) could not be reached.
 pub fn pypi_unreachable(output: &std::process::Output) -> bool {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -34,7 +54,7 @@ macro_rules! stderr_or_skip_without_pypi {
         let output: &std::process::Output = &$output;
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if $crate::common::pypi_unreachable(output) {
-            eprintln!("skipped: PyPI is not reachable: {stderr}");
+            $crate::common::skip(module_path!(), &format!("PyPI is not reachable: {stderr}"));
             return;
         }
         assert!(output.status.success(), "{stderr}");
