@@ -620,20 +620,33 @@ fn compile_installed(
         ),
         cache_tag: format!("cpython-{major}{minor}"),
     };
-    for (source, pyc) in compile::compile_all(&layout.build_python, jobs, Some(&cache))? {
-        let Some(&index) = owner.get(&source) else {
-            continue;
-        };
-        let relative = pyc.strip_prefix(&layout.root).unwrap_or(&pyc).to_path_buf();
-        let content = fs_err::read(&pyc).map_err(InstallError::io("cannot read", &pyc))?;
-        let path = record_path(&plans[index].lib_directory, &relative);
-        // A wheel that shipped this pyc already has a row for it: the new one replaces it.
-        records[index].retain(|entry| entry.path != path);
-        records[index].push(RecordEntry {
-            path,
-            hash: record_hash(&content),
-            size: Some(content.len() as u64),
-        });
+    let compiled = compile::compile_all(&layout.build_python, jobs, Some(&cache))?;
+    // Each pyc's RECORD row, hashed in parallel (tens of thousands of files).
+    let rows: Vec<(usize, RecordEntry)> = compiled
+        .par_iter()
+        .filter_map(|(source, pyc)| Some((*owner.get(source)?, pyc)))
+        .map(|(index, pyc)| {
+            let relative = pyc.strip_prefix(&layout.root).unwrap_or(pyc);
+            let content = fs_err::read(pyc).map_err(InstallError::io("cannot read", pyc))?;
+            Ok((
+                index,
+                RecordEntry {
+                    path: record_path(&plans[index].lib_directory, relative),
+                    hash: record_hash(&content),
+                    size: Some(content.len() as u64),
+                },
+            ))
+        })
+        .collect::<Result<_, InstallError>>()?;
+    let mut by_wheel: HashMap<usize, Vec<RecordEntry>> = HashMap::new();
+    for (index, row) in rows {
+        by_wheel.entry(index).or_default().push(row);
+    }
+    for (index, new_rows) in by_wheel {
+        // A wheel that shipped a pyc already has a row for it: the new one replaces it.
+        let replaced: HashSet<&str> = new_rows.iter().map(|row| row.path.as_str()).collect();
+        records[index].retain(|entry| !replaced.contains(entry.path.as_str()));
+        records[index].extend(new_rows);
     }
     Ok(())
 }
