@@ -110,13 +110,16 @@ pub fn mark_cache(cache_dir: &Path) -> Result<(), FetchError> {
     if is_marked_cache(cache_dir) {
         return Ok(());
     }
+    // Written aside and renamed into place: processes sharing a new cache may all mark it.
     let root = crate::contained::Contained::create(cache_dir)?;
+    let temporary = Contained::temporary_name(".cachedir-");
     root.write(
-        Path::new(CACHE_MARKER),
+        &temporary,
         CACHE_MARKER_CONTENT.as_bytes(),
         crate::contained::FileMode::Regular,
-        crate::contained::Existing::Replace,
+        crate::contained::Existing::Refuse,
     )?;
+    root.rename_within(&temporary, Path::new(CACHE_MARKER))?;
     Ok(())
 }
 
