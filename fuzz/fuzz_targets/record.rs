@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(entries) = akpkg::install::parse_record(bytes) {
         for entry in entries {
-            assert!(!entry.path.is_empty(), "an entry without a path was accepted");
+            assert!(
+                !entry.path.is_empty(),
+                "an entry without a path was accepted"
+            );
         }
     }
 });

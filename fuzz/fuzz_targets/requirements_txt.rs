@@ -4,5 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    akpkg_fuzz::parse_lock(akpkg::lock::LockFileKind::RequirementsTxt, "requirements.txt", text);
+    akpkg_fuzz::parse_lock(
+        akpkg::lock::LockFileKind::RequirementsTxt,
+        "requirements.txt",
+        text,
+    );
 });

@@ -851,6 +851,17 @@ mod tests {
         layout: &Layout,
         wheel: PathBuf,
     ) -> Result<Vec<InstalledDistribution>, InstallError> {
+        install_as(directory, layout, wheel, true, None)
+    }
+
+    /// Install one wheel with these `REQUESTED` and `direct_url.json` settings.
+    fn install_as(
+        directory: &Path,
+        layout: &Layout,
+        wheel: PathBuf,
+        requested: bool,
+        direct_url: Option<serde_json::Value>,
+    ) -> Result<Vec<InstalledDistribution>, InstallError> {
         let options = InstallOptions {
             cache_dir: directory.join("cache"),
             link_mode: LinkMode::Copy,
@@ -862,8 +873,8 @@ mod tests {
             filename: None,
             path: wheel,
             sha256: None,
-            requested: true,
-            direct_url: None,
+            requested,
+            direct_url,
         }];
         install_wheels(layout, &wheels, &options)
     }
@@ -974,21 +985,14 @@ mod tests {
         let mut layout = test_layout(directory.path());
         layout.runtime_python = "/usr/bin/python3.13".into();
         let direct_url = serde_json::json!({"url": "https://example.org/tiny.git", "vcs_info": {"vcs": "git", "commit_id": "0123"}});
-        let options = InstallOptions {
-            cache_dir: directory.path().join("cache"),
-            link_mode: LinkMode::Copy,
-            verify_record: true,
-            compile: false,
-            absolute_shebangs: false,
-        };
-        let wheels = [WheelToInstall {
-            filename: None,
-            path: wheel,
-            sha256: None,
-            requested: false,
-            direct_url: Some(direct_url.clone()),
-        }];
-        let installed = install_wheels(&layout, &wheels, &options).unwrap();
+        let installed = install_as(
+            directory.path(),
+            &layout,
+            wheel,
+            false,
+            Some(direct_url.clone()),
+        )
+        .unwrap();
         assert_eq!(installed[0].name.as_ref(), "tiny");
         let dist_info = layout
             .root
