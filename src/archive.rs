@@ -9,7 +9,7 @@
 
 use std::io::{BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::contained::{Contained, ContainedError, Existing, FileMode, contained_path};
 use crate::limits::{ArchiveBudget, Budgeted};
@@ -50,17 +50,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
 /// `destination`, which must exist. Every write goes through [`Contained`]; the archive's size
 /// bounds what it may unpack ([`crate::limits`]).
 pub fn unpack_tar(archive: &Path, destination: &Path) -> Result<(), ArchiveError> {
-    let file = fs_err::File::open(archive).map_err(io_error("cannot open", archive))?;
-    let archive_bytes = file
-        .metadata()
-        .map_err(io_error("cannot read", archive))?
-        .len();
-    let mut reader = BufReader::new(file);
-    let is_gzip = {
-        let start =
-            std::io::BufRead::fill_buf(&mut reader).map_err(io_error("cannot read", archive))?;
-        start.starts_with(&[0x1f, 0x8b])
-    };
+    let (stream, archive_bytes) = tar_stream(archive)?;
     let root = Contained::open(destination)?;
     let mut unpacker = Unpacker {
         archive: archive.to_path_buf(),
@@ -68,11 +58,68 @@ pub fn unpack_tar(archive: &Path, destination: &Path) -> Result<(), ArchiveError
         budget: ArchiveBudget::new(archive_bytes),
         links: Vec::new(),
     };
-    if is_gzip {
-        unpacker.unpack(flate2::read::GzDecoder::new(reader))
+    unpacker.unpack(stream)
+}
+
+/// A tar archive's entries, gunzipped when the file starts like gzip, and the file's size.
+fn tar_stream(archive: &Path) -> Result<(Box<dyn Read>, u64), ArchiveError> {
+    let file = fs_err::File::open(archive).map_err(io_error("cannot open", archive))?;
+    let archive_bytes = file
+        .metadata()
+        .map_err(io_error("cannot read", archive))?
+        .len();
+    let mut reader = BufReader::new(file);
+    let start =
+        std::io::BufRead::fill_buf(&mut reader).map_err(io_error("cannot read", archive))?;
+    if start.starts_with(&[0x1f, 0x8b]) {
+        Ok((
+            Box::new(flate2::read::GzDecoder::new(reader)),
+            archive_bytes,
+        ))
     } else {
-        unpacker.unpack(reader)
+        Ok((Box::new(reader), archive_bytes))
     }
+}
+
+/// The bytes of `TOP/name` in a tar archive, where TOP is its first entry's top-level
+/// directory (an sdist's `name-version/`), read without unpacking anything else; `None` when
+/// there is no such file or it is larger than `limit`.
+pub fn read_top_level_file(
+    archive: &Path,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, ArchiveError> {
+    let (stream, _) = tar_stream(archive)?;
+    let mut entries = tar::Archive::new(stream);
+    let mut top = None;
+    for entry in entries
+        .entries()
+        .map_err(io_error("cannot read", archive))?
+    {
+        let mut entry = entry.map_err(io_error("cannot read", archive))?;
+        let path = entry
+            .path()
+            .map_err(io_error("cannot read", archive))?
+            .into_owned();
+        let mut components = path
+            .components()
+            .filter(|part| !matches!(part, Component::CurDir));
+        let first = components.next().map(|part| part.as_os_str().to_owned());
+        let top = top.get_or_insert(first.clone());
+        let rest: PathBuf = components.collect();
+        let is_file = entry.header().entry_type().is_file();
+        if is_file && first == *top && rest == Path::new(name) {
+            if entry.size() > limit {
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(io_error("cannot read", archive))?;
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
 }
 
 /// One tar extraction: the destination, what it has unpacked, and the links it made.

@@ -318,6 +318,27 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
     assert!(ak_paths(&prefix).starts_with("base "));
     stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+
+    // A harmless change built anyway: the manifest records the tree that was built, and
+    // verify says the source was not the pinned one.
+    fs_err::copy(
+        source.join("packages/fixture-guardian/pyproject.toml"),
+        changed.join("packages/fixture-guardian/pyproject.toml"),
+    )
+    .unwrap();
+    fs_err::write(changed.join("NOTES.txt"), "a local note\n").unwrap();
+    stdout_of(assemble(&recipe, &changed, &prefix, &cache).arg("--allow-unverified-source"));
+    let manifest = json_of(&prefix.join("akpkg-manifest.json"));
+    assert_eq!(manifest["source"]["verified"], false, "{manifest}");
+    assert_ne!(
+        manifest["source"]["tree"],
+        manifest["source"]["recipe-tree"]
+    );
+    let verified = stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+    assert!(
+        verified.contains("warning: built from an unverified source: tree "),
+        "{verified}"
+    );
 }
 
 /// sha256 of a file.
@@ -1001,8 +1022,10 @@ fn a_missing_or_read_only_prefix_parent_is_refused_first() {
         )
         .replace(&base, "[DIR]")
     };
-    let error = attempt(&directory.path().join("missing/authentik"));
-    insta::assert_snapshot!(error.trim_end(), @"error: cannot assemble into [DIR]/missing/authentik: its parent directory [DIR]/missing does not exist. Create it first (`mkdir -p [DIR]/missing`), or choose another --prefix");
+    // A missing parent is made, as uv, pip and cargo do; this run then stops at its source.
+    let error = attempt(&directory.path().join("missing/deeper/authentik"));
+    assert!(error.contains("no-source"), "{error}");
+    assert!(directory.path().join("missing/deeper").is_dir());
 
     let read_only = directory.path().join("read-only");
     let Some(_mount) = Tmpfs::mount(&read_only, "size=1m,ro") else {
@@ -1105,8 +1128,11 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
     let manifest = json_of(&prefix.join("akpkg-manifest.json"));
     assert!(manifest["input-digest"].is_string(), "{manifest}");
     assert!(manifest.get("tree-stamp").is_none(), "{manifest}");
-    let records: Vec<_> = fs_err::read_dir(cache.join("assembled")).unwrap().collect();
-    assert_eq!(records.len(), 1);
+    let records = fs_err::read_dir(cache.join("assembled"))
+        .unwrap()
+        .filter(|entry| entry.as_ref().unwrap().path().extension() == Some("json".as_ref()))
+        .count();
+    assert_eq!(records, 1);
 
     // Nothing changed: nothing done, the prefix's inodes and times untouched.
     let module = prefix.join("manage.py");
@@ -1140,10 +1166,23 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
     assert!(rebuilt.contains("assembled fixture-app"), "{rebuilt}");
     stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
     assert!(debris(&parent).is_empty(), "{:?}", debris(&parent));
+    // The same inputs and files as a run whose imports passed: the files are checked again,
+    // the import check carries over, into this path or a new one; --force runs it again.
+    assert!(!first.contains("as proven before"), "{first}");
+    assert!(rebuilt.contains("imports as proven before"), "{rebuilt}");
+    let elsewhere = parent.join("elsewhere");
+    let fresh = stdout_of(&mut assemble(&recipe, &source, &elsewhere, &cache));
+    assert!(fresh.contains("imports as proven before"), "{fresh}");
+    let forced = stdout_of(assemble(&recipe, &source, &elsewhere, &cache).arg("--force"));
+    assert!(
+        forced.contains("assembled fixture-app") && !forced.contains("as proven before"),
+        "{forced}"
+    );
 
     // Each input: the options, a patch, the lock, the interpreter.
     let no_compile = stdout_of(assemble(&recipe, &source, &prefix, &cache).arg("--no-compile"));
     assert!(no_compile.contains("assembled fixture-app"), "{no_compile}");
+    assert!(!no_compile.contains("as proven before"), "{no_compile}");
     let compiled = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
     assert!(compiled.contains("assembled fixture-app"), "{compiled}");
     let patched = write_recipe(
@@ -1216,4 +1255,56 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
     // And with all of that the same again, nothing to do.
     let settled = stdout_of(&mut other_python);
     assert!(settled.contains("is up to date"), "{settled}");
+}
+
+/// What is at --prefix is replaced only when akpkg made it (or it is empty), or with --force.
+#[test]
+fn what_is_at_the_prefix_is_never_destroyed_unless_forced() {
+    let directory = tempfile::tempdir().unwrap();
+    let base = directory.path().display().to_string();
+    let refusal = |prefix: &Path| {
+        failure_of(
+            akpkg()
+                .args(["assemble", "--python", "3.13", "--prefix"])
+                .arg(prefix)
+                .arg("--source")
+                .arg(directory.path().join("no-source"))
+                .arg("--cache-dir")
+                .arg(directory.path().join("cache")),
+        )
+        .replace(&base, "[DIR]")
+    };
+    let file = directory.path().join("a-file");
+    fs_err::write(&file, "keep me").unwrap();
+    insta::assert_snapshot!(refusal(&file).trim_end(), @"error: refusing to replace [DIR]/a-file: it is a file, not a prefix akpkg assembled (it has no akpkg-manifest.json). Choose another --prefix, move it away, or give --force to replace it anyway");
+    let home = directory.path().join("home");
+    fs_err::create_dir_all(home.join("projects")).unwrap();
+    for name in ["notes.txt", "todo.txt", "photo.jpg"] {
+        fs_err::write(home.join(name), name).unwrap();
+    }
+    insta::assert_snapshot!(refusal(&home).trim_end(), @"error: refusing to replace [DIR]/home: it is a directory holding 4 entries (notes.txt, photo.jpg, projects, …), not a prefix akpkg assembled (it has no akpkg-manifest.json). Choose another --prefix, move it away, or give --force to replace it anyway");
+    assert_eq!(fs_err::read_to_string(&file).unwrap(), "keep me");
+    assert_eq!(
+        fs_err::read_to_string(home.join("notes.txt")).unwrap(),
+        "notes.txt"
+    );
+    assert!(
+        !directory.path().join("cache/artifacts").exists(),
+        "refused before anything was fetched"
+    );
+
+    // An empty directory is taken; with --force, so is the file.
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
+    let cache = directory.path().join("cache");
+    let empty = directory.path().join("empty");
+    fs_err::create_dir_all(&empty).unwrap();
+    stdout_of(&mut assemble(&recipe, &source, &empty, &cache));
+    assert!(empty.join("akpkg-manifest.json").is_file());
+    stdout_of(assemble(&recipe, &source, &file, &cache).arg("--force"));
+    assert!(file.join("akpkg-manifest.json").is_file());
+    assert!(
+        debris(directory.path()).is_empty(),
+        "{:?}",
+        debris(directory.path())
+    );
 }

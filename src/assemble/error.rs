@@ -52,9 +52,14 @@ pub enum AssembleError {
     Verify(String),
 
     #[error(
-        "cannot assemble into {prefix}: its parent directory {parent} does not exist. Create it first (`mkdir -p {parent}`), or choose another --prefix"
+        "refusing to replace {prefix}: it is {what}, not a prefix akpkg assembled (it has no {manifest}). Choose another --prefix, move it away, or give --force to replace it anyway"
     )]
-    PrefixParentMissing { prefix: PathBuf, parent: PathBuf },
+    PrefixNotOurs {
+        prefix: PathBuf,
+        /// "a file", "a symbolic link", "a directory holding 3 entries (notes.txt, …)".
+        what: String,
+        manifest: &'static str,
+    },
 
     #[error(
         "cannot assemble into {prefix}: {parent} is not writable ({kind}). akpkg builds the new prefix beside the old one and moves it into place, so the parent directory must be writable: choose another --prefix, or run as a user who may write there"

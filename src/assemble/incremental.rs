@@ -111,7 +111,14 @@ pub fn local_digest(
 
 /// The stamp of every entry below `directory` (see the module's documentation), in path order.
 pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
+    Ok(stamp_and_size(directory)?.0)
+}
+
+/// The tree stamp, and the bytes of the regular files it saw (the same walk, so the report's
+/// size costs nothing more).
+pub fn stamp_and_size(directory: &Path) -> Result<(Sha256, u64), AssembleError> {
     let mut hasher = sha2::Sha256::new();
+    let mut size = 0;
     let walk = walkdir::WalkDir::new(directory)
         .min_depth(1)
         .sort_by_file_name()
@@ -128,6 +135,9 @@ pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
             path: entry.path().to_path_buf(),
             source: error.into(),
         })?;
+        if metadata.is_file() {
+            size += metadata.len();
+        }
         hasher.update(relative.as_os_str().as_encoded_bytes());
         hasher.update(
             format!(
@@ -141,7 +151,7 @@ pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
             .as_bytes(),
         );
     }
-    Ok(Sha256::from_digest(&hasher.finalize().into()))
+    Ok((Sha256::from_digest(&hasher.finalize().into()), size))
 }
 
 /// What this machine knows of a prefix it assembled, kept in the cache.
@@ -168,30 +178,62 @@ impl Record {
 
     /// Keep the record; best effort, since a missing one only costs the next run a rebuild.
     pub fn write(&self, path: &Path) {
-        let Some((directory, name)) = path.parent().zip(path.file_name()) else {
-            return;
-        };
-        let written = crate::contained::Contained::create(directory)
-            .map_err(|error| error.to_string())
-            .and_then(|store| {
-                let text = serde_json::to_vec_pretty(self).map_err(|error| error.to_string())?;
-                let temporary = crate::contained::Contained::temporary_name(".record-");
-                store
-                    .write(
-                        &temporary,
-                        &text,
-                        crate::contained::FileMode::Regular,
-                        crate::contained::Existing::Refuse,
-                    )
-                    .and_then(|()| store.rename_within(&temporary, Path::new(name)))
-                    .map_err(|error| error.to_string())
-            });
-        if let Err(error) = written {
-            tracing::debug!(
-                "cannot keep the record of {}: {error}",
-                self.prefix.display()
-            );
-        }
+        keep(path, self);
+    }
+}
+
+/// What the import check found for one input digest and one set of files (the digest of every
+/// hashed RECORD row). A prefix with both the same has the same bytes in every file the
+/// interpreter imports, so the check's result carries over; `--force` and `akpkg verify` run
+/// it again.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ImportProof {
+    pub modules: usize,
+    pub django_apps: Option<usize>,
+}
+
+impl ImportProof {
+    pub fn path(cache_dir: &Path, input_digest: &Sha256, contents: &Sha256) -> PathBuf {
+        let key = Sha256::of_bytes(format!("{input_digest}\0{contents}").as_bytes());
+        cache_dir
+            .join("assembled")
+            .join("imports")
+            .join(format!("{key}.json"))
+    }
+
+    pub fn read(path: &Path) -> Option<ImportProof> {
+        serde_json::from_slice(&fs_err::read(path).ok()?).ok()
+    }
+
+    /// Best effort: a missing proof only costs the next run the import check.
+    pub fn write(&self, path: &Path) {
+        keep(path, self);
+    }
+}
+
+/// Write `value` as JSON at `path` whole or not at all (a temporary name, then a rename).
+fn keep(path: &Path, value: &impl Serialize) {
+    let Some((directory, name)) = path.parent().zip(path.file_name()) else {
+        return;
+    };
+    let written = crate::contained::Contained::create(directory)
+        .map_err(|error| error.to_string())
+        .and_then(|store| {
+            let text = serde_json::to_vec_pretty(value).map_err(|error| error.to_string())?;
+            let temporary = crate::contained::Contained::temporary_name(".record-");
+            store
+                .write(
+                    &temporary,
+                    &text,
+                    crate::contained::FileMode::Regular,
+                    crate::contained::Existing::Refuse,
+                )
+                .and_then(|()| store.rename_within(&temporary, Path::new(name)))
+                .map_err(|error| error.to_string())
+        });
+    if let Err(error) = written {
+        tracing::debug!("cannot keep {}: {error}", path.display());
     }
 }
 

@@ -96,6 +96,8 @@ pub struct AssembleSummary {
     pub stages: Vec<StageTime>,
     pub warnings: Vec<String>,
     pub verify: VerifySummary,
+    /// The bytes of the prefix's regular files (0 when nothing was done).
+    pub size_bytes: u64,
     /// The prefix already was what this assemble would make: nothing was done.
     pub up_to_date: bool,
     /// The replaced prefix and the staging it sits in, removed when this is dropped: after
@@ -119,6 +121,8 @@ pub struct VerifySummary {
     pub files: usize,
     pub modules: usize,
     pub django_apps: Option<usize>,
+    /// The import check's result was carried over (see `incremental::ImportProof`).
+    pub imports_proven_before: bool,
 }
 
 /// Reports each stage as it ends; the CLI prints or emits JSON.
@@ -364,11 +368,9 @@ fn run_stages(
     let parent = prefix.parent().ok_or_else(|| {
         AssembleError::Recipe(format!("{} has no parent directory", prefix.display()))
     })?;
-    if !parent.is_dir() {
-        return Err(AssembleError::PrefixParentMissing {
-            prefix: prefix.clone(),
-            parent: parent.to_path_buf(),
-        });
+    create_parent(&prefix, parent)?;
+    if !options.force {
+        refuse_foreign_prefix(&prefix)?;
     }
     let name = prefix
         .file_name()
@@ -617,8 +619,10 @@ fn run_stages(
         ),
         source: serde_json::json!({
             "commit": recipe.source.commit,
-            "tree": recipe.source.tree,
-            "verified": !warnings.iter().any(|warning| warning.contains("--allow-unverified-source")),
+            // The tree that was built; "verified" says whether it is the recipe's pin.
+            "tree": source_tree,
+            "recipe-tree": recipe.source.tree,
+            "verified": source_tree == recipe.source.tree,
         }),
         target: serde_json::json!({
             "python-version": lock.target.python_version,
@@ -675,7 +679,7 @@ fn run_stages(
         .collect();
     let document = sbom::sbom(
         (&recipe.name, &recipe.version),
-        &recipe.source.tree,
+        &source_tree,
         lock,
         &components,
         &applied,
@@ -695,13 +699,37 @@ fn run_stages(
         format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),
     );
 
-    // 9.
-    let report = verify_prefix(
-        &staged,
-        recipe.settings_module.as_deref(),
-        &recipe.verify_environment,
-        false,
-    )?;
+    // 9. The files always; the imports unless this machine has seen them pass for the same
+    // inputs and the same files (a new prefix path, a prefix removed by hand), and not --force.
+    let files = verify::check_files(&staged)?;
+    let mut report = files.report.clone();
+    let proof = incremental::ImportProof::path(
+        &options.build.cache_dir,
+        &manifest.input_digest,
+        &files.contents,
+    );
+    match incremental::ImportProof::read(&proof).filter(|_| !options.force) {
+        Some(proven) if report.failures.is_empty() => {
+            report.modules = proven.modules;
+            report.django_apps = proven.django_apps;
+            report.imports_proven_before = true;
+        }
+        _ => {
+            files.check_imports(
+                &staged,
+                recipe.settings_module.as_deref(),
+                &recipe.verify_environment,
+                &mut report,
+            )?;
+            if report.failures.is_empty() {
+                incremental::ImportProof {
+                    modules: report.modules,
+                    django_apps: report.django_apps,
+                }
+                .write(&proof);
+            }
+        }
+    }
     if !report.failures.is_empty() {
         return Err(AssembleError::VerifyFailed {
             prefix: prefix.clone(),
@@ -710,16 +738,21 @@ fn run_stages(
     }
     // The tree as verified, for the next run's no-op check (kept in the cache: it is this
     // machine's, and the prefix must be the same bytes on every builder).
-    let tree_stamp = incremental::tree_stamp(&staged)?;
+    let (tree_stamp, size_bytes) = incremental::stamp_and_size(&staged)?;
     stages.finish(
         "verify",
         format!(
-            "{} files, {} modules{}",
+            "{} files, {} modules{}{}",
             report.files,
             report.modules,
             report
                 .django_apps
-                .map_or_else(String::new, |apps| format!(", {apps} Django apps"))
+                .map_or_else(String::new, |apps| format!(", {apps} Django apps")),
+            if report.imports_proven_before {
+                " (imports as proven before for the same files)"
+            } else {
+                ""
+            }
         ),
     );
 
@@ -757,7 +790,9 @@ fn run_stages(
             files: report.files,
             modules: report.modules,
             django_apps: report.django_apps,
+            imports_proven_before: report.imports_proven_before,
         },
+        size_bytes,
         up_to_date: false,
         leftover: Some(std::sync::Arc::new(leftover)),
     })
@@ -780,7 +815,9 @@ impl AssembleSummary {
                 files: 0,
                 modules: 0,
                 django_apps: None,
+                imports_proven_before: false,
             },
+            size_bytes: 0,
             up_to_date: true,
             leftover: None,
         }
@@ -826,6 +863,67 @@ fn lock_file(path: &Path, wait: bool) -> Result<fs_err::File, AssembleError> {
         source: error.into(),
     })?;
     Ok(file)
+}
+
+/// Create the prefix's missing parent directories, as uv, pip and cargo do.
+fn create_parent(prefix: &Path, parent: &Path) -> Result<(), AssembleError> {
+    fs_err::create_dir_all(parent).map_err(|error| {
+        let source: std::io::Error = error.into();
+        match source.kind() {
+            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+                AssembleError::PrefixParentNotWritable {
+                    prefix: prefix.to_path_buf(),
+                    parent: parent.to_path_buf(),
+                    kind: source.kind(),
+                }
+            }
+            _ => AssembleError::Io {
+                action: "cannot create",
+                path: parent.to_path_buf(),
+                source,
+            },
+        }
+    })
+}
+
+/// Never destroy what akpkg did not make: what is at the prefix may be replaced only when it
+/// is nothing, an empty directory, or a prefix with akpkg's manifest.
+fn refuse_foreign_prefix(prefix: &Path) -> Result<(), AssembleError> {
+    let refuse = |what: String| AssembleError::PrefixNotOurs {
+        prefix: prefix.to_path_buf(),
+        what,
+        manifest: MANIFEST,
+    };
+    let metadata = match fs_err::symlink_metadata(prefix) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(AssembleError::io("cannot read", prefix)(error)),
+    };
+    if metadata.is_symlink() {
+        return Err(refuse("a symbolic link".to_string()));
+    }
+    if !metadata.is_dir() {
+        return Err(refuse("a file".to_string()));
+    }
+    if prefix.join(MANIFEST).is_file() {
+        return Ok(());
+    }
+    let mut names: Vec<String> = fs_err::read_dir(prefix)
+        .map_err(AssembleError::io("cannot read", prefix))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    names.sort();
+    let count = names.len();
+    let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    let more = if count > 3 { ", …" } else { "" };
+    let noun = if count == 1 { "entry" } else { "entries" };
+    Err(refuse(format!(
+        "a directory holding {count} {noun} ({shown}{more})"
+    )))
 }
 
 /// The parent directory itself, locked (flock on a directory works on Linux): leaves no file.

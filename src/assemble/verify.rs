@@ -13,6 +13,7 @@ use std::process::Command;
 
 use rayon::prelude::*;
 use serde::Deserialize;
+use sha2::Digest;
 
 use super::AssembleError;
 
@@ -28,6 +29,9 @@ pub struct VerifyReport {
     pub django_apps: Option<usize>,
     /// One line per failure, naming the distribution.
     pub failures: Vec<String>,
+    /// The imports were not run again: they passed on this machine for the same inputs and
+    /// the same files.
+    pub imports_proven_before: bool,
 }
 
 #[derive(Deserialize)]
@@ -177,20 +181,64 @@ fn resolve(site_packages: &Path, prefix: &Path, path: &str) -> Option<PathBuf> {
     resolved.starts_with(prefix).then_some(resolved)
 }
 
-/// Verify the prefix (see the module's documentation).
+/// Verify the prefix (see the module's documentation): its files, then, unless
+/// `skip_imports`, its imports.
 pub fn verify_prefix(
     prefix: &Path,
     settings_module: Option<&str>,
     environment: &BTreeMap<String, String>,
     skip_imports: bool,
 ) -> Result<VerifyReport, AssembleError> {
+    let files = check_files(prefix)?;
+    let mut report = files.report;
+    if !skip_imports {
+        check_imports(
+            prefix,
+            &files.installed,
+            settings_module,
+            environment,
+            &mut report,
+        )?;
+    }
+    Ok(report)
+}
+
+/// What the file check found, and what the import check needs of it.
+pub struct FileCheck {
+    pub report: VerifyReport,
+    installed: Vec<Installed>,
+    /// Every hashed RECORD row (distribution, path, hash) in order: equal digests mean the
+    /// same files under the same names.
+    pub contents: crate::identity::Sha256,
+}
+
+impl FileCheck {
+    /// 2. of the module's documentation, for a prefix whose files were checked.
+    pub fn check_imports(
+        &self,
+        prefix: &Path,
+        settings_module: Option<&str>,
+        environment: &BTreeMap<String, String>,
+        report: &mut VerifyReport,
+    ) -> Result<(), AssembleError> {
+        check_imports(
+            prefix,
+            &self.installed,
+            settings_module,
+            environment,
+            report,
+        )
+    }
+}
+
+/// 1. of the module's documentation.
+pub fn check_files(prefix: &Path) -> Result<FileCheck, AssembleError> {
     let site_packages = site_packages(prefix)?;
     let installed = installed_distributions(&site_packages)?;
     let mut report = VerifyReport {
         distributions: installed.len(),
         ..VerifyReport::default()
     };
-
     // 1. The files against the RECORDs.
     let checks: Vec<(usize, Option<String>)> = installed
         .par_iter()
@@ -233,10 +281,34 @@ pub fn verify_prefix(
         report.failures.extend(failure);
     }
 
-    if skip_imports {
-        return Ok(report);
+    let mut rows = sha2::Sha256::new();
+    for distribution in &installed {
+        for row in distribution.rows.iter().filter(|row| !row.hash.is_empty()) {
+            rows.update(format!(
+                "{}\0{}\0{}\n",
+                distribution.name, row.path, row.hash
+            ));
+        }
     }
-    // 2. Django and the imports, in the prefix's own interpreter.
+    Ok(FileCheck {
+        report,
+        installed,
+        contents: crate::identity::Sha256::from_digest(&rows.finalize().into()),
+    })
+}
+
+/// 2. of the module's documentation.
+fn check_imports(
+    prefix: &Path,
+    installed: &[Installed],
+    settings_module: Option<&str>,
+    environment: &BTreeMap<String, String>,
+    report: &mut VerifyReport,
+) -> Result<(), AssembleError> {
+    // 2. Django and the imports, in the prefix's own interpreter. It runs in a directory of
+    // its own, so a relative prefix is made absolute first.
+    let prefix =
+        &std::path::absolute(prefix).map_err(AssembleError::io("cannot resolve", prefix))?;
     let python = prefix.join("bin/python");
     let work = tempfile::tempdir().map_err(AssembleError::io(
         "cannot create a temporary directory in",
@@ -285,5 +357,5 @@ pub fn verify_prefix(
                 failure.distribution, failure.module, failure.error
             )
         }));
-    Ok(report)
+    Ok(())
 }

@@ -379,8 +379,17 @@ pub fn build_wheel(
         seconds: started.elapsed().as_secs_f64(),
         ..built
     };
+    // 4. With locked pins the key is known before anything is unpacked or copied.
+    if let Some(pins) = &request.environment
+        && let Some((source_id, system)) = source::peek(&request.source)
+        && let Some(built) = cached(
+            &build_key(request, &source_id, &system, pins, target, options),
+            options,
+        )
+    {
+        return Ok(finished(built));
+    }
     let prepared = prepare(request, target, index)?;
-    // 4. With locked pins the key is known before any environment exists.
     let key_of = |pins: &[Pin]| {
         build_key(
             request,

@@ -57,25 +57,25 @@ impl BuildSystem {
     /// Read `source/pyproject.toml`, or fall back to the legacy setuptools backend.
     pub fn read(source: &Path) -> Result<BuildSystem, BuildError> {
         let path = source.join("pyproject.toml");
-        let text = match fs_err::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return BuildSystem::legacy(None);
-            }
-            Err(source) => {
-                return Err(BuildError::Io {
-                    action: "cannot read",
-                    path,
-                    source,
-                });
-            }
-        };
+        match fs_err::read_to_string(&path) {
+            Ok(text) => BuildSystem::parse(&text, &path),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => BuildSystem::legacy(None),
+            Err(source) => Err(BuildError::Io {
+                action: "cannot read",
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// The build system a `pyproject.toml` declares; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<BuildSystem, BuildError> {
+        let path = path.to_path_buf();
         let invalid = |message: String| BuildError::Pyproject {
             path: path.clone(),
             message,
         };
-        let parsed: Pyproject =
-            toml::from_str(&text).map_err(|error| invalid(error.to_string()))?;
+        let parsed: Pyproject = toml::from_str(text).map_err(|error| invalid(error.to_string()))?;
         let Some(raw) = parsed.build_system else {
             return BuildSystem::legacy(None);
         };

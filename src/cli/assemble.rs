@@ -179,20 +179,11 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         )?,
         None => String::new(),
     };
-    // Counted for the report; a run that did nothing has nothing to report.
-    let size = walkdir::WalkDir::new(&summary.prefix)
-        .max_depth(if summary.up_to_date { 0 } else { usize::MAX })
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter_map(|entry| entry.metadata().ok())
-        .filter(|metadata| metadata.is_file())
-        .map(|metadata| metadata.len())
-        .sum::<u64>();
+    let size = summary.size_bytes;
     if args.json {
         let mut value =
             serde_json::to_value(&summary).map_err(|error| CliError::Output(error.into()))?;
         value["event"] = "summary".into();
-        value["size-bytes"] = size.into();
         value["seconds"] = started.elapsed().as_secs_f64().into();
         value["layer"] = layer_text.trim().into();
         return print(&format!("{value}\n"));
@@ -211,7 +202,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         text.push_str(&format!("warning: {warning}\n"));
     }
     text.push_str(&format!(
-        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache), {} files downloaded; {:.0} MB; verified {} files and {} modules{}; {:.1}s\n",
+        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache), {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
         loaded.recipe.name,
         loaded.recipe.version,
         summary.prefix.display(),
@@ -223,6 +214,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         summary.verify.files,
         summary.verify.modules,
         summary.verify.django_apps.map_or_else(String::new, |apps| format!(" with {apps} Django apps")),
+        if summary.verify.imports_proven_before { " (imports as proven before for the same files; --force checks them again)" } else { "" },
         started.elapsed().as_secs_f64()
     ));
     text.push_str(&layer_text);
@@ -246,17 +238,41 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             report.failures.join("\n")
         )));
     }
-    print(&format!(
-        "{} is intact: {} distributions, {} files match their RECORDs, {} modules import{}; {:.1}s\n",
+    let imports = if args.files_only {
+        "imports not checked (--files-only)".to_string()
+    } else {
+        format!(
+            "{} modules import{}",
+            report.modules,
+            report
+                .django_apps
+                .map_or_else(String::new, |apps| format!(", {apps} Django apps load"))
+        )
+    };
+    let mut text = format!(
+        "{} is intact: {} distributions, {} files match their RECORDs, {imports}; {:.1}s\n",
         args.prefix.display(),
         report.distributions,
         report.files,
-        report.modules,
-        report
-            .django_apps
-            .map_or_else(String::new, |apps| format!(", {apps} Django apps load")),
         started.elapsed().as_secs_f64()
-    ))
+    );
+    if let Some(source) = unverified_source(&args.prefix) {
+        text.push_str(&format!("warning: {source}\n"));
+    }
+    print(&text)
+}
+
+/// What the manifest says when the prefix was built from a source that is not the recipe's pin.
+fn unverified_source(prefix: &std::path::Path) -> Option<String> {
+    let manifest = assemble::read_manifest(prefix).ok()?;
+    let source = manifest.get("source")?;
+    (source.get("verified")? == false).then(|| {
+        format!(
+            "built from an unverified source: tree {}, where the recipe pins {} (--allow-unverified-source)",
+            source.get("tree").and_then(|tree| tree.as_str()).unwrap_or("unknown"),
+            source.get("recipe-tree").and_then(|tree| tree.as_str()).unwrap_or("unknown"),
+        )
+    })
 }
 
 pub fn run_patch(args: PatchArgs) -> Result<(), CliError> {

@@ -22,7 +22,13 @@ use crate::identity::{GitCommit, TreeId};
 
 /// The git tree id (40 hex digits) of the files below `directory`.
 pub fn tree_id(directory: &Path) -> Result<TreeId, FetchError> {
-    let id = tree_object_id(directory)?
+    tree_id_without(directory, &[])
+}
+
+/// The tree id of `directory` as if the entries named `excluded` (at any depth) were not there,
+/// as a copy without them would have.
+pub fn tree_id_without(directory: &Path, excluded: &[&str]) -> Result<TreeId, FetchError> {
+    let id = tree_object_id(directory, excluded)?
         .ok_or_else(|| FetchError::Git(format!("{} holds no files", directory.display())))?;
     crate::digest::hex(&id)
         .parse()
@@ -34,7 +40,7 @@ pub fn tree_id(directory: &Path) -> Result<TreeId, FetchError> {
 pub fn top_level_ids(
     directory: &Path,
 ) -> Result<std::collections::BTreeMap<String, String>, FetchError> {
-    Ok(entries_of(directory)?
+    Ok(entries_of(directory, &[])?
         .into_iter()
         .map(|(name, _, id)| {
             (
@@ -46,8 +52,8 @@ pub fn top_level_ids(
 }
 
 /// A directory's tree id, or `None` when it holds no files at all (git does not record it).
-fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
-    let entries = entries_of(directory)?;
+fn tree_object_id(directory: &Path, excluded: &[&str]) -> Result<Option<[u8; 20]>, FetchError> {
+    let entries = entries_of(directory, excluded)?;
     if entries.is_empty() {
         return Ok(None);
     }
@@ -65,7 +71,7 @@ fn tree_object_id(directory: &Path) -> Result<Option<[u8; 20]>, FetchError> {
 /// A directory's entries as git records them: name, mode and object id, in git's order.
 type TreeEntry = (Vec<u8>, &'static str, [u8; 20]);
 
-fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
+fn entries_of(directory: &Path, excluded: &[&str]) -> Result<Vec<TreeEntry>, FetchError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| FetchError::Io {
@@ -78,7 +84,7 @@ fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
     for entry in fs_err::read_dir(directory).map_err(io(directory))? {
         let entry = entry.map_err(io(directory))?;
         let name = entry.file_name();
-        if name == ".git" {
+        if name == ".git" || excluded.iter().any(|excluded| name == *excluded) {
             continue;
         }
         let path = entry.path();
@@ -89,7 +95,7 @@ fn entries_of(directory: &Path) -> Result<Vec<TreeEntry>, FetchError> {
             let target = std::os::unix::ffi::OsStrExt::as_bytes(target.as_os_str()).to_vec();
             entries.push((name, "120000", object_id("blob", &target)));
         } else if metadata.is_dir() {
-            if let Some(id) = tree_object_id(&path)? {
+            if let Some(id) = tree_object_id(&path, excluded)? {
                 entries.push((name, "40000", id));
             }
         } else if metadata.is_file() {
