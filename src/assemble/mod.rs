@@ -867,22 +867,19 @@ fn lock_file(path: &Path, wait: bool) -> Result<fs_err::File, AssembleError> {
 
 /// Create the prefix's missing parent directories, as uv, pip and cargo do.
 fn create_parent(prefix: &Path, parent: &Path) -> Result<(), AssembleError> {
-    fs_err::create_dir_all(parent).map_err(|error| {
-        let source: std::io::Error = error.into();
-        match source.kind() {
-            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
-                AssembleError::PrefixParentNotWritable {
-                    prefix: prefix.to_path_buf(),
-                    parent: parent.to_path_buf(),
-                    kind: source.kind(),
-                }
+    fs_err::create_dir_all(parent).map_err(|source| match source.kind() {
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
+            AssembleError::PrefixParentNotWritable {
+                prefix: prefix.to_path_buf(),
+                parent: parent.to_path_buf(),
+                kind: source.kind(),
             }
-            _ => AssembleError::Io {
-                action: "cannot create",
-                path: parent.to_path_buf(),
-                source,
-            },
         }
+        _ => AssembleError::Io {
+            action: "cannot create",
+            path: parent.to_path_buf(),
+            source,
+        },
     })
 }
 
