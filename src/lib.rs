@@ -28,6 +28,8 @@ pub mod metadata;
 pub mod patch;
 pub mod pep508;
 pub mod plan;
+pub mod preflight;
+pub mod progress;
 pub mod tags;
 pub mod target;
 pub mod timestamp;

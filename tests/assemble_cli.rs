@@ -78,11 +78,18 @@ fn write_recipe(directory: &Path, source: &Path, lock: &Path, settings_patch: &s
         .iter()
         .map(|(name, id)| format!("\"{name}\" = \"{id}\"\n"))
         .collect();
+    // The release's listing, as `git ls-tree -r` prints it: a mismatch names the file.
+    let listing: String = akpkg::fetch::file_ids(source)
+        .unwrap()
+        .iter()
+        .map(|(path, object)| format!("{object}\t{path}\n"))
+        .collect();
+    fs_err::write(directory.join("fixture.files"), listing).unwrap();
     let recipe = directory.join("fixture.recipe.toml");
     fs_err::write(
         &recipe,
         format!(
-            "name = \"fixture-app\"\nversion = \"2025.12.4\"\nlock = \"{}\"\npatches = [\"patches/10-settings.toml\", \"patches/20-config.diff\", \"patches/30-defaults.toml\"]\ncopy = [\"lifecycle\", \"manage.py\", \"blueprints\", \"locale\", \"web/icons\", \"web/authentik\"]\n\n[source]\ntree = \"{tree}\"\n\n[source.entries]\n{entries}",
+            "name = \"fixture-app\"\nversion = \"2025.12.4\"\nlock = \"{}\"\npatches = [\"patches/10-settings.toml\", \"patches/20-config.diff\", \"patches/30-defaults.toml\"]\ncopy = [\"lifecycle\", \"manage.py\", \"blueprints\", \"locale\", \"web/icons\", \"web/authentik\"]\n\n[source]\ntree = \"{tree}\"\nfiles = \"fixture.files\"\n\n[source.entries]\n{entries}",
             lock.display()
         ),
     )
@@ -176,19 +183,51 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     let parent = directory.path().join("opt");
     fs_err::create_dir_all(&parent).unwrap();
     let prefix = parent.join("fixture");
-    let summary = stdout_of(&mut assemble(&recipe, &source, &prefix, &cache));
+    let output = assemble(&recipe, &source, &prefix, &cache)
+        .output()
+        .unwrap();
+    let (summary, progress) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{progress}");
     assert!(
         summary.contains("7 distributions installed, 5 built (0 from the build cache)"),
         "{summary}"
     );
+    // Progress goes to stderr: each stage when it starts and when it ends, each build as it
+    // ends (stderr is not a terminal here, so lines instead of a bar), warnings when they arise.
     for stage in [
         "source", "patch", "fetch", "build", "install", "copy", "verify", "move",
     ] {
         assert!(
-            summary.contains(&format!(" {stage} ")),
-            "{stage}: {summary}"
+            progress.contains(&format!(" {stage} …")) && progress.contains(&format!(" {stage} ")),
+            "{stage}: {progress}"
         );
+        assert!(!summary.contains(&format!("{stage} …")), "{summary}");
     }
+    assert!(progress.contains("   build 5/5 "), "{progress}");
+    assert!(
+        progress.contains("install placing the files of 7 distributions"),
+        "{progress}"
+    );
+    let warned = progress.find("warning: no web UI assets").unwrap();
+    assert!(warned < progress.find("  verify ").unwrap(), "{progress}");
+    // bin/ak explains itself without reading configuration or a database.
+    let help = Process::new(prefix.join("bin/ak"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.status.success() && text.starts_with("usage: ak COMMAND"),
+        "{text}"
+    );
+    assert!(!text.contains("Secret key"), "{text}");
+    let bare = Process::new(prefix.join("bin/ak")).output().unwrap();
+    assert_eq!(bare.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bare.stdout).starts_with("usage: ak COMMAND"));
+
     let paths = ak_paths(&prefix);
     let shown = prefix.canonicalize().unwrap();
     assert_eq!(
@@ -304,7 +343,7 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     .unwrap();
     let error = failure_of(&mut assemble(&recipe, &changed, &prefix, &cache));
     assert!(
-        error.contains("first difference: `packages` differs"),
+        error.contains("first difference: `packages/fixture-guardian/pyproject.toml` differs"),
         "{error}"
     );
 
@@ -334,10 +373,16 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
         manifest["source"]["tree"],
         manifest["source"]["recipe-tree"]
     );
-    let verified = stdout_of(akpkg().args(["verify", "--prefix"]).arg(&prefix));
+    let verified = akpkg()
+        .args(["verify", "--prefix"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    let warning = String::from_utf8_lossy(&verified.stderr);
     assert!(
-        verified.contains("warning: built from an unverified source: tree "),
-        "{verified}"
+        verified.status.success()
+            && warning.contains("warning: built from an unverified source: tree "),
+        "{warning}"
     );
 }
 
@@ -552,6 +597,8 @@ fn validate_cyclonedx(sbom: &Path) {
         .unwrap();
     assert!(created.success());
     let pip = Process::new(venv.path().join("bin/pip"))
+        // pip warns about running as root, which CI does on purpose.
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .args([
             "install",
             "--quiet",
@@ -1307,4 +1354,116 @@ fn what_is_at_the_prefix_is_never_destroyed_unless_forced() {
         "{:?}",
         debris(directory.path())
     );
+}
+
+/// Relative paths work for every command that takes one; -q prints nothing on success; under
+/// --json a failure is a JSON object on stdout too.
+#[test]
+fn relative_paths_quiet_runs_and_json_errors() {
+    let directory = tempfile::tempdir().unwrap();
+    let (recipe, source, _) = locked_fixture_or_skip!(directory.path());
+    let cache = directory.path().join("cache");
+    let run = |arguments: &[&str]| {
+        let mut command = akpkg();
+        command.current_dir(directory.path()).args(arguments);
+        command
+    };
+    let recipe = recipe.to_str().unwrap();
+    let source = source.to_str().unwrap();
+    let cache = cache.to_str().unwrap();
+    let assembled = run(&[
+        "-q",
+        "assemble",
+        "--python",
+        "3.13",
+        "--recipe",
+        recipe,
+        "--source",
+        source,
+        "--cache-dir",
+        cache,
+        "--prefix",
+        "opt/app",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        assembled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&assembled.stderr)
+    );
+    assert_eq!(
+        (assembled.stdout.len(), assembled.stderr.len()),
+        (0, 0),
+        "{}",
+        String::from_utf8_lossy(&assembled.stderr)
+    );
+    assert!(
+        directory
+            .path()
+            .join("opt/app/akpkg-manifest.json")
+            .is_file()
+    );
+
+    let verified = stdout_of(&mut run(&["verify", "--prefix", "opt/app"]));
+    assert!(
+        verified.starts_with("opt/app is intact: 7 distributions"),
+        "{verified}"
+    );
+    let files_only = stdout_of(&mut run(&["verify", "--files-only", "--prefix", "opt/app"]));
+    assert!(
+        files_only.contains("imports not checked (--files-only)"),
+        "{files_only}"
+    );
+    let report = stdout_of(&mut run(&["verify", "--json", "--prefix", "opt/app"]));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(
+        (
+            report["distributions"].as_u64(),
+            report["imports_checked"].as_bool()
+        ),
+        (Some(7), Some(true))
+    );
+    let layer = stdout_of(&mut run(&[
+        "layer", "--json", "--prefix", "opt/app", "--at", "/opt/app", "-o", "app.tar", "--oci",
+        "image",
+    ]));
+    let layer: serde_json::Value = serde_json::from_str(&layer).unwrap();
+    assert_eq!(layer["layer"], "app.tar");
+    assert!(
+        directory.path().join("app.tar").is_file()
+            && directory.path().join("image/index.json").is_file()
+    );
+
+    // A failure under --json: a JSON object on stdout, the message on stderr as always.
+    let failed = run(&[
+        "assemble",
+        "--json",
+        "--python",
+        "3.13",
+        "--recipe",
+        recipe,
+        "--source",
+        "no-such-source",
+        "--cache-dir",
+        cache,
+        "--prefix",
+        "opt/other",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let object: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&failed.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(object["event"], "error");
+    assert!(
+        object["error"].as_str().unwrap().contains("no-such-source"),
+        "{object}"
+    );
+    assert!(String::from_utf8_lossy(&failed.stderr).starts_with("error: "));
 }

@@ -383,3 +383,90 @@ fn a_fifo_in_a_directory_source_is_refused_not_waited_on() {
         "{stderr}"
     );
 }
+
+/// The build path real users hit first: a native sdist (psycopg-c, authentik's pin) compiled
+/// against Debian's libpq, installed with psycopg, and loaded as psycopg's C implementation.
+/// `.ci/run` installs libpq-dev; without pg_config this is a skip, and under CI a failure.
+#[test]
+fn a_native_sdist_builds_against_libpq_and_imports() {
+    let has_pg_config = std::process::Command::new("pg_config")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_pg_config {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install libpq-dev (pg_config) for the native build test"
+        );
+        common::skip(
+            "a_native_sdist_builds_against_libpq_and_imports",
+            "no pg_config here (apt-get install libpq-dev)",
+        );
+        return;
+    }
+    let directory = tempfile::tempdir().unwrap();
+    let requirements = directory.path().join("requirements.txt");
+    fs_err::write(
+        &requirements,
+        "psycopg-c @ https://files.pythonhosted.org/packages/83/7f/6147cb842081b0b32692bf5a0fdf58e9ac95418ebac1184d4431ec44b85f/psycopg_c-3.2.9.tar.gz --hash=sha256:8c9f654f20c6c56bddc4543a3caab236741ee94b6732ab7090b95605502210e2\n\
+         psycopg @ https://files.pythonhosted.org/packages/44/b0/a73c195a56eb6b92e937a5ca58521a5c3346fb233345adc80fd3e2f542e2/psycopg-3.2.9-py3-none-any.whl --hash=sha256:01a8dadccdaac2123c916208c96e06631641c0566b22005493f09663c7a8d3b6\n",
+    )
+    .unwrap();
+    let cache = directory.path().join("cache");
+    let bundle = directory.path().join("bundle");
+    let output = akpkg()
+        .args(["fetch", "--python", "3.13", "--lock"])
+        .arg(&requirements)
+        .arg("--cache-dir")
+        .arg(&cache)
+        .arg("--dest")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    stderr_or_skip_without_pypi!(output);
+    let out = directory.path().join("out");
+    let summary = stdout_of(&mut build_wheel(
+        &bundle.join("artifacts/psycopg_c-3.2.9.tar.gz"),
+        &out,
+        &cache,
+    ));
+    let wheel = fs_err::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|extension| extension == "whl"))
+        .unwrap_or_else(|| panic!("no wheel: {summary}"));
+    assert!(
+        wheel
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .contains("-cp313-cp313-linux_x86_64"),
+        "{}",
+        wheel.display()
+    );
+    let prefix = directory.path().join("prefix");
+    stdout_of(
+        akpkg()
+            .args(["install", "--python", "3.13", "--prefix"])
+            .arg(&prefix)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg(&wheel)
+            .arg(bundle.join("artifacts/psycopg-3.2.9-py3-none-any.whl")),
+    );
+    let loaded = std::process::Command::new(prefix.join("bin/python"))
+        .env("PSYCOPG_IMPL", "c")
+        .env_remove("LD_LIBRARY_PATH")
+        .args([
+            "-c",
+            "import psycopg; print(psycopg.pq.__impl__, psycopg.pq.version())",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&loaded.stdout);
+    assert!(
+        loaded.status.success() && text.starts_with("c "),
+        "{text}{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+}

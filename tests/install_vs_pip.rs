@@ -106,6 +106,7 @@ fn installed_files_match_pip_install_target() {
     let python = python313();
     let downloads = directory.path().join("wheels");
     let output = Process::new(&python)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .args([
             "-m",
             "pip",
@@ -152,6 +153,7 @@ fn installed_files_match_pip_install_target() {
     );
     let target = directory.path().join("pip");
     let status = Process::new(&python)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
         .args([
             "-m",
             "pip",

@@ -15,7 +15,33 @@ mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 # manage.py and lifecycle/ sit at the prefix's root: `python -m manage` must find them.
 export PYTHONPATH="$prefix${PYTHONPATH:+:$PYTHONPATH}"
 
+usage() {
+    cat <<'USAGE'
+usage: ak COMMAND [ARGUMENTS...]
+
+authentik, from this prefix (the Python backend; it finds the prefix from its own path).
+
+commands:
+  migrate         authentik's system migrations, Django's migrations and checks (needs the
+                  database: AUTHENTIK_POSTGRESQL__HOST, __NAME, __USER, __PASSWORD)
+  web [ARGS]      the Python web server (gunicorn; add --bind HOST:PORT)
+  worker [ARGS]   the background worker
+  server          authentik's Go server, when its 'authentik' binary is on PATH
+  healthcheck     the server's healthcheck (the database's without the Go server)
+  dump_config     the configuration as authentik reads it
+  shell, createsuperuser, apply_blueprint, ...
+                  any Django management command (`ak help` lists them; needs a secret key:
+                  AUTHENTIK_SECRET_KEY)
+  --help, -h      this text (reads no configuration and no database)
+USAGE
+}
+
 case "${1:-}" in
+    ""|-h|--help)
+        usage
+        [ -n "${1:-}" ]
+        exit
+        ;;
     server)
         if command -v authentik >/dev/null 2>&1; then
             exec authentik "$@"

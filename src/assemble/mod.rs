@@ -76,14 +76,6 @@ pub struct AssembleOptions {
     pub force: bool,
 }
 
-/// One stage's name, count and time, for the summary.
-#[derive(Debug, Clone, Serialize)]
-pub struct StageTime {
-    pub stage: &'static str,
-    pub seconds: f64,
-    pub detail: String,
-}
-
 /// What an assemble did.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssembleSummary {
@@ -125,27 +117,43 @@ pub struct VerifySummary {
     pub imports_proven_before: bool,
 }
 
-/// Reports each stage as it ends; the CLI prints or emits JSON.
-pub trait StageObserver: Sync {
-    fn finished(&self, stage: &StageTime);
-}
+pub use crate::progress::{Progress, StageTime};
 
+/// The stages' times, reported as each starts and ends.
 struct Stages<'a> {
-    observer: &'a dyn StageObserver,
+    progress: &'a dyn Progress,
     started: Instant,
     done: Vec<StageTime>,
 }
 
 impl Stages<'_> {
+    fn start(&mut self, stage: &'static str, total: Option<usize>) {
+        self.started = Instant::now();
+        self.progress.stage_started(stage, total);
+    }
+
     fn finish(&mut self, stage: &'static str, detail: String) {
         let time = StageTime {
             stage,
             seconds: self.started.elapsed().as_secs_f64(),
             detail,
         };
-        self.observer.finished(&time);
+        self.progress.stage_finished(&time);
         self.done.push(time);
         self.started = Instant::now();
+    }
+}
+
+/// Warnings kept for the summary and reported when they arise.
+struct Warnings<'a> {
+    progress: &'a dyn Progress,
+    list: Vec<String>,
+}
+
+impl Warnings<'_> {
+    fn push(&mut self, message: String) {
+        self.progress.warning(&message);
+        self.list.push(message);
     }
 }
 
@@ -186,9 +194,10 @@ fn check_target(lock: &AkpkgLock, target: &Target) -> Result<(), AssembleError> 
 /// 2. The source in `work`, checked against the recipe's pin; returns its root.
 fn stage_source(
     recipe: &Recipe,
+    source_files: Option<&str>,
     options: &AssembleOptions,
     work: &Path,
-    warnings: &mut Vec<String>,
+    warnings: &mut Warnings,
 ) -> Result<(PathBuf, crate::identity::TreeId), AssembleError> {
     let root = work.join("source");
     fs_err::create_dir_all(&root).map_err(AssembleError::io("cannot create", &root))?;
@@ -220,7 +229,7 @@ fn stage_source(
     };
     let actual = fetch::tree_id(&source)?;
     if actual != recipe.source.tree {
-        let difference = first_difference(&source, &recipe.source.entries)?;
+        let difference = first_difference(&source, &recipe.source.entries, source_files)?;
         if options.allow_unverified_source {
             warnings.push(format!(
                 "the source's tree is {actual}, not the recipe's {} ({difference}); built anyway (--allow-unverified-source)",
@@ -241,15 +250,20 @@ fn stage_source(
     Ok((source, actual))
 }
 
-/// The first top-level entry whose id differs from the recipe's, or that one side lacks.
+/// The first file whose id differs from the release's listing, or that one side lacks; without
+/// a listing, the first top-level entry that differs from the recipe's ids.
 fn first_difference(
     source: &Path,
     expected: &BTreeMap<String, String>,
+    listing: Option<&str>,
 ) -> Result<String, AssembleError> {
-    if expected.is_empty() {
-        return Ok("the recipe lists no entries to compare".to_string());
-    }
-    let actual = fetch::top_level_ids(source)?;
+    let (actual, expected) = match listing {
+        Some(listing) => (fetch::file_ids(source)?, parse_listing(listing)),
+        None if expected.is_empty() => {
+            return Ok("the recipe lists no entries to compare".to_string());
+        }
+        None => (fetch::top_level_ids(source)?, expected.clone()),
+    };
     let names: std::collections::BTreeSet<&String> = actual.keys().chain(expected.keys()).collect();
     for name in names {
         match (actual.get(name), expected.get(name)) {
@@ -259,7 +273,16 @@ fn first_difference(
             (None, _) => return Ok(format!("`{name}` is missing")),
         }
     }
-    Ok("no top-level entry differs (the pin is wrong)".to_string())
+    Ok("no entry differs (the pin is wrong)".to_string())
+}
+
+/// `git ls-tree -r` lines (`MODE blob ID<TAB>PATH`): path → `MODE blob ID`.
+fn parse_listing(listing: &str) -> BTreeMap<String, String> {
+    listing
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .map(|(object, path)| (path.to_string(), object.to_string()))
+        .collect()
 }
 
 fn pins_of(environment: &crate::lock::LockedEnvironment) -> Result<Vec<Pin>, AssembleError> {
@@ -328,9 +351,9 @@ pub fn assemble(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
-    observer: &dyn StageObserver,
+    progress: &dyn Progress,
 ) -> Result<AssembleSummary, AssembleError> {
-    run_stages(loaded, target, options, observer).map_err(|error| {
+    run_stages(loaded, target, options, progress).map_err(|error| {
         // A full disk can strike in any stage; say so once, plainly, instead of as one
         // stage's I/O error among many.
         if error::is_storage_full(&error) {
@@ -348,16 +371,19 @@ fn run_stages(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
-    observer: &dyn StageObserver,
+    progress: &dyn Progress,
 ) -> Result<AssembleSummary, AssembleError> {
     let recipe = &loaded.recipe;
     let lock = &loaded.lock;
     let mut stages = Stages {
-        observer,
+        progress,
         started: Instant::now(),
         done: Vec::new(),
     };
-    let mut warnings = Vec::new();
+    let mut warnings = Warnings {
+        progress,
+        list: Vec::new(),
+    };
 
     // 1.
     check_target(lock, target)?;
@@ -413,14 +439,23 @@ fn run_stages(
     let work = staging_directory.path().join("work");
     let staged = staging_directory.path().join("prefix");
     fs_err::create_dir_all(&work).map_err(AssembleError::io("cannot create", &work))?;
-    let (source, source_tree) = stage_source(recipe, options, &work, &mut warnings)?;
+    stages.start("source", None);
+    let (source, source_tree) = stage_source(
+        recipe,
+        loaded.source_files.as_deref(),
+        options,
+        &work,
+        &mut warnings,
+    )?;
     stages.finish("source", format!("{} {}", recipe.name, recipe.version));
 
     // 4.
+    stages.start("patch", None);
     let applied = crate::patch::apply(&loaded.patches, &source, false)?;
     stages.finish("patch", format!("{} patches", applied.len()));
 
     // 5.
+    stages.start("fetch", None);
     let (requests, git_requests) = fetch::lock_requests(lock);
     let mut fetch_options = options.fetch.clone();
     for git in &lock.git {
@@ -505,7 +540,9 @@ fn run_stages(
                 .unwrap_or_default(),
         });
     }
-    let results = build::build_wheels(&requests_to_build, target, &options.build);
+    stages.start("build", Some(requests_to_build.len()));
+    let results =
+        build::build_wheels_reporting(&requests_to_build, target, &options.build, progress);
     let mut built = Vec::new();
     let mut failures = Vec::new();
     for (request, result) in requests_to_build.iter().zip(results) {
@@ -527,6 +564,7 @@ fn run_stages(
     );
 
     // 7.
+    stages.start("install", None);
     let layout = Layout::staged(target, &prefix, &staged, options.runtime_python.as_deref())?;
     let mut wheels: Vec<WheelToInstall> = fetched
         .iter()
@@ -552,7 +590,8 @@ fn run_stages(
         requested: wheel.name == recipe.name,
         direct_url: None,
     }));
-    let installed = install::install_wheels(
+    let installed = install::install_wheels_reporting(
+        progress,
         &layout,
         &wheels,
         &InstallOptions {
@@ -565,6 +604,7 @@ fn run_stages(
     )?;
     stages.finish("install", format!("{} distributions", installed.len()));
 
+    stages.start("copy", None);
     // 8. The application tree, web assets, bin/ak, the manifest.
     for relative in &recipe.copy {
         let from = source.join(relative);
@@ -658,7 +698,7 @@ fn run_stages(
             .iter()
             .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
             .collect(),
-        warnings: &warnings,
+        warnings: &warnings.list,
         input_digest: incremental::input_digest(loaded, target, options, &source_tree),
     };
     let staging = crate::contained::Contained::open(&staged)?;
@@ -699,6 +739,7 @@ fn run_stages(
         format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),
     );
 
+    stages.start("verify", None);
     // 9. The files always; the imports unless this machine has seen them pass for the same
     // inputs and the same files (a new prefix path, a prefix removed by hand), and not --force.
     let files = verify::check_files(&staged)?;
@@ -758,6 +799,7 @@ fn run_stages(
 
     // 10. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
     // then replaces this one's result as a whole.
+    stages.start("move", None);
     let _move_lock = lock_directory(parent)?;
     move_into_place(&staged, &prefix)?;
     if let Some(local) = local_digest {
@@ -784,7 +826,7 @@ fn run_stages(
         downloaded,
         bytes,
         stages: stages.done,
-        warnings,
+        warnings: warnings.list,
         verify: VerifySummary {
             distributions: report.distributions,
             files: report.files,

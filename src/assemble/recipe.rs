@@ -55,6 +55,10 @@ pub struct SourcePin {
     /// Tree ids of the top-level entries, so a mismatch can name what differs.
     #[serde(default)]
     pub entries: BTreeMap<String, String>,
+    /// A listing of every file of the release (`git ls-tree -r` of its tag, beside the
+    /// recipe), so a mismatch can name the first file that differs.
+    #[serde(default)]
+    pub files: Option<String>,
 }
 
 /// Where a recipe's relative paths are read from.
@@ -75,6 +79,8 @@ pub struct LoadedRecipe {
     pub patches: Vec<Patch>,
     /// The sha256 of the recipe file's text, for the input digest.
     pub recipe_sha256: crate::identity::Sha256,
+    /// The release's file listing (`source.files`), when the recipe names one.
+    pub source_files: Option<String>,
 }
 
 /// The default recipe and everything it names.
@@ -86,6 +92,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     (
         "authentik-2025.12.4.lock",
         include_str!("../../lockfiles/authentik-2025.12.4.lock"),
+    ),
+    (
+        "authentik-2025.12.4.files",
+        include_str!("../../lockfiles/authentik-2025.12.4.files"),
     ),
     (
         "../patches/authentik-2025.12.4/10-settings-paths.toml",
@@ -212,8 +222,13 @@ impl LoadedRecipe {
             }
         };
         let patches = read_patches(&base, &recipe)?;
+        let source_files = match &recipe.source.files {
+            Some(relative) => Some(base.read(relative)?.1),
+            None => None,
+        };
         Ok(LoadedRecipe {
             recipe_sha256: recipe_sha256(&base, &name)?,
+            source_files,
             recipe,
             origin,
             lock,

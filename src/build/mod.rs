@@ -133,6 +133,16 @@ pub fn build_wheels(
     target: &Target,
     options: &BuildOptions,
 ) -> Vec<Result<BuiltWheel, BuildError>> {
+    build_wheels_reporting(requests, target, options, &crate::progress::Silent)
+}
+
+/// [`build_wheels`], reporting each build as it starts and ends.
+pub fn build_wheels_reporting(
+    requests: &[BuildRequest],
+    target: &Target,
+    options: &BuildOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Vec<Result<BuiltWheel, BuildError>> {
     let index = IndexClient::new(&options.fetch);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(options.jobs.max(1))
@@ -141,7 +151,12 @@ pub fn build_wheels(
         (Ok(index), Ok(pool)) => pool.install(|| {
             requests
                 .par_iter()
-                .map(|request| build_wheel(request, target, options, &index))
+                .map(|request| {
+                    progress.item_started(&request.name);
+                    let built = build_wheel(request, target, options, &index);
+                    progress.item_finished(&request.name);
+                    built
+                })
                 .collect()
         }),
         (Err(error), _) => requests

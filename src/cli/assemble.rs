@@ -9,10 +9,7 @@ use clap::Args;
 use super::build::BuildArgs;
 use super::fetch::NetworkArgs;
 use super::{CacheArgs, CliError, print};
-use crate::assemble::{
-    self, AssembleOptions, LoadedRecipe, SourceArgument, StageObserver, StageTime,
-};
-use crate::target::Target;
+use crate::assemble::{self, AssembleOptions, LoadedRecipe, SourceArgument};
 
 #[derive(Debug, Args)]
 pub struct AssembleArgs {
@@ -69,9 +66,14 @@ pub struct AssembleArgs {
     #[command(flatten)]
     pub image: super::layer::ImageArgs,
 
-    /// Print stage events and the summary as JSON lines.
+    /// Print stage events, warnings and the summary (or an error) as JSON lines on stdout.
     #[arg(long)]
     pub json: bool,
+
+    /// Skip the check that the interpreter, git, a C compiler, pkg-config and the native
+    /// libraries are there (`akpkg doctor` runs it alone).
+    #[arg(long)]
+    pub no_preflight: bool,
 
     #[command(flatten)]
     pub build: BuildArgs,
@@ -92,6 +94,10 @@ pub struct VerifyArgs {
     /// Only check files against the RECORDs; import nothing.
     #[arg(long)]
     pub files_only: bool,
+
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,26 +115,6 @@ pub struct PatchArgs {
     pub check: bool,
 }
 
-/// Prints each stage as it ends: a line, or a JSON event.
-struct Printer {
-    json: bool,
-}
-
-impl StageObserver for Printer {
-    fn finished(&self, stage: &StageTime) {
-        let line = if self.json {
-            serde_json::json!({ "event": "stage", "stage": stage.stage, "seconds": stage.seconds, "detail": stage.detail })
-                .to_string()
-        } else {
-            format!(
-                "{:>8} {:>7.1}s  {}",
-                stage.stage, stage.seconds, stage.detail
-            )
-        };
-        let _ = print(&format!("{line}\n"));
-    }
-}
-
 pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     let started = Instant::now();
     if args.image.oci.is_some() && args.layer.is_none() {
@@ -138,19 +124,32 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     }
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
     let build_options = args.build.options(&args.network, &args.cache)?;
-    let target = match &args.python {
-        Some(python) => super::plan::target_for_python(python, Some(&build_options.cache_dir))?,
-        None => {
-            let wanted = format!("=={}.*", loaded.lock.target.python_version);
-            let specifiers = wanted.parse().map_err(|_| {
-                CliError::Usage(format!(
-                    "the lock names Python {}",
-                    loaded.lock.target.python_version
-                ))
-            })?;
-            Target::discover(Some(&specifiers), Some(&build_options.cache_dir))?
+    // Pre-flight: everything this machine lacks, reported at once, before anything is fetched.
+    let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
+    let (target, report) = super::doctor::checked_target(
+        &loaded,
+        args.python.as_deref(),
+        &build_options.cache_dir,
+        git_from_archives,
+    );
+    let missing = report.missing();
+    // An interpreter that is missing or wrong keeps its own, more precise message when it is
+    // the only problem.
+    if missing.len() > 1 || (missing.len() == 1 && target.is_ok()) {
+        if !args.no_preflight {
+            return Err(CliError::Usage(format!(
+                "this machine cannot assemble {} {} yet:\n{}(`akpkg doctor` checks again; --no-preflight goes on anyway, for a build cache that already holds these wheels)",
+                loaded.recipe.name,
+                loaded.recipe.version,
+                report.describe_missing()
+            )));
         }
-    };
+        super::warn(&format!(
+            "going on without:\n{}",
+            report.describe_missing().trim_end()
+        ));
+    }
+    let target = target?;
     let mut config_settings = BTreeMap::new();
     for build in &loaded.lock.build {
         config_settings.insert(build.name.clone(), args.build.config_settings(&build.name)?);
@@ -170,23 +169,32 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         config_settings,
         force: args.force,
     };
-    let summary = assemble::assemble(&loaded, &target, &options, &Printer { json: args.json })?;
-    let layer_text = match &args.layer {
-        Some(output) => args.image.write(
+    let reporter = super::progress::StageReporter::new(args.json);
+    let summary = assemble::assemble(&loaded, &target, &options, &reporter)?;
+    let layer = match &args.layer {
+        Some(output) => Some(args.image.write(
             &summary.prefix,
             &summary.prefix.display().to_string(),
             output,
-        )?,
-        None => String::new(),
+        )?),
+        None => None,
     };
+    let layer_text = layer
+        .as_ref()
+        .map(super::layer::Written::text)
+        .unwrap_or_default();
     let size = summary.size_bytes;
     if args.json {
         let mut value =
             serde_json::to_value(&summary).map_err(|error| CliError::Output(error.into()))?;
         value["event"] = "summary".into();
         value["seconds"] = started.elapsed().as_secs_f64().into();
-        value["layer"] = layer_text.trim().into();
+        value["layer"] =
+            serde_json::to_value(&layer).map_err(|error| CliError::Output(error.into()))?;
         return print(&format!("{value}\n"));
+    }
+    if super::progress::is_quiet() {
+        return Ok(());
     }
     let mut text = String::new();
     if summary.up_to_date {
@@ -197,9 +205,6 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         ));
         text.push_str(&layer_text);
         return print(&text);
-    }
-    for warning in &summary.warnings {
-        text.push_str(&format!("warning: {warning}\n"));
     }
     text.push_str(&format!(
         "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache), {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
@@ -238,6 +243,28 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             report.failures.join("\n")
         )));
     }
+    let unverified = unverified_source(&args.prefix);
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let value = serde_json::json!({
+            "event": "summary",
+            "prefix": args.prefix,
+            "distributions": report.distributions,
+            "files": report.files,
+            "imports_checked": !args.files_only,
+            "modules": report.modules,
+            "django_apps": report.django_apps,
+            "unverified_source": unverified,
+            "seconds": seconds,
+        });
+        return print(&format!("{value}\n"));
+    }
+    if let Some(source) = &unverified {
+        super::warn(source);
+    }
+    if super::progress::is_quiet() {
+        return Ok(());
+    }
     let imports = if args.files_only {
         "imports not checked (--files-only)".to_string()
     } else {
@@ -249,17 +276,12 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
                 .map_or_else(String::new, |apps| format!(", {apps} Django apps load"))
         )
     };
-    let mut text = format!(
-        "{} is intact: {} distributions, {} files match their RECORDs, {imports}; {:.1}s\n",
+    print(&format!(
+        "{} is intact: {} distributions, {} files match their RECORDs, {imports}; {seconds:.1}s\n",
         args.prefix.display(),
         report.distributions,
         report.files,
-        started.elapsed().as_secs_f64()
-    );
-    if let Some(source) = unverified_source(&args.prefix) {
-        text.push_str(&format!("warning: {source}\n"));
-    }
-    print(&text)
+    ))
 }
 
 /// What the manifest says when the prefix was built from a source that is not the recipe's pin.

@@ -33,6 +33,10 @@ pub struct FetchArgs {
     /// (akpkg-bundle.json). Another machine fetches from it with `--offline --bundle DIR`.
     #[arg(long, value_name = "DIR")]
     pub dest: Option<PathBuf>,
+
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -193,14 +197,6 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         .iter()
         .filter_map(|artifact| artifact.request.size)
         .sum();
-    let mut summary = format!(
-        "{} artifacts in {} ({} downloaded, {:.1} MB) in {:.1}s\n",
-        fetched.len(),
-        options.cache_dir.join("artifacts").display(),
-        downloaded.len(),
-        bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
-    );
     if let Some(destination) = &args.dest {
         let git_sources: Vec<_> = git_requests
             .iter()
@@ -208,6 +204,41 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
             .zip(checkouts.iter().cloned())
             .collect();
         fetch::write_bundle(&fetched, &git_sources, destination)?;
+    }
+    let git: Vec<serde_json::Value> = git_requests
+        .iter()
+        .zip(&checkouts)
+        .map(|(request, checkout)| {
+            serde_json::json!({
+                "name": request.name,
+                "repository": request.repository,
+                "commit": request.commit.to_string(),
+                "tree": checkout.tree_id.to_string(),
+            })
+        })
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        let value = serde_json::json!({
+            "event": "summary",
+            "artifacts": fetched.len(),
+            "cache": options.cache_dir.join("artifacts"),
+            "downloaded": downloaded.len(),
+            "bytes": bytes,
+            "bundle": args.dest,
+            "git": git,
+            "seconds": seconds,
+        });
+        return print(&format!("{value}\n"));
+    }
+    let mut summary = format!(
+        "{} artifacts in {} ({} downloaded, {:.1} MB) in {seconds:.1}s\n",
+        fetched.len(),
+        options.cache_dir.join("artifacts").display(),
+        downloaded.len(),
+        bytes as f64 / 1e6,
+    );
+    if let Some(destination) = &args.dest {
         summary.push_str(&format!("bundle written to {}\n", destination.display()));
     }
     for (request, checkout) in git_requests.iter().zip(&checkouts) {

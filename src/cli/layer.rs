@@ -24,6 +24,47 @@ pub struct LayerCommandArgs {
 
     #[command(flatten)]
     pub image: ImageArgs,
+
+    /// Print what was written as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `write` made.
+#[derive(Debug, serde::Serialize)]
+pub struct Written {
+    pub layer: PathBuf,
+    pub entries: u64,
+    pub size: u64,
+    pub sha256: String,
+    pub diff_id: String,
+    /// The OCI image layout and its manifest's digest.
+    pub oci: Option<(PathBuf, String)>,
+    /// The SBOM copied beside the layer.
+    pub sbom: Option<PathBuf>,
+}
+
+impl Written {
+    pub fn text(&self) -> String {
+        let mut text = format!(
+            "layer {}: {} entries, {} bytes, sha256:{} (diff_id sha256:{})\n",
+            self.layer.display(),
+            self.entries,
+            self.size,
+            self.sha256,
+            self.diff_id
+        );
+        if let Some((oci, digest)) = &self.oci {
+            text.push_str(&format!(
+                "OCI image layout {}: manifest {digest}\n",
+                oci.display()
+            ));
+        }
+        if let Some(sbom) = &self.sbom {
+            text.push_str(&format!("SBOM {}\n", sbom.display()));
+        }
+        text
+    }
 }
 
 /// Layer options shared with `assemble`.
@@ -54,8 +95,8 @@ impl ImageArgs {
         }
     }
 
-    /// Write the layer of `prefix` (and the OCI layout, if asked); returns lines to print.
-    pub fn write(&self, prefix: &Path, at: &str, output: &Path) -> Result<String, CliError> {
+    /// Write the layer of `prefix` (and the OCI layout, if asked).
+    pub fn write(&self, prefix: &Path, at: &str, output: &Path) -> Result<Written, CliError> {
         let mtime = crate::timestamp::source_date_epoch();
         let info = layer::write_layer(
             prefix,
@@ -66,14 +107,15 @@ impl ImageArgs {
                 mtime,
             },
         )?;
-        let mut text = format!(
-            "layer {}: {} entries, {} bytes, sha256:{} (diff_id sha256:{})\n",
-            output.display(),
-            info.entries,
-            info.size,
-            info.sha256,
-            info.diff_id
-        );
+        let mut written = Written {
+            layer: output.to_path_buf(),
+            entries: info.entries as u64,
+            size: info.size,
+            sha256: info.sha256.to_string(),
+            diff_id: info.diff_id.to_string(),
+            oci: None,
+            sbom: None,
+        };
         if let Some(oci) = &self.oci {
             let manifest = crate::assemble::read_manifest(prefix).unwrap_or_default();
             let mut labels = BTreeMap::new();
@@ -103,23 +145,25 @@ impl ImageArgs {
                 },
                 oci,
             )?;
-            text.push_str(&format!(
-                "OCI image layout {}: manifest {digest}\n",
-                oci.display()
-            ));
+            written.oci = Some((oci.clone(), digest.to_string()));
         }
         // The prefix's SBOM, beside the layer too.
         let sbom = prefix.join(crate::assemble::SBOM);
         if sbom.is_file() {
             let beside = PathBuf::from(format!("{}.cdx.json", output.display()));
             fs_err::copy(&sbom, &beside)?;
-            text.push_str(&format!("SBOM {}\n", beside.display()));
+            written.sbom = Some(beside);
         }
-        Ok(text)
+        Ok(written)
     }
 }
 
 pub fn run(args: LayerCommandArgs) -> Result<(), CliError> {
-    let text = args.image.write(&args.prefix, &args.at, &args.output)?;
-    print(&text)
+    let written = args.image.write(&args.prefix, &args.at, &args.output)?;
+    if args.json {
+        let value =
+            serde_json::to_value(&written).map_err(|error| CliError::Output(error.into()))?;
+        return print(&format!("{value}\n"));
+    }
+    print(&written.text())
 }

@@ -2,12 +2,14 @@
 
 mod assemble;
 mod build;
+mod doctor;
 mod fetch;
 mod install;
 mod layer;
 mod lock;
 mod plan;
 mod progress;
+mod style;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -33,16 +35,29 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
 
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+struct GlobalArgs {
     /// More log output on stderr (-v: progress, -vv: debug). RUST_LOG overrides it.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
-    /// Only errors on stderr.
+    /// No progress, warnings or summary; only errors (on stderr). JSON asked for with --json
+    /// is still printed.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
 
-    #[command(flatten)]
-    limits: LimitArgs,
+    /// Colour on stderr: auto (a terminal, and NO_COLOR unset), always or never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    color: style::ColorChoice,
 }
 
 /// Bounds on what untrusted input may cost; the defaults are far above what authentik needs.
@@ -142,6 +157,31 @@ enum Command {
     /// Maintain the cache.
     #[command(subcommand)]
     Cache(fetch::CacheCommand),
+    /// Check that this machine can assemble: the interpreter, git, a C compiler, pkg-config and
+    /// the native libraries the locked builds link against; prints the install line.
+    Doctor(doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print akpkg's man page (roff) on stdout: `akpkg man > akpkg.1`.
+    Man,
+}
+
+impl Command {
+    /// Whether the user asked for JSON on stdout, so an error comes as a JSON object too.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Assemble(args) => args.json,
+            Command::Verify(args) => args.json,
+            Command::Plan(args) => args.wants_json(),
+            Command::Fetch(args) => args.json,
+            Command::Layer(args) => args.json,
+            Command::Doctor(args) => args.json,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -218,9 +258,11 @@ impl From<crate::assemble::AssembleError> for CliError {
 /// Run akpkg with the process's arguments; the binary's `main` is only this.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    style::set(cli.global.color);
+    init_logging(cli.global.verbose, cli.global.quiet);
     crate::limits::set(cli.limits.limits());
-    progress::set_quiet(cli.quiet);
+    progress::set_quiet(cli.global.quiet);
+    let json = cli.command.wants_json();
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Assemble(args) => assemble::run(args),
@@ -232,6 +274,9 @@ pub fn main() -> ExitCode {
         Command::Install(args) => install::run(args),
         Command::BuildWheel(args) => build::run(args),
         Command::Cache(command) => fetch::run_cache(command),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man_page(),
     };
     log_peak_memory();
     match result {
@@ -243,10 +288,28 @@ pub fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "error: {error}");
+            if json {
+                let object = serde_json::json!({ "event": "error", "error": error.to_string() });
+                let _ = print(&format!("{object}\n"));
+            }
+            let _ = writeln!(std::io::stderr(), "{} {error}", style::error_label());
             ExitCode::FAILURE
         }
     }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "akpkg", &mut script);
+    print(&String::from_utf8_lossy(&script))
+}
+
+fn man_page() -> Result<(), CliError> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command).render(&mut page)?;
+    print(&String::from_utf8_lossy(&page))
 }
 
 /// Log akpkg's own peak resident memory: `/usr/bin/time` reports the largest of akpkg and its
@@ -284,10 +347,17 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(style::enabled())
         .with_target(false)
         .without_time()
         .init();
+}
+
+/// A warning on stderr, now (nothing under --quiet).
+fn warn(message: &str) {
+    if !progress::is_quiet() {
+        let _ = writeln!(std::io::stderr(), "{} {message}", style::warning_label());
+    }
 }
 
 /// Write to stdout, so a closed pipe surfaces as an error rather than a panic.

@@ -27,8 +27,18 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// The same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
     #[command(flatten)]
     pub cache: CacheArgs,
+}
+
+impl PlanArgs {
+    pub fn wants_json(&self) -> bool {
+        self.json || matches!(self.format, Format::Json)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,7 +111,7 @@ pub enum Format {
 pub fn run(args: PlanArgs) -> Result<(), CliError> {
     let (plan, target, lock) =
         plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
-    let text = match args.format {
+    let text = match if args.json { Format::Json } else { args.format } {
         Format::Text => plan::render_table(&plan, &target),
         Format::Json => {
             // Streamed: a deep lock's JSON can be far larger than the plan itself.

@@ -51,6 +51,34 @@ pub fn top_level_ids(
         .collect())
 }
 
+/// Every file and link below `directory` (`.git` left out) as `git ls-tree -r` lists them:
+/// path (with `/`) → `MODE blob ID`. A release's listing, compared with this, names the first
+/// file that differs.
+pub fn file_ids(
+    directory: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, FetchError> {
+    let mut files = std::collections::BTreeMap::new();
+    collect_file_ids(directory, "", &mut files)?;
+    Ok(files)
+}
+
+fn collect_file_ids(
+    directory: &Path,
+    prefix: &str,
+    files: &mut std::collections::BTreeMap<String, String>,
+) -> Result<(), FetchError> {
+    for (name, mode, id) in entries_of(directory, &[])? {
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let path = format!("{prefix}{name}");
+        if mode == "40000" {
+            collect_file_ids(&directory.join(&name), &format!("{path}/"), files)?;
+        } else {
+            files.insert(path, format!("{mode} blob {}", crate::digest::hex(&id)));
+        }
+    }
+    Ok(())
+}
+
 /// A directory's tree id, or `None` when it holds no files at all (git does not record it).
 fn tree_object_id(directory: &Path, excluded: &[&str]) -> Result<Option<[u8; 20]>, FetchError> {
     let entries = entries_of(directory, excluded)?;

@@ -27,7 +27,9 @@ use sha2::Digest;
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use download::download_unpinned;
 pub use error::FetchError;
-pub use git::{GitCheckout, fetch_commit, import_archive, top_level_ids, tree_id, tree_id_without};
+pub use git::{
+    GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
+};
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
 

@@ -148,7 +148,18 @@ pub fn install_wheels(
     wheels: &[WheelToInstall],
     options: &InstallOptions,
 ) -> Result<Vec<InstalledDistribution>, InstallError> {
+    install_wheels_reporting(&crate::progress::Silent, layout, wheels, options)
+}
+
+/// [`install_wheels`], reporting each step as it starts.
+pub fn install_wheels_reporting(
+    progress: &dyn crate::progress::Progress,
+    layout: &Layout,
+    wheels: &[WheelToInstall],
+    options: &InstallOptions,
+) -> Result<Vec<InstalledDistribution>, InstallError> {
     let mut phase = Phase::start();
+    progress.step(&format!("unpacking (or reusing) {} wheels", wheels.len()));
     // Unpack each wheel once (or reuse the cache), checking entries and RECORD.
     let unpacked: Vec<UnpackedWheel> = wheels
         .par_iter()
@@ -188,6 +199,10 @@ pub fn install_wheels(
     phase.done("plan and check destinations");
 
     let destination = layout.destination()?;
+    progress.step(&format!(
+        "placing the files of {} distributions",
+        plans.len()
+    ));
     let mut records: Vec<Vec<RecordEntry>> = plans
         .par_iter()
         .map(|plan| place_wheel(&destination, plan, &interpreter, options.link_mode))
@@ -196,10 +211,12 @@ pub fn install_wheels(
 
     // 2.f "Compile any installed .py to .pyc."
     if options.compile {
+        progress.step("byte-compiling (or restoring from the bytecode cache)");
         compile_installed(layout, &plans, &mut records, &options.cache_dir)?;
         phase.done("byte-compile");
     }
 
+    progress.step("writing metadata and RECORDs");
     let installed = plans
         .par_iter()
         .zip(records)

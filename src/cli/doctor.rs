@@ -1,0 +1,134 @@
+//! `akpkg doctor`, and the same checks as assemble's pre-flight.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, print};
+use crate::assemble::LoadedRecipe;
+use crate::preflight::{self, Report};
+use crate::target::Target;
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The recipe to check for [default: the built-in authentik 2025.12.4 recipe].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+
+    /// akpkg's lock to check for instead of the recipe's.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+
+    /// The interpreter assemble would use (a path, a command, or a version such as 3.13).
+    #[arg(long, value_name = "PYTHON")]
+    pub python: Option<String>,
+
+    /// Git sources will come from archives (assemble's --git-archive or --bundle): no git.
+    #[arg(long)]
+    pub no_git: bool,
+
+    /// Print the checks as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub cache: super::CacheArgs,
+}
+
+pub fn run(args: DoctorArgs) -> Result<(), CliError> {
+    let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
+    let cache_dir = args.cache.locate()?;
+    let (_, report) = checked_target(&loaded, args.python.as_deref(), &cache_dir, args.no_git);
+    if args.json {
+        let value = serde_json::json!({
+            "event": "summary",
+            "recipe": format!("{} {}", loaded.recipe.name, loaded.recipe.version),
+            "checks": report.checks,
+            "missing": report.missing().len(),
+            "install": report.install_lines().map(|(debian, fedora)| serde_json::json!({ "debian": debian, "fedora": fedora })),
+        });
+        print(&format!("{value}\n"))?;
+    } else {
+        print(&describe(&loaded, &report))?;
+    }
+    match report.missing().len() {
+        0 => Ok(()),
+        missing => Err(CliError::Usage(format!(
+            "{missing} requirements missing (see above)"
+        ))),
+    }
+}
+
+fn describe(loaded: &LoadedRecipe, report: &Report) -> String {
+    let mut text = format!(
+        "what assembling {} {} needs on this machine:\n",
+        loaded.recipe.name, loaded.recipe.version
+    );
+    for check in &report.checks {
+        let (status, found) = match &check.found {
+            Some(found) => ("ok     ", found.as_str()),
+            None => ("missing", "not found"),
+        };
+        text.push_str(&format!(
+            "  {status} {} (for {}): {found}\n",
+            check.what, check.needed_for
+        ));
+    }
+    if let Some((debian, fedora)) = report.install_lines() {
+        text.push_str(&format!(
+            "install what is missing:\n  Debian/Ubuntu: {debian}\n  Fedora:        {fedora}\n"
+        ));
+    }
+    text
+}
+
+/// The interpreter for the lock (as `--python` names it, or discovered) and the pre-flight
+/// report, which includes whether one was found.
+pub fn checked_target(
+    loaded: &LoadedRecipe,
+    python: Option<&str>,
+    cache_dir: &std::path::Path,
+    git_sources_from_archives: bool,
+) -> (Result<Target, CliError>, Report) {
+    let target = target_for_lock(loaded, python, cache_dir);
+    let interpreter = match &target {
+        Ok(target) => Ok(target
+            .interpreter
+            .as_ref()
+            .map_or_else(String::new, |interpreter| {
+                format!(
+                    "{} ({})",
+                    interpreter.executable.display(),
+                    target.python_version
+                )
+            })),
+        Err(error) => Err(error.to_string()),
+    };
+    let report = preflight::check(&preflight::Inputs {
+        lock: &loaded.lock,
+        interpreter,
+        git_sources_from_archives,
+    });
+    (target, report)
+}
+
+/// The interpreter `--python` names, or one matching the lock's Python.
+fn target_for_lock(
+    loaded: &LoadedRecipe,
+    python: Option<&str>,
+    cache_dir: &std::path::Path,
+) -> Result<Target, CliError> {
+    match python {
+        Some(python) => super::plan::target_for_python(python, Some(cache_dir)),
+        None => {
+            let wanted = format!("=={}.*", loaded.lock.target.python_version);
+            let specifiers = wanted.parse().map_err(|_| {
+                CliError::Usage(format!(
+                    "the lock names Python {}",
+                    loaded.lock.target.python_version
+                ))
+            })?;
+            Ok(Target::discover(Some(&specifiers), Some(cache_dir))?)
+        }
+    }
+}

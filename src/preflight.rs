@@ -1,0 +1,328 @@
+//! Before anything is fetched or built: can this machine assemble the lock? The interpreter,
+//! `git` for git sources, and for native builds a C compiler, `pkg-config` and the development
+//! files of the libraries they link against. Every check runs, so everything missing is
+//! reported at once, with the packages that provide it on Debian and Fedora.
+
+use std::process::{Command, Stdio};
+
+use serde::Serialize;
+
+use crate::lock::AkpkgLock;
+
+/// How a check looks for what it needs.
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    /// A command that answers `--version`.
+    Command(&'static str),
+    /// A `pkg-config` module.
+    PkgConfig(&'static str),
+    /// A C header the compiler finds.
+    Header(&'static str),
+}
+
+/// What one native build needs besides a compiler and pkg-config.
+struct NativeNeed {
+    distribution: &'static str,
+    what: &'static str,
+    probe: Probe,
+    debian: &'static str,
+    fedora: &'static str,
+}
+
+/// The native sdists authentik's lock builds, and what each links against.
+const NATIVE_NEEDS: &[NativeNeed] = &[
+    NativeNeed {
+        distribution: "psycopg-c",
+        what: "libpq (pg_config)",
+        probe: Probe::Command("pg_config"),
+        debian: "libpq-dev",
+        fedora: "libpq-devel",
+    },
+    NativeNeed {
+        distribution: "gssapi",
+        what: "krb5 (krb5-config)",
+        probe: Probe::Command("krb5-config"),
+        debian: "libkrb5-dev",
+        fedora: "krb5-devel",
+    },
+    NativeNeed {
+        distribution: "lxml",
+        what: "libxml2",
+        probe: Probe::PkgConfig("libxml-2.0"),
+        debian: "libxml2-dev",
+        fedora: "libxml2-devel",
+    },
+    NativeNeed {
+        distribution: "lxml",
+        what: "libxslt",
+        probe: Probe::PkgConfig("libxslt"),
+        debian: "libxslt1-dev",
+        fedora: "libxslt-devel",
+    },
+    NativeNeed {
+        distribution: "lxml",
+        what: "zlib",
+        probe: Probe::PkgConfig("zlib"),
+        debian: "zlib1g-dev",
+        fedora: "zlib-devel",
+    },
+    NativeNeed {
+        distribution: "xmlsec",
+        what: "xmlsec1",
+        probe: Probe::PkgConfig("xmlsec1"),
+        debian: "libxmlsec1-dev",
+        fedora: "xmlsec1-devel",
+    },
+    NativeNeed {
+        distribution: "xmlsec",
+        what: "libltdl (ltdl.h)",
+        probe: Probe::Header("ltdl.h"),
+        debian: "libltdl-dev",
+        fedora: "libtool-ltdl-devel",
+    },
+    NativeNeed {
+        distribution: "cffi",
+        what: "libffi",
+        probe: Probe::PkgConfig("libffi"),
+        debian: "libffi-dev",
+        fedora: "libffi-devel",
+    },
+];
+
+/// One thing checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub what: String,
+    /// Which part of the assemble needs it.
+    pub needed_for: String,
+    /// What was found (a path or a version), or `None` when it is missing.
+    pub found: Option<String>,
+    /// What to install when it is missing.
+    pub debian: Option<&'static str>,
+    pub fedora: Option<&'static str>,
+}
+
+/// Every check, in the order they ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+}
+
+/// What the checks are about: the lock, the interpreter found for it (or why none was), and
+/// whether git sources come from archives instead of `git`.
+pub struct Inputs<'a> {
+    pub lock: &'a AkpkgLock,
+    pub interpreter: Result<String, String>,
+    pub git_sources_from_archives: bool,
+}
+
+pub fn check(inputs: &Inputs) -> Report {
+    let mut checks = vec![Check {
+        what: format!("CPython {}", inputs.lock.target.python_version),
+        needed_for: "building and running the prefix".to_string(),
+        found: inputs.interpreter.as_ref().ok().cloned(),
+        debian: None,
+        fedora: None,
+    }];
+    if !inputs.lock.git.is_empty() && !inputs.git_sources_from_archives {
+        let names: Vec<&str> = inputs
+            .lock
+            .git
+            .iter()
+            .map(|git| git.name.as_str())
+            .collect();
+        checks.push(probe_check(
+            "git",
+            &names.join(", "),
+            Probe::Command("git"),
+            "git",
+            "git",
+        ));
+    }
+    let native: Vec<&NativeNeed> = NATIVE_NEEDS
+        .iter()
+        .filter(|need| {
+            inputs
+                .lock
+                .build
+                .iter()
+                .any(|build| build.kind == "sdist" && build.name == need.distribution)
+        })
+        .collect();
+    if !native.is_empty() {
+        let mut names: Vec<&str> = native.iter().map(|need| need.distribution).collect();
+        names.dedup(); // the table lists each distribution's needs together
+        let names = names.join(", ");
+        checks.push(probe_check(
+            "a C compiler (cc)",
+            &names,
+            Probe::Command("cc"),
+            "build-essential",
+            "gcc",
+        ));
+        checks.push(probe_check(
+            "pkg-config",
+            &names,
+            Probe::Command("pkg-config"),
+            "pkg-config",
+            "pkgconf-pkg-config",
+        ));
+    }
+    for need in native {
+        checks.push(probe_check(
+            need.what,
+            need.distribution,
+            need.probe,
+            need.debian,
+            need.fedora,
+        ));
+    }
+    Report { checks }
+}
+
+fn probe_check(
+    what: &str,
+    needed_for: &str,
+    probe: Probe,
+    debian: &'static str,
+    fedora: &'static str,
+) -> Check {
+    Check {
+        what: what.to_string(),
+        needed_for: needed_for.to_string(),
+        found: run_probe(probe),
+        debian: Some(debian),
+        fedora: Some(fedora),
+    }
+}
+
+/// What the probe found, or `None`.
+fn run_probe(probe: Probe) -> Option<String> {
+    let quiet = |command: &mut Command| {
+        command
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+    };
+    match probe {
+        Probe::Command(name) => {
+            let output = quiet(Command::new(name).arg("--version"))?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            Some(text.lines().next().unwrap_or(name).trim().to_string())
+        }
+        Probe::PkgConfig(module) => {
+            let output = quiet(Command::new("pkg-config").args(["--modversion", module]))?;
+            Some(format!(
+                "{module} {}",
+                String::from_utf8_lossy(&output.stdout).trim()
+            ))
+        }
+        Probe::Header(header) => {
+            let mut child = Command::new("cc")
+                .args(["-E", "-x", "c", "-"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut stdin = child.stdin.take()?;
+            std::io::Write::write_all(&mut stdin, format!("#include <{header}>\n").as_bytes())
+                .ok()?;
+            drop(stdin);
+            child
+                .wait()
+                .ok()
+                .filter(|status| status.success())
+                .map(|_| header.to_string())
+        }
+    }
+}
+
+impl Report {
+    pub fn missing(&self) -> Vec<&Check> {
+        self.checks
+            .iter()
+            .filter(|check| check.found.is_none())
+            .collect()
+    }
+
+    /// One install line per distribution family for everything missing, or `None`.
+    pub fn install_lines(&self) -> Option<(String, String)> {
+        let missing = self.missing();
+        let packages = |pick: fn(&Check) -> Option<&'static str>| {
+            let mut names: Vec<&str> = Vec::new();
+            for name in missing.iter().filter_map(|check| pick(check)) {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            names.join(" ")
+        };
+        let debian = packages(|check| check.debian);
+        let fedora = packages(|check| check.fedora);
+        (!debian.is_empty()).then(|| {
+            (
+                format!("apt-get install -y {debian}"),
+                format!("dnf install -y {fedora}"),
+            )
+        })
+    }
+
+    /// What is missing, one line each, then the install lines: for an error message.
+    pub fn describe_missing(&self) -> String {
+        let mut text = String::new();
+        for check in self.missing() {
+            text.push_str(&format!(
+                "  missing: {} (for {})\n",
+                check.what, check.needed_for
+            ));
+        }
+        if let Some((debian, fedora)) = self.install_lines() {
+            text.push_str(&format!(
+                "Debian/Ubuntu: {debian}\nFedora:        {fedora}\n"
+            ));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_that_is_not_there_is_missing_and_one_that_is_is_found() {
+        assert!(run_probe(Probe::Command("akpkg-no-such-command")).is_none());
+        assert!(
+            run_probe(Probe::Command("sh")).is_some() || run_probe(Probe::Command("ls")).is_some()
+        );
+    }
+
+    #[test]
+    fn install_lines_name_each_missing_package_once() {
+        let check = |what: &str, found: Option<&str>, debian, fedora| Check {
+            what: what.to_string(),
+            needed_for: "lxml".to_string(),
+            found: found.map(str::to_string),
+            debian: Some(debian),
+            fedora: Some(fedora),
+        };
+        let report = Report {
+            checks: vec![
+                check("libxml2", None, "libxml2-dev", "libxml2-devel"),
+                check("libxml2 again", None, "libxml2-dev", "libxml2-devel"),
+                check("zlib", Some("zlib 1.2.13"), "zlib1g-dev", "zlib-devel"),
+                check("libxslt", None, "libxslt1-dev", "libxslt-devel"),
+            ],
+        };
+        insta::assert_snapshot!(report.describe_missing(), @r"
+          missing: libxml2 (for lxml)
+          missing: libxml2 again (for lxml)
+          missing: libxslt (for lxml)
+        Debian/Ubuntu: apt-get install -y libxml2-dev libxslt1-dev
+        Fedora:        dnf install -y libxml2-devel libxslt-devel
+        ");
+    }
+}

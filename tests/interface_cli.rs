@@ -1,0 +1,88 @@
+//! The command line itself: help headings, completions, the man page, `akpkg doctor`.
+
+mod common;
+
+use common::{akpkg, stdout_of};
+
+#[test]
+fn help_groups_the_options_and_completions_and_a_man_page_come_from_it() {
+    let help = stdout_of(akpkg().args(["assemble", "--help"]));
+    for heading in ["Options:", "Global options:", "Limits on untrusted input:"] {
+        assert!(help.contains(heading), "{heading}: {help}");
+    }
+    let global = help.find("Global options:").unwrap();
+    for flag in ["--verbose", "--quiet", "--color <WHEN>"] {
+        assert!(help[global..].contains(flag), "{flag}: {help}");
+    }
+    let bash = stdout_of(akpkg().args(["completions", "bash"]));
+    assert!(
+        bash.contains("_akpkg()") && bash.contains("assemble"),
+        "{bash}"
+    );
+    let zsh = stdout_of(akpkg().args(["completions", "zsh"]));
+    assert!(zsh.starts_with("#compdef akpkg"), "{zsh}");
+    let man = stdout_of(akpkg().arg("man"));
+    assert!(man.starts_with(".ie") || man.contains(".TH akpkg"), "{man}");
+    assert!(man.contains("assemble"), "{man}");
+}
+
+#[test]
+fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
+    // The interpreter as this machine has it.
+    let report = akpkg()
+        .args(["doctor", "--json", "--python", "3.13"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let interpreter = report["checks"][0]["found"].as_str().unwrap();
+    let python = interpreter.split(" (").next().unwrap();
+
+    // Without anything on PATH: every tool and library is missing, all reported together.
+    let empty = tempfile::tempdir().unwrap();
+    let output = akpkg()
+        .env("PATH", empty.path())
+        .args(["doctor", "--python", python])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout).replace(interpreter, "[PYTHON]");
+    insta::assert_snapshot!(text, @r"
+    what assembling authentik 2025.12.4 needs on this machine:
+      ok      CPython 3.13 (for building and running the prefix): [PYTHON]
+      missing git (for opencontainers): not found
+      missing a C compiler (cc) (for psycopg-c, gssapi, lxml, xmlsec): not found
+      missing pkg-config (for psycopg-c, gssapi, lxml, xmlsec): not found
+      missing libpq (pg_config) (for psycopg-c): not found
+      missing krb5 (krb5-config) (for gssapi): not found
+      missing libxml2 (for lxml): not found
+      missing libxslt (for lxml): not found
+      missing zlib (for lxml): not found
+      missing xmlsec1 (for xmlsec): not found
+      missing libltdl (ltdl.h) (for xmlsec): not found
+    install what is missing:
+      Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev libkrb5-dev libxml2-dev libxslt1-dev zlib1g-dev libxmlsec1-dev libltdl-dev
+      Fedora:        dnf install -y git gcc pkgconf-pkg-config libpq-devel krb5-devel libxml2-devel libxslt-devel zlib-devel xmlsec1-devel libtool-ltdl-devel
+    ");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("requirements missing"), "{error}");
+
+    // assemble's pre-flight says the same before it fetches anything.
+    let cache = empty.path().join("cache");
+    let output = akpkg()
+        .env("PATH", empty.path())
+        .args(["assemble", "--prefix"])
+        .arg(empty.path().join("authentik"))
+        .args(["--python", python, "--cache-dir"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        error.starts_with("error: this machine cannot assemble authentik 2025.12.4 yet:")
+            && error.contains(
+                "Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev"
+            ),
+        "{error}"
+    );
+    assert!(!cache.join("artifacts").exists(), "nothing was fetched");
+}
