@@ -15,6 +15,8 @@ pub struct StageTime {
 pub trait Progress: Sync {
     /// A stage begins; `total` is how many items it will report, when known.
     fn stage_started(&self, _stage: &'static str, _total: Option<usize>) {}
+    /// The current stage will report `total` items (known only once it has begun).
+    fn set_total(&self, _total: usize) {}
     /// What the current stage is doing now (`placing files`, `byte-compiling 23,000 modules`).
     fn step(&self, _text: &str) {}
     /// One item of the current stage (a wheel to build) begins.
@@ -30,3 +32,20 @@ pub trait Progress: Sync {
 pub struct Silent;
 
 impl Progress for Silent {}
+
+/// A stage's downloads, reported as its items: each file when it is in the cache.
+pub struct Downloads<'a>(pub &'a dyn Progress);
+
+impl crate::fetch::Progress for Downloads<'_> {
+    fn start(&self, files: usize, bytes: u64) {
+        self.0.set_total(files);
+        self.0.step(&format!(
+            "downloading {files} files ({:.1} MB)",
+            bytes as f64 / 1e6
+        ));
+    }
+
+    fn file_done(&self, filename: &str) {
+        self.0.item_finished(filename);
+    }
+}

@@ -437,3 +437,16 @@ fn json_plans_redact_url_credentials() {
         "{output}"
     );
 }
+
+/// A version asked for with --python is the user's flag: the message says so, not that the
+/// lock's requires-python failed.
+#[test]
+fn a_missing_requested_version_is_named_as_the_flag() {
+    let error = common::failure_of(
+        akpkg()
+            .args(["plan", "--python", "3.99", "--lock"])
+            .arg(common::authentik_lock()),
+    );
+    let first = error.lines().next().unwrap();
+    insta::assert_snapshot!(first, @"error: no Python 3.99 found for --python 3.99; install it, or pass one with --python PATH. Tried:");
+}

@@ -464,7 +464,11 @@ fn run_stages(
             .entry(git.commit.clone())
             .or_insert_with(|| git.tree.clone());
     }
-    let fetched = fetch::fetch_all(&requests, &fetch_options, &fetch::Silent)?;
+    let fetched = fetch::fetch_all(
+        &requests,
+        &fetch_options,
+        &crate::progress::Downloads(progress),
+    )?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
     let downloaded = fetched
         .iter()
@@ -742,6 +746,7 @@ fn run_stages(
     stages.start("verify", None);
     // 9. The files always; the imports unless this machine has seen them pass for the same
     // inputs and the same files (a new prefix path, a prefix removed by hand), and not --force.
+    progress.step("hashing every file against its RECORD");
     let files = verify::check_files(&staged)?;
     let mut report = files.report.clone();
     let proof = incremental::ImportProof::path(
@@ -756,6 +761,7 @@ fn run_stages(
             report.imports_proven_before = true;
         }
         _ => {
+            progress.step("importing every distribution and loading Django");
             files.check_imports(
                 &staged,
                 recipe.settings_module.as_deref(),

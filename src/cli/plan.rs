@@ -10,7 +10,7 @@ use pep508_rs::PackageName;
 use super::{CacheArgs, CliError, print};
 use crate::lock::{self, Lock};
 use crate::plan::{self, BinaryPolicy, GroupSelection, Plan, PlanOptions};
-use crate::target::Target;
+use crate::target::{Target, TargetError};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -254,7 +254,17 @@ pub fn select_target(
 /// `--python`: a version to discover (`3.13`), else a path or command to probe.
 pub fn target_for_python(python: &str, cache_dir: Option<&Path>) -> Result<Target, CliError> {
     match (version_request(python), cache_dir) {
-        (Some(specifiers), _) => Ok(Target::discover(Some(&specifiers), cache_dir)?),
+        // The version is the user's own flag: say so, not that the lock's range failed.
+        (Some(specifiers), _) => Target::discover(Some(&specifiers), cache_dir).map_err(|error| {
+            match error {
+                TargetError::NoInterpreter { tried, .. } => TargetError::NoRequestedVersion {
+                    version: python.to_string(),
+                    tried,
+                },
+                other => other,
+            }
+            .into()
+        }),
         (None, Some(cache_dir)) => Ok(Target::from_interpreter_cached(
             Path::new(python),
             cache_dir,

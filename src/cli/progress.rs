@@ -168,6 +168,10 @@ impl crate::progress::Progress for StageReporter {
         state.bar = Some(bar);
     }
 
+    fn set_total(&self, total: usize) {
+        self.lock().total = Some(total);
+    }
+
     fn step(&self, text: &str) {
         let state = self.lock();
         if let Some(bar) = state.bar.as_ref().filter(|bar| !bar.is_hidden()) {

@@ -52,6 +52,11 @@ pub enum TargetError {
     },
 
     #[error(
+        "no Python {version} found for --python {version}; install it, or pass one with --python PATH. Tried:\n{tried}"
+    )]
+    NoRequestedVersion { version: String, tried: String },
+
+    #[error(
         "invalid Python version `{value}`: expected MAJOR.MINOR or MAJOR.MINOR.PATCH, such as 3.13"
     )]
     InvalidPythonVersion { value: String },
