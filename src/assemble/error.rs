@@ -52,6 +52,11 @@ pub enum AssembleError {
     Verify(String),
 
     #[error(
+        "cannot download the release's source from {url}: {detail}\nWhere that host cannot be reached, give the release archive or a source tree with --source FILE|DIR"
+    )]
+    SourceDownload { url: String, detail: String },
+
+    #[error(
         "refusing to replace {prefix}: it is {what}, not a prefix akpkg assembled (it has no {manifest}). Choose another --prefix, move it away, or give --force to replace it anyway"
     )]
     PrefixNotOurs {

@@ -208,7 +208,12 @@ fn stage_source(
                 AssembleError::Recipe("the recipe has no source URL; give --source".to_string())
             })?;
             let archive = work.join("source.tar.gz");
-            fetch::download_unpinned(url, &archive, &options.fetch)?;
+            fetch::download_unpinned(url, &archive, &options.fetch).map_err(|error| {
+                AssembleError::SourceDownload {
+                    url: url.to_string(),
+                    detail: error.to_string(),
+                }
+            })?;
             archive
         }
     };
