@@ -39,10 +39,13 @@ pub struct Downloads<'a>(pub &'a dyn Progress);
 impl crate::fetch::Progress for Downloads<'_> {
     fn start(&self, files: usize, bytes: u64) {
         self.0.set_total(files);
-        self.0.step(&format!(
-            "downloading {files} files ({:.1} MB)",
-            bytes as f64 / 1e6
-        ));
+        // The lock gives sizes for some files only; a total of 0 says nothing.
+        let size = if bytes > 0 {
+            format!(" ({:.1} MB)", bytes as f64 / 1e6)
+        } else {
+            String::new()
+        };
+        self.0.step(&format!("downloading {files} files{size}"));
     }
 
     fn file_done(&self, filename: &str) {

@@ -1051,24 +1051,27 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The error of an assemble into `prefix` that stops before anything is fetched (its source
+/// does not exist), with the temporary directory shown as `[DIR]`.
+fn early_failure(directory: &Path, prefix: &Path) -> String {
+    failure_of(
+        akpkg()
+            .args(["assemble", "--python", "3.13", "--prefix"])
+            .arg(prefix)
+            .arg("--source")
+            .arg(directory.join("no-source"))
+            .arg("--cache-dir")
+            .arg(directory.join("cache")),
+    )
+    .replace(&directory.display().to_string(), "[DIR]")
+}
+
 /// A prefix whose parent is missing or read-only is refused before anything is fetched or
 /// built, with what to do.
 #[test]
 fn a_missing_or_read_only_prefix_parent_is_refused_first() {
     let directory = tempfile::tempdir().unwrap();
-    let base = directory.path().display().to_string();
-    let attempt = |prefix: &Path| {
-        failure_of(
-            akpkg()
-                .args(["assemble", "--python", "3.13", "--prefix"])
-                .arg(prefix)
-                .arg("--source")
-                .arg(directory.path().join("no-source"))
-                .arg("--cache-dir")
-                .arg(directory.path().join("cache")),
-        )
-        .replace(&base, "[DIR]")
-    };
+    let attempt = |prefix: &Path| early_failure(directory.path(), prefix);
     // A missing parent is made, as uv, pip and cargo do; this run then stops at its source.
     let error = attempt(&directory.path().join("missing/deeper/authentik"));
     assert!(error.contains("no-source"), "{error}");
@@ -1308,19 +1311,7 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
 #[test]
 fn what_is_at_the_prefix_is_never_destroyed_unless_forced() {
     let directory = tempfile::tempdir().unwrap();
-    let base = directory.path().display().to_string();
-    let refusal = |prefix: &Path| {
-        failure_of(
-            akpkg()
-                .args(["assemble", "--python", "3.13", "--prefix"])
-                .arg(prefix)
-                .arg("--source")
-                .arg(directory.path().join("no-source"))
-                .arg("--cache-dir")
-                .arg(directory.path().join("cache")),
-        )
-        .replace(&base, "[DIR]")
-    };
+    let refusal = |prefix: &Path| early_failure(directory.path(), prefix);
     let file = directory.path().join("a-file");
     fs_err::write(&file, "keep me").unwrap();
     insta::assert_snapshot!(refusal(&file).trim_end(), @"error: refusing to replace [DIR]/a-file: it is a file, not a prefix akpkg assembled (it has no akpkg-manifest.json). Choose another --prefix, move it away, or give --force to replace it anyway");

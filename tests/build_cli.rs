@@ -75,6 +75,21 @@ fn build_wheel(source: &Path, out: &Path, cache: &Path) -> assert_cmd::Command {
     command
 }
 
+/// `akpkg fetch` of a requirements file into `cache`, with a bundle written to `bundle`; the
+/// caller adds the target.
+fn fetch_to_bundle(requirements: &Path, cache: &Path, bundle: &Path) -> assert_cmd::Command {
+    let mut command = akpkg();
+    command
+        .arg("fetch")
+        .arg("--lock")
+        .arg(requirements)
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--dest")
+        .arg(bundle);
+    command
+}
+
 /// The text of one file inside a wheel.
 fn wheel_file(wheel: &Path, name: &str) -> String {
     let mut archive = zip::ZipArchive::new(fs_err::File::open(wheel).unwrap()).unwrap();
@@ -323,20 +338,13 @@ fn a_real_sdist_from_pypi_builds() {
     .unwrap();
     let cache = directory.path().join("cache");
     let bundle = directory.path().join("bundle");
-    let output = akpkg()
+    let output = fetch_to_bundle(&requirements, &cache, &bundle)
         .args([
-            "fetch",
             "--python-version",
             "3.13",
             "--platform",
             "manylinux_2_17_x86_64",
         ])
-        .arg("--lock")
-        .arg(&requirements)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .arg("--dest")
-        .arg(&bundle)
         .output()
         .unwrap();
     stderr_or_skip_without_pypi!(output);
@@ -414,13 +422,8 @@ fn a_native_sdist_builds_against_libpq_and_imports() {
     .unwrap();
     let cache = directory.path().join("cache");
     let bundle = directory.path().join("bundle");
-    let output = akpkg()
-        .args(["fetch", "--python", "3.13", "--lock"])
-        .arg(&requirements)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .arg("--dest")
-        .arg(&bundle)
+    let output = fetch_to_bundle(&requirements, &cache, &bundle)
+        .args(["--python", "3.13"])
         .output()
         .unwrap();
     stderr_or_skip_without_pypi!(output);
