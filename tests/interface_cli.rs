@@ -7,7 +7,17 @@ use common::{akpkg, stdout_of};
 #[test]
 fn help_groups_the_options_and_completions_and_a_man_page_come_from_it() {
     let help = stdout_of(akpkg().args(["assemble", "--help"]));
-    for heading in ["Options:", "Global options:", "Limits on untrusted input:"] {
+    for heading in [
+        "Options:",
+        "Source and recipe:",
+        "Interpreter:",
+        "Building:",
+        "Downloads and the network:",
+        "Cache:",
+        "Layer and image:",
+        "Global options:",
+        "Limits on untrusted input:",
+    ] {
         assert!(help.contains(heading), "{heading}: {help}");
     }
     let global = help.find("Global options:").unwrap();

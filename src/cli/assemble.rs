@@ -14,65 +14,67 @@ use crate::assemble::{self, AssembleOptions, LoadedRecipe, SourceArgument};
 #[derive(Debug, Args)]
 pub struct AssembleArgs {
     /// Where the prefix goes. It is staged beside this path and moved into place only after it
-    /// passed verification; an existing prefix is replaced only then.
+    /// passed verification; an existing prefix is replaced only then, and only if akpkg made
+    /// it (or it is an empty directory). Missing parent directories are created.
     #[arg(long, value_name = "DIR")]
     pub prefix: PathBuf,
 
     /// The application's source: a directory or a release archive (.tar.gz). Without it, the
     /// recipe's URL is downloaded. Either way its files must hash to the recipe's tree pin.
-    #[arg(long, value_name = "DIR|FILE")]
+    #[arg(long, value_name = "DIR|FILE", help_heading = "Source and recipe")]
     pub source: Option<PathBuf>,
 
     /// The recipe [default: the built-in authentik 2025.12.4 recipe].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Source and recipe")]
     pub recipe: Option<PathBuf>,
 
     /// akpkg's lock to use instead of the recipe's (written by `akpkg lock`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Source and recipe")]
     pub lock: Option<PathBuf>,
 
     /// The interpreter to build and verify with: a path, a command, or a version such as 3.13
     /// [default: one that matches the lock's Python, from PATH or pyenv].
-    #[arg(long, value_name = "PYTHON")]
+    #[arg(long, value_name = "PYTHON", help_heading = "Interpreter")]
     pub python: Option<String>,
 
     /// The interpreter the prefix will run with in its final place, if not --python's (for a
     /// layer on the official python:3.13 image: /usr/local/bin/python3.13).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Interpreter")]
     pub runtime_python: Option<PathBuf>,
 
     /// The built web UI (authentik's web/dist) to put into the prefix.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Source and recipe")]
     pub web_dist: Option<PathBuf>,
 
     /// Build from a source whose files do not match the recipe's pin (with a warning).
-    #[arg(long)]
+    #[arg(long, help_heading = "Source and recipe")]
     pub allow_unverified_source: bool,
 
     /// Do not byte-compile the installed modules.
-    #[arg(long)]
+    #[arg(long, help_heading = "Building")]
     pub no_compile: bool,
 
     /// Rebuild even when the prefix already is what this assemble would make (same inputs,
-    /// tree untouched since it was verified).
+    /// tree untouched since it was verified), and run the full verify; also replace what is at
+    /// --prefix when akpkg did not make it.
     #[arg(long)]
     pub force: bool,
 
     /// Also write the assembled prefix as a reproducible layer tarball (.tar, .tar.gz,
     /// .tar.zst), rooted at the prefix's path.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Layer and image")]
     pub layer: Option<PathBuf>,
 
     #[command(flatten)]
     pub image: super::layer::ImageArgs,
 
     /// Print stage events, warnings and the summary (or an error) as JSON lines on stdout.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 
     /// Skip the check that the interpreter, git, a C compiler, pkg-config and the native
     /// libraries are there (`akpkg doctor` runs it alone).
-    #[arg(long)]
+    #[arg(long, help_heading = "Building")]
     pub no_preflight: bool,
 
     #[command(flatten)]

@@ -36,6 +36,7 @@ pub struct BuildWheelArgs {
 
 /// Options shared by every command that builds.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Building")]
 pub struct BuildArgs {
     /// A PEP 517 config setting, `KEY=VALUE`, or `NAME:KEY=VALUE` for one distribution
     /// (repeatable; a key given again becomes a list).

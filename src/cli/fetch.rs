@@ -31,15 +31,16 @@ pub struct FetchArgs {
 
     /// Also write an air-gapped bundle here: every artifact under DIR/artifacts and a manifest
     /// (akpkg-bundle.json). Another machine fetches from it with `--offline --bundle DIR`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub dest: Option<PathBuf>,
 
     /// Print the result as one JSON object.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Downloads and the network")]
 pub struct NetworkArgs {
     /// Downloads at once.
     #[arg(long, value_name = "N", default_value_t = 8)]

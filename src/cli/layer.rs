@@ -26,7 +26,7 @@ pub struct LayerCommandArgs {
     pub image: ImageArgs,
 
     /// Print what was written as one JSON object.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 
@@ -69,6 +69,7 @@ impl Written {
 
 /// Layer options shared with `assemble`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Layer and image")]
 pub struct ImageArgs {
     /// Owner of every entry [default: 0:0].
     #[arg(long, value_name = "UID:GID")]

@@ -185,6 +185,7 @@ impl Command {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Cache")]
 pub struct CacheArgs {
     /// The cache directory [default: $AKPKG_CACHE_DIR, else $XDG_CACHE_HOME/akpkg, else
     /// ~/.cache/akpkg].
