@@ -212,6 +212,52 @@ impl ImportProof {
     }
 }
 
+/// Where import proofs are kept, and for which inputs.
+pub struct ImportProofs<'a> {
+    pub cache_dir: &'a Path,
+    pub input_digest: &'a Sha256,
+    /// Run the import check even when a proof exists (`--force`).
+    pub rerun: bool,
+}
+
+/// Verify a staged prefix: every file against its RECORD, then the imports, unless a proof
+/// for the same inputs and files exists; a passing import check leaves a proof.
+pub fn verify_staged(
+    staged: &Path,
+    recipe: &super::Recipe,
+    proofs: &ImportProofs,
+    progress: &dyn crate::progress::Progress,
+) -> Result<super::VerifyReport, AssembleError> {
+    progress.step("hashing every file against its RECORD");
+    let files = super::verify::check_files(staged)?;
+    let proof = ImportProof::path(proofs.cache_dir, proofs.input_digest, &files.contents);
+    let mut report = files.report.clone();
+    match ImportProof::read(&proof).filter(|_| !proofs.rerun) {
+        Some(proven) if report.failures.is_empty() => {
+            report.modules = proven.modules;
+            report.django_apps = proven.django_apps;
+            report.imports_proven_before = true;
+        }
+        _ => {
+            progress.step("importing every distribution and loading Django");
+            files.check_imports(
+                staged,
+                recipe.settings_module.as_deref(),
+                &recipe.verify_environment,
+                &mut report,
+            )?;
+            if report.failures.is_empty() {
+                ImportProof {
+                    modules: report.modules,
+                    django_apps: report.django_apps,
+                }
+                .write(&proof);
+            }
+        }
+    }
+    Ok(report)
+}
+
 /// Write `value` as JSON at `path` whole or not at all (a temporary name, then a rename).
 fn keep(path: &Path, value: &impl Serialize) {
     let Some((directory, name)) = path.parent().zip(path.file_name()) else {

@@ -751,37 +751,16 @@ fn run_stages(
     stages.start("verify", None);
     // 9. The files always; the imports unless this machine has seen them pass for the same
     // inputs and the same files (a new prefix path, a prefix removed by hand), and not --force.
-    progress.step("hashing every file against its RECORD");
-    let files = verify::check_files(&staged)?;
-    let mut report = files.report.clone();
-    let proof = incremental::ImportProof::path(
-        &options.build.cache_dir,
-        &manifest.input_digest,
-        &files.contents,
-    );
-    match incremental::ImportProof::read(&proof).filter(|_| !options.force) {
-        Some(proven) if report.failures.is_empty() => {
-            report.modules = proven.modules;
-            report.django_apps = proven.django_apps;
-            report.imports_proven_before = true;
-        }
-        _ => {
-            progress.step("importing every distribution and loading Django");
-            files.check_imports(
-                &staged,
-                recipe.settings_module.as_deref(),
-                &recipe.verify_environment,
-                &mut report,
-            )?;
-            if report.failures.is_empty() {
-                incremental::ImportProof {
-                    modules: report.modules,
-                    django_apps: report.django_apps,
-                }
-                .write(&proof);
-            }
-        }
-    }
+    let report = incremental::verify_staged(
+        &staged,
+        recipe,
+        &incremental::ImportProofs {
+            cache_dir: &options.build.cache_dir,
+            input_digest: &manifest.input_digest,
+            rerun: options.force,
+        },
+        progress,
+    )?;
     if !report.failures.is_empty() {
         return Err(AssembleError::VerifyFailed {
             prefix: prefix.clone(),

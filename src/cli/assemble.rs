@@ -185,7 +185,6 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         .as_ref()
         .map(super::layer::Written::text)
         .unwrap_or_default();
-    let size = summary.size_bytes;
     if args.json {
         let mut value =
             serde_json::to_value(&summary).map_err(|error| CliError::Output(error.into()))?;
@@ -217,7 +216,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         summary.built,
         summary.built_from_cache,
         summary.downloaded,
-        size as f64 / 1e6,
+        summary.size_bytes as f64 / 1e6,
         summary.verify.files,
         summary.verify.modules,
         summary.verify.django_apps.map_or_else(String::new, |apps| format!(" with {apps} Django apps")),
