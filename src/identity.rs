@@ -164,6 +164,102 @@ string_identity!(
     "a file name (one path component, without `/`, `\\`, `..` or control characters)"
 );
 
+string_identity!(
+    /// A Go module path (`github.com/gorilla/mux`): `/`-separated elements of letters, digits
+    /// and `-._~+`, none empty, none starting with a dot. It names directories of the module
+    /// proxy tree.
+    GoModulePath,
+    is_go_module_path,
+    "a Go module path (`/`-separated elements of letters, digits and `-._~+`)"
+);
+
+string_identity!(
+    /// A Go module version (`v1.8.1`, `v0.0.0-20230210204819-062eb4c674ab`,
+    /// `v2.0.0+incompatible`): `v` then letters, digits and `.+-`. It names proxy files.
+    GoModuleVersion,
+    is_go_module_version,
+    "a Go module version (`v` then letters, digits and `.+-`)"
+);
+
+string_identity!(
+    /// A go.sum hash: `h1:` and the base64 of a sha256 over the module's files (Go's
+    /// `dirhash.Hash1`).
+    GoSumHash,
+    is_go_sum_hash,
+    "a go.sum hash (`h1:` and 44 base64 characters)"
+);
+
+fn is_go_module_path(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 512
+        && text.split('/').all(|element| {
+            !element.is_empty()
+                && !element.starts_with('.')
+                && element.bytes().all(|byte| {
+                    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+')
+                })
+        })
+}
+
+fn is_go_module_version(text: &str) -> bool {
+    text.len() <= 256
+        && text.starts_with('v')
+        && !text.contains("..")
+        && text[1..]
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'+' | b'-'))
+        && text.len() > 1
+}
+
+fn is_go_sum_hash(text: &str) -> bool {
+    use base64::Engine;
+    text.strip_prefix("h1:").is_some_and(|encoded| {
+        encoded.len() == 44
+            && base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .is_ok_and(|bytes| bytes.len() == 32)
+    })
+}
+
+impl GoSumHash {
+    /// The hash of a sha256 digest, as go.sum writes it.
+    pub fn from_digest(digest: &[u8; 32]) -> GoSumHash {
+        use base64::Engine;
+        GoSumHash(format!(
+            "h1:{}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ))
+    }
+}
+
+impl GoModulePath {
+    /// The path as the module proxy protocol spells it: each capital letter as `!` and the
+    /// lowercase letter, so that case-insensitive file systems keep modules apart.
+    pub fn escaped(&self) -> String {
+        escape_capitals(&self.0)
+    }
+}
+
+impl GoModuleVersion {
+    /// The version as the module proxy protocol spells it (see [`GoModulePath::escaped`]).
+    pub fn escaped(&self) -> String {
+        escape_capitals(&self.0)
+    }
+}
+
+fn escape_capitals(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if character.is_ascii_uppercase() {
+            escaped.push('!');
+            escaped.push(character.to_ascii_lowercase());
+        } else {
+            escaped.push(character);
+        }
+    }
+    escaped
+}
+
 fn is_file_name(text: &str) -> bool {
     !text.is_empty()
         && text != "."
@@ -195,6 +291,32 @@ impl Sha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_module_identities_refuse_paths_that_escape_and_escape_capitals() {
+        let path: GoModulePath = "github.com/Azure/go-ntlmssp".parse().unwrap();
+        assert_eq!(path.escaped(), "github.com/!azure/go-ntlmssp");
+        for hostile in ["../etc", "github.com//x", "a/./b", "a/.hidden", "a\\b", "", "a b"] {
+            assert!(hostile.parse::<GoModulePath>().is_err(), "{hostile}");
+        }
+        let version: GoModuleVersion = "v0.0.0-20221128193559-754e69321358".parse().unwrap();
+        assert_eq!(version.escaped(), version.as_str());
+        assert_eq!(
+            "v1.0.0-RC1".parse::<GoModuleVersion>().unwrap().escaped(),
+            "v1.0.0-!r!c1"
+        );
+        for hostile in ["1.0.0", "v", "v1/../x", "v1..2", "v1.0.0/x"] {
+            assert!(hostile.parse::<GoModuleVersion>().is_err(), "{hostile}");
+        }
+        assert!(
+            "h1:FDkbCAYAGeOvTzd8uPhw9V8BjDZMubaxCHz1fM2FaNY="
+                .parse::<GoSumHash>()
+                .is_ok()
+        );
+        for hostile in ["h1:short=", "h2:FDkbCAYAGeOvTzd8uPhw9V8BjDZMubaxCHz1fM2FaNY=", "FDkb"] {
+            assert!(hostile.parse::<GoSumHash>().is_err(), "{hostile}");
+        }
+    }
 
     #[test]
     fn sha256_must_be_64_lowercase_hex_digits() {

@@ -67,6 +67,17 @@ new = "blueprints_dir: prefix:///blueprints\n"
 
 /// The recipe for the fixture, with its patches, pinned to the source's tree id.
 fn write_recipe(directory: &Path, source: &Path, lock: &Path, settings_patch: &str) -> PathBuf {
+    write_recipe_with(directory, source, lock, settings_patch, "")
+}
+
+/// [`write_recipe`], with `more` (TOML tables) at the end.
+fn write_recipe_with(
+    directory: &Path,
+    source: &Path,
+    lock: &Path,
+    settings_patch: &str,
+    more: &str,
+) -> PathBuf {
     let patches = directory.join("patches");
     fs_err::create_dir_all(&patches).unwrap();
     fs_err::write(patches.join("10-settings.toml"), settings_patch).unwrap();
@@ -89,7 +100,7 @@ fn write_recipe(directory: &Path, source: &Path, lock: &Path, settings_patch: &s
     fs_err::write(
         &recipe,
         format!(
-            "name = \"fixture-app\"\nversion = \"2025.12.4\"\nlock = \"{}\"\npatches = [\"patches/10-settings.toml\", \"patches/20-config.diff\", \"patches/30-defaults.toml\"]\ncopy = [\"lifecycle\", \"manage.py\", \"blueprints\", \"locale\", \"web/icons\", \"web/authentik\"]\n\n[source]\ntree = \"{tree}\"\nfiles = \"fixture.files\"\n\n[source.entries]\n{entries}",
+            "name = \"fixture-app\"\nversion = \"2025.12.4\"\nlock = \"{}\"\npatches = [\"patches/10-settings.toml\", \"patches/20-config.diff\", \"patches/30-defaults.toml\"]\ncopy = [\"lifecycle\", \"manage.py\", \"blueprints\", \"locale\", \"web/icons\", \"web/authentik\"]\n\n[source]\ntree = \"{tree}\"\nfiles = \"fixture.files\"\n\n[source.entries]\n{entries}{more}",
             lock.display()
         ),
     )
@@ -1457,4 +1468,316 @@ fn relative_paths_quiet_runs_and_json_errors() {
         "{object}"
     );
     assert!(String::from_utf8_lossy(&failed.stderr).starts_with("error: "));
+}
+
+/// The fixture's Go server: `[server]` as authentik's recipe has it, with cgo on.
+const SERVER_RECIPE: &str = "\n[server]\npackage = \"./cmd/server\"\nbinary = \"authentik\"\nenvironment = { CGO_ENABLED = \"1\", GOFIPS140 = \"latest\" }\n";
+
+/// A Go program written for the tests: it uses its one dependency and a C function (so cgo
+/// runs), and reports its working directory's `./manage.py` and the `python` on its PATH, as
+/// authentik's server finds ./web and gunicorn.
+const SERVER_MAIN: &str = r#"package main
+
+/*
+static int answer(void) { return 42; }
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+
+	"example.com/greeting"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		fmt.Println("healthcheck", os.Args[2:])
+		return
+	}
+	fmt.Println(greeting.Hello(), int(C.answer()))
+	if _, err := os.Stat("./manage.py"); err == nil {
+		fmt.Println("found ./manage.py")
+	}
+	if path, err := exec.LookPath("python"); err == nil {
+		fmt.Println("python:", path)
+	}
+}
+"#;
+
+const GREETING_GO_MOD: &str = "module example.com/greeting\n\ngo 1.22\n";
+const GREETING_GO: &str =
+    "package greeting\n\nfunc Hello() string { return \"hello from example.com/greeting\" }\n";
+
+/// The go command's environment for the test's own go runs: no network, no user settings.
+fn go_command(directory: &Path) -> Process {
+    let mut command = Process::new("go");
+    command
+        .env("GOTOOLCHAIN", "local")
+        .env("GOENV", "off")
+        .env("GOSUMDB", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOMODCACHE", directory.join("test-module-cache"))
+        .env("GOCACHE", directory.join("test-go-build"));
+    command
+}
+
+/// `example.com/greeting` v1.0.0 as a module proxy serves it.
+fn write_go_proxy(proxy: &Path) {
+    let versions = proxy.join("example.com/greeting/@v");
+    fs_err::create_dir_all(&versions).unwrap();
+    fs_err::write(versions.join("list"), "v1.0.0\n").unwrap();
+    fs_err::write(versions.join("v1.0.0.info"), r#"{"Version":"v1.0.0"}"#).unwrap();
+    fs_err::write(versions.join("v1.0.0.mod"), GREETING_GO_MOD).unwrap();
+    let mut zip = zip::ZipWriter::new(fs_err::File::create(versions.join("v1.0.0.zip")).unwrap());
+    for (name, content) in [("go.mod", GREETING_GO_MOD), ("greeting.go", GREETING_GO)] {
+        zip.start_file(
+            format!("example.com/greeting@v1.0.0/{name}"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut zip, content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+}
+
+/// The fixture's Go module in `source`; its go.sum is written by the go command itself (so
+/// akpkg's go.sum hashes are checked against Go's own).
+fn write_go_application(source: &Path, proxy: &Path, directory: &Path) {
+    fs_err::write(
+        source.join("go.mod"),
+        "module example.com/fixture-app\n\ngo 1.22\n\nrequire example.com/greeting v1.0.0\n",
+    )
+    .unwrap();
+    fs_err::create_dir_all(source.join("cmd/server")).unwrap();
+    fs_err::write(source.join("cmd/server/main.go"), SERVER_MAIN).unwrap();
+    let output = go_command(directory)
+        .args(["mod", "download", "example.com/greeting"])
+        .env("GOPROXY", url::Url::from_directory_path(proxy).unwrap().as_str())
+        .current_dir(source)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = go_command(directory)
+        .args(["mod", "tidy"])
+        .env("GOPROXY", "off")
+        .current_dir(source)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(fs_err::read_to_string(source.join("go.sum")).unwrap().contains("example.com/greeting v1.0.0 h1:"));
+}
+
+/// `bin/ak server` run from an unrelated directory (`TMPDIR` there too): the server's output.
+fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
+    let output = Process::new(prefix.join("bin/ak"))
+        .arg("server")
+        .current_dir(elsewhere)
+        .env("TMPDIR", elsewhere)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The summary event of `assemble --json`.
+fn assembled(command: &mut assert_cmd::Command) -> serde_json::Value {
+    let output = command.arg("--json").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// The recipe's Go server: locked from go.sum (only what the build reads), fetched from a
+/// module proxy over HTTP, built with cgo into `bin/authentik`, recorded in the manifest and
+/// SBOM, run by `bin/ak server` from any directory and after a move; the same bytes from
+/// another source path and cache; built again offline from a bundle with every proxy variable
+/// closed; a tampered module, an old go, a missing C compiler and a failing build each refused
+/// with what to do.
+#[test]
+fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
+    if Process::new("go").arg("version").output().is_err() {
+        common::skip(module_path!(), "no go command on PATH");
+        return;
+    }
+    let directory = tempfile::tempdir().unwrap();
+    let directory = directory.path();
+    let proxy = directory.join("proxy");
+    write_go_proxy(&proxy);
+    let served = common::StaticServer::serve(&proxy);
+    let source = common::fixture_source(directory);
+    write_go_application(&source, &proxy, directory);
+    let lock = directory.join("fixture.lock");
+    let recipe = write_recipe_with(directory, &source, &lock, SETTINGS_PATCH, SERVER_RECIPE);
+
+    // Locked: the module the build reads, by the go.sum hashes.
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--recipe")
+        .arg(&recipe)
+        .args(["--go-proxy", &served.base, "--cache-dir"])
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let stderr = stderr_or_skip_without_pypi!(output);
+    let go_sum = fs_err::read_to_string(source.join("go.sum")).unwrap();
+    let locked = fs_err::read_to_string(&lock).unwrap();
+    let zip_hash = go_sum
+        .lines()
+        .find(|line| line.starts_with("example.com/greeting v1.0.0 "))
+        .and_then(|line| line.split(' ').nth(2))
+        .unwrap();
+    assert!(locked.contains(&format!("{{ path = \"example.com/greeting\", version = \"v1.0.0\", zip = \"{zip_hash}\"")), "{locked}\n{stderr}");
+
+    // Built from the proxy, with the Go build cache in akpkg's cache.
+    let first = directory.join("first/prefix");
+    let summary = assembled(
+        assemble(&recipe, &source, &first, &directory.join("cache-1"))
+            .args(["--go-proxy", &served.base])
+            .env_remove("GOCACHE"),
+    );
+    assert_eq!(summary["server"]["binary"], "bin/authentik", "{summary}");
+    assert_eq!(summary["server"]["modules"], 1, "{summary}");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let elsewhere = elsewhere.path();
+    let shown = ak_server(&first, elsewhere);
+    assert!(shown.contains("hello from example.com/greeting 42"), "{shown}");
+    assert!(shown.contains("found ./manage.py"), "{shown}");
+    assert!(shown.contains(&format!("python: {}", first.join("bin/python").display())), "{shown}");
+    let manifest = json_of(&first.join("akpkg-manifest.json"));
+    assert_eq!(manifest["server"]["modules"][0]["path"], "example.com/greeting");
+    assert_eq!(manifest["server"]["modules"][0]["sum"], zip_hash);
+    assert_eq!(manifest["server"]["sha256"], sha256_of(&first.join("bin/authentik")));
+    let sbom = json_of(&first.join("sbom.cdx.json"));
+    assert!(
+        sbom["components"].as_array().unwrap().iter().any(|component| component["purl"] == "pkg:golang/example.com/greeting@v1.0.0"),
+        "{sbom}"
+    );
+    validate_cyclonedx(&first.join("sbom.cdx.json"));
+
+    // After a move, from anywhere.
+    let moved = directory.join("moved/prefix");
+    fs_err::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs_err::rename(&first, &moved).unwrap();
+    let shown = ak_server(&moved, elsewhere);
+    assert!(shown.contains(&format!("python: {}", moved.join("bin/python").display())), "{shown}");
+    let output = Process::new(moved.join("bin/ak"))
+        .arg("healthcheck")
+        .env("TMPDIR", elsewhere)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("healthcheck [server]"), "{output:?}");
+
+    // The build cache serves a new prefix; another source path and another cache (Go's build
+    // cache too) give the same bytes, and the same layer.
+    let again = assembled(
+        assemble(&recipe, &source, &directory.join("again/prefix"), &directory.join("cache-1"))
+            .args(["--go-proxy", &served.base])
+            .env_remove("GOCACHE"),
+    );
+    assert_eq!(again["server"]["from_cache"], true, "{again}");
+    let other_source = directory.join("elsewhere/src");
+    fs_err::create_dir_all(&other_source).unwrap();
+    akpkg::archive::copy_tree(&source, &other_source, &[]).unwrap();
+    let second = directory.join("second/prefix");
+    let summary = assembled(
+        assemble(&recipe, &other_source, &second, &directory.join("cache-2"))
+            .args(["--go-proxy", &served.base])
+            .env_remove("GOCACHE"),
+    );
+    assert_eq!(summary["server"]["from_cache"], false, "{summary}");
+    assert_eq!(sha256_of(&moved.join("bin/authentik")), sha256_of(&second.join("bin/authentik")));
+    let layers: Vec<String> = [&moved, &second]
+        .iter()
+        .enumerate()
+        .map(|(index, prefix)| {
+            let layer = directory.join(format!("layer-{index}.tar"));
+            akpkg()
+                .args(["layer", "--at", "/opt/fixture", "--prefix"])
+                .arg(prefix)
+                .arg("-o")
+                .arg(&layer)
+                .assert()
+                .success();
+            sha256_of(&layer)
+        })
+        .collect();
+    assert_eq!(layers[0], layers[1]);
+
+    // A bundle carries the modules; an offline assemble from it reaches no network at all.
+    let bundle = directory.join("bundle");
+    akpkg()
+        .args(["fetch", "--lock"])
+        .arg(&lock)
+        .args(["--go-proxy", &served.base, "--cache-dir"])
+        .arg(directory.join("cache-1"))
+        .arg("--dest")
+        .arg(&bundle)
+        .assert()
+        .success();
+    drop(served);
+    let offline = directory.join("offline/prefix");
+    let mut command = assemble(&recipe, &source, &offline, &directory.join("cache-3"));
+    command
+        .args(["--offline", "--bundle"])
+        .arg(&bundle)
+        .env("GOPROXY", "off")
+        .env("GOCACHE", directory.join("cache-1/go-build-cache"));
+    common::without_network(&mut command);
+    let summary = assembled(&mut command);
+    assert_eq!(summary["server"]["from_cache"], false, "{summary}");
+    assert_eq!(sha256_of(&offline.join("bin/authentik")), sha256_of(&second.join("bin/authentik")));
+
+    // A tampered module in the bundle: refused, naming the module and both hashes.
+    let zip_path = bundle.join("go-proxy/example.com/greeting/@v/v1.0.0.zip");
+    let mut zip = zip::ZipWriter::new_append(
+        fs_err::OpenOptions::new().read(true).write(true).open(&zip_path).unwrap(),
+    )
+    .unwrap();
+    zip.start_file("example.com/greeting@v1.0.0/extra.go", zip::write::SimpleFileOptions::default()).unwrap();
+    std::io::Write::write_all(&mut zip, b"package greeting\n").unwrap();
+    zip.finish().unwrap();
+    let message = failure_of(
+        akpkg()
+            .args(["fetch", "--offline", "--lock"])
+            .arg(&lock)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--cache-dir")
+            .arg(directory.join("cache-4")),
+    );
+    assert!(message.contains("Go module example.com/greeting@v1.0.0"), "{message}");
+    assert!(message.contains(&format!("go.sum pins its files as {zip_hash}, the file has h1:")), "{message}");
+
+    // Missing tools are named before anything is fetched.
+    let old_go = directory.join("old-go");
+    fs_err::write(&old_go, "#!/bin/sh\necho '{\"GOVERSION\":\"go1.20.1\",\"GOOS\":\"linux\",\"GOARCH\":\"amd64\",\"CC\":\"gcc\"}'\n").unwrap();
+    fs_err::set_permissions(&old_go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let message = failure_of(
+        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))
+            .arg("--go")
+            .arg(&old_go),
+    );
+    assert!(message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"), "{message}");
+    let message = failure_of(
+        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))
+            .env("CC", "/nonexistent/cc"),
+    );
+    assert!(message.contains("its C compiler `/nonexistent/cc` is not on PATH"), "{message}");
+    assert!(!directory.join("cache-5/go-proxy-v1").exists());
+
+    // A failing build: the log's last lines and its path.
+    fs_err::write(source.join("cmd/server/main.go"), SERVER_MAIN.replace("int(C.answer())", "undefinedName")).unwrap();
+    let message = failure_of(
+        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-1"))
+            .arg("--allow-unverified-source"),
+    );
+    assert!(message.contains("`go build ./cmd/server` failed (exit status 1); the last"), "{message}");
+    assert!(message.contains("undefined: undefinedName"), "{message}");
+    assert!(message.contains("go-server-v1/logs/"), "{message}");
+    assert!(!directory.join("never").exists());
 }

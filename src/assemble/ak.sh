@@ -1,8 +1,9 @@
 #!/bin/sh
 # bin/ak, written by akpkg: authentik's lifecycle/ak for the Python backend of this prefix.
 # It works from any directory and after the prefix is moved: it finds the prefix from its own
-# path. `server` needs authentik's Go server (not built by akpkg) on PATH; `web` runs the
-# Python web server (gunicorn) without it.
+# path. `server` runs authentik's Go server (bin/authentik, when akpkg built it) from the
+# prefix's root, where it finds ./web, ./lifecycle and gunicorn; `web` runs the Python web
+# server (gunicorn) alone.
 set -e
 prefix=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd -P)
 python="$prefix/bin/python"
@@ -26,8 +27,10 @@ commands:
                   database: AUTHENTIK_POSTGRESQL__HOST, __NAME, __USER, __PASSWORD)
   web [ARGS]      the Python web server (gunicorn; add --bind HOST:PORT)
   worker [ARGS]   the background worker
-  server          authentik's Go server, when its 'authentik' binary is on PATH
-  healthcheck     the server's healthcheck (the database's without the Go server)
+  server          authentik's Go server (bin/authentik): HTTP on :9000, HTTPS on :9443, the
+                  web UI, the embedded outpost; it starts gunicorn itself
+  healthcheck     the server's or the worker's healthcheck, as the last `ak server` or
+                  `ak worker` started (the database's, without the Go server)
   dump_config     the configuration as authentik reads it
   shell, createsuperuser, apply_blueprint, ...
                   any Django management command (`ak help` lists them; needs a secret key:
@@ -43,11 +46,18 @@ case "${1:-}" in
         exit
         ;;
     server)
-        if command -v authentik >/dev/null 2>&1; then
-            exec authentik "$@"
+        shift
+        if [ ! -x "$prefix/bin/authentik" ]; then
+            echo "ak server: this prefix has no Go server (bin/authentik): assemble it without --no-server" >&2
+            exit 1
         fi
-        echo "ak server: authentik's Go server is not part of this prefix; put its 'authentik' binary on PATH" >&2
-        exit 1
+        echo server >"${TMPDIR:-/tmp}/authentik-mode"
+        # The server reads ./web/dist, ./web/authentik and ./lifecycle/gunicorn.conf.py from its
+        # working directory, and starts `gunicorn` from PATH: the prefix's root and bin/.
+        cd "$prefix"
+        PATH="$prefix/bin:$PATH"
+        export PATH
+        exec "$prefix/bin/authentik" "$@"
         ;;
     migrate)
         # What the server runs at start: authentik's system migrations, Django's, the checks.
@@ -67,11 +77,13 @@ from lifecycle.migrate import run_migrations; run_migrations()' "$@"
         if [ -n "${AUTHENTIK_BOOTSTRAP_PASSWORD:-}" ] || [ -n "${AUTHENTIK_BOOTSTRAP_TOKEN:-}" ]; then
             "$python" -m manage apply_blueprint system/bootstrap.yaml || true
         fi
+        echo worker >"${TMPDIR:-/tmp}/authentik-mode"
         exec "$python" -m manage worker --pid-file "${TMPDIR:-/tmp}/authentik-worker.pid" "$@"
         ;;
     healthcheck)
-        if command -v authentik >/dev/null 2>&1; then
-            exec authentik healthcheck "$(cat "${TMPDIR:-/tmp}/authentik-mode" 2>/dev/null || echo server)"
+        if [ -x "$prefix/bin/authentik" ]; then
+            cd "$prefix"
+            exec "$prefix/bin/authentik" healthcheck "$(cat "${TMPDIR:-/tmp}/authentik-mode" 2>/dev/null || echo server)"
         fi
         exec "$python" -m lifecycle.wait_for_db
         ;;

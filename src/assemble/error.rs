@@ -30,6 +30,9 @@ pub enum AssembleError {
     Install(#[from] crate::install::InstallError),
 
     #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
+
+    #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
     #[error(transparent)]
     Contained(#[from] crate::contained::ContainedError),

@@ -31,7 +31,12 @@ use crate::identity::{Sha256, TreeId};
 use crate::target::Target;
 
 /// The inputs every builder sees alike, one per line.
-fn shared_inputs(loaded: &LoadedRecipe, target: &Target, options: &AssembleOptions) -> Vec<String> {
+fn shared_inputs(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    go: Option<&str>,
+) -> Vec<String> {
     let patches: Vec<&str> = loaded
         .patches
         .iter()
@@ -53,6 +58,8 @@ fn shared_inputs(loaded: &LoadedRecipe, target: &Target, options: &AssembleOptio
             "source-date-epoch {}",
             crate::timestamp::source_date_epoch()
         ),
+        // The server's toolchain (its version decides the binary), or none when not built.
+        format!("go {go:?}"),
     ]
 }
 
@@ -62,8 +69,9 @@ pub fn input_digest(
     target: &Target,
     options: &AssembleOptions,
     source_tree: &TreeId,
+    go: Option<&str>,
 ) -> Sha256 {
-    let mut lines = shared_inputs(loaded, target, options);
+    let mut lines = shared_inputs(loaded, target, options, go);
     lines.push(format!("source {source_tree}"));
     Sha256::of_bytes(lines.join("\n").as_bytes())
 }
@@ -75,6 +83,7 @@ pub fn local_digest(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
+    go: Option<&str>,
 ) -> Result<Option<Sha256>, AssembleError> {
     let source = match &options.source {
         SourceArgument::Path(path) if path.is_file() => format!(
@@ -102,7 +111,7 @@ pub fn local_digest(
             interpreter.base_executable.display()
         )
     });
-    let mut lines = shared_inputs(loaded, target, options);
+    let mut lines = shared_inputs(loaded, target, options, go);
     lines.push(format!("source {source}"));
     lines.push(format!("interpreter {interpreter:?}"));
     lines.push(format!("web-dist {web_dist}"));

@@ -1,15 +1,17 @@
 //! The `assemble` stage: one command from an application's source to a verified, relocatable
 //! prefix.
 //!
-//! 1. check that the interpreter fits akpkg's lock;
+//! 1. check that the interpreter fits akpkg's lock, and find the go command the server needs;
 //! 2. beside the prefix, remove the stagings that dead runs left;
 //! 3. stop if the prefix already is what this run would make (its manifest records the same
 //!    digest of every input, and its tree the stamp taken when it was verified: `incremental`);
 //!    otherwise stage there a working copy of the source, checked against the recipe's tree
 //!    pin, and the new prefix;
 //! 4. apply the recipe's patches to the working copy;
-//! 5. fetch every artifact, build-environment wheel and git source of the lock (verified);
-//! 6. build what the lock builds, in its pinned environments (cached builds are reused);
+//! 5. fetch every artifact, build-environment wheel, git source and Go module of the lock
+//!    (verified);
+//! 6. build what the lock builds, in its pinned environments (cached builds are reused), and
+//!    the recipe's Go server from the same tree with the modules go.sum pins (`server`);
 //! 7. install the wheels, byte-compiled, into the staged prefix;
 //! 8. copy the application tree (and web assets), write `bin/ak` and the manifest;
 //! 9. verify the staged prefix (RECORDs, imports, Django), and stamp the verified tree;
@@ -21,6 +23,7 @@ mod error;
 mod incremental;
 mod recipe;
 mod sbom;
+mod server;
 mod verify;
 
 use std::collections::BTreeMap;
@@ -74,6 +77,27 @@ pub struct AssembleOptions {
     pub config_settings: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
     /// Rebuild even when the prefix is already what this assemble would make.
     pub force: bool,
+    pub server: ServerChoice,
+}
+
+/// Whether and with what to build the recipe's Go server.
+#[derive(Debug, Clone)]
+pub struct ServerChoice {
+    /// Build it when the recipe has one (`--no-server` leaves it out).
+    pub build: bool,
+    /// `--go`: the go command [default: `go` on PATH].
+    pub go_command: Option<PathBuf>,
+}
+
+/// What the server stage put into the prefix.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerSummary {
+    /// Relative to the prefix (`bin/authentik`).
+    pub binary: String,
+    pub go: String,
+    /// Go modules linked into it.
+    pub modules: usize,
+    pub from_cache: bool,
 }
 
 /// What an assemble did.
@@ -92,6 +116,8 @@ pub struct AssembleSummary {
     pub size_bytes: u64,
     /// The prefix already was what this assemble would make: nothing was done.
     pub up_to_date: bool,
+    /// The Go server, when the recipe has one and it was built.
+    pub server: Option<ServerSummary>,
     /// The replaced prefix and the staging it sits in, removed when this is dropped: after
     /// the result is reported, off the critical path (or by the next run, if this one dies).
     #[serde(skip)]
@@ -324,6 +350,8 @@ struct Manifest<'a> {
     warnings: &'a [String],
     /// The digest of every input that determines the prefix's bytes (see `incremental`).
     input_digest: Sha256,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<serde_json::Value>,
 }
 
 /// What `verify` needs from a prefix's manifest.
@@ -392,6 +420,10 @@ fn run_stages(
 
     // 1.
     check_target(lock, target)?;
+    let server_plan = server::plan(loaded, options)?;
+    let go_version = server_plan
+        .as_ref()
+        .map(|plan| plan.toolchain.version.as_str());
 
     // 2. Staging goes beside the prefix, so the final move is a rename on one file system.
     let prefix = std::path::absolute(&options.prefix)
@@ -411,7 +443,7 @@ fn run_stages(
     remove_abandoned_stagings(parent, &staging_prefix);
 
     // 3. Nothing to do when the prefix already is what this run would make.
-    let local_digest = incremental::local_digest(loaded, target, options)?;
+    let local_digest = incremental::local_digest(loaded, target, options, go_version)?;
     let record = incremental::Record::path(&options.fetch.cache_dir, &prefix);
     if let Some(digest) = &local_digest
         && !options.force
@@ -475,6 +507,14 @@ fn run_stages(
         &crate::progress::Downloads(progress),
     )?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
+    let module_tree = match &server_plan {
+        Some(plan) => Some(fetch::fetch_go_modules(
+            plan.go,
+            &fetch_options,
+            fetch::Unavailable::Fail,
+        )?),
+        None => None,
+    };
     let downloaded = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
@@ -486,7 +526,14 @@ fn run_stages(
         .sum();
     stages.finish(
         "fetch",
-        format!("{} files, {downloaded} downloaded", fetched.len()),
+        format!(
+            "{} files, {downloaded} downloaded{}",
+            fetched.len(),
+            module_tree.as_ref().map_or_else(String::new, |tree| format!(
+                "; {} Go module files, {} fetched",
+                tree.files, tree.fetched
+            ))
+        ),
     );
 
     // 6.
@@ -572,6 +619,26 @@ fn run_stages(
         format!("{} wheels, {from_cache} from the build cache", built.len()),
     );
 
+    let built_server = match (&server_plan, &module_tree) {
+        (Some(plan), Some(tree)) => {
+            stages.start("server", None);
+            let built =
+                server::build(plan, &source, &source_tree, &applied, &tree.directory, options)?;
+            stages.finish(
+                "server",
+                format!(
+                    "{} ({}, {} Go modules{})",
+                    plan.recipe.package,
+                    plan.toolchain.version,
+                    built.modules.len(),
+                    if built.from_cache { ", from the build cache" } else { "" }
+                ),
+            );
+            Some(built)
+        }
+        _ => None,
+    };
+
     // 7.
     stages.start("install", None);
     let layout = Layout::staged(target, &prefix, &staged, options.runtime_python.as_deref())?;
@@ -645,6 +712,10 @@ fn run_stages(
             "no web UI assets (web/dist): give --web-dist DIR with the built web UI; the API and workers work without it".to_string(),
         ),
     }
+    let server_binary = match (&server_plan, &built_server) {
+        (Some(plan), Some(built)) => Some(server::place(plan, built, &staged)?),
+        _ => None,
+    };
     // authentik's own `ak` console script needs lifecycle/ inside site-packages; this one
     // finds the application tree at the prefix's root.
     install::replace_installed_file(
@@ -708,7 +779,13 @@ fn run_stages(
             .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
             .collect(),
         warnings: &warnings.list,
-        input_digest: incremental::input_digest(loaded, target, options, &source_tree),
+        input_digest: incremental::input_digest(loaded, target, options, &source_tree, go_version),
+        server: match (&server_plan, &built_server, &server_binary) {
+            (Some(plan), Some(built), Some(binary)) => {
+                Some(server::manifest(plan, built, binary)?)
+            }
+            _ => None,
+        },
     };
     let staging = crate::contained::Contained::open(&staged)?;
     write_manifest(&staging, &manifest)?;
@@ -726,11 +803,28 @@ fn run_stages(
             wheel_sha256: wheel.sha256.as_deref().unwrap_or_default(),
         })
         .collect();
+    let server_sha256 = manifest
+        .server
+        .as_ref()
+        .and_then(|server| server["sha256"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let sbom_server = built_server
+        .as_ref()
+        .zip(server_binary.as_deref())
+        .zip(server_plan.as_ref())
+        .map(|((built, binary), plan)| sbom::SbomServer {
+            binary,
+            sha256: &server_sha256,
+            go: &plan.toolchain.version,
+            modules: &built.modules,
+        });
     let document = sbom::sbom(
         (&recipe.name, &recipe.version),
         &source_tree,
         lock,
         &components,
+        sbom_server.as_ref(),
         &applied,
         &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
     );
@@ -826,6 +920,16 @@ fn run_stages(
         },
         size_bytes,
         up_to_date: false,
+        server: built_server
+            .as_ref()
+            .zip(server_binary)
+            .zip(server_plan.as_ref())
+            .map(|((built, binary), plan)| ServerSummary {
+                binary,
+                go: plan.toolchain.version.clone(),
+                modules: built.modules.len(),
+                from_cache: built.from_cache,
+            }),
         leftover: Some(std::sync::Arc::new(leftover)),
     })
 }
@@ -851,6 +955,7 @@ impl AssembleSummary {
             },
             size_bytes: 0,
             up_to_date: true,
+            server: None,
             leftover: None,
         }
     }

@@ -39,6 +39,10 @@ pub struct Recipe {
     /// Overrides (`NAME=SPEC`, as `--override` takes them) that `akpkg lock --recipe` applies.
     #[serde(default)]
     pub overrides: Vec<String>,
+    /// The application's Go server, built from the same source (its modules pinned by the
+    /// lock's `[go]`).
+    #[serde(default)]
+    pub server: Option<crate::server::ServerRecipe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -38,12 +38,71 @@ fn property(name: &str, value: impl Into<String>) -> Value {
     json!({ "name": name, "value": value.into() })
 }
 
+/// What the SBOM records of the Go server.
+pub struct SbomServer<'a> {
+    /// Its path in the prefix (`bin/authentik`).
+    pub binary: &'a str,
+    pub sha256: &'a str,
+    pub go: &'a str,
+    pub modules: &'a [crate::server::LinkedModule],
+}
+
+/// `pkg:golang/NAMESPACE/NAME@VERSION`, percent-encoded by the purl crate.
+fn golang_purl(module: &crate::server::LinkedModule) -> String {
+    let (namespace, name) = module
+        .path
+        .rsplit_once('/')
+        .map_or((None, module.path.as_str()), |(namespace, name)| {
+            (Some(namespace), name)
+        });
+    let Ok(mut purl) = packageurl::PackageUrl::new("golang", name) else {
+        return format!("pkg:golang/{}@{}", module.path, module.version);
+    };
+    if let Some(namespace) = namespace {
+        // Valid module paths are valid namespaces; the fallback keeps the document whole.
+        let _ = purl.with_namespace(namespace);
+    }
+    let _ = purl.with_version(module.version.as_str());
+    purl.to_string()
+}
+
+/// The server binary and one component per Go module linked into it, with its go.sum hash.
+fn go_components(server: &SbomServer) -> Vec<Value> {
+    let mut entries = vec![json!({
+        "type": "application",
+        "bom-ref": format!("file:{}", server.binary),
+        "name": server.binary,
+        "hashes": [{ "alg": "SHA-256", "content": server.sha256 }],
+        "properties": [
+            property("akpkg:obtained", "built from the application's source tree"),
+            property("akpkg:go", server.go),
+        ],
+    })];
+    for module in server.modules {
+        let purl = golang_purl(module);
+        let mut properties = Vec::new();
+        if let Some(sum) = &module.sum {
+            properties.push(property("akpkg:go-sum", sum.as_str()));
+        }
+        entries.push(json!({
+            "type": "library",
+            "bom-ref": purl,
+            "name": module.path.as_str(),
+            "version": module.version.as_str(),
+            "purl": purl,
+            "properties": properties,
+        }));
+    }
+    entries
+}
+
 /// The SBOM as JSON.
 pub fn sbom(
     application: (&str, &str),
     source_tree: &str,
     lock: &AkpkgLock,
     components: &[SbomComponent<'_>],
+    server: Option<&SbomServer<'_>>,
     patches: &[crate::patch::PatchReport],
     timestamp: &str,
 ) -> Value {
@@ -128,6 +187,9 @@ pub fn sbom(
             component
         })
         .collect();
+    if let Some(server) = server {
+        entries.extend(go_components(server));
+    }
     entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
     let patches: Vec<Value> = patches
         .iter()
@@ -183,5 +245,26 @@ mod tests {
         assert_eq!(super::purl_name("Django_Tenants"), "django-tenants");
         assert_eq!(super::purl_name("zope.interface"), "zope-interface");
         assert_eq!(super::purl_name("a-_b"), "a-b");
+    }
+
+    #[test]
+    fn golang_purls_split_the_namespace_and_encode() {
+        let module = |path: &str, version: &str| crate::server::LinkedModule {
+            path: path.parse().unwrap(),
+            version: version.parse().unwrap(),
+            sum: None,
+        };
+        assert_eq!(
+            super::golang_purl(&module("github.com/gorilla/mux", "v1.8.1")),
+            "pkg:golang/github.com/gorilla/mux@v1.8.1"
+        );
+        assert_eq!(
+            super::golang_purl(&module("layeh.com/radius", "v0.0.0-20231213012653-1006025d24f8")),
+            "pkg:golang/layeh.com/radius@v0.0.0-20231213012653-1006025d24f8"
+        );
+        assert_eq!(
+            super::golang_purl(&module("example.com/a", "v2.0.0+incompatible")),
+            "pkg:golang/example.com/a@v2.0.0%2Bincompatible"
+        );
     }
 }

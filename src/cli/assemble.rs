@@ -9,7 +9,7 @@ use clap::Args;
 use super::build::BuildArgs;
 use super::fetch::NetworkArgs;
 use super::{CacheArgs, CliError, print};
-use crate::assemble::{self, AssembleOptions, LoadedRecipe, SourceArgument};
+use crate::assemble::{self, AssembleOptions, LoadedRecipe, ServerChoice, SourceArgument};
 
 #[derive(Debug, Args)]
 pub struct AssembleArgs {
@@ -53,6 +53,16 @@ pub struct AssembleArgs {
     /// Do not byte-compile the installed modules.
     #[arg(long, help_heading = "Building")]
     pub no_compile: bool,
+
+    /// The go command that builds the recipe's Go server (authentik's `bin/authentik`)
+    /// [default: `go` on PATH]. It must be at least the version of go.mod's `go` line.
+    #[arg(long, value_name = "PATH", help_heading = "Building")]
+    pub go: Option<PathBuf>,
+
+    /// Leave the recipe's Go server out (the prefix then has the Python backend only, and
+    /// `bin/ak server` says so).
+    #[arg(long, help_heading = "Building")]
+    pub no_server: bool,
 
     /// Rebuild even when the prefix already is what this assemble would make (same inputs,
     /// tree untouched since it was verified), and run the full verify; also replace what is at
@@ -170,6 +180,10 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         build: build_options,
         config_settings,
         force: args.force,
+        server: ServerChoice {
+            build: !args.no_server,
+            go_command: args.go.clone(),
+        },
     };
     let reporter = super::progress::StageReporter::new(args.json);
     let summary = assemble::assemble(&loaded, &target, &options, &reporter)?;
@@ -208,13 +222,19 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         return print(&text);
     }
     text.push_str(&format!(
-        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache), {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
+        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache){}, {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
         loaded.recipe.name,
         loaded.recipe.version,
         summary.prefix.display(),
         summary.installed,
         summary.built,
         summary.built_from_cache,
+        summary.server.as_ref().map_or_else(String::new, |server| format!(
+            ", the server {} ({} Go modules{})",
+            server.binary,
+            server.modules,
+            if server.from_cache { ", from the build cache" } else { "" }
+        )),
         summary.downloaded,
         summary.size_bytes as f64 / 1e6,
         summary.verify.files,

@@ -87,6 +87,23 @@ pub struct NetworkArgs {
     /// Attempts after the first for connection errors, timeouts, 429 and 5xx answers.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
+
+    /// A Go module proxy to take the server's modules from (repeatable, asked in order; one
+    /// that lacks a module is passed over, as with GOPROXY lists): `https://…`, or `file://DIR`
+    /// for a proxy-shaped directory. Every file is checked against go.sum. Default: GOPROXY's
+    /// URLs, else https://proxy.golang.org.
+    #[arg(long, value_name = "URL")]
+    pub go_proxy: Vec<String>,
+}
+
+/// GOPROXY's URLs (it is a list; `direct` and `off` are not proxies).
+fn go_proxies_from_environment() -> Vec<String> {
+    let list = std::env::var("GOPROXY").unwrap_or_default();
+    list.split([',', '|'])
+        .map(str::trim)
+        .filter(|entry| ["https://", "http://", "file://"].iter().any(|scheme| entry.starts_with(scheme)))
+        .map(str::to_string)
+        .collect()
 }
 
 impl NetworkArgs {
@@ -112,6 +129,7 @@ impl NetworkArgs {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let mut go_bundle = None;
         let mut git_trees = std::collections::BTreeMap::new();
         for text in &self.git_tree {
             let (commit, tree) = pair(text, "--git-tree", "COMMIT=TREE")?;
@@ -132,6 +150,7 @@ impl NetworkArgs {
                 )));
             }
             local_sources.push(bundle.join("artifacts"));
+            go_bundle = Some(bundle.join(fetch::BUNDLE_GO_PROXY)).filter(|tree| tree.is_dir());
             let sources = fetch::read_bundle(bundle)?;
             git_archives.extend(sources.archives);
             for (commit, tree) in sources.trees {
@@ -149,6 +168,11 @@ impl NetworkArgs {
             mirrors,
             insecure_hosts: self.allow_insecure_host.clone(),
             retries: self.retries,
+            go_proxies: [self.go_proxy.clone(), go_proxies_from_environment()]
+                .into_iter()
+                .find(|proxies| !proxies.is_empty())
+                .unwrap_or_else(|| vec![fetch::DEFAULT_GO_PROXY.to_string()]),
+            go_bundle,
             ..FetchOptions::new(cache.resolve()?)
         })
     }
@@ -173,8 +197,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let mut options = args.network.options(&args.cache)?;
     // akpkg's own lock already names every file, build environments included: no planning.
+    let mut go = None;
     let (requests, git_requests) = if crate::lock::is_akpkg_lock(&args.lock.lock) {
         let lock = crate::lock::AkpkgLock::read(&args.lock.lock)?;
+        go = lock.go.clone();
         for git in &lock.git {
             options
                 .git_trees
@@ -190,6 +216,11 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     };
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
+    // The server's Go modules, as the lock's go.sum pins them.
+    let go_modules = match &go {
+        Some(go) => Some((go, fetch::fetch_go_modules(go, &options, fetch::Unavailable::Fail)?)),
+        None => None,
+    };
     let downloaded: Vec<_> = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
@@ -204,6 +235,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
             .cloned()
             .zip(checkouts.iter().cloned())
             .collect();
+        // Before the bundle's manifest, which marks it complete.
+        if let Some((go, tree)) = &go_modules {
+            fetch::write_bundle_tree(go, tree, destination)?;
+        }
         fetch::write_bundle(&fetched, &git_sources, destination)?;
     }
     let git: Vec<serde_json::Value> = git_requests
@@ -228,6 +263,8 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
             "bytes": bytes,
             "bundle": args.dest,
             "git": git,
+            "go-module-files": go_modules.as_ref().map(|(_, tree)| tree.files),
+            "go-module-files-fetched": go_modules.as_ref().map(|(_, tree)| tree.fetched),
             "seconds": seconds,
         });
         return print(&format!("{value}\n"));
@@ -239,6 +276,14 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         downloaded.len(),
         bytes as f64 / 1e6,
     );
+    if let Some((_, tree)) = &go_modules {
+        summary.push_str(&format!(
+            "{} Go module files in {} ({} fetched), checked against go.sum\n",
+            tree.files,
+            tree.directory.display(),
+            tree.fetched
+        ));
+    }
     if let Some(destination) = &args.dest {
         summary.push_str(&format!("bundle written to {}\n", destination.display()));
     }

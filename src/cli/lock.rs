@@ -43,6 +43,10 @@ pub struct LockCommandArgs {
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
 
+    /// The go command that lists what the recipe's Go server reads [default: `go` on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub go: Option<PathBuf>,
+
     #[command(flatten)]
     pub build: BuildArgs,
 
@@ -332,6 +336,12 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             .collect(),
         environment: locked_environments,
         build: locked_builds,
+        go: lock_go(
+            &project_directory,
+            recipe.as_ref().and_then(|recipe| recipe.recipe.server.as_ref()),
+            &options.fetch,
+            args.go.as_deref(),
+        )?,
     };
     write_atomically(&args.output, &akpkg_lock.to_toml())?;
     let mut report = String::new();
@@ -352,15 +362,71 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         }
     }
     print(&format!(
-        "wrote {}: {} runtime artifacts, {} git sources, {} builds in {} environments, in {:.1}s\n",
+        "wrote {}: {} runtime artifacts, {} git sources, {} builds in {} environments{}, in {:.1}s\n",
         args.output.display(),
         akpkg_lock.runtime.len(),
         akpkg_lock.git.len(),
         akpkg_lock.build.len(),
         akpkg_lock.environment.len(),
+        akpkg_lock.go.as_ref().map_or_else(String::new, |go| format!(
+            ", {} Go module versions (go {})",
+            go.modules.len(),
+            go.go
+        )),
         started.elapsed().as_secs_f64()
     ))?;
     print(&report)
+}
+
+/// The application's Go module, pinned by its go.sum. With a recipe that builds a server, only
+/// the module versions that build reads are kept: go.sum also pins older versions and modules of
+/// other commands, which a proxy may no longer serve and the build never needs.
+fn lock_go(
+    project_directory: &Path,
+    server: Option<&crate::server::ServerRecipe>,
+    fetch_options: &fetch::FetchOptions,
+    go_command: Option<&Path>,
+) -> Result<Option<crate::lock::LockedGo>, CliError> {
+    let (Some(mut go), Some(server)) = (crate::lock::read_go_module(project_directory)?, server)
+    else {
+        return Ok(crate::lock::read_go_module(project_directory)?);
+    };
+    let toolchain = crate::server::find_toolchain(server, &go, go_command)?;
+    let tree = fetch::fetch_go_modules(&go, fetch_options, fetch::Unavailable::Skip)?;
+    let read = crate::server::modules_read_by_build(&crate::server::ServerBuild {
+        source: project_directory,
+        recipe: server,
+        go: &go,
+        module_tree: &tree.directory,
+        source_key: "",
+        cache_dir: &fetch_options.cache_dir,
+        toolchain: &toolchain,
+    })?;
+    let is_read = |module: &crate::lock::LockedGoModule, file: &str| {
+        read.contains(&(
+            module.path.to_string(),
+            module.version.to_string(),
+            file.to_string(),
+        ))
+    };
+    for module in &mut go.modules {
+        if !is_read(module, "zip") {
+            module.zip = None;
+        }
+        if !is_read(module, "mod") {
+            module.go_mod = None;
+        }
+    }
+    go.modules
+        .retain(|module| module.zip.is_some() || module.go_mod.is_some());
+    if !tree.unavailable.is_empty() {
+        tracing::info!(
+            "go.sum pins {} files no proxy served; the build reads none of them: {}",
+            tree.unavailable.len(),
+            tree.unavailable.join(", ")
+        );
+    }
+    Ok(Some(go))
 }
 
 /// Write beside the final name, then rename: a reader never sees half a lock.

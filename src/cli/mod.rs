@@ -231,6 +231,9 @@ pub enum CliError {
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),
     #[error(transparent)]

@@ -107,27 +107,32 @@ pub fn download_unpinned(
     destination: &std::path::Path,
     options: &FetchOptions,
 ) -> Result<(), FetchError> {
-    let subject = Subject {
-        name: "source",
-        version: "",
-    };
     if options.offline {
         return Err(FetchError::OfflineMissing {
             count: 1,
             list: format!("  the source archive {}", redacted(url)),
         });
     }
+    let client = client(options)?;
+    download_checked_later(&client, ("source", ""), url, destination, options)
+}
+
+/// Download `url` to `destination` with `client`, for a file checked by the caller (a release
+/// archive by its tree id, a Go module by its go.sum hash). `subject` is the (name, version)
+/// messages name. Transient failures are retried; any other answer fails at once.
+pub fn download_checked_later(
+    client: &reqwest::blocking::Client,
+    subject: (&str, &str),
+    url: &str,
+    destination: &std::path::Path,
+    options: &FetchOptions,
+) -> Result<(), FetchError> {
+    let subject = Subject {
+        name: subject.0,
+        version: subject.1,
+    };
     let url = mirrored(url, &options.mirrors);
     check_scheme(&subject, &url, &options.insecure_hosts)?;
-    let client = client(options)?;
-    let io = |action: &'static str| {
-        let path = destination.to_path_buf();
-        move |source| FetchError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let directory = destination.parent().unwrap_or(std::path::Path::new("."));
     let mut delay = options.retry_delay;
     let mut attempt = 0;
@@ -135,49 +140,12 @@ pub fn download_unpinned(
     loop {
         let bounds = Bounds::new(None, &options.limits, deadline);
         attempt += 1;
-        let outcome = super::netrc::authorize(client.get(&url), &url, &options.netrc)
-            .send()
-            .map_err(|error| without_url(&error))
-            .and_then(|response| {
-                if response.status().is_success() {
-                    Ok(response)
-                } else {
-                    Err(format!("the server answered {}", response.status()))
-                }
-            });
-        let failure = match outcome {
-            Ok(mut response) => {
-                let mut temporary = tempfile::NamedTempFile::new_in(directory)
-                    .map_err(io("cannot create a temporary file beside"))?;
-                let mut body = Bounded::new(&mut response, &bounds, &super::Silent);
-                let copied = std::io::copy(&mut body, &mut temporary);
-                match body.exceeded {
-                    Some(Exceeded::Size) => {
-                        return Err(too_large(&subject, &url, &bounds, body.count));
-                    }
-                    Some(Exceeded::Deadline) => {
-                        return Err(FetchError::Deadline {
-                            name: subject.name.to_string(),
-                            version: subject.version.to_string(),
-                            url: redacted(&url),
-                            seconds: options.limits.download_deadline.as_secs(),
-                            received: body.count,
-                        });
-                    }
-                    Some(Exceeded::Stall) | None => {}
-                }
-                match copied {
-                    Ok(_) => {
-                        temporary
-                            .persist(destination)
-                            .map_err(|error| io("cannot write")(error.error))?;
-                        return Ok(());
-                    }
-                    Err(error) => format!("the body was cut short: {error}"),
-                }
-            }
-            Err(message) => message,
-        };
+        let failure =
+            match attempt_unpinned(client, &subject, &url, directory, destination, &bounds, options) {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Fatal(error)) => return Err(error),
+                Err(Attempt::Transient(_, message)) => message,
+            };
         if attempt > options.retries {
             return Err(FetchError::GaveUp {
                 name: subject.name.to_string(),
@@ -189,6 +157,75 @@ pub fn download_unpinned(
         }
         std::thread::sleep(delay);
         delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
+fn attempt_unpinned(
+    client: &reqwest::blocking::Client,
+    subject: &Subject,
+    url: &str,
+    directory: &std::path::Path,
+    destination: &std::path::Path,
+    bounds: &Bounds,
+    options: &FetchOptions,
+) -> Result<(), Attempt> {
+    let io = |action: &'static str| {
+        let path = destination.to_path_buf();
+        move |source| {
+            Attempt::Fatal(FetchError::Io {
+                action,
+                path,
+                source,
+            })
+        }
+    };
+    let mut response = super::netrc::authorize(client.get(url), url, &options.netrc)
+        .send()
+        .map_err(|error| Attempt::Transient(None, without_url(&error)))?;
+    let status = response.status();
+    if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+        return Err(Attempt::Transient(
+            None,
+            format!("the server answered {status}"),
+        ));
+    }
+    if !status.is_success() {
+        // A missing file stays missing: retrying a 404 only delays the message.
+        return Err(Attempt::Fatal(FetchError::Status {
+            name: subject.name.to_string(),
+            version: subject.version.to_string(),
+            url: redacted(url),
+            status: status.as_u16(),
+        }));
+    }
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)
+        .map_err(io("cannot create a temporary file beside"))?;
+    let mut body = Bounded::new(&mut response, bounds, &super::Silent);
+    let copied = std::io::copy(&mut body, &mut temporary);
+    match body.exceeded {
+        Some(Exceeded::Size) => {
+            return Err(Attempt::Fatal(too_large(subject, url, bounds, body.count)));
+        }
+        Some(Exceeded::Deadline) => {
+            return Err(Attempt::Fatal(FetchError::Deadline {
+                name: subject.name.to_string(),
+                version: subject.version.to_string(),
+                url: redacted(url),
+                seconds: options.limits.download_deadline.as_secs(),
+                received: body.count,
+            }));
+        }
+        Some(Exceeded::Stall) | None => {}
+    }
+    match copied {
+        Ok(_) => temporary
+            .persist(destination)
+            .map(|_| ())
+            .map_err(|error| io("cannot write")(error.error)),
+        Err(error) => Err(Attempt::Transient(
+            None,
+            format!("the body was cut short: {error}"),
+        )),
     }
 }
 

@@ -120,4 +120,24 @@ pub enum FetchError {
         attempts: u32,
         message: String,
     },
+
+    #[error(
+        "Go module {module}@{version}: {origin} does not match go.sum: go.sum pins {what} as {expected}, the file has {actual}; it was discarded"
+    )]
+    GoModuleMismatch {
+        module: String,
+        version: String,
+        what: &'static str,
+        origin: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("Go module {module}@{version}: {origin} is not a readable module file: {message}")]
+    GoModuleUnreadable {
+        module: String,
+        version: String,
+        origin: String,
+        message: String,
+    },
 }

@@ -11,6 +11,7 @@ mod bundle;
 mod download;
 mod error;
 mod git;
+mod go_modules;
 mod index;
 mod netrc;
 
@@ -27,6 +28,10 @@ use sha2::Digest;
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use download::download_unpinned;
 pub use error::FetchError;
+pub use go_modules::{
+    BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash, write_bundle_tree,
+    zip_hash,
+};
 pub use git::{
     GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
 };
@@ -79,6 +84,11 @@ pub struct FetchOptions {
     pub git_archives: Vec<GitArchive>,
     /// Tree ids pinned for commits (commit → tree).
     pub git_trees: std::collections::BTreeMap<GitCommit, TreeId>,
+    /// The Go module proxies, asked in order (`--go-proxy`, else `GOPROXY`'s URLs, else
+    /// proxy.golang.org): `https://`, `http://` (loopback or trusted hosts) or `file://`.
+    pub go_proxies: Vec<String>,
+    /// A bundle's module proxy tree, asked before the network (files still checked).
+    pub go_bundle: Option<PathBuf>,
 }
 
 impl FetchOptions {
@@ -97,6 +107,8 @@ impl FetchOptions {
             netrc: Netrc::default(),
             git_archives: Vec::new(),
             git_trees: std::collections::BTreeMap::new(),
+            go_proxies: vec![go_modules::DEFAULT_GO_PROXY.to_string()],
+            go_bundle: None,
         }
     }
 }

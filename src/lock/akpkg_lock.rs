@@ -13,6 +13,8 @@
 //! [[git]]                  # name, version, repository, commit, tree, subdirectory
 //! [[environment]]          # id, requires, packages = [{ name, version, filename, url, sha256 }]
 //! [[build]]                # name, version, kind, backend, requires, environment
+//! [go]                     # go, toolchain, go-sum-sha256,
+//!                          # modules = [{ path, version, zip, go-mod }] (from go.sum)
 //! ```
 
 use std::path::Path;
@@ -22,6 +24,7 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, val
 
 use super::Location;
 use super::LockError;
+use super::{LockedGo, LockedGoModule};
 use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 
 pub const AKPKG_LOCK_VERSION: i64 = 1;
@@ -41,6 +44,9 @@ pub struct AkpkgLock {
     pub environment: Vec<LockedEnvironment>,
     #[serde(default)]
     pub build: Vec<LockedBuild>,
+    /// The application's Go module (its server), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<LockedGo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,8 +239,43 @@ impl AkpkgLock {
             builds.push(table);
         }
         document["build"] = Item::ArrayOfTables(builds);
+        if let Some(go) = &self.go {
+            document["go"] = Item::Table(go_table(go));
+        }
         document.to_string()
     }
+}
+
+/// `[go]`: one line per module version, as go.sum has.
+fn go_table(go: &LockedGo) -> Table {
+    let mut table = Table::new();
+    table["go"] = value(&go.go);
+    if let Some(toolchain) = &go.toolchain {
+        table["toolchain"] = value(toolchain);
+    }
+    table["go-sum-sha256"] = value(go.go_sum_sha256.as_str());
+    let mut modules = Array::new();
+    for module in &go.modules {
+        modules.push_formatted(toml_edit::Value::InlineTable(go_module_inline(module)));
+    }
+    modules.set_trailing("\n");
+    modules.set_trailing_comma(true);
+    table["modules"] = value(modules);
+    table
+}
+
+fn go_module_inline(module: &LockedGoModule) -> InlineTable {
+    let mut inline = InlineTable::new();
+    inline.insert("path", module.path.as_str().into());
+    inline.insert("version", module.version.as_str().into());
+    if let Some(zip) = &module.zip {
+        inline.insert("zip", zip.as_str().into());
+    }
+    if let Some(go_mod) = &module.go_mod {
+        inline.insert("go-mod", go_mod.as_str().into());
+    }
+    inline.decor_mut().set_prefix("\n    ");
+    inline
 }
 
 fn file_table(file: &LockedFile) -> Table {
@@ -294,6 +335,25 @@ mod tests {
                 requires: vec!["hatchling".to_string()],
                 environment: "0123456789abcdef".to_string(),
             }],
+            go: Some(LockedGo {
+                go: "1.25.5".to_string(),
+                toolchain: None,
+                go_sum_sha256: "ef".repeat(32).parse().unwrap(),
+                modules: vec![LockedGoModule {
+                    path: "github.com/google/uuid".parse().unwrap(),
+                    version: "v1.6.0".parse().unwrap(),
+                    zip: Some(
+                        "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0="
+                            .parse()
+                            .unwrap(),
+                    ),
+                    go_mod: Some(
+                        "h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo="
+                            .parse()
+                            .unwrap(),
+                    ),
+                }],
+            }),
         }
     }
 

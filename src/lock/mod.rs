@@ -10,6 +10,7 @@
 
 mod akpkg_lock;
 mod error;
+mod go_modules;
 mod location;
 mod overrides;
 mod project;
@@ -30,6 +31,7 @@ pub use akpkg_lock::{
     LockedTarget, SourceLockPin,
 };
 pub use error::LockError;
+pub use go_modules::{LockedGo, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module};
 pub use location::{LineIndex, Location};
 pub use overrides::{Override, OverrideSource, apply_overrides, parse_override};
 pub use project::{ProjectSettings, read_project_settings};

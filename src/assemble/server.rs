@@ -1,0 +1,95 @@
+//! The assemble steps of the recipe's Go server: whether to build it, building it from the
+//! patched tree, placing it in `bin/`, and what the manifest says of it.
+
+use std::path::Path;
+
+use super::{AssembleError, AssembleOptions, LoadedRecipe};
+use crate::identity::{Sha256, TreeId};
+use crate::lock::LockedGo;
+use crate::server::{self, BuiltServer, ServerBuild, ServerRecipe, Toolchain};
+
+/// A server this assemble builds: the recipe's, the lock's pins, and a go command new enough.
+pub struct ServerPlan<'a> {
+    pub recipe: &'a ServerRecipe,
+    pub go: &'a LockedGo,
+    pub toolchain: Toolchain,
+}
+
+/// The server to build, if the recipe has one and `--no-server` was not given; the go command
+/// is checked here, before anything is fetched.
+pub fn plan<'a>(
+    loaded: &'a LoadedRecipe,
+    options: &AssembleOptions,
+) -> Result<Option<ServerPlan<'a>>, AssembleError> {
+    let Some(recipe) = loaded.recipe.server.as_ref().filter(|_| options.server.build) else {
+        return Ok(None);
+    };
+    let go = loaded.lock.go.as_ref().ok_or_else(|| {
+        AssembleError::Recipe(
+            "the recipe builds a Go server ([server]), but akpkg's lock has no [go] section; lock again with --source, which reads go.mod and go.sum (or give --no-server)"
+                .to_string(),
+        )
+    })?;
+    let toolchain = server::find_toolchain(recipe, go, options.server.go_command.as_deref())?;
+    Ok(Some(ServerPlan {
+        recipe,
+        go,
+        toolchain,
+    }))
+}
+
+/// Build the server from the patched tree (or take it from the build cache).
+pub fn build(
+    plan: &ServerPlan,
+    source: &Path,
+    source_tree: &TreeId,
+    applied: &[crate::patch::PatchReport],
+    module_tree: &Path,
+    options: &AssembleOptions,
+) -> Result<BuiltServer, AssembleError> {
+    // The tree id and the patches, in order, say what the patched files are.
+    let patches: Vec<&str> = applied.iter().map(|patch| patch.sha256.as_str()).collect();
+    let source_key = format!("{source_tree} {}", patches.join(" "));
+    Ok(server::build(&ServerBuild {
+        source,
+        recipe: plan.recipe,
+        go: plan.go,
+        module_tree,
+        source_key: &source_key,
+        cache_dir: &options.build.cache_dir,
+        toolchain: &plan.toolchain,
+    })?)
+}
+
+/// Copy the binary into the staged prefix's `bin/`; returns its path there.
+pub fn place(
+    plan: &ServerPlan,
+    built: &BuiltServer,
+    staged: &Path,
+) -> Result<String, AssembleError> {
+    let relative = Path::new("bin").join(plan.recipe.binary_name()?.as_str());
+    let staging = crate::contained::Contained::open(staged)?;
+    staging.create_dir_all(Path::new("bin"))?;
+    staging.place(&built.path, &relative, crate::contained::LinkMode::Copy)?;
+    Ok(relative.display().to_string())
+}
+
+/// The manifest's `server`: the binary, its hash, how it was built and every linked module.
+pub fn manifest(
+    plan: &ServerPlan,
+    built: &BuiltServer,
+    binary: &str,
+) -> Result<serde_json::Value, AssembleError> {
+    let sha256 =
+        Sha256::of_file(&built.path).map_err(AssembleError::io("cannot read", &built.path))?;
+    Ok(serde_json::json!({
+        "binary": binary,
+        "sha256": sha256,
+        "package": plan.recipe.package,
+        "go": plan.toolchain.version,
+        "target": format!("{}/{}", plan.toolchain.goos, plan.toolchain.goarch),
+        "environment": plan.recipe.environment,
+        "go-sum-sha256": plan.go.go_sum_sha256,
+        "modules": built.modules,
+    }))
+}

@@ -1,0 +1,80 @@
+//! Errors of the `server` stage: each names the file, module or command and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error(
+        "the server needs the go command, and `{command}` cannot be run ({detail}). Install Go {required} or newer and put it on PATH, or give its path with --go"
+    )]
+    NoGo {
+        command: String,
+        required: String,
+        detail: String,
+    },
+
+    #[error(
+        "{command} is {found}, older than go {required}, which the server's go.mod requires (its `go` line). Install Go {required} or newer, or give its path with --go"
+    )]
+    GoTooOld {
+        command: String,
+        found: String,
+        required: String,
+    },
+
+    #[error(
+        "the server is built with cgo (CGO_ENABLED=1, as upstream builds it), but its C compiler `{compiler}` is not on PATH. Install one (Debian: apt-get install build-essential) or name it with CC"
+    )]
+    NoCCompiler { compiler: String },
+
+    #[error(
+        "{path}: this go.sum (sha256 {actual}) is not the one akpkg's lock pins (sha256 {expected}); lock again (`akpkg lock --source …`) so that its modules are pinned"
+    )]
+    GoSumChanged {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("the recipe's [server] {field} `{value}` is not valid: {why}")]
+    Recipe {
+        field: &'static str,
+        value: String,
+        why: &'static str,
+    },
+
+    #[error(
+        "`go build {package}` failed (exit status {status}); the last {lines} lines of {log}:\n{tail}"
+    )]
+    BuildFailed {
+        package: String,
+        status: String,
+        log: PathBuf,
+        lines: usize,
+        tail: String,
+    },
+
+    #[error("cannot run `{command}`: {detail}")]
+    Command { command: String, detail: String },
+}
+
+impl ServerError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> ServerError {
+        let path = path.to_path_buf();
+        move |source| ServerError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

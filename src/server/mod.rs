@@ -1,0 +1,495 @@
+//! The `server` stage: the application's Go server, built from the verified, patched source
+//! with the modules its go.sum pins, with no network, the same bytes from any build path.
+//!
+//! 1. check the source's go.sum against akpkg's lock, and the go command against go.mod's
+//!    `go` line (and the C compiler, with cgo);
+//! 2. the build key: toolchain, target, C compiler, source tree, patches, package, settings; a
+//!    binary built before under the same key is reused;
+//! 3. `go build -trimpath -buildvcs=false` with GOPROXY at the verified module tree
+//!    (`fetch::fetch_go_modules`), GOSUMDB off and `-mod=readonly`: the go command checks
+//!    go.sum again and can reach nothing else; the environment is cleared, so no GOFLAGS or
+//!    proxy of the caller's leaks in;
+//! 4. the modules linked into the binary (`go version -m`), for the manifest and the SBOM.
+
+mod error;
+mod toolchain;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::identity::{FileName, GoModulePath, GoModuleVersion, GoSumHash, Sha256};
+use crate::lock::LockedGo;
+
+pub use error::ServerError;
+pub use toolchain::{Toolchain, is_at_least};
+
+/// The cache bucket of built servers (its format version in the name).
+const BUCKET: &str = "go-server-v1";
+
+/// Lines of a failed build's log shown in the error.
+const TAIL_LINES: usize = 40;
+
+/// The recipe's `[server]`: what to build and how, as upstream's Dockerfile does.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServerRecipe {
+    /// The Go package, relative to the source (`./cmd/server`).
+    pub package: String,
+    /// The binary's name in the prefix's `bin/`.
+    pub binary: String,
+    /// Variables the build sets (`CGO_ENABLED`, `GOFIPS140`).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+impl ServerRecipe {
+    fn cgo(&self) -> bool {
+        self.environment
+            .get("CGO_ENABLED")
+            .is_none_or(|value| value == "1")
+    }
+
+    /// The binary's file name, checked: it becomes a path in the prefix.
+    pub fn binary_name(&self) -> Result<FileName, ServerError> {
+        self.binary.parse().map_err(|_| ServerError::Recipe {
+            field: "binary",
+            value: self.binary.clone(),
+            why: "it must be one file name",
+        })
+    }
+
+    fn check_package(&self) -> Result<(), ServerError> {
+        let inside = match self.package.strip_prefix("./") {
+            Some(relative) => {
+                !relative.is_empty() && crate::contained::lexically_inside(Path::new(relative))
+            }
+            None => self.package == ".",
+        };
+        if inside {
+            Ok(())
+        } else {
+            Err(ServerError::Recipe {
+                field: "package",
+                value: self.package.clone(),
+                why: "it must be a package inside the source, such as ./cmd/server",
+            })
+        }
+    }
+}
+
+/// One server build.
+pub struct ServerBuild<'a> {
+    /// The verified, patched source tree.
+    pub source: &'a Path,
+    pub recipe: &'a ServerRecipe,
+    pub go: &'a LockedGo,
+    /// The verified module proxy tree.
+    pub module_tree: &'a Path,
+    /// What identifies the source's files: its tree id and the patches applied.
+    pub source_key: &'a str,
+    pub cache_dir: &'a Path,
+    /// The go command, found by [`find_toolchain`].
+    pub toolchain: &'a Toolchain,
+}
+
+/// The go command (`go` on PATH unless given) checked against go.mod's `go` line, and the C
+/// compiler when the recipe builds with cgo: before anything is fetched, so a missing tool is
+/// the first thing said.
+pub fn find_toolchain(
+    recipe: &ServerRecipe,
+    go: &LockedGo,
+    go_command: Option<&Path>,
+) -> Result<Toolchain, ServerError> {
+    toolchain::find(go_command, &go.go, recipe.cgo())
+}
+
+/// A built server.
+#[derive(Debug, Clone)]
+pub struct BuiltServer {
+    pub path: PathBuf,
+    pub from_cache: bool,
+    /// The modules linked into it, from its build information.
+    pub modules: Vec<LinkedModule>,
+}
+
+/// A module linked into the binary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedModule {
+    pub path: GoModulePath,
+    pub version: GoModuleVersion,
+    /// Its go.sum hash.
+    pub sum: Option<GoSumHash>,
+}
+
+/// Build the server, or take it from the cache (see the module's documentation).
+pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
+    // 1.
+    request.recipe.check_package()?;
+    let binary = request.recipe.binary_name()?;
+    check_go_sum(request)?;
+    let toolchain = request.toolchain;
+
+    // 2.
+    let key = build_key(request, toolchain);
+    let bucket = request.cache_dir.join(BUCKET);
+    let cached = bucket.join(key.as_str()).join(binary.as_str());
+    let from_cache = cached.is_file();
+
+    // 3.
+    if !from_cache {
+        go_build(request, toolchain, &bucket, &key, &binary)?;
+    }
+
+    // 4.
+    let modules = linked_modules(toolchain, &cached)?;
+    Ok(BuiltServer {
+        path: cached,
+        from_cache,
+        modules,
+    })
+}
+
+fn check_go_sum(request: &ServerBuild) -> Result<(), ServerError> {
+    let path = request.source.join("go.sum");
+    let bytes = fs_err::read(&path).map_err(ServerError::io("cannot read", &path))?;
+    let actual = Sha256::of_bytes(&bytes);
+    if actual != request.go.go_sum_sha256 {
+        return Err(ServerError::GoSumChanged {
+            path,
+            expected: request.go.go_sum_sha256.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything the binary's bytes depend on.
+fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
+    let mut hasher = sha2::Sha256::new();
+    let mut field = |name: &str, value: &str| {
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    };
+    field("akpkg server build", "1");
+    field("go", &toolchain.version);
+    field("target", &format!("{}/{}", toolchain.goos, toolchain.goarch));
+    field(
+        "c compiler",
+        toolchain.c_compiler.as_deref().unwrap_or("(no cgo)"),
+    );
+    field("source", request.source_key);
+    field("go.sum", request.go.go_sum_sha256.as_str());
+    field("package", &request.recipe.package);
+    for (name, value) in &request.recipe.environment {
+        field(name, value);
+    }
+    for name in PASSED_THROUGH {
+        field(name, &std::env::var(name).unwrap_or_default());
+    }
+    Sha256::from_digest(&hasher.finalize().into())
+}
+
+/// Variables of the caller's environment the build sees (and its key covers): the C
+/// toolchain's, which cgo needs on some machines.
+const PASSED_THROUGH: &[&str] = &[
+    "CC",
+    "CGO_CFLAGS",
+    "CGO_LDFLAGS",
+    "PKG_CONFIG_PATH",
+];
+
+/// Build into a temporary directory of the bucket, then rename it to the key: a reader never
+/// sees half a binary, and a concurrent build of the same key leaves one result.
+fn go_build(
+    request: &ServerBuild,
+    toolchain: &Toolchain,
+    bucket: &Path,
+    key: &Sha256,
+    binary: &FileName,
+) -> Result<(), ServerError> {
+    let logs = bucket.join("logs");
+    fs_err::create_dir_all(&logs).map_err(ServerError::io("cannot create", &logs))?;
+    let log = logs.join(format!("{key}.log"));
+    let incoming = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempdir_in(bucket)
+        .map_err(ServerError::io("cannot create a temporary directory in", bucket))?;
+    let output = incoming.path().join(binary.as_str());
+    let home = incoming.path().join("home");
+    fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
+    let log_file = fs_err::File::create(&log).map_err(ServerError::io("cannot create", &log))?;
+    let log_copy = log_file
+        .try_clone()
+        .map_err(ServerError::io("cannot open", &log))?;
+    let mut command = Command::new(&toolchain.command);
+    command
+        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg(&output)
+        .arg(&request.recipe.package)
+        .current_dir(request.source)
+        .env_clear()
+        .envs(build_environment(request, &home))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file.into_parts().0))
+        .stderr(Stdio::from(log_copy.into_parts().0));
+    tracing::info!(package = %request.recipe.package, log = %log.display(), "go build");
+    let status = command.status().map_err(|error| ServerError::Command {
+        command: format!("{} build", toolchain.command.display()),
+        detail: error.to_string(),
+    })?;
+    if !status.success() {
+        let text = fs_err::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+        return Err(ServerError::BuildFailed {
+            package: request.recipe.package.clone(),
+            status: status
+                .code()
+                .map_or_else(|| "a signal".to_string(), |code| code.to_string()),
+            log,
+            lines: lines.len().min(TAIL_LINES),
+            tail,
+        });
+    }
+    fs_err::remove_dir_all(&home).map_err(ServerError::io("cannot remove", &home))?;
+    let finished = bucket.join(key.as_str());
+    let kept = incoming.keep();
+    if let Err(error) = fs_err::rename(&kept, &finished) {
+        // Another run finished the same key first: its binary is the same build.
+        let _ = fs_err::remove_dir_all(&kept);
+        if !finished.join(binary.as_str()).is_file() {
+            return Err(ServerError::Io {
+                action: "cannot move the build into",
+                path: finished,
+                source: error,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The module versions the build of the package reads, as (path, version, file) with file
+/// `zip` or `mod`: found by asking the go command to list the package's dependencies with an
+/// empty module cache, then looking at what it fetched from the (verified) module tree. go.sum
+/// pins more than that (older versions, modules only other commands import), and a proxy may
+/// not serve those; `akpkg lock` keeps only these.
+pub fn modules_read_by_build(
+    request: &ServerBuild,
+) -> Result<std::collections::BTreeSet<(String, String, String)>, ServerError> {
+    request.recipe.check_package()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("akpkg-go-list-")
+        .tempdir()
+        .map_err(ServerError::io("cannot create a temporary directory in", &std::env::temp_dir()))?;
+    let module_cache = scratch.path().join("module-cache");
+    let home = scratch.path().join("home");
+    fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
+    let mut environment = build_environment(request, &home);
+    environment.insert("GOMODCACHE".to_string(), module_cache.display().to_string());
+    let output = Command::new(&request.toolchain.command)
+        .args(["list", "-deps", "-f", "{{.ImportPath}}"])
+        .arg(&request.recipe.package)
+        .current_dir(request.source)
+        .env_clear()
+        .envs(environment)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| ServerError::Command {
+            command: format!("{} list -deps", request.toolchain.command.display()),
+            detail: error.to_string(),
+        })?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        return Err(ServerError::Command {
+            command: format!("go list -deps {}", request.recipe.package),
+            detail: lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"),
+        });
+    }
+    let downloads = module_cache.join("cache").join("download");
+    let mut read = std::collections::BTreeSet::new();
+    for entry in walkdir::WalkDir::new(&downloads).into_iter().filter_map(Result::ok) {
+        let Ok(relative) = entry.path().strip_prefix(&downloads) else {
+            continue;
+        };
+        let text = relative.to_string_lossy();
+        let Some((module, file)) = text.split_once("/@v/") else {
+            continue;
+        };
+        if let Some((version, extension @ ("zip" | "mod"))) = file.rsplit_once('.') {
+            read.insert((unescape(module), unescape(version), extension.to_string()));
+        }
+    }
+    Ok(read)
+}
+
+/// The module proxy protocol's `!x` back to `X`.
+fn unescape(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut capital = false;
+    for character in text.chars() {
+        match (capital, character) {
+            (false, '!') => capital = true,
+            (true, _) => {
+                plain.push(character.to_ascii_uppercase());
+                capital = false;
+            }
+            (false, _) => plain.push(character),
+        }
+    }
+    plain
+}
+
+/// The build's whole environment: nothing of the caller's but PATH and the C toolchain's.
+fn build_environment(request: &ServerBuild, home: &Path) -> BTreeMap<String, String> {
+    let cache = |name: &str| request.cache_dir.join(name).display().to_string();
+    let proxy = url::Url::from_directory_path(request.module_tree)
+        .map_or_else(|()| String::new(), |url| url.to_string());
+    let mut environment: BTreeMap<String, String> = [
+        ("HOME", home.display().to_string()),
+        ("GOTOOLCHAIN", "local".to_string()),
+        ("GOENV", "off".to_string()),
+        ("GOFLAGS", "-mod=readonly -modcacherw".to_string()),
+        ("GOPROXY", proxy.trim_end_matches('/').to_string()),
+        // go.sum is the pin; the checksum database would be a network request.
+        ("GOSUMDB", "off".to_string()),
+        ("GOVCS", "*:off".to_string()),
+        ("GOWORK", "off".to_string()),
+        ("GOMODCACHE", cache("go-module-cache")),
+        (
+            "GOCACHE",
+            std::env::var("GOCACHE")
+                .ok()
+                .filter(|value| Path::new(value).is_absolute())
+                .unwrap_or_else(|| cache("go-build-cache")),
+        ),
+        ("GOPATH", cache("go-path")),
+        // Nothing of Go's embeds a time; set for the C compiler's __DATE__ and the like.
+        (
+            "SOURCE_DATE_EPOCH",
+            crate::timestamp::source_date_epoch().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect();
+    for name in ["PATH", "TMPDIR"].iter().chain(PASSED_THROUGH) {
+        if let Ok(value) = std::env::var(name) {
+            environment.insert((*name).to_string(), value);
+        }
+    }
+    for (name, value) in &request.recipe.environment {
+        environment.insert(name.clone(), value.clone());
+    }
+    environment
+}
+
+/// The modules of the binary's build information (`go version -m`), the main module left out.
+fn linked_modules(toolchain: &Toolchain, binary: &Path) -> Result<Vec<LinkedModule>, ServerError> {
+    let output = Command::new(&toolchain.command)
+        .args(["version", "-m"])
+        .arg(binary)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOENV", "off")
+        .output()
+        .map_err(|error| ServerError::Command {
+            command: format!("{} version -m", toolchain.command.display()),
+            detail: error.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(ServerError::Command {
+            command: format!("{} version -m {}", toolchain.command.display(), binary.display()),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(parse_build_info(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// `dep PATH VERSION SUM` lines; a `=>` line replaces the module before it.
+fn parse_build_info(text: &str) -> Vec<LinkedModule> {
+    let mut modules: Vec<LinkedModule> = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
+        let (kind, rest) = match fields.as_slice() {
+            ["", kind, rest @ ..] => (*kind, rest),
+            _ => continue,
+        };
+        let module = match rest {
+            [path, version, sum, ..] => parsed(path, version, Some(sum)),
+            [path, version] => parsed(path, version, None),
+            _ => None,
+        };
+        match (kind, module) {
+            ("dep", Some(module)) => modules.push(module),
+            ("=>", Some(module)) => {
+                if let Some(last) = modules.last_mut() {
+                    *last = module;
+                }
+            }
+            _ => {}
+        }
+    }
+    modules
+}
+
+fn parsed(path: &str, version: &str, sum: Option<&str>) -> Option<LinkedModule> {
+    Some(LinkedModule {
+        path: path.parse().ok()?,
+        version: version.parse().ok()?,
+        sum: sum.and_then(|sum| sum.parse().ok()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_info_lists_the_linked_modules() {
+        let text = "/x/authentik: go1.26.8\n\tpath\tgoauthentik.io/cmd/server\n\tmod\tgoauthentik.io\t(devel)\t\n\tdep\tberyju.io/ldap\tv0.1.0\th1:rPjEWCYNvfJ2Z5dmrOFVD9aiCE/QhXoHPi7mvxfYj9o=\n\tdep\texample.com/old\tv1.0.0\th1:rPjEWCYNvfJ2Z5dmrOFVD9aiCE/QhXoHPi7mvxfYj9o=\n\t=>\texample.com/new\tv1.1.0\th1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\n\tbuild\t-trimpath=true\n";
+        let modules = parse_build_info(text);
+        insta::assert_json_snapshot!(modules, @r#"
+            [
+              {
+                "path": "beryju.io/ldap",
+                "version": "v0.1.0",
+                "sum": "h1:rPjEWCYNvfJ2Z5dmrOFVD9aiCE/QhXoHPi7mvxfYj9o="
+              },
+              {
+                "path": "example.com/new",
+                "version": "v1.1.0",
+                "sum": "h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0="
+              }
+            ]
+        "#);
+    }
+
+    #[test]
+    fn packages_and_binaries_outside_the_source_are_refused() {
+        let recipe = |package: &str, binary: &str| ServerRecipe {
+            package: package.to_string(),
+            binary: binary.to_string(),
+            environment: BTreeMap::new(),
+        };
+        assert!(recipe("./cmd/server", "authentik").check_package().is_ok());
+        let messages: Vec<String> = [
+            recipe("../elsewhere", "authentik").check_package().unwrap_err(),
+            recipe("/abs", "authentik").check_package().unwrap_err(),
+            recipe("./cmd/server", "../../bin/sh").binary_name().unwrap_err(),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        insta::assert_snapshot!(messages.join("\n"), @r#"
+            the recipe's [server] package `../elsewhere` is not valid: it must be a package inside the source, such as ./cmd/server
+            the recipe's [server] package `/abs` is not valid: it must be a package inside the source, such as ./cmd/server
+            the recipe's [server] binary `../../bin/sh` is not valid: it must be one file name
+        "#);
+    }
+}
