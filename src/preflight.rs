@@ -100,6 +100,9 @@ pub struct Check {
     /// What to install when it is missing.
     pub debian: Option<&'static str>,
     pub fedora: Option<&'static str>,
+    /// Why it is missing and what to do, where no package line says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
 /// Every check, in the order they ran.
@@ -114,6 +117,9 @@ pub struct Inputs<'a> {
     pub lock: &'a AkpkgLock,
     pub interpreter: Result<String, String>,
     pub git_sources_from_archives: bool,
+    /// The go command for the recipe's server (what was found, or why none fits), when the
+    /// server is built.
+    pub go: Option<Result<String, String>>,
 }
 
 pub fn check(inputs: &Inputs) -> Report {
@@ -123,6 +129,7 @@ pub fn check(inputs: &Inputs) -> Report {
         found: inputs.interpreter.as_ref().ok().cloned(),
         debian: None,
         fedora: None,
+        problem: None,
     }];
     if !inputs.lock.git.is_empty() && !inputs.git_sources_from_archives {
         let names: Vec<&str> = inputs
@@ -177,6 +184,17 @@ pub fn check(inputs: &Inputs) -> Report {
             need.fedora,
         ));
     }
+    if let (Some(go), Some(locked)) = (&inputs.go, &inputs.lock.go) {
+        // Distributions ship older Go than servers need (Debian 12: 1.19): no package line.
+        checks.push(Check {
+            what: format!("Go {} or newer, with a C compiler for cgo", locked.go),
+            needed_for: "the Go server (bin/authentik; --no-server leaves it out)".to_string(),
+            found: go.as_ref().ok().cloned(),
+            debian: None,
+            fedora: None,
+            problem: go.as_ref().err().cloned(),
+        });
+    }
     Report { checks }
 }
 
@@ -193,6 +211,7 @@ fn probe_check(
         found: run_probe(probe),
         debian: Some(debian),
         fedora: Some(fedora),
+        problem: None,
     }
 }
 
@@ -278,6 +297,9 @@ impl Report {
                 "  missing: {} (for {})\n",
                 check.what, check.needed_for
             ));
+            if let Some(problem) = &check.problem {
+                text.push_str(&format!("    {problem}\n"));
+            }
         }
         if let Some((debian, fedora)) = self.install_lines() {
             text.push_str(&format!(
@@ -308,6 +330,7 @@ mod tests {
             found: found.map(str::to_string),
             debian: Some(debian),
             fedora: Some(fedora),
+            problem: None,
         };
         let report = Report {
             checks: vec![

@@ -1753,6 +1753,21 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     assert!(message.contains("Go module example.com/greeting@v1.0.0"), "{message}");
     assert!(message.contains(&format!("go.sum pins its files as {zip_hash}, the file has h1:")), "{message}");
 
+    // A module no proxy has: named, with each proxy's answer and what to do.
+    let empty = directory.join("empty-proxy");
+    fs_err::create_dir_all(&empty).unwrap();
+    let message = failure_of(
+        akpkg()
+            .args(["fetch", "--lock"])
+            .arg(&lock)
+            .arg("--go-proxy")
+            .arg(url::Url::from_directory_path(&empty).unwrap().as_str())
+            .arg("--cache-dir")
+            .arg(directory.join("cache-6")),
+    );
+    assert!(message.contains("Go module example.com/greeting@v1.0.0: no module proxy has its"), "{message}");
+    assert!(message.contains("does not exist). Give one that has it with --go-proxy"), "{message}");
+
     // Missing tools are named before anything is fetched.
     let old_go = directory.join("old-go");
     fs_err::write(&old_go, "#!/bin/sh\necho '{\"GOVERSION\":\"go1.20.1\",\"GOOS\":\"linux\",\"GOARCH\":\"amd64\",\"CC\":\"gcc\"}'\n").unwrap();
@@ -1762,6 +1777,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--go")
             .arg(&old_go),
     );
+    assert!(message.contains("missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server"), "{message}");
     assert!(message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"), "{message}");
     let message = failure_of(
         assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))

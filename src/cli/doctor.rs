@@ -38,7 +38,13 @@ pub struct DoctorArgs {
 pub fn run(args: DoctorArgs) -> Result<(), CliError> {
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
     let cache_dir = args.cache.locate()?;
-    let (_, report) = checked_target(&loaded, args.python.as_deref(), &cache_dir, args.no_git);
+    let (_, report) = checked_target(
+        &loaded,
+        args.python.as_deref(),
+        &cache_dir,
+        args.no_git,
+        Some(None),
+    );
     if args.json {
         let value = serde_json::json!({
             "event": "summary",
@@ -89,6 +95,7 @@ pub fn checked_target(
     python: Option<&str>,
     cache_dir: &std::path::Path,
     git_sources_from_archives: bool,
+    go_command: Option<Option<&std::path::Path>>,
 ) -> (Result<Target, CliError>, Report) {
     let target = target_for_lock(loaded, python, cache_dir);
     let interpreter = match &target {
@@ -104,10 +111,25 @@ pub fn checked_target(
             })),
         Err(error) => Err(error.to_string()),
     };
+    let go = match (&loaded.recipe.server, &loaded.lock.go, go_command) {
+        (Some(server), Some(go), Some(command)) => Some(
+            crate::server::find_toolchain(server, go, command)
+                .map(|toolchain| {
+                    format!(
+                        "{} ({})",
+                        toolchain.command.display(),
+                        toolchain.version
+                    )
+                })
+                .map_err(|error| error.to_string()),
+        ),
+        _ => None,
+    };
     let report = preflight::check(&preflight::Inputs {
         lock: &loaded.lock,
         interpreter,
         git_sources_from_archives,
+        go,
     });
     (target, report)
 }

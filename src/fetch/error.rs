@@ -133,6 +133,16 @@ pub enum FetchError {
         actual: String,
     },
 
+    #[error(
+        "Go module {module}@{version}: no module proxy has {what} ({tried}). Give one that has it with --go-proxy (a `file://DIR` proxy-shaped directory works too), or leave the server out with --no-server"
+    )]
+    GoModuleUnavailable {
+        module: String,
+        version: String,
+        what: &'static str,
+        tried: String,
+    },
+
     #[error("Go module {module}@{version}: {origin} is not a readable module file: {message}")]
     GoModuleUnreadable {
         module: String,

@@ -220,13 +220,9 @@ fn download_all(
     Ok(skipped)
 }
 
-/// A proxy's "I do not have it": 403, 404, 410, or no such file in a `file://` tree.
+/// No proxy had it (each answered 403, 404 or 410, or had no such file).
 fn is_not_there(error: &FetchError) -> bool {
-    match error {
-        FetchError::Status { status, .. } => matches!(status, 403 | 404 | 410),
-        FetchError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
-        _ => false,
-    }
+    matches!(error, FetchError::GoModuleUnavailable { .. })
 }
 
 /// Ask each proxy in order, as the go command does with a GOPROXY list: a proxy that answers
@@ -237,7 +233,7 @@ fn fetch_from_proxies(
     directory: &Path,
     options: &FetchOptions,
 ) -> Result<(), FetchError> {
-    let mut last = None;
+    let mut refusals = Vec::new();
     for proxy in &options.go_proxies {
         let url = format!("{}/{}", proxy.trim_end_matches('/'), file.relative().display());
         let obtained = place_checked(
@@ -247,11 +243,31 @@ fn fetch_from_proxies(
             &super::redacted(&url),
         );
         match obtained {
-            Err(error) if is_not_there(&error) => last = Some(Err(error)),
+            Err(FetchError::Status { status, url, .. }) if is_not_there_status(status) => {
+                refusals.push(format!("{url} answered {status}"));
+            }
+            Err(FetchError::Io { source, path, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                refusals.push(format!("{} does not exist", path.display()));
+            }
             other => return other,
         }
     }
-    last.unwrap_or_else(|| Err(FetchError::Setup("no Go module proxy is configured".to_string())))
+    Err(FetchError::GoModuleUnavailable {
+        module: file.module.path.to_string(),
+        version: file.module.version.to_string(),
+        what: file.describe(),
+        tried: if refusals.is_empty() {
+            "no --go-proxy is set".to_string()
+        } else {
+            refusals.join("; ")
+        },
+    })
+}
+
+fn is_not_there_status(status: u16) -> bool {
+    matches!(status, 403 | 404 | 410)
 }
 
 /// One file from one proxy: a local tree (`file://`) or over HTTP.
