@@ -188,7 +188,7 @@ pub fn check(inputs: &Inputs) -> Report {
         // Distributions ship older Go than servers need (Debian 12: 1.19): no package line.
         checks.push(Check {
             what: format!("Go {} or newer, with a C compiler for cgo", locked.go),
-            needed_for: "the Go server (bin/authentik; --no-server leaves it out)".to_string(),
+            needed_for: "the Go server, bin/authentik; --no-server leaves it out".to_string(),
             found: go.as_ref().ok().cloned(),
             debian: None,
             fedora: None,

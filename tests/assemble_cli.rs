@@ -1777,7 +1777,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--go")
             .arg(&old_go),
     );
-    assert!(message.contains("missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server"), "{message}");
+    assert!(message.contains("missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server, bin/authentik"), "{message}");
     assert!(message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"), "{message}");
     let message = failure_of(
         assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))

@@ -69,6 +69,8 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
       missing zlib (for lxml): not found
       missing xmlsec1 (for xmlsec): not found
       missing libltdl (ltdl.h) (for xmlsec): not found
+      missing Go 1.25.5 or newer, with a C compiler for cgo (for the Go server, bin/authentik; --no-server leaves it out): not found
+              the server needs the go command, and `go` cannot be run (No such file or directory (os error 2)). Install Go 1.25.5 or newer and put it on PATH, or give its path with --go
     install what is missing:
       Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev libkrb5-dev libxml2-dev libxslt1-dev zlib1g-dev libxmlsec1-dev libltdl-dev
       Fedora:        dnf install -y git gcc pkgconf-pkg-config libpq-devel krb5-devel libxml2-devel libxslt-devel zlib-devel xmlsec1-devel libtool-ltdl-devel

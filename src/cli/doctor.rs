@@ -79,6 +79,9 @@ fn describe(loaded: &LoadedRecipe, report: &Report) -> String {
             "  {status} {} (for {}): {found}\n",
             check.what, check.needed_for
         ));
+        if let Some(problem) = &check.problem {
+            text.push_str(&format!("          {problem}\n"));
+        }
     }
     if let Some((debian, fedora)) = report.install_lines() {
         text.push_str(&format!(
