@@ -296,7 +296,15 @@ mod tests {
     fn go_module_identities_refuse_paths_that_escape_and_escape_capitals() {
         let path: GoModulePath = "github.com/Azure/go-ntlmssp".parse().unwrap();
         assert_eq!(path.escaped(), "github.com/!azure/go-ntlmssp");
-        for hostile in ["../etc", "github.com//x", "a/./b", "a/.hidden", "a\\b", "", "a b"] {
+        for hostile in [
+            "../etc",
+            "github.com//x",
+            "a/./b",
+            "a/.hidden",
+            "a\\b",
+            "",
+            "a b",
+        ] {
             assert!(hostile.parse::<GoModulePath>().is_err(), "{hostile}");
         }
         let version: GoModuleVersion = "v0.0.0-20221128193559-754e69321358".parse().unwrap();
@@ -313,7 +321,11 @@ mod tests {
                 .parse::<GoSumHash>()
                 .is_ok()
         );
-        for hostile in ["h1:short=", "h2:FDkbCAYAGeOvTzd8uPhw9V8BjDZMubaxCHz1fM2FaNY=", "FDkb"] {
+        for hostile in [
+            "h1:short=",
+            "h2:FDkbCAYAGeOvTzd8uPhw9V8BjDZMubaxCHz1fM2FaNY=",
+            "FDkb",
+        ] {
             assert!(hostile.parse::<GoSumHash>().is_err(), "{hostile}");
         }
     }

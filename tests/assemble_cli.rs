@@ -1554,19 +1554,34 @@ fn write_go_application(source: &Path, proxy: &Path, directory: &Path) {
     fs_err::write(source.join("cmd/server/main.go"), SERVER_MAIN).unwrap();
     let output = go_command(directory)
         .args(["mod", "download", "example.com/greeting"])
-        .env("GOPROXY", url::Url::from_directory_path(proxy).unwrap().as_str())
+        .env(
+            "GOPROXY",
+            url::Url::from_directory_path(proxy).unwrap().as_str(),
+        )
         .current_dir(source)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let output = go_command(directory)
         .args(["mod", "tidy"])
         .env("GOPROXY", "off")
         .current_dir(source)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(fs_err::read_to_string(source.join("go.sum")).unwrap().contains("example.com/greeting v1.0.0 h1:"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        fs_err::read_to_string(source.join("go.sum"))
+            .unwrap()
+            .contains("example.com/greeting v1.0.0 h1:")
+    );
 }
 
 /// `bin/ak server` run from an unrelated directory (`TMPDIR` there too): the server's output.
@@ -1577,14 +1592,22 @@ fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
         .env("TMPDIR", elsewhere)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
 /// The summary event of `assemble --json`.
 fn assembled(command: &mut assert_cmd::Command) -> serde_json::Value {
     let output = command.arg("--json").output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
@@ -1631,7 +1654,12 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         .find(|line| line.starts_with("example.com/greeting v1.0.0 "))
         .and_then(|line| line.split(' ').nth(2))
         .unwrap();
-    assert!(locked.contains(&format!("{{ path = \"example.com/greeting\", version = \"v1.0.0\", zip = \"{zip_hash}\"")), "{locked}\n{stderr}");
+    assert!(
+        locked.contains(&format!(
+            "{{ path = \"example.com/greeting\", version = \"v1.0.0\", zip = \"{zip_hash}\""
+        )),
+        "{locked}\n{stderr}"
+    );
 
     // Built from the proxy, with the Go build cache in akpkg's cache.
     let first = directory.join("first/prefix");
@@ -1645,16 +1673,32 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     let elsewhere = tempfile::tempdir().unwrap();
     let elsewhere = elsewhere.path();
     let shown = ak_server(&first, elsewhere);
-    assert!(shown.contains("hello from example.com/greeting 42"), "{shown}");
+    assert!(
+        shown.contains("hello from example.com/greeting 42"),
+        "{shown}"
+    );
     assert!(shown.contains("found ./manage.py"), "{shown}");
-    assert!(shown.contains(&format!("python: {}", first.join("bin/python").display())), "{shown}");
+    assert!(
+        shown.contains(&format!("python: {}", first.join("bin/python").display())),
+        "{shown}"
+    );
     let manifest = json_of(&first.join("akpkg-manifest.json"));
-    assert_eq!(manifest["server"]["modules"][0]["path"], "example.com/greeting");
+    assert_eq!(
+        manifest["server"]["modules"][0]["path"],
+        "example.com/greeting"
+    );
     assert_eq!(manifest["server"]["modules"][0]["sum"], zip_hash);
-    assert_eq!(manifest["server"]["sha256"], sha256_of(&first.join("bin/authentik")));
+    assert_eq!(
+        manifest["server"]["sha256"],
+        sha256_of(&first.join("bin/authentik"))
+    );
     let sbom = json_of(&first.join("sbom.cdx.json"));
     assert!(
-        sbom["components"].as_array().unwrap().iter().any(|component| component["purl"] == "pkg:golang/example.com/greeting@v1.0.0"),
+        sbom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|component| component["purl"] == "pkg:golang/example.com/greeting@v1.0.0"),
         "{sbom}"
     );
     validate_cyclonedx(&first.join("sbom.cdx.json"));
@@ -1664,20 +1708,31 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     fs_err::create_dir_all(moved.parent().unwrap()).unwrap();
     fs_err::rename(&first, &moved).unwrap();
     let shown = ak_server(&moved, elsewhere);
-    assert!(shown.contains(&format!("python: {}", moved.join("bin/python").display())), "{shown}");
+    assert!(
+        shown.contains(&format!("python: {}", moved.join("bin/python").display())),
+        "{shown}"
+    );
     let output = Process::new(moved.join("bin/ak"))
         .arg("healthcheck")
         .env("TMPDIR", elsewhere)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&output.stdout).contains("healthcheck [server]"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("healthcheck [server]"),
+        "{output:?}"
+    );
 
     // The build cache serves a new prefix; another source path and another cache (Go's build
     // cache too) give the same bytes, and the same layer.
     let again = assembled(
-        assemble(&recipe, &source, &directory.join("again/prefix"), &directory.join("cache-1"))
-            .args(["--go-proxy", &served.base])
-            .env_remove("GOCACHE"),
+        assemble(
+            &recipe,
+            &source,
+            &directory.join("again/prefix"),
+            &directory.join("cache-1"),
+        )
+        .args(["--go-proxy", &served.base])
+        .env_remove("GOCACHE"),
     );
     assert_eq!(again["server"]["from_cache"], true, "{again}");
     let other_source = directory.join("elsewhere/src");
@@ -1690,7 +1745,10 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .env_remove("GOCACHE"),
     );
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
-    assert_eq!(sha256_of(&moved.join("bin/authentik")), sha256_of(&second.join("bin/authentik")));
+    assert_eq!(
+        sha256_of(&moved.join("bin/authentik")),
+        sha256_of(&second.join("bin/authentik"))
+    );
     let layers: Vec<String> = [&moved, &second]
         .iter()
         .enumerate()
@@ -1730,15 +1788,26 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     common::without_network(&mut command);
     let summary = assembled(&mut command);
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
-    assert_eq!(sha256_of(&offline.join("bin/authentik")), sha256_of(&second.join("bin/authentik")));
+    assert_eq!(
+        sha256_of(&offline.join("bin/authentik")),
+        sha256_of(&second.join("bin/authentik"))
+    );
 
     // A tampered module in the bundle: refused, naming the module and both hashes.
     let zip_path = bundle.join("go-proxy/example.com/greeting/@v/v1.0.0.zip");
     let mut zip = zip::ZipWriter::new_append(
-        fs_err::OpenOptions::new().read(true).write(true).open(&zip_path).unwrap(),
+        fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&zip_path)
+            .unwrap(),
     )
     .unwrap();
-    zip.start_file("example.com/greeting@v1.0.0/extra.go", zip::write::SimpleFileOptions::default()).unwrap();
+    zip.start_file(
+        "example.com/greeting@v1.0.0/extra.go",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
     std::io::Write::write_all(&mut zip, b"package greeting\n").unwrap();
     zip.finish().unwrap();
     let message = failure_of(
@@ -1750,8 +1819,16 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--cache-dir")
             .arg(directory.join("cache-4")),
     );
-    assert!(message.contains("Go module example.com/greeting@v1.0.0"), "{message}");
-    assert!(message.contains(&format!("go.sum pins its files as {zip_hash}, the file has h1:")), "{message}");
+    assert!(
+        message.contains("Go module example.com/greeting@v1.0.0"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "go.sum pins its files as {zip_hash}, the file has h1:"
+        )),
+        "{message}"
+    );
 
     // A module no proxy has: named, with each proxy's answer and what to do.
     let empty = directory.join("empty-proxy");
@@ -1765,34 +1842,73 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--cache-dir")
             .arg(directory.join("cache-6")),
     );
-    assert!(message.contains("Go module example.com/greeting@v1.0.0: no module proxy has its"), "{message}");
-    assert!(message.contains("does not exist). Give one that has it with --go-proxy"), "{message}");
+    assert!(
+        message.contains("Go module example.com/greeting@v1.0.0: no module proxy has its"),
+        "{message}"
+    );
+    assert!(
+        message.contains("does not exist). Give one that has it with --go-proxy"),
+        "{message}"
+    );
 
     // Missing tools are named before anything is fetched.
     let old_go = directory.join("old-go");
     fs_err::write(&old_go, "#!/bin/sh\necho '{\"GOVERSION\":\"go1.20.1\",\"GOOS\":\"linux\",\"GOARCH\":\"amd64\",\"CC\":\"gcc\"}'\n").unwrap();
     fs_err::set_permissions(&old_go, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let message = failure_of(
-        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))
-            .arg("--go")
-            .arg(&old_go),
+        assemble(
+            &recipe,
+            &source,
+            &directory.join("never"),
+            &directory.join("cache-5"),
+        )
+        .arg("--go")
+        .arg(&old_go),
     );
-    assert!(message.contains("missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server, bin/authentik"), "{message}");
-    assert!(message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"), "{message}");
+    assert!(
+        message.contains(
+            "missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server, bin/authentik"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"),
+        "{message}"
+    );
     let message = failure_of(
-        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-5"))
-            .env("CC", "/nonexistent/cc"),
+        assemble(
+            &recipe,
+            &source,
+            &directory.join("never"),
+            &directory.join("cache-5"),
+        )
+        .env("CC", "/nonexistent/cc"),
     );
-    assert!(message.contains("its C compiler `/nonexistent/cc` is not on PATH"), "{message}");
+    assert!(
+        message.contains("its C compiler `/nonexistent/cc` is not on PATH"),
+        "{message}"
+    );
     assert!(!directory.join("cache-5/go-proxy-v1").exists());
 
     // A failing build: the log's last lines and its path.
-    fs_err::write(source.join("cmd/server/main.go"), SERVER_MAIN.replace("int(C.answer())", "undefinedName")).unwrap();
+    fs_err::write(
+        source.join("cmd/server/main.go"),
+        SERVER_MAIN.replace("int(C.answer())", "undefinedName"),
+    )
+    .unwrap();
     let message = failure_of(
-        assemble(&recipe, &source, &directory.join("never"), &directory.join("cache-1"))
-            .arg("--allow-unverified-source"),
+        assemble(
+            &recipe,
+            &source,
+            &directory.join("never"),
+            &directory.join("cache-1"),
+        )
+        .arg("--allow-unverified-source"),
     );
-    assert!(message.contains("`go build ./cmd/server` failed (exit status 1); the last"), "{message}");
+    assert!(
+        message.contains("`go build ./cmd/server` failed (exit status 1); the last"),
+        "{message}"
+    );
     assert!(message.contains("undefined: undefinedName"), "{message}");
     assert!(message.contains("go-server-v1/logs/"), "{message}");
     assert!(!directory.join("never").exists());

@@ -529,10 +529,12 @@ fn run_stages(
         format!(
             "{} files, {downloaded} downloaded{}",
             fetched.len(),
-            module_tree.as_ref().map_or_else(String::new, |tree| format!(
-                "; {} Go module files, {} fetched",
-                tree.files, tree.fetched
-            ))
+            module_tree
+                .as_ref()
+                .map_or_else(String::new, |tree| format!(
+                    "; {} Go module files, {} fetched",
+                    tree.files, tree.fetched
+                ))
         ),
     );
 
@@ -622,8 +624,14 @@ fn run_stages(
     let built_server = match (&server_plan, &module_tree) {
         (Some(plan), Some(tree)) => {
             stages.start("server", None);
-            let built =
-                server::build(plan, &source, &source_tree, &applied, &tree.directory, options)?;
+            let built = server::build(
+                plan,
+                &source,
+                &source_tree,
+                &applied,
+                &tree.directory,
+                options,
+            )?;
             stages.finish(
                 "server",
                 format!(
@@ -631,7 +639,11 @@ fn run_stages(
                     plan.recipe.package,
                     plan.toolchain.version,
                     built.modules.len(),
-                    if built.from_cache { ", from the build cache" } else { "" }
+                    if built.from_cache {
+                        ", from the build cache"
+                    } else {
+                        ""
+                    }
                 ),
             );
             Some(built)

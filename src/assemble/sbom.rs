@@ -259,7 +259,10 @@ mod tests {
             "pkg:golang/github.com/gorilla/mux@v1.8.1"
         );
         assert_eq!(
-            super::golang_purl(&module("layeh.com/radius", "v0.0.0-20231213012653-1006025d24f8")),
+            super::golang_purl(&module(
+                "layeh.com/radius",
+                "v0.0.0-20231213012653-1006025d24f8"
+            )),
             "pkg:golang/layeh.com/radius@v0.0.0-20231213012653-1006025d24f8"
         );
         assert_eq!(

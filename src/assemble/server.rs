@@ -21,7 +21,12 @@ pub fn plan<'a>(
     loaded: &'a LoadedRecipe,
     options: &AssembleOptions,
 ) -> Result<Option<ServerPlan<'a>>, AssembleError> {
-    let Some(recipe) = loaded.recipe.server.as_ref().filter(|_| options.server.build) else {
+    let Some(recipe) = loaded
+        .recipe
+        .server
+        .as_ref()
+        .filter(|_| options.server.build)
+    else {
         return Ok(None);
     };
     let go = loaded.lock.go.as_ref().ok_or_else(|| {

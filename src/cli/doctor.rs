@@ -117,13 +117,7 @@ pub fn checked_target(
     let go = match (&loaded.recipe.server, &loaded.lock.go, go_command) {
         (Some(server), Some(go), Some(command)) => Some(
             crate::server::find_toolchain(server, go, command)
-                .map(|toolchain| {
-                    format!(
-                        "{} ({})",
-                        toolchain.command.display(),
-                        toolchain.version
-                    )
-                })
+                .map(|toolchain| format!("{} ({})", toolchain.command.display(), toolchain.version))
                 .map_err(|error| error.to_string()),
         ),
         _ => None,

@@ -101,7 +101,11 @@ fn go_proxies_from_environment() -> Vec<String> {
     let list = std::env::var("GOPROXY").unwrap_or_default();
     list.split([',', '|'])
         .map(str::trim)
-        .filter(|entry| ["https://", "http://", "file://"].iter().any(|scheme| entry.starts_with(scheme)))
+        .filter(|entry| {
+            ["https://", "http://", "file://"]
+                .iter()
+                .any(|scheme| entry.starts_with(scheme))
+        })
         .map(str::to_string)
         .collect()
 }
@@ -218,7 +222,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
     // The server's Go modules, as the lock's go.sum pins them.
     let go_modules = match &go {
-        Some(go) => Some((go, fetch::fetch_go_modules(go, &options, fetch::Unavailable::Fail)?)),
+        Some(go) => Some((
+            go,
+            fetch::fetch_go_modules(go, &options, fetch::Unavailable::Fail)?,
+        )),
         None => None,
     };
     let downloaded: Vec<_> = fetched

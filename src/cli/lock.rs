@@ -338,7 +338,9 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         build: locked_builds,
         go: lock_go(
             &project_directory,
-            recipe.as_ref().and_then(|recipe| recipe.recipe.server.as_ref()),
+            recipe
+                .as_ref()
+                .and_then(|recipe| recipe.recipe.server.as_ref()),
             &options.fetch,
             args.go.as_deref(),
         )?,
@@ -368,11 +370,14 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         akpkg_lock.git.len(),
         akpkg_lock.build.len(),
         akpkg_lock.environment.len(),
-        akpkg_lock.go.as_ref().map_or_else(String::new, |go| format!(
-            ", {} Go module versions (go {})",
-            go.modules.len(),
-            go.go
-        )),
+        akpkg_lock
+            .go
+            .as_ref()
+            .map_or_else(String::new, |go| format!(
+                ", {} Go module versions (go {})",
+                go.modules.len(),
+                go.go
+            )),
         started.elapsed().as_secs_f64()
     ))?;
     print(&report)

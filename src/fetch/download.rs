@@ -140,12 +140,19 @@ pub fn download_checked_later(
     loop {
         let bounds = Bounds::new(None, &options.limits, deadline);
         attempt += 1;
-        let failure =
-            match attempt_unpinned(client, &subject, &url, directory, destination, &bounds, options) {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Fatal(error)) => return Err(error),
-                Err(Attempt::Transient(_, message)) => message,
-            };
+        let failure = match attempt_unpinned(
+            client,
+            &subject,
+            &url,
+            directory,
+            destination,
+            &bounds,
+            options,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(Attempt::Fatal(error)) => return Err(error),
+            Err(Attempt::Transient(_, message)) => message,
+        };
         if attempt > options.retries {
             return Err(FetchError::GaveUp {
                 name: subject.name.to_string(),

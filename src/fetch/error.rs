@@ -121,17 +121,8 @@ pub enum FetchError {
         message: String,
     },
 
-    #[error(
-        "Go module {module}@{version}: {origin} does not match go.sum: go.sum pins {what} as {expected}, the file has {actual}; it was discarded"
-    )]
-    GoModuleMismatch {
-        module: String,
-        version: String,
-        what: &'static str,
-        origin: String,
-        expected: String,
-        actual: String,
-    },
+    #[error(transparent)]
+    GoModuleMismatch(Box<GoModuleMismatch>),
 
     #[error(
         "Go module {module}@{version}: no module proxy has {what} ({tried}). Give one that has it with --go-proxy (a `file://DIR` proxy-shaped directory works too), or leave the server out with --no-server"
@@ -150,4 +141,18 @@ pub enum FetchError {
         origin: String,
         message: String,
     },
+}
+
+/// A Go module file whose go.sum hash differs (boxed: it is the largest variant).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Go module {module}@{version}: {origin} does not match go.sum: go.sum pins {what} as {expected}, the file has {actual}; it was discarded"
+)]
+pub struct GoModuleMismatch {
+    pub module: String,
+    pub version: String,
+    pub what: &'static str,
+    pub origin: String,
+    pub expected: String,
+    pub actual: String,
 }

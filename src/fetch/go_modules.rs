@@ -198,18 +198,20 @@ fn download_all(
     let outcomes: Vec<Result<Option<String>, FetchError>> = pool.install(|| {
         missing
             .par_iter()
-            .map(|file| match fetch_from_proxies(&client, file, directory, options) {
-                Ok(()) => Ok(None),
-                Err(error) if unavailable == Unavailable::Skip && is_not_there(&error) => {
-                    Ok(Some(format!(
-                        "{}@{} ({})",
-                        file.module.path,
-                        file.module.version,
-                        file.describe()
-                    )))
-                }
-                Err(error) => Err(error),
-            })
+            .map(
+                |file| match fetch_from_proxies(&client, file, directory, options) {
+                    Ok(()) => Ok(None),
+                    Err(error) if unavailable == Unavailable::Skip && is_not_there(&error) => {
+                        Ok(Some(format!(
+                            "{}@{} ({})",
+                            file.module.path,
+                            file.module.version,
+                            file.describe()
+                        )))
+                    }
+                    Err(error) => Err(error),
+                },
+            )
             .collect()
     });
     let mut skipped = Vec::new();
@@ -235,7 +237,11 @@ fn fetch_from_proxies(
 ) -> Result<(), FetchError> {
     let mut refusals = Vec::new();
     for proxy in &options.go_proxies {
-        let url = format!("{}/{}", proxy.trim_end_matches('/'), file.relative().display());
+        let url = format!(
+            "{}/{}",
+            proxy.trim_end_matches('/'),
+            file.relative().display()
+        );
         let obtained = place_checked(
             file,
             directory,
@@ -336,14 +342,16 @@ fn place_checked(
         message,
     })?;
     if actual != *file.expected {
-        return Err(FetchError::GoModuleMismatch {
-            module: file.module.path.to_string(),
-            version: file.module.version.to_string(),
-            what: file.describe(),
-            origin: origin.to_string(),
-            expected: file.expected.to_string(),
-            actual: actual.to_string(),
-        });
+        return Err(FetchError::GoModuleMismatch(Box::new(
+            super::error::GoModuleMismatch {
+                module: file.module.path.to_string(),
+                version: file.module.version.to_string(),
+                what: file.describe(),
+                origin: origin.to_string(),
+                expected: file.expected.to_string(),
+                actual: actual.to_string(),
+            },
+        )));
     }
     temporary
         .persist(&destination)

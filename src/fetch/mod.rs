@@ -28,12 +28,12 @@ use sha2::Digest;
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub use download::download_unpinned;
 pub use error::FetchError;
-pub use go_modules::{
-    BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash, write_bundle_tree,
-    zip_hash,
-};
 pub use git::{
     GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
+};
+pub use go_modules::{
+    BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash,
+    write_bundle_tree, zip_hash,
 };
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LockError, Location};
+use super::{Location, LockError};
 use crate::identity::{GoModulePath, GoModuleVersion, GoSumHash, Sha256};
 
 /// The Go part of akpkg's lock.

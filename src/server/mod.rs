@@ -178,7 +178,10 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
     };
     field("akpkg server build", "1");
     field("go", &toolchain.version);
-    field("target", &format!("{}/{}", toolchain.goos, toolchain.goarch));
+    field(
+        "target",
+        &format!("{}/{}", toolchain.goos, toolchain.goarch),
+    );
     field(
         "c compiler",
         toolchain.c_compiler.as_deref().unwrap_or("(no cgo)"),
@@ -197,12 +200,7 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
 
 /// Variables of the caller's environment the build sees (and its key covers): the C
 /// toolchain's, which cgo needs on some machines.
-const PASSED_THROUGH: &[&str] = &[
-    "CC",
-    "CGO_CFLAGS",
-    "CGO_LDFLAGS",
-    "PKG_CONFIG_PATH",
-];
+const PASSED_THROUGH: &[&str] = &["CC", "CGO_CFLAGS", "CGO_LDFLAGS", "PKG_CONFIG_PATH"];
 
 /// Build into a temporary directory of the bucket, then rename it to the key: a reader never
 /// sees half a binary, and a concurrent build of the same key leaves one result.
@@ -219,7 +217,10 @@ fn go_build(
     let incoming = tempfile::Builder::new()
         .prefix(".incoming-")
         .tempdir_in(bucket)
-        .map_err(ServerError::io("cannot create a temporary directory in", bucket))?;
+        .map_err(ServerError::io(
+            "cannot create a temporary directory in",
+            bucket,
+        ))?;
     let output = incoming.path().join(binary.as_str());
     let home = incoming.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
@@ -286,7 +287,10 @@ pub fn modules_read_by_build(
     let scratch = tempfile::Builder::new()
         .prefix("akpkg-go-list-")
         .tempdir()
-        .map_err(ServerError::io("cannot create a temporary directory in", &std::env::temp_dir()))?;
+        .map_err(ServerError::io(
+            "cannot create a temporary directory in",
+            &std::env::temp_dir(),
+        ))?;
     let module_cache = scratch.path().join("module-cache");
     let home = scratch.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
@@ -314,7 +318,10 @@ pub fn modules_read_by_build(
     }
     let downloads = module_cache.join("cache").join("download");
     let mut read = std::collections::BTreeSet::new();
-    for entry in walkdir::WalkDir::new(&downloads).into_iter().filter_map(Result::ok) {
+    for entry in walkdir::WalkDir::new(&downloads)
+        .into_iter()
+        .filter_map(Result::ok)
+    {
         let Ok(relative) = entry.path().strip_prefix(&downloads) else {
             continue;
         };
@@ -404,7 +411,11 @@ fn linked_modules(toolchain: &Toolchain, binary: &Path) -> Result<Vec<LinkedModu
         })?;
     if !output.status.success() {
         return Err(ServerError::Command {
-            command: format!("{} version -m {}", toolchain.command.display(), binary.display()),
+            command: format!(
+                "{} version -m {}",
+                toolchain.command.display(),
+                binary.display()
+            ),
             detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         });
     }
@@ -479,9 +490,13 @@ mod tests {
         };
         assert!(recipe("./cmd/server", "authentik").check_package().is_ok());
         let messages: Vec<String> = [
-            recipe("../elsewhere", "authentik").check_package().unwrap_err(),
+            recipe("../elsewhere", "authentik")
+                .check_package()
+                .unwrap_err(),
             recipe("/abs", "authentik").check_package().unwrap_err(),
-            recipe("./cmd/server", "../../bin/sh").binary_name().unwrap_err(),
+            recipe("./cmd/server", "../../bin/sh")
+                .binary_name()
+                .unwrap_err(),
         ]
         .iter()
         .map(ToString::to_string)

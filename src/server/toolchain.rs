@@ -20,11 +20,7 @@ pub struct Toolchain {
 
 /// Find `go` (or `command`) and check it against go.mod's `go` line; with cgo, find the C
 /// compiler too.
-pub fn find(
-    command: Option<&Path>,
-    required: &str,
-    cgo: bool,
-) -> Result<Toolchain, ServerError> {
+pub fn find(command: Option<&Path>, required: &str, cgo: bool) -> Result<Toolchain, ServerError> {
     let command = command.map_or_else(|| PathBuf::from("go"), Path::to_path_buf);
     let output = Command::new(&command)
         .args(["env", "-json", "GOVERSION", "GOOS", "GOARCH", "CC"])
