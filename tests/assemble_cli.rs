@@ -1722,6 +1722,24 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         "{output:?}"
     );
 
+    // `akpkg verify` checks the server's bytes against the manifest too.
+    akpkg()
+        .args(["verify", "--files-only", "--prefix"])
+        .arg(&moved)
+        .assert()
+        .success();
+    let binary = moved.join("bin/authentik");
+    let original = fs_err::read(&binary).unwrap();
+    fs_err::write(&binary, b"#!/bin/sh\n").unwrap();
+    let message = failure_of(
+        akpkg()
+            .args(["verify", "--files-only", "--prefix"])
+            .arg(&moved),
+    );
+    assert!(message.contains("bin/authentik: sha256 "), "{message}");
+    assert!(message.contains("but the manifest records"), "{message}");
+    fs_err::write(&binary, original).unwrap();
+
     // The build cache serves a new prefix; another source path and another cache (Go's build
     // cache too) give the same bytes, and the same layer.
     let again = assembled(

@@ -13,6 +13,12 @@ if [ -z "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
 fi
 export PROMETHEUS_MULTIPROC_DIR
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# The release's commit, as upstream's image sets it: the web UI's file names carry it, and
+# the pages the server renders name those files.
+if [ -z "${GIT_BUILD_HASH+set}" ]; then
+    GIT_BUILD_HASH="@GIT_BUILD_HASH@"
+    export GIT_BUILD_HASH
+fi
 # manage.py and lifecycle/ sit at the prefix's root: `python -m manage` must find them.
 export PYTHONPATH="$prefix${PYTHONPATH:+:$PYTHONPATH}"
 

@@ -43,7 +43,7 @@ use crate::target::Target;
 
 pub use error::AssembleError;
 pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
-pub use verify::{VerifyReport, site_packages, verify_prefix};
+pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
 
 /// The manifest's file name inside the prefix.
 pub const MANIFEST: &str = "akpkg-manifest.json";
@@ -361,6 +361,9 @@ pub struct ManifestSettings {
     pub settings_module: Option<String>,
     #[serde(default)]
     pub verify_environment: BTreeMap<String, String>,
+    /// The Go server's binary and its hash, when the prefix has one.
+    #[serde(default)]
+    pub server: Option<verify::ServerPin>,
 }
 
 /// A prefix's manifest as JSON, for labels and SBOMs.
@@ -733,7 +736,7 @@ fn run_stages(
     install::replace_installed_file(
         &layout,
         &layout.scheme.scripts.join("ak"),
-        AK_LAUNCHER.as_bytes(),
+        ak_launcher(recipe)?.as_bytes(),
         0o755,
     )?;
 
@@ -973,6 +976,19 @@ impl AssembleSummary {
     }
 }
 
+/// `bin/ak`, with the release's commit as its default `GIT_BUILD_HASH` (checked: it goes into
+/// a shell script).
+fn ak_launcher(recipe: &Recipe) -> Result<String, AssembleError> {
+    let commit = match &recipe.source.commit {
+        Some(commit) => commit
+            .parse::<crate::identity::GitCommit>()
+            .map_err(|error| AssembleError::Recipe(format!("[source] commit: {error}")))?
+            .to_string(),
+        None => String::new(),
+    };
+    Ok(AK_LAUNCHER.replace("@GIT_BUILD_HASH@", &commit))
+}
+
 /// Write the manifest into the staged prefix (again, once it carries the tree stamp).
 fn write_manifest(
     staging: &crate::contained::Contained,
@@ -1141,4 +1157,27 @@ fn move_into_place(staged: &Path, prefix: &Path) -> Result<(), AssembleError> {
         path: prefix.to_path_buf(),
         source: error.into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe_with_commit(commit: &str) -> Recipe {
+        toml::from_str(&format!(
+            "name = \"x\"\nversion = \"1\"\nlock = \"x.lock\"\n[source]\ntree = \"{}\"\ncommit = \"{commit}\"\n",
+            "ab".repeat(20)
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn bin_ak_names_the_release_commit_and_refuses_anything_else() {
+        let commit = "19ad8d3ae3f266ec1096bc4461fdf6bcda1aa079";
+        let launcher = ak_launcher(&recipe_with_commit(commit)).unwrap();
+        assert!(launcher.contains(&format!("GIT_BUILD_HASH=\"{commit}\"")));
+        assert!(!launcher.contains("@GIT_BUILD_HASH@"));
+        let error = ak_launcher(&recipe_with_commit("$(rm -rf /)")).unwrap_err();
+        insta::assert_snapshot!(error.to_string(), @"recipe: [source] commit: `$(rm -rf /)` is not a git commit id (40 lowercase hexadecimal digits)");
+    }
 }

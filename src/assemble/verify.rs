@@ -183,6 +183,33 @@ fn resolve(site_packages: &Path, prefix: &Path, path: &str) -> Option<PathBuf> {
 
 /// Verify the prefix (see the module's documentation): its files, then, unless
 /// `skip_imports`, its imports.
+/// The manifest's record of the Go server: its path in the prefix and its sha256.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ServerPin {
+    pub binary: String,
+    pub sha256: crate::identity::Sha256,
+}
+
+/// The Go server's bytes against the manifest (no RECORD covers it): a problem, or `None`.
+pub fn check_server(prefix: &Path, pin: &ServerPin) -> Option<String> {
+    if !crate::contained::lexically_inside(Path::new(&pin.binary)) {
+        return Some(format!(
+            "the manifest names the server binary `{}`, which is not inside the prefix",
+            pin.binary
+        ));
+    }
+    let path = prefix.join(&pin.binary);
+    match crate::identity::Sha256::of_file(&path) {
+        Ok(actual) if actual == pin.sha256 => None,
+        Ok(actual) => Some(format!(
+            "{}: sha256 {actual}, but the manifest records {}",
+            path.display(),
+            pin.sha256
+        )),
+        Err(error) => Some(format!("{}: {error}", path.display())),
+    }
+}
+
 pub fn verify_prefix(
     prefix: &Path,
     settings_module: Option<&str>,

@@ -257,6 +257,12 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
         &settings.verify_environment,
         args.files_only,
     )?;
+    let mut report = report;
+    if let Some(pin) = &settings.server {
+        report
+            .failures
+            .extend(assemble::check_server(&args.prefix, pin));
+    }
     if !report.failures.is_empty() {
         return Err(CliError::Usage(format!(
             "{} failed verification ({} problems):\n{}",
