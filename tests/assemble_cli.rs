@@ -488,6 +488,8 @@ fn layers_are_reproducible_and_images_and_sboms_describe_them() {
         akpkg::fetch::tree_id(&source).unwrap().as_str(),
         "{labels}"
     );
+    // The fixture's wheels are pure Python: no system package is needed.
+    assert_eq!(labels["dev.akpkg.debian-packages"], "", "{labels}");
 
     // Appended to a base image layout: its layers kept, the config extended.
     let base_files = directory.path().join("base-files/etc");
@@ -1691,6 +1693,13 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     assert_eq!(
         manifest["server"]["sha256"],
         sha256_of(&first.join("bin/authentik"))
+    );
+    // The cgo binary needs the C library alone, which every system has.
+    assert_eq!(manifest["native"]["elf-files"], 1, "{manifest}");
+    assert_eq!(
+        manifest["native"]["debian-packages"],
+        serde_json::json!([]),
+        "{manifest}"
     );
     let sbom = json_of(&first.join("sbom.cdx.json"));
     assert!(

@@ -21,6 +21,7 @@
 
 mod error;
 mod incremental;
+mod native;
 mod recipe;
 mod sbom;
 mod server;
@@ -42,6 +43,7 @@ use crate::tags::WheelFilename;
 use crate::target::Target;
 
 pub use error::AssembleError;
+pub use native::{NativeAudit, audit as audit_native};
 pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
 pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
 
@@ -352,6 +354,8 @@ struct Manifest<'a> {
     input_digest: Sha256,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<serde_json::Value>,
+    /// What the native code needs from the machine it runs on (see `native`).
+    native: serde_json::Value,
 }
 
 /// What `verify` needs from a prefix's manifest.
@@ -801,6 +805,7 @@ fn run_stages(
             }
             _ => None,
         },
+        native: native_manifest(&staged)?,
     };
     let staging = crate::contained::Contained::open(&staged)?;
     write_manifest(&staging, &manifest)?;
@@ -974,6 +979,17 @@ impl AssembleSummary {
             leftover: None,
         }
     }
+}
+
+/// The manifest's `native`: the ELF files and the Debian packages (names only: versions vary
+/// between builders of the same release) a runtime image must install for them.
+fn native_manifest(staged: &Path) -> Result<serde_json::Value, AssembleError> {
+    let audit = native::audit(staged)?;
+    Ok(serde_json::json!({
+        "elf-files": audit.elf_files,
+        "debian-packages": audit.packages(),
+        "unresolved": audit.unresolved.keys().collect::<Vec<_>>(),
+    }))
 }
 
 /// `bin/ak`, with the release's commit as its default `GIT_BUILD_HASH` (checked: it goes into

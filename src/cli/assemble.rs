@@ -263,6 +263,14 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             .failures
             .extend(assemble::check_server(&args.prefix, pin));
     }
+    // What the native code needs from the machine: every library must resolve.
+    let native = assemble::audit_native(&args.prefix)?;
+    for (soname, needed_by) in &native.unresolved {
+        report.failures.push(format!(
+            "{soname}, which {} needs, is neither in the prefix nor on this machine",
+            needed_by.join(", ")
+        ));
+    }
     if !report.failures.is_empty() {
         return Err(CliError::Usage(format!(
             "{} failed verification ({} problems):\n{}",
@@ -283,12 +291,26 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             "modules": report.modules,
             "django_apps": report.django_apps,
             "unverified_source": unverified,
+            "native": native,
+            "native_packages": native.packages(),
             "seconds": seconds,
         });
         return print(&format!("{value}\n"));
     }
     if let Some(source) = &unverified {
         super::warn(source);
+    }
+    let mut outside: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (file, entry) in &native.runpaths_outside {
+        outside.entry(entry).or_default().push(file);
+    }
+    for (entry, files) in outside {
+        super::warn(&format!(
+            "{} ELF files ({}{}) look for libraries in {entry}, outside the prefix: they find them only where that path exists",
+            files.len(),
+            files[0],
+            if files.len() > 1 { ", …" } else { "" }
+        ));
     }
     if super::progress::is_quiet() {
         return Ok(());
@@ -304,8 +326,18 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
                 .map_or_else(String::new, |apps| format!(", {apps} Django apps load"))
         )
     };
+    let needs = match native.install_line() {
+        Some(line) => format!(
+            "\nits {} ELF files need these Debian packages at run time: {line}\n",
+            native.elf_files
+        ),
+        None => format!(
+            "\nits {} ELF files need nothing beyond the C library\n",
+            native.elf_files
+        ),
+    };
     print(&format!(
-        "{} is intact: {} distributions, {} files match their RECORDs, {imports}; {seconds:.1}s\n",
+        "{} is intact: {} distributions, {} files match their RECORDs, {imports}; {seconds:.1}s{needs}",
         args.prefix.display(),
         report.distributions,
         report.files,

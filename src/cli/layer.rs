@@ -133,6 +133,14 @@ impl ImageArgs {
                     labels.insert(label.to_string(), value.to_string());
                 }
             }
+            // What a base image must install for the prefix's native code (`akpkg verify`).
+            if let Some(packages) = manifest
+                .pointer("/native/debian-packages")
+                .and_then(|value| value.as_array())
+            {
+                let names: Vec<&str> = packages.iter().filter_map(|name| name.as_str()).collect();
+                labels.insert("dev.akpkg.debian-packages".to_string(), names.join(" "));
+            }
             let at = format!("/{}", at.trim_matches('/'));
             let digest = layer::write_oci_layout(
                 &OciImage {

@@ -1,0 +1,319 @@
+//! What the prefix's native code needs from the machine it runs on.
+//!
+//! Every ELF file of the prefix (extension modules, bundled libraries, the Go server) is read
+//! with goblin; each library it needs (`DT_NEEDED`) is resolved as the dynamic loader would:
+//! through the file's RUNPATH/RPATH (`$ORIGIN` expanded), then this machine's loader cache
+//! (`ldconfig -p`). A library found inside the prefix needs nothing; one found on the system is
+//! mapped to the Debian package that holds it (`dpkg -S`, `dpkg-query`), so a runtime image can
+//! install exactly those (`apt-get install -y …`); one found nowhere is reported. A RUNPATH
+//! that points outside the prefix (the build machine's interpreter, say) is reported too: it
+//! works only where that path exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use super::AssembleError;
+
+/// Packages every Debian system has (the C library and the compiler's runtime): a runtime
+/// image need not install them, and the audit does not list them.
+const BASE_PACKAGES: &[&str] = &["libc6", "libgcc-s1", "libstdc++6"];
+
+/// The audit of a prefix's ELF files.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NativeAudit {
+    pub elf_files: usize,
+    /// Libraries found on this machine: soname → where, from which package, needed by whom.
+    pub system_libraries: BTreeMap<String, SystemLibrary>,
+    /// Libraries found nowhere: soname → the files that need them.
+    pub unresolved: BTreeMap<String, Vec<String>>,
+    /// RUNPATH/RPATH entries that leave the prefix: (file, entry).
+    pub runpaths_outside: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemLibrary {
+    pub path: PathBuf,
+    /// `(package, version)`, when dpkg knows the file.
+    pub package: Option<(String, String)>,
+    /// Files of the prefix that need it (relative paths), the first few.
+    pub needed_by: Vec<String>,
+}
+
+impl NativeAudit {
+    /// The Debian packages a runtime image must install, base packages left out, sorted.
+    pub fn packages(&self) -> Vec<String> {
+        let names: BTreeSet<String> = self
+            .system_libraries
+            .values()
+            .filter_map(|library| library.package.as_ref())
+            .map(|(name, _)| name.clone())
+            .filter(|name| !BASE_PACKAGES.contains(&name.as_str()))
+            .collect();
+        names.into_iter().collect()
+    }
+
+    /// `apt-get install -y …` of [`NativeAudit::packages`], or `None` when nothing is needed.
+    pub fn install_line(&self) -> Option<String> {
+        let packages = self.packages();
+        (!packages.is_empty()).then(|| format!("apt-get install -y {}", packages.join(" ")))
+    }
+}
+
+/// One ELF file: what it needs and where it looks.
+struct ElfFile {
+    relative: String,
+    needed: Vec<String>,
+    search: Vec<String>,
+}
+
+/// Audit every ELF file below `prefix`.
+pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
+    let files = elf_files(prefix)?;
+    let loader_cache = loader_cache();
+    let mut audit = NativeAudit {
+        elf_files: files.len(),
+        ..NativeAudit::default()
+    };
+    let mut system: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
+    for file in &files {
+        let directory = prefix
+            .join(&file.relative)
+            .parent()
+            .map_or_else(|| prefix.to_path_buf(), Path::to_path_buf);
+        for entry in &file.search {
+            let expanded = entry.replace("$ORIGIN", &directory.display().to_string());
+            if !Path::new(&expanded).starts_with(prefix) {
+                audit
+                    .runpaths_outside
+                    .push((file.relative.clone(), entry.clone()));
+            }
+        }
+        for soname in &file.needed {
+            let in_search_path = file.search.iter().any(|entry| {
+                let expanded = entry.replace("$ORIGIN", &directory.display().to_string());
+                let candidate = Path::new(&expanded).join(soname);
+                candidate.starts_with(prefix) && candidate.exists()
+            });
+            if in_search_path {
+                continue;
+            }
+            match loader_cache.get(soname) {
+                Some(path) => {
+                    let (_, needed_by) = system
+                        .entry(soname.clone())
+                        .or_insert_with(|| (path.clone(), Vec::new()));
+                    if needed_by.len() < 3 {
+                        needed_by.push(file.relative.clone());
+                    }
+                }
+                None => audit
+                    .unresolved
+                    .entry(soname.clone())
+                    .or_default()
+                    .push(file.relative.clone()),
+            }
+        }
+    }
+    let paths: Vec<&PathBuf> = system.values().map(|(path, _)| path).collect();
+    let packages = packages_of(&paths);
+    audit.system_libraries = system
+        .into_iter()
+        .map(|(soname, (path, needed_by))| {
+            let package = packages.get(&path).cloned();
+            (
+                soname,
+                SystemLibrary {
+                    path,
+                    package,
+                    needed_by,
+                },
+            )
+        })
+        .collect();
+    audit.runpaths_outside.sort();
+    audit.runpaths_outside.dedup();
+    Ok(audit)
+}
+
+/// The ELF files of the prefix: shared objects (`*.so*`) and executables under `bin/`, not
+/// following symbolic links (a link to the build interpreter is the venv's, not the prefix's).
+fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(prefix).sort_by_file_name() {
+        let entry = entry.map_err(|error| AssembleError::Verify(error.to_string()))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        let relative = entry
+            .path()
+            .strip_prefix(prefix)
+            .unwrap_or(entry.path())
+            .display()
+            .to_string();
+        if !(name.contains(".so") || relative.starts_with("bin/")) {
+            continue;
+        }
+        let bytes =
+            fs_err::read(entry.path()).map_err(AssembleError::io("cannot read", entry.path()))?;
+        if !bytes.starts_with(b"\x7fELF") {
+            continue;
+        }
+        let Ok(elf) = goblin::elf::Elf::parse(&bytes) else {
+            continue;
+        };
+        let mut search: Vec<String> = elf.runpaths.iter().map(|entry| entry.to_string()).collect();
+        search.extend(elf.rpaths.iter().map(|entry| entry.to_string()));
+        let search = search
+            .iter()
+            .flat_map(|entry| entry.split(':'))
+            .filter(|entry| !entry.is_empty())
+            .map(str::to_string)
+            .collect();
+        files.push(ElfFile {
+            relative,
+            needed: elf.libraries.iter().map(|name| name.to_string()).collect(),
+            search,
+        });
+    }
+    Ok(files)
+}
+
+/// soname → path, from `ldconfig -p` (this machine's x86-64 or other native entries first).
+fn loader_cache() -> BTreeMap<String, PathBuf> {
+    let output = Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output());
+    let Ok(output) = output else {
+        return BTreeMap::new();
+    };
+    let mut cache = BTreeMap::new();
+    // "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1"
+    for line in String::from_utf8_lossy(&output.stdout).lines().skip(1) {
+        let Some((left, path)) = line.trim().split_once(" => ") else {
+            continue;
+        };
+        let Some((soname, kind)) = left.split_once(" (") else {
+            continue;
+        };
+        let native = kind.contains(std::env::consts::ARCH.replace('_', "-").as_str())
+            || std::env::consts::ARCH == "x86" && !kind.contains("64");
+        if native {
+            cache
+                .entry(soname.to_string())
+                .or_insert_with(|| PathBuf::from(path));
+        }
+    }
+    cache
+}
+
+/// path → (package, version), from `dpkg -S` and `dpkg-query`; empty without dpkg.
+fn packages_of(paths: &[&PathBuf]) -> BTreeMap<PathBuf, (String, String)> {
+    let mut owners = BTreeMap::new();
+    if paths.is_empty() {
+        return owners;
+    }
+    // With merged /usr, dpkg may know a file by its other name.
+    let mut queried: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for path in paths {
+        queried.push(((*path).clone(), path));
+        let text = path.display().to_string();
+        let other = match text.strip_prefix("/usr") {
+            Some(rest) => PathBuf::from(rest),
+            None => PathBuf::from(format!("/usr{text}")),
+        };
+        queried.push((other, path));
+    }
+    let Ok(output) = Command::new("dpkg")
+        .arg("-S")
+        .args(queried.iter().map(|(query, _)| query))
+        .output()
+    else {
+        return owners;
+    };
+    // "zlib1g:amd64: /lib/x86_64-linux-gnu/libz.so.1"
+    let mut names = BTreeMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((package, file)) = line.split_once(": ") else {
+            continue;
+        };
+        let package = package.split(',').next().unwrap_or(package).trim();
+        if let Some((_, original)) = queried.iter().find(|(query, _)| query == Path::new(file)) {
+            names
+                .entry((*original).clone())
+                .or_insert_with(|| package.split(':').next().unwrap_or(package).to_string());
+        }
+    }
+    let versions = versions_of(names.values());
+    for (path, name) in names {
+        let version = versions.get(&name).cloned().unwrap_or_default();
+        owners.insert(path, (name, version));
+    }
+    owners
+}
+
+fn versions_of<'a>(names: impl Iterator<Item = &'a String>) -> BTreeMap<String, String> {
+    let names: BTreeSet<&String> = names.collect();
+    let Ok(output) = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${Version}\\n"])
+        .args(names)
+        .output()
+    else {
+        return BTreeMap::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(name, version)| (name.to_string(), version.to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shared object built here with the C compiler, linking zlib: the audit finds libz on
+    /// the system, in Debian's zlib1g, and its own RUNPATH when it leaves the prefix.
+    #[test]
+    fn a_library_linking_zlib_needs_zlib1g_and_an_outside_runpath_is_named() {
+        let prefix = tempfile::tempdir().unwrap();
+        let source = prefix.path().join("x.c");
+        fs_err::write(
+            &source,
+            "#include <zlib.h>\nconst char *v(void) { return zlibVersion(); }\n",
+        )
+        .unwrap();
+        let library = prefix.path().join("lib/x.cpython-313-x86_64-linux-gnu.so");
+        fs_err::create_dir_all(library.parent().unwrap()).unwrap();
+        let built = Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&library)
+            .arg(&source)
+            .args(["-lz", "-Wl,-rpath,/opt/build-machine/lib:$ORIGIN/../libs"])
+            .status()
+            .unwrap();
+        assert!(built.success());
+        let audit = audit(prefix.path()).unwrap();
+        assert_eq!(audit.elf_files, 1);
+        let zlib = &audit.system_libraries["libz.so.1"];
+        assert_eq!(
+            zlib.package.as_ref().map(|(name, _)| name.as_str()),
+            Some("zlib1g")
+        );
+        assert_eq!(zlib.needed_by, ["lib/x.cpython-313-x86_64-linux-gnu.so"]);
+        assert_eq!(audit.packages(), ["zlib1g"]);
+        assert_eq!(audit.install_line().unwrap(), "apt-get install -y zlib1g");
+        assert_eq!(
+            audit.runpaths_outside,
+            [(
+                "lib/x.cpython-313-x86_64-linux-gnu.so".to_string(),
+                "/opt/build-machine/lib".to_string()
+            )]
+        );
+        assert!(audit.unresolved.is_empty());
+    }
+}
