@@ -1512,6 +1512,20 @@ const GREETING_GO_MOD: &str = "module example.com/greeting\n\ngo 1.22\n";
 const GREETING_GO: &str =
     "package greeting\n\nfunc Hello() string { return \"hello from example.com/greeting\" }\n";
 
+/// Assert that a message says `part`, showing the message when not.
+fn says(message: &str, part: impl AsRef<str>) {
+    assert!(message.contains(part.as_ref()), "{message}");
+}
+
+/// Assert that a command succeeded, showing its stderr when not.
+fn succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The go command's environment for the test's own go runs: no network, no user settings.
 fn go_command(directory: &Path) -> Process {
     let mut command = Process::new("go");
@@ -1563,22 +1577,14 @@ fn write_go_application(source: &Path, proxy: &Path, directory: &Path) {
         .current_dir(source)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let output = go_command(directory)
         .args(["mod", "tidy"])
         .env("GOPROXY", "off")
         .current_dir(source)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     assert!(
         fs_err::read_to_string(source.join("go.sum"))
             .unwrap()
@@ -1594,22 +1600,14 @@ fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
         .env("TMPDIR", elsewhere)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     String::from_utf8(output.stdout).unwrap()
 }
 
 /// The summary event of `assemble --json`.
 fn assembled(command: &mut assert_cmd::Command) -> serde_json::Value {
     let output = command.arg("--json").output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded(&output);
     let stdout = String::from_utf8(output.stdout).unwrap();
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
@@ -1745,8 +1743,8 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .args(["verify", "--files-only", "--prefix"])
             .arg(&moved),
     );
-    assert!(message.contains("bin/authentik: sha256 "), "{message}");
-    assert!(message.contains("but the manifest records"), "{message}");
+    says(&message, "bin/authentik: sha256 ");
+    says(&message, "but the manifest records");
     fs_err::write(&binary, original).unwrap();
 
     // The build cache serves a new prefix; another source path and another cache (Go's build
@@ -1846,15 +1844,10 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--cache-dir")
             .arg(directory.join("cache-4")),
     );
-    assert!(
-        message.contains("Go module example.com/greeting@v1.0.0"),
-        "{message}"
-    );
-    assert!(
-        message.contains(&format!(
-            "go.sum pins its files as {zip_hash}, the file has h1:"
-        )),
-        "{message}"
+    says(&message, "Go module example.com/greeting@v1.0.0");
+    says(
+        &message,
+        format!("go.sum pins its files as {zip_hash}, the file has h1:"),
     );
 
     // A module no proxy has: named, with each proxy's answer and what to do.
@@ -1869,13 +1862,13 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .arg("--cache-dir")
             .arg(directory.join("cache-6")),
     );
-    assert!(
-        message.contains("Go module example.com/greeting@v1.0.0: no module proxy has its"),
-        "{message}"
+    says(
+        &message,
+        "Go module example.com/greeting@v1.0.0: no module proxy has its",
     );
-    assert!(
-        message.contains("does not exist). Give one that has it with --go-proxy"),
-        "{message}"
+    says(
+        &message,
+        "does not exist). Give one that has it with --go-proxy",
     );
 
     // Missing tools are named before anything is fetched.
@@ -1892,15 +1885,13 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         .arg("--go")
         .arg(&old_go),
     );
-    assert!(
-        message.contains(
-            "missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server, bin/authentik"
-        ),
-        "{message}"
+    says(
+        &message,
+        "missing: Go 1.22 or newer, with a C compiler for cgo (for the Go server, bin/authentik",
     );
-    assert!(
-        message.contains("is go1.20.1, older than go 1.22, which the server's go.mod requires"),
-        "{message}"
+    says(
+        &message,
+        "is go1.20.1, older than go 1.22, which the server's go.mod requires",
     );
     let message = failure_of(
         assemble(
@@ -1911,10 +1902,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         )
         .env("CC", "/nonexistent/cc"),
     );
-    assert!(
-        message.contains("its C compiler `/nonexistent/cc` is not on PATH"),
-        "{message}"
-    );
+    says(&message, "its C compiler `/nonexistent/cc` is not on PATH");
     assert!(!directory.join("cache-5/go-proxy-v1").exists());
 
     // A failing build: the log's last lines and its path.
@@ -1932,11 +1920,11 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         )
         .arg("--allow-unverified-source"),
     );
-    assert!(
-        message.contains("`go build ./cmd/server` failed (exit status 1); the last"),
-        "{message}"
+    says(
+        &message,
+        "`go build ./cmd/server` failed (exit status 1); the last",
     );
-    assert!(message.contains("undefined: undefinedName"), "{message}");
-    assert!(message.contains("go-server-v1/logs/"), "{message}");
+    says(&message, "undefined: undefinedName");
+    says(&message, "go-server-v1/logs/");
     assert!(!directory.join("never").exists());
 }

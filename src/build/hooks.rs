@@ -139,11 +139,16 @@ fn append(log: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())
 }
 
-/// The last `count` lines of a log.
+/// The last `count` lines of a log: how many, and the lines.
 pub fn tail(log: &Path, count: usize) -> (usize, String) {
     let text = fs_err::read(log)
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default();
+    tail_of(&text, count)
+}
+
+/// The last `count` lines of a text: how many, and the lines.
+pub fn tail_of(text: &str, count: usize) -> (usize, String) {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(count);
     (lines.len() - start, lines[start..].join("\n"))

@@ -39,6 +39,8 @@ use crate::tags::WheelFilename;
 use crate::target::Target;
 
 pub use error::BuildError;
+/// The last lines of a failed build's log, shared with the other stages that run builds.
+pub use hooks::{tail as log_tail, tail_of};
 pub use pyproject::BuildSystem;
 pub use resolve::{Pin, resolve};
 pub use source::SourceInput;

@@ -245,16 +245,14 @@ fn go_build(
         detail: error.to_string(),
     })?;
     if !status.success() {
-        let text = fs_err::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+        let (lines, tail) = crate::build::log_tail(&log, TAIL_LINES);
         return Err(ServerError::BuildFailed {
             package: request.recipe.package.clone(),
             status: status
                 .code()
                 .map_or_else(|| "a signal".to_string(), |code| code.to_string()),
             log,
-            lines: lines.len().min(TAIL_LINES),
+            lines,
             tail,
         });
     }
@@ -309,11 +307,11 @@ pub fn modules_read_by_build(
             detail: error.to_string(),
         })?;
     if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
+        let (_, detail) =
+            crate::build::tail_of(&String::from_utf8_lossy(&output.stderr), TAIL_LINES);
         return Err(ServerError::Command {
             command: format!("go list -deps {}", request.recipe.package),
-            detail: lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n"),
+            detail,
         });
     }
     let downloads = module_cache.join("cache").join("download");
