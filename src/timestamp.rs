@@ -1,12 +1,33 @@
 //! Build time, made deterministic: `SOURCE_DATE_EPOCH` and its RFC 3339 form.
 
-/// `SOURCE_DATE_EPOCH`, else 1980-01-01 (the earliest time a zip holds), for builds, layers and
-/// SBOMs alike.
+use std::sync::OnceLock;
+
+/// 1980-01-01: the earliest time a zip holds, when nothing else gives a date.
+const FALLBACK: u64 = 315_532_800;
+
+/// The date the pinned inputs give (a recipe's release commit, a prefix's manifest), set once
+/// by the command that read them.
+static FROM_INPUTS: OnceLock<u64> = OnceLock::new();
+
+/// Take `epoch` as the default of [`source_date_epoch`]: the first call wins.
+pub fn default_from_inputs(epoch: u64) {
+    let _ = FROM_INPUTS.set(epoch);
+}
+
+/// `SOURCE_DATE_EPOCH`, else the date of the pinned inputs, else 1980-01-01, for builds, layers
+/// and SBOMs alike.
 pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
+    resolve(
+        std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
+        FROM_INPUTS.get().copied(),
+    )
+}
+
+fn resolve(environment: Option<&str>, from_inputs: Option<u64>) -> u64 {
+    environment
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(315_532_800)
+        .or(from_inputs)
+        .unwrap_or(FALLBACK)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (Howard Hinnant's civil-from-days algorithm).
@@ -37,6 +58,17 @@ pub fn rfc3339(epoch: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_environment_wins_then_the_inputs_then_1980() {
+        assert_eq!(
+            super::resolve(Some("1700000000"), Some(1_770_911_230)),
+            1_700_000_000
+        );
+        assert_eq!(super::resolve(None, Some(1_770_911_230)), 1_770_911_230);
+        assert_eq!(super::resolve(Some("not a number"), Some(7)), 7);
+        assert_eq!(super::resolve(None, None), 315_532_800);
+    }
+
     #[test]
     fn unix_times_become_rfc3339() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

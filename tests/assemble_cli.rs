@@ -1633,6 +1633,17 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     write_go_application(&source, &proxy, directory);
     let lock = directory.join("fixture.lock");
     let recipe = write_recipe_with(directory, &source, &lock, SETTINGS_PATCH, SERVER_RECIPE);
+    // The release's date, which builds, the SBOM and layers take instead of 1980.
+    let text = fs_err::read_to_string(&recipe).unwrap();
+    fs_err::write(
+        &recipe,
+        text.replacen(
+            "[source]\n",
+            "[source]\nsource-date-epoch = 1770911230\n",
+            1,
+        ),
+    )
+    .unwrap();
 
     // Locked: the module the build reads, by the go.sum hashes.
     let output = akpkg()
@@ -1666,7 +1677,8 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     let summary = assembled(
         assemble(&recipe, &source, &first, &directory.join("cache-1"))
             .args(["--go-proxy", &served.base])
-            .env_remove("GOCACHE"),
+            .env_remove("GOCACHE")
+            .env_remove("SOURCE_DATE_EPOCH"),
     );
     assert_eq!(summary["server"]["binary"], "bin/authentik", "{summary}");
     assert_eq!(summary["server"]["modules"], 1, "{summary}");
@@ -1709,6 +1721,8 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         "{sbom}"
     );
     validate_cyclonedx(&first.join("sbom.cdx.json"));
+    assert_eq!(manifest["source-date-epoch"], 1_770_911_230);
+    assert_eq!(sbom["metadata"]["timestamp"], "2026-02-12T15:47:10Z");
 
     // After a move, from anywhere.
     let moved = directory.join("moved/prefix");
@@ -1780,6 +1794,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         .map(|(index, prefix)| {
             let layer = directory.join(format!("layer-{index}.tar"));
             akpkg()
+                .env_remove("SOURCE_DATE_EPOCH")
                 .args(["layer", "--at", "/opt/fixture", "--prefix"])
                 .arg(prefix)
                 .arg("-o")
@@ -1790,6 +1805,10 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         })
         .collect();
     assert_eq!(layers[0], layers[1]);
+    // The layer's times are the manifest's date, without SOURCE_DATE_EPOCH set.
+    let mut archive = tar::Archive::new(fs_err::File::open(directory.join("layer-0.tar")).unwrap());
+    let first_entry = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(first_entry.header().mtime().unwrap(), 1_770_911_230);
 
     // A bundle carries the modules; an offline assemble from it reaches no network at all.
     let bundle = directory.join("bundle");

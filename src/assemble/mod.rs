@@ -352,6 +352,8 @@ struct Manifest<'a> {
     warnings: &'a [String],
     /// The digest of every input that determines the prefix's bytes (see `incremental`).
     input_digest: Sha256,
+    /// The `SOURCE_DATE_EPOCH` it was built with, which `layer` takes too.
+    source_date_epoch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<serde_json::Value>,
     /// What the native code needs from the machine it runs on (see `native`).
@@ -806,6 +808,7 @@ fn run_stages(
             _ => None,
         },
         native: native_manifest(&staged)?,
+        source_date_epoch: crate::timestamp::source_date_epoch(),
     };
     let staging = crate::contained::Contained::open(&staged)?;
     write_manifest(&staging, &manifest)?;

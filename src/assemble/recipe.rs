@@ -54,6 +54,10 @@ pub struct SourcePin {
     /// The commit the release was tagged at, for people and manifests.
     #[serde(default)]
     pub commit: Option<String>,
+    /// The release commit's date (Unix time): the default `SOURCE_DATE_EPOCH` of everything
+    /// built from this source, instead of 1980.
+    #[serde(default)]
+    pub source_date_epoch: Option<u64>,
     /// The git tree id of the source's files: the check.
     pub tree: String,
     /// Tree ids of the top-level entries, so a mismatch can name what differs.

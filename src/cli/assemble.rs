@@ -135,6 +135,9 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         ));
     }
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
+    if let Some(epoch) = loaded.recipe.source.source_date_epoch {
+        crate::timestamp::default_from_inputs(epoch);
+    }
     let build_options = args.build.options(&args.network, &args.cache)?;
     // Pre-flight: everything this machine lacks, reported at once, before anything is fetched.
     let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();

@@ -98,6 +98,13 @@ impl ImageArgs {
 
     /// Write the layer of `prefix` (and the OCI layout, if asked).
     pub fn write(&self, prefix: &Path, at: &str, output: &Path) -> Result<Written, CliError> {
+        // The date the prefix was built with, unless SOURCE_DATE_EPOCH says otherwise.
+        if let Some(epoch) = crate::assemble::read_manifest(prefix)
+            .ok()
+            .and_then(|manifest| manifest["source-date-epoch"].as_u64())
+        {
+            crate::timestamp::default_from_inputs(epoch);
+        }
         let mtime = crate::timestamp::source_date_epoch();
         let info = layer::write_layer(
             prefix,
