@@ -142,7 +142,12 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
 /// following symbolic links (a link to the build interpreter is the venv's, not the prefix's).
 fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(prefix).sort_by_file_name() {
+    // Bytecode caches hold half the prefix's files and never an ELF file.
+    let walk = walkdir::WalkDir::new(prefix)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| entry.file_name() != "__pycache__");
+    for entry in walk {
         let entry = entry.map_err(|error| AssembleError::Verify(error.to_string()))?;
         if !entry.file_type().is_file() {
             continue;
@@ -162,24 +167,54 @@ fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
         if !bytes.starts_with(b"\x7fELF") {
             continue;
         }
-        let Ok(elf) = goblin::elf::Elf::parse(&bytes) else {
+        let Some((needed, search)) = dynamic_needs(&bytes) else {
             continue;
         };
-        let mut search: Vec<String> = elf.runpaths.iter().map(|entry| entry.to_string()).collect();
-        search.extend(elf.rpaths.iter().map(|entry| entry.to_string()));
-        let search = search
-            .iter()
-            .flat_map(|entry| entry.split(':'))
-            .filter(|entry| !entry.is_empty())
-            .map(str::to_string)
-            .collect();
         files.push(ElfFile {
             relative,
-            needed: elf.libraries.iter().map(|name| name.to_string()).collect(),
+            needed,
             search,
         });
     }
     Ok(files)
+}
+
+/// The `DT_NEEDED` entries and the RUNPATH/RPATH directories of an ELF file, read from its
+/// program headers and dynamic segment only: the symbol tables (large in a Go binary) are
+/// never parsed. `None` when it is not a well-formed ELF file.
+fn dynamic_needs(bytes: &[u8]) -> Option<(Vec<String>, Vec<String>)> {
+    use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, Dynamic};
+    use goblin::elf::program_header::ProgramHeader;
+    let header = goblin::elf::Elf::parse_header(bytes).ok()?;
+    let context = goblin::container::Ctx::new(header.container().ok()?, header.endianness().ok()?);
+    let program_headers = ProgramHeader::parse(
+        bytes,
+        usize::try_from(header.e_phoff).ok()?,
+        usize::from(header.e_phnum),
+        context,
+    )
+    .ok()?;
+    let Some(dynamic) = Dynamic::parse(bytes, &program_headers, context).ok()? else {
+        // Statically linked: it needs nothing.
+        return Some((Vec::new(), Vec::new()));
+    };
+    let strings =
+        goblin::strtab::Strtab::parse(bytes, dynamic.info.strtab, dynamic.info.strsz, 0).ok()?;
+    let needed = dynamic
+        .get_libraries(&strings)
+        .iter()
+        .map(|name| name.to_string())
+        .collect();
+    let search = dynamic
+        .dyns
+        .iter()
+        .filter(|entry| entry.d_tag == DT_RUNPATH || entry.d_tag == DT_RPATH)
+        .filter_map(|entry| strings.get_at(usize::try_from(entry.d_val).ok()?))
+        .flat_map(|entry| entry.split(':'))
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some((needed, search))
 }
 
 /// soname → path, from `ldconfig -p` (this machine's x86-64 or other native entries first).

@@ -192,6 +192,11 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
     for (name, value) in &request.recipe.environment {
         field(name, value);
     }
+    // Set for the C compiler (see `build_environment`), so it is an input too.
+    field(
+        "SOURCE_DATE_EPOCH",
+        &crate::timestamp::source_date_epoch().to_string(),
+    );
     for name in PASSED_THROUGH {
         field(name, &std::env::var(name).unwrap_or_default());
     }
