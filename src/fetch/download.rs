@@ -140,7 +140,7 @@ pub fn download_checked_later(
     loop {
         let bounds = Bounds::new(None, &options.limits, deadline);
         attempt += 1;
-        let failure = match attempt_unpinned(
+        let (retry_after, failure) = match attempt_unpinned(
             client,
             &subject,
             &url,
@@ -151,7 +151,7 @@ pub fn download_checked_later(
         ) {
             Ok(()) => return Ok(()),
             Err(Attempt::Fatal(error)) => return Err(error),
-            Err(Attempt::Transient(_, message)) => message,
+            Err(Attempt::Transient(retry_after, message)) => (retry_after, message),
         };
         if attempt > options.retries {
             return Err(FetchError::GaveUp {
@@ -162,7 +162,7 @@ pub fn download_checked_later(
                 message: failure,
             });
         }
-        std::thread::sleep(delay);
+        std::thread::sleep(retry_after.unwrap_or(delay).min(MAX_DELAY));
         delay = (delay * 2).min(MAX_DELAY);
     }
 }
@@ -189,22 +189,7 @@ fn attempt_unpinned(
     let mut response = super::netrc::authorize(client.get(url), url, &options.netrc)
         .send()
         .map_err(|error| Attempt::Transient(None, without_url(&error)))?;
-    let status = response.status();
-    if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-        return Err(Attempt::Transient(
-            None,
-            format!("the server answered {status}"),
-        ));
-    }
-    if !status.is_success() {
-        // A missing file stays missing: retrying a 404 only delays the message.
-        return Err(Attempt::Fatal(FetchError::Status {
-            name: subject.name.to_string(),
-            version: subject.version.to_string(),
-            url: redacted(url),
-            status: status.as_u16(),
-        }));
-    }
+    check_status(&response, subject, url)?;
     let mut temporary = tempfile::NamedTempFile::new_in(directory)
         .map_err(io("cannot create a temporary file beside"))?;
     let mut body = Bounded::new(&mut response, bounds, &super::Silent);
@@ -325,27 +310,7 @@ fn attempt_once(
                 Attempt::Transient(None, format!("request failed: {}", without_url(&error)))
             }
         })?;
-    let status = response.status();
-    if status.as_u16() == 429 || status.is_server_error() {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        return Err(Attempt::Transient(
-            retry_after,
-            format!("the server answered {status}"),
-        ));
-    }
-    if !status.is_success() {
-        return Err(Attempt::Fatal(FetchError::Status {
-            name: request.name.clone(),
-            version: request.version.clone(),
-            url: redacted(url),
-            status: status.as_u16(),
-        }));
-    }
+    check_status(&response, &Subject::of(request), url)?;
 
     let expected_bytes = response.content_length().or(request.size);
     if let Some(announced) = response.content_length()
@@ -427,6 +392,38 @@ impl Bounds {
             stall_timeout: limits.stall_timeout,
         }
     }
+}
+
+/// The one retry policy's view of a status: 408, 429 and 5xx are worth another try (after the
+/// `Retry-After` seconds, when given); any other failure is final, since a missing file stays
+/// missing and retrying a 404 only delays the message.
+fn check_status(
+    response: &reqwest::blocking::Response,
+    subject: &Subject,
+    url: &str,
+) -> Result<(), Attempt> {
+    let status = response.status();
+    if matches!(status.as_u16(), 408 | 429) || status.is_server_error() {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Err(Attempt::Transient(
+            retry_after,
+            format!("the server answered {status}"),
+        ));
+    }
+    if !status.is_success() {
+        return Err(Attempt::Fatal(FetchError::Status {
+            name: subject.name.to_string(),
+            version: subject.version.to_string(),
+            url: redacted(url),
+            status: status.as_u16(),
+        }));
+    }
+    Ok(())
 }
 
 /// The distribution a download is for, in messages.
