@@ -134,6 +134,15 @@ pub enum FetchError {
         tried: String,
     },
 
+    #[error(
+        "{url} does not have the package-lock's integrity: the lock pins {expected}, the tarball has {actual}; it was not used"
+    )]
+    NpmIntegrityMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
     #[error("Go module {module}@{version}: {origin} is not a readable module file: {message}")]
     GoModuleUnreadable {
         module: String,

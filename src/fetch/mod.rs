@@ -14,6 +14,7 @@ mod git;
 mod go_modules;
 mod index;
 mod netrc;
+mod npm_cache;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use go_modules::{
 };
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
+pub use npm_cache::{NpmCache, NpmIntegrity};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
