@@ -11,54 +11,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use sha2::Digest;
 
 use super::FetchError;
-
-/// A package-lock `integrity` for sha512 (`sha512-<base64>`), checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NpmIntegrity {
-    digest: [u8; 64],
-}
-
-impl NpmIntegrity {
-    /// Parse `sha512-<base64 of 64 bytes>`; other algorithms are refused (npm's lock gives
-    /// sha512 for every registry tarball).
-    pub fn parse(text: &str) -> Option<NpmIntegrity> {
-        let encoded = text.trim().strip_prefix("sha512-")?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        Some(NpmIntegrity {
-            digest: bytes.try_into().ok()?,
-        })
-    }
-
-    /// The integrity of some bytes.
-    pub fn of_bytes(bytes: &[u8]) -> NpmIntegrity {
-        NpmIntegrity {
-            digest: sha2::Sha512::digest(bytes).into(),
-        }
-    }
-
-    fn hex(&self) -> String {
-        self.digest
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
-    }
-}
-
-impl std::fmt::Display for NpmIntegrity {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            formatter,
-            "sha512-{}",
-            base64::engine::general_purpose::STANDARD.encode(self.digest)
-        )
-    }
-}
+use crate::identity::NpmIntegrity;
 
 /// npm's cache directory (what `--cache` names).
 pub struct NpmCache {

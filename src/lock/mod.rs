@@ -12,6 +12,7 @@ mod akpkg_lock;
 mod error;
 mod go_modules;
 mod location;
+mod npm_lock;
 mod overrides;
 mod project;
 mod pylock;
@@ -33,6 +34,7 @@ pub use akpkg_lock::{
 pub use error::LockError;
 pub use go_modules::{LockedGo, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module};
 pub use location::{LineIndex, Location};
+pub use npm_lock::{LockedNpmPackage, read_npm_lock};
 pub use overrides::{Override, OverrideSource, apply_overrides, parse_override};
 pub use project::{ProjectSettings, read_project_settings};
 
