@@ -634,3 +634,156 @@ fn cache_clean_removes_only_a_marked_cache() {
     stdout_of(akpkg().args(["cache", "clean", "--cache-dir"]).arg(&cache));
     assert!(!cache.exists());
 }
+
+/// `package/package.json` and `package/index.js` as an npm tarball.
+fn npm_tarball(directory: &Path, name: &str, version: &str) -> PathBuf {
+    let path = directory.join(format!("{name}-{version}.tgz"));
+    let gzip = flate2::write::GzEncoder::new(
+        fs_err::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    let mut archive = tar::Builder::new(gzip);
+    for (file, content) in [
+        (
+            "package/package.json",
+            format!("{{\"name\":\"{name}\",\"version\":\"{version}\",\"main\":\"index.js\"}}"),
+        ),
+        (
+            "package/index.js",
+            format!("module.exports = \"{name} {version}\";\n"),
+        ),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, file, content.as_bytes())
+            .unwrap();
+    }
+    archive.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// The web stage's groundwork, end to end (through the library: no command takes it yet):
+/// a package-lock's downloads are fetched from a registry on 127.0.0.1 and checked by sha512,
+/// npm's cache is filled from them, and the real `npm ci --offline` installs with every proxy
+/// closed and the registry gone; a tarball whose bytes differ from the lock is refused.
+#[test]
+fn npm_tarballs_are_checked_and_npm_ci_installs_them_offline() {
+    let directory = tempfile::tempdir().unwrap();
+    let directory = directory.path();
+    let registry = directory.join("registry");
+    fs_err::create_dir_all(&registry).unwrap();
+    let left = npm_tarball(&registry, "fixture-left", "1.0.0");
+    let right = npm_tarball(&registry, "fixture-right", "2.0.0");
+    let served = StaticServer::serve(&registry);
+    let integrity = |path: &Path| {
+        akpkg::identity::NpmIntegrity::of_bytes(&fs_err::read(path).unwrap()).to_string()
+    };
+    let project = directory.join("project");
+    fs_err::create_dir_all(project.join("packages/own")).unwrap();
+    fs_err::write(
+        project.join("packages/own/package.json"),
+        r#"{"name":"own","version":"0.0.0"}"#,
+    )
+    .unwrap();
+    fs_err::write(
+        project.join("package.json"),
+        r#"{"name":"fixture-web","version":"1.0.0","workspaces":["packages/*"],"dependencies":{"fixture-left":"^1.0.0","fixture-right":"^2.0.0"}}"#,
+    )
+    .unwrap();
+    let lock = |right_integrity: &str| {
+        serde_json::json!({
+            "name": "fixture-web", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+            "packages": {
+                "": { "name": "fixture-web", "version": "1.0.0", "workspaces": ["packages/*"],
+                      "dependencies": { "fixture-left": "^1.0.0", "fixture-right": "^2.0.0" } },
+                "node_modules/fixture-left": { "version": "1.0.0",
+                    "resolved": format!("{}/fixture-left-1.0.0.tgz", served.base),
+                    "integrity": integrity(&left) },
+                "node_modules/fixture-right": { "version": "2.0.0",
+                    "resolved": format!("{}/fixture-right-2.0.0.tgz", served.base),
+                    "integrity": right_integrity },
+                "node_modules/own": { "resolved": "packages/own", "link": true },
+                "packages/own": { "name": "own", "version": "0.0.0" },
+            },
+        })
+        .to_string()
+    };
+    let lock_path = project.join("package-lock.json");
+    fs_err::write(&lock_path, lock(&integrity(&right))).unwrap();
+    let packages =
+        akpkg::lock::read_npm_lock(&lock_path, &fs_err::read_to_string(&lock_path).unwrap())
+            .unwrap();
+    assert_eq!(
+        packages.len(),
+        2,
+        "the link and the workspace source are not downloads"
+    );
+
+    let options = akpkg::fetch::FetchOptions::new(directory.join("cache"));
+    let tarballs = akpkg::fetch::fetch_npm_tarballs(&packages, &options).unwrap();
+    assert_eq!((tarballs.tarballs, tarballs.downloaded), (2, 2));
+    let again = akpkg::fetch::fetch_npm_tarballs(&packages, &options).unwrap();
+    assert_eq!(again.downloaded, 0);
+
+    // A registry that serves other bytes: refused with the URL and both digests, not kept.
+    let other = akpkg::identity::NpmIntegrity::of_bytes(b"other").to_string();
+    let tampered_lock = directory.join("tampered-lock.json");
+    fs_err::write(&tampered_lock, lock(&other)).unwrap();
+    let tampered = akpkg::lock::read_npm_lock(
+        &tampered_lock,
+        &fs_err::read_to_string(&tampered_lock).unwrap(),
+    )
+    .unwrap();
+    let fresh = akpkg::fetch::FetchOptions::new(directory.join("fresh-cache"));
+    let error = akpkg::fetch::fetch_npm_tarballs(&tampered, &fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("fixture-right-2.0.0.tgz"), "{error}");
+    assert!(
+        error.contains(&format!("the lock pins {other}, the tarball has sha512-")),
+        "{error}"
+    );
+    // Whatever was kept is named by its own sha512: the bad bytes were not.
+    for entry in fs_err::read_dir(directory.join("fresh-cache/npm-v1/sha512")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let digest = akpkg::identity::NpmIntegrity::of_bytes(&fs_err::read(&path).unwrap());
+        assert_eq!(name, format!("{}.tgz", digest.hex()));
+    }
+
+    // npm installs from the cache akpkg filled, with the registry gone and proxies closed.
+    drop(served);
+    let npm_cache = directory.join("npm-cache");
+    tarballs.fill(&packages, &npm_cache).unwrap();
+    let mut command = Process::new("npm");
+    command
+        .args([
+            "ci",
+            "--offline",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--cache",
+        ])
+        .arg(&npm_cache)
+        .current_dir(&project)
+        .env("npm_config_registry", "http://127.0.0.1:9/");
+    for variable in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+        command.env(variable, "http://127.0.0.1:9");
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for (name, version) in [("fixture-left", "1.0.0"), ("fixture-right", "2.0.0")] {
+        assert_eq!(
+            fs_err::read_to_string(project.join(format!("node_modules/{name}/index.js"))).unwrap(),
+            format!("module.exports = \"{name} {version}\";\n")
+        );
+    }
+}

@@ -38,7 +38,7 @@ pub use go_modules::{
 };
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
-pub use npm_cache::NpmCache;
+pub use npm_cache::{NPM_BUCKET, NpmCache, NpmTarballs, fetch_npm_tarballs};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -94,39 +94,145 @@ impl NpmCache {
     }
 }
 
+/// The cache bucket of checked npm tarballs, named by their sha512 (format version in the
+/// name).
+pub const NPM_BUCKET: &str = "npm-v1";
+
+/// The checked tarballs of a package-lock, in the cache.
+#[derive(Debug, Clone)]
+pub struct NpmTarballs {
+    pub directory: PathBuf,
+    /// Distinct tarballs (a package nested in several places is one tarball).
+    pub tarballs: usize,
+    pub downloaded: usize,
+}
+
+impl NpmTarballs {
+    /// Where the tarball of `integrity` is kept.
+    pub fn path(&self, integrity: &NpmIntegrity) -> PathBuf {
+        self.directory.join(format!("{}.tgz", integrity.hex()))
+    }
+
+    /// npm's cache for `packages`, filled from these tarballs (see [`NpmCache`]).
+    pub fn fill(
+        &self,
+        packages: &[crate::lock::LockedNpmPackage],
+        npm_cache: &Path,
+    ) -> Result<(), FetchError> {
+        let cache = NpmCache::new(npm_cache);
+        for package in packages {
+            cache.put(
+                &package.url,
+                &package.integrity,
+                &self.path(&package.integrity),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Download every tarball of `packages` that the cache lacks, each checked against its sha512
+/// before it is kept (the same client, retries and limits as every other download).
+pub fn fetch_npm_tarballs(
+    packages: &[crate::lock::LockedNpmPackage],
+    options: &super::FetchOptions,
+) -> Result<NpmTarballs, FetchError> {
+    use rayon::prelude::*;
+    let store = NpmTarballs {
+        directory: options.cache_dir.join(NPM_BUCKET).join("sha512"),
+        tarballs: 0,
+        downloaded: 0,
+    };
+    let mut distinct: Vec<&crate::lock::LockedNpmPackage> = Vec::new();
+    for package in packages {
+        if !distinct
+            .iter()
+            .any(|seen| seen.integrity == package.integrity)
+        {
+            distinct.push(package);
+        }
+    }
+    let missing: Vec<&&crate::lock::LockedNpmPackage> = distinct
+        .iter()
+        .filter(|package| !store.path(&package.integrity).is_file())
+        .collect();
+    if options.offline && !missing.is_empty() {
+        let lines = missing
+            .iter()
+            .map(|package| format!("npm {} {} ({})", package.name, package.version, package.url));
+        return Err(super::offline_missing(lines));
+    }
+    fs_err::create_dir_all(&store.directory).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: store.directory.clone(),
+        source,
+    })?;
+    let client = super::download::client(options)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.concurrency.max(1))
+        .build()
+        .map_err(|error| FetchError::Setup(error.to_string()))?;
+    pool.install(|| {
+        missing
+            .par_iter()
+            .try_for_each(|package| download_checked(&client, package, &store, options))
+    })?;
+    Ok(NpmTarballs {
+        tarballs: distinct.len(),
+        downloaded: missing.len(),
+        ..store
+    })
+}
+
+/// One tarball: downloaded beside its place, checked, then renamed into place.
+fn download_checked(
+    client: &reqwest::blocking::Client,
+    package: &crate::lock::LockedNpmPackage,
+    store: &NpmTarballs,
+    options: &super::FetchOptions,
+) -> Result<(), FetchError> {
+    let temporary = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempfile_in(&store.directory)
+        .map_err(|source| FetchError::Io {
+            action: "cannot create a temporary file in",
+            path: store.directory.clone(),
+            source,
+        })?
+        .into_temp_path();
+    super::download::download_checked_later(
+        client,
+        (&package.name, &package.version),
+        &package.url,
+        &temporary,
+        options,
+    )?;
+    let bytes = fs_err::read(&temporary).map_err(|source| FetchError::Io {
+        action: "cannot read",
+        path: temporary.to_path_buf(),
+        source,
+    })?;
+    let actual = NpmIntegrity::of_bytes(&bytes);
+    if actual != package.integrity {
+        return Err(FetchError::NpmIntegrityMismatch {
+            url: super::redacted(&package.url),
+            expected: package.integrity.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    let destination = store.path(&package.integrity);
+    temporary
+        .persist(&destination)
+        .map_err(|error| FetchError::Io {
+            action: "cannot write",
+            path: destination,
+            source: error.error,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `package/package.json` and `package/index.js` as an npm tarball.
-    fn tarball(directory: &Path, name: &str, version: &str) -> PathBuf {
-        let path = directory.join(format!("{name}-{version}.tgz"));
-        let gzip = flate2::write::GzEncoder::new(
-            fs_err::File::create(&path).unwrap(),
-            flate2::Compression::default(),
-        );
-        let mut archive = tar::Builder::new(gzip);
-        for (file, content) in [
-            (
-                "package/package.json",
-                format!("{{\"name\":\"{name}\",\"version\":\"{version}\",\"main\":\"index.js\"}}"),
-            ),
-            (
-                "package/index.js",
-                format!("module.exports = \"{name} {version}\";\n"),
-            ),
-        ] {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(content.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            archive
-                .append_data(&mut header, file, content.as_bytes())
-                .unwrap();
-        }
-        archive.into_inner().unwrap().finish().unwrap();
-        path
-    }
 
     #[test]
     fn integrities_parse_and_print_as_package_lock_writes_them() {
@@ -135,75 +241,5 @@ mod tests {
         for bad in ["sha1-AAAA", "sha512-short", "sha512-!!!", ""] {
             assert_eq!(NpmIntegrity::parse(bad), None, "{bad}");
         }
-    }
-
-    /// The real npm (every machine here has it) installs from the cache this writes, with
-    /// `--offline` and every proxy variable pointing at a closed port: the registry URL in the
-    /// lock is never asked. Without the entry, the same `npm ci` fails with ENOTCACHED.
-    #[test]
-    fn npm_ci_offline_installs_from_the_cache_akpkg_fills() {
-        let directory = tempfile::tempdir().unwrap();
-        let project = directory.path().join("project");
-        fs_err::create_dir_all(&project).unwrap();
-        let tgz = tarball(directory.path(), "fixture-left", "1.0.0");
-        let integrity = NpmIntegrity::of_bytes(&fs_err::read(&tgz).unwrap());
-        let url = "http://127.0.0.1:9/fixture-left/-/fixture-left-1.0.0.tgz";
-        fs_err::write(
-            project.join("package.json"),
-            r#"{"name":"fixture-web","version":"1.0.0","dependencies":{"fixture-left":"^1.0.0"}}"#,
-        )
-        .unwrap();
-        let lock = serde_json::json!({
-            "name": "fixture-web", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
-            "packages": {
-                "": { "name": "fixture-web", "version": "1.0.0",
-                      "dependencies": { "fixture-left": "^1.0.0" } },
-                "node_modules/fixture-left": { "version": "1.0.0", "resolved": url,
-                                               "integrity": integrity.to_string() },
-            },
-        });
-        fs_err::write(project.join("package-lock.json"), lock.to_string()).unwrap();
-
-        let cache = directory.path().join("npm-cache");
-        let npm_cache = NpmCache::new(&cache);
-        // A tarball with other bytes is refused, naming the URL and both digests.
-        let other = tarball(directory.path(), "fixture-left", "9.9.9");
-        let error = npm_cache
-            .put(url, &integrity, &other)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            error.contains(url) && error.contains(&integrity.to_string()),
-            "{error}"
-        );
-        assert!(!cache.join("_cacache/content-v2").exists());
-        npm_cache.put(url, &integrity, &tgz).unwrap();
-
-        let mut command = std::process::Command::new("npm");
-        command
-            .args([
-                "ci",
-                "--offline",
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--cache",
-            ])
-            .arg(&cache)
-            .current_dir(&project)
-            .env("npm_config_registry", "http://127.0.0.1:9/");
-        for variable in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-            command.env(variable, "http://127.0.0.1:9");
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(
-            fs_err::read_to_string(project.join("node_modules/fixture-left/index.js")).unwrap(),
-            "module.exports = \"fixture-left 1.0.0\";\n"
-        );
     }
 }
