@@ -287,6 +287,23 @@ impl NpmIntegrity {
         }
     }
 
+    /// The integrity of a stream's bytes, read in chunks.
+    pub fn of_reader(mut reader: impl std::io::Read) -> std::io::Result<NpmIntegrity> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha512::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = reader.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        Ok(NpmIntegrity {
+            digest: hasher.finalize().into(),
+        })
+    }
+
     /// The digest in lowercase hexadecimal (how npm's cache names content).
     pub fn hex(&self) -> String {
         self.digest

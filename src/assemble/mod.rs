@@ -89,6 +89,8 @@ pub struct ServerChoice {
     pub build: bool,
     /// `--go`: the go command [default: `go` on PATH].
     pub go_command: Option<PathBuf>,
+    /// That command, already checked (by the pre-flight), so it is not probed twice.
+    pub toolchain: Option<crate::server::Toolchain>,
 }
 
 /// What the server stage put into the prefix.
@@ -355,7 +357,7 @@ struct Manifest<'a> {
     /// The `SOURCE_DATE_EPOCH` it was built with, which `layer` takes too.
     source_date_epoch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    server: Option<serde_json::Value>,
+    server: Option<server::ServerRecord>,
     /// What the native code needs from the machine it runs on (see `native`).
     native: serde_json::Value,
 }
@@ -801,10 +803,8 @@ fn run_stages(
             .collect(),
         warnings: &warnings.list,
         input_digest: incremental::input_digest(loaded, target, options, &source_tree, go_version),
-        server: match (&server_plan, &built_server, &server_binary) {
-            (Some(plan), Some(built), Some(binary)) => {
-                Some(server::manifest(plan, built, binary)?)
-            }
+        server: match (&server_plan, &built_server, server_binary) {
+            (Some(plan), Some(built), Some(binary)) => Some(server::record(plan, built, binary)?),
             _ => None,
         },
         native: native_manifest(&staged)?,
@@ -826,22 +826,12 @@ fn run_stages(
             wheel_sha256: wheel.sha256.as_deref().unwrap_or_default(),
         })
         .collect();
-    let server_sha256 = manifest
-        .server
-        .as_ref()
-        .and_then(|server| server["sha256"].as_str())
-        .unwrap_or_default()
-        .to_string();
-    let sbom_server = built_server
-        .as_ref()
-        .zip(server_binary.as_deref())
-        .zip(server_plan.as_ref())
-        .map(|((built, binary), plan)| sbom::SbomServer {
-            binary,
-            sha256: &server_sha256,
-            go: &plan.toolchain.version,
-            modules: &built.modules,
-        });
+    let sbom_server = manifest.server.as_ref().map(|record| sbom::SbomServer {
+        binary: &record.binary,
+        sha256: record.sha256.as_str(),
+        go: &record.go,
+        modules: &record.modules,
+    });
     let document = sbom::sbom(
         (&recipe.name, &recipe.version),
         &source_tree,
@@ -925,6 +915,17 @@ fn run_stages(
         _lock: staging_lock,
     };
 
+    let server_summary =
+        manifest
+            .server
+            .as_ref()
+            .zip(built_server.as_ref())
+            .map(|(record, built)| ServerSummary {
+                binary: record.binary.clone(),
+                go: record.go.clone(),
+                modules: record.modules.len(),
+                from_cache: built.from_cache,
+            });
     Ok(AssembleSummary {
         prefix,
         installed: installed.len(),
@@ -943,16 +944,7 @@ fn run_stages(
         },
         size_bytes,
         up_to_date: false,
-        server: built_server
-            .as_ref()
-            .zip(server_binary)
-            .zip(server_plan.as_ref())
-            .map(|((built, binary), plan)| ServerSummary {
-                binary,
-                go: plan.toolchain.version.clone(),
-                modules: built.modules.len(),
-                from_cache: built.from_cache,
-            }),
+        server: server_summary,
         leftover: Some(std::sync::Arc::new(leftover)),
     })
 }

@@ -83,21 +83,27 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
             .join(&file.relative)
             .parent()
             .map_or_else(|| prefix.to_path_buf(), Path::to_path_buf);
+        // Each search directory with `$ORIGIN` expanded, once per file.
+        let mut inside = Vec::new();
         for entry in &file.search {
-            let expanded = entry.replace("$ORIGIN", &directory.display().to_string());
-            if !Path::new(&expanded).starts_with(prefix) {
+            let expanded =
+                PathBuf::from(entry.replace("$ORIGIN", &directory.display().to_string()));
+            let stays_inside = expanded
+                .strip_prefix(prefix)
+                .is_ok_and(crate::contained::lexically_inside);
+            if stays_inside {
+                inside.push(expanded);
+            } else {
                 audit
                     .runpaths_outside
                     .push((file.relative.clone(), entry.clone()));
             }
         }
         for soname in &file.needed {
-            let in_search_path = file.search.iter().any(|entry| {
-                let expanded = entry.replace("$ORIGIN", &directory.display().to_string());
-                let candidate = Path::new(&expanded).join(soname);
-                candidate.starts_with(prefix) && candidate.exists()
-            });
-            if in_search_path {
+            if inside
+                .iter()
+                .any(|directory| directory.join(soname).exists())
+            {
                 continue;
             }
             match loader_cache.get(soname) {
@@ -235,8 +241,10 @@ fn loader_cache() -> BTreeMap<String, PathBuf> {
         let Some((soname, kind)) = left.split_once(" (") else {
             continue;
         };
-        let native = kind.contains(std::env::consts::ARCH.replace('_', "-").as_str())
-            || std::env::consts::ARCH == "x86" && !kind.contains("64");
+        // ldconfig names the machine's ABI as `x86-64` or `AArch64`: compare loosely.
+        let native = kind
+            .to_ascii_lowercase()
+            .contains(&std::env::consts::ARCH.replace('_', "-"));
         if native {
             cache
                 .entry(soname.to_string())
@@ -328,7 +336,10 @@ mod tests {
             .args(["-shared", "-fPIC", "-o"])
             .arg(&library)
             .arg(&source)
-            .args(["-lz", "-Wl,-rpath,/opt/build-machine/lib:$ORIGIN/../libs"])
+            .args([
+                "-lz",
+                "-Wl,-rpath,/opt/build-machine/lib:$ORIGIN/../libs:$ORIGIN/../../../escaped",
+            ])
             .status()
             .unwrap();
         assert!(built.success());
@@ -342,12 +353,13 @@ mod tests {
         assert_eq!(zlib.needed_by, ["lib/x.cpython-313-x86_64-linux-gnu.so"]);
         assert_eq!(audit.packages(), ["zlib1g"]);
         assert_eq!(audit.install_line().unwrap(), "apt-get install -y zlib1g");
+        let library = "lib/x.cpython-313-x86_64-linux-gnu.so".to_string();
         assert_eq!(
             audit.runpaths_outside,
-            [(
-                "lib/x.cpython-313-x86_64-linux-gnu.so".to_string(),
-                "/opt/build-machine/lib".to_string()
-            )]
+            [
+                (library.clone(), "$ORIGIN/../../../escaped".to_string()),
+                (library, "/opt/build-machine/lib".to_string()),
+            ]
         );
         assert!(audit.unresolved.is_empty());
     }

@@ -35,7 +35,10 @@ pub fn plan<'a>(
                 .to_string(),
         )
     })?;
-    let toolchain = server::find_toolchain(recipe, go, options.server.go_command.as_deref())?;
+    let toolchain = match &options.server.toolchain {
+        Some(toolchain) => toolchain.clone(),
+        None => server::find_toolchain(recipe, go, options.server.go_command.as_deref())?,
+    };
     Ok(Some(ServerPlan {
         recipe,
         go,
@@ -80,21 +83,36 @@ pub fn place(
 }
 
 /// The manifest's `server`: the binary, its hash, how it was built and every linked module.
-pub fn manifest(
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ServerRecord {
+    /// Relative to the prefix (`bin/authentik`).
+    pub binary: String,
+    pub sha256: Sha256,
+    pub package: String,
+    pub go: String,
+    pub target: String,
+    pub environment: std::collections::BTreeMap<String, String>,
+    pub go_sum_sha256: Sha256,
+    pub modules: Vec<crate::server::LinkedModule>,
+}
+
+/// The record of the server placed at `binary`.
+pub fn record(
     plan: &ServerPlan,
     built: &BuiltServer,
-    binary: &str,
-) -> Result<serde_json::Value, AssembleError> {
+    binary: String,
+) -> Result<ServerRecord, AssembleError> {
     let sha256 =
         Sha256::of_file(&built.path).map_err(AssembleError::io("cannot read", &built.path))?;
-    Ok(serde_json::json!({
-        "binary": binary,
-        "sha256": sha256,
-        "package": plan.recipe.package,
-        "go": plan.toolchain.version,
-        "target": format!("{}/{}", plan.toolchain.goos, plan.toolchain.goarch),
-        "environment": plan.recipe.environment,
-        "go-sum-sha256": plan.go.go_sum_sha256,
-        "modules": built.modules,
-    }))
+    Ok(ServerRecord {
+        binary,
+        sha256,
+        package: plan.recipe.package.clone(),
+        go: plan.toolchain.version.clone(),
+        target: format!("{}/{}", plan.toolchain.goos, plan.toolchain.goarch),
+        environment: plan.recipe.environment.clone(),
+        go_sum_sha256: plan.go.go_sum_sha256.clone(),
+        modules: built.modules.clone(),
+    })
 }

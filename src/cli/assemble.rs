@@ -141,7 +141,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     let build_options = args.build.options(&args.network, &args.cache)?;
     // Pre-flight: everything this machine lacks, reported at once, before anything is fetched.
     let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
-    let (target, report) = super::doctor::checked_target(
+    let (target, report, toolchain) = super::doctor::checked_target(
         &loaded,
         args.python.as_deref(),
         &build_options.cache_dir,
@@ -187,6 +187,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         server: ServerChoice {
             build: !args.no_server,
             go_command: args.go.clone(),
+            toolchain,
         },
     };
     let reporter = super::progress::StageReporter::new(args.json);

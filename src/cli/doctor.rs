@@ -38,7 +38,7 @@ pub struct DoctorArgs {
 pub fn run(args: DoctorArgs) -> Result<(), CliError> {
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
     let cache_dir = args.cache.locate()?;
-    let (_, report) = checked_target(
+    let (_, report, _) = checked_target(
         &loaded,
         args.python.as_deref(),
         &cache_dir,
@@ -91,15 +91,20 @@ fn describe(loaded: &LoadedRecipe, report: &Report) -> String {
     text
 }
 
-/// The interpreter for the lock (as `--python` names it, or discovered) and the pre-flight
-/// report, which includes whether one was found.
+/// The interpreter for the lock (as `--python` names it, or discovered), the pre-flight
+/// report, which includes whether one was found, and the go command for the recipe's server
+/// when one fits (so that assemble does not look for it again).
 pub fn checked_target(
     loaded: &LoadedRecipe,
     python: Option<&str>,
     cache_dir: &std::path::Path,
     git_sources_from_archives: bool,
     go_command: Option<Option<&std::path::Path>>,
-) -> (Result<Target, CliError>, Report) {
+) -> (
+    Result<Target, CliError>,
+    Report,
+    Option<crate::server::Toolchain>,
+) {
     let target = target_for_lock(loaded, python, cache_dir);
     let interpreter = match &target {
         Ok(target) => Ok(target
@@ -114,21 +119,27 @@ pub fn checked_target(
             })),
         Err(error) => Err(error.to_string()),
     };
-    let go = match (&loaded.recipe.server, &loaded.lock.go, go_command) {
-        (Some(server), Some(go), Some(command)) => Some(
-            crate::server::find_toolchain(server, go, command)
-                .map(|toolchain| format!("{} ({})", toolchain.command.display(), toolchain.version))
-                .map_err(|error| error.to_string()),
-        ),
+    let found = match (&loaded.recipe.server, &loaded.lock.go, go_command) {
+        (Some(server), Some(go), Some(command)) => {
+            Some(crate::server::find_toolchain(server, go, command))
+        }
         _ => None,
     };
+    let go = found.as_ref().map(|found| match found {
+        Ok(toolchain) => Ok(format!(
+            "{} ({})",
+            toolchain.command.display(),
+            toolchain.version
+        )),
+        Err(error) => Err(error.to_string()),
+    });
     let report = preflight::check(&preflight::Inputs {
         lock: &loaded.lock,
         interpreter,
         git_sources_from_archives,
         go,
     });
-    (target, report)
+    (target, report, found.and_then(Result::ok))
 }
 
 /// The interpreter `--python` names, or one matching the lock's Python.

@@ -392,9 +392,9 @@ fn lock_go(
     fetch_options: &fetch::FetchOptions,
     go_command: Option<&Path>,
 ) -> Result<Option<crate::lock::LockedGo>, CliError> {
-    let (Some(mut go), Some(server)) = (crate::lock::read_go_module(project_directory)?, server)
-    else {
-        return Ok(crate::lock::read_go_module(project_directory)?);
+    let (mut go, server) = match (crate::lock::read_go_module(project_directory)?, server) {
+        (Some(go), Some(server)) => (go, server),
+        (go, _) => return Ok(go),
     };
     let toolchain = crate::server::find_toolchain(server, &go, go_command)?;
     let tree = fetch::fetch_go_modules(&go, fetch_options, fetch::Unavailable::Skip)?;

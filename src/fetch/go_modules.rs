@@ -314,26 +314,16 @@ fn place_checked(
     obtain: impl FnOnce(&Path) -> Result<(), FetchError>,
     origin: &str,
 ) -> Result<(), FetchError> {
-    let destination = directory.join(file.relative());
-    let parent = destination.parent().unwrap_or(directory);
-    fs_err::create_dir_all(parent).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: parent.to_path_buf(),
-        source,
-    })?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempfile_in(parent)
-        .map_err(|source| FetchError::Io {
-            action: "cannot create a temporary file in",
-            path: parent.to_path_buf(),
-            source,
-        })?
-        .into_temp_path();
-    obtain(&temporary)?;
+    super::place_checked(&directory.join(file.relative()), obtain, |temporary| {
+        check_hash(file, temporary, origin)
+    })
+}
+
+/// The go.sum hash of the file at `path` must be the one `file` pins.
+fn check_hash(file: &ProxyFile, path: &Path, origin: &str) -> Result<(), FetchError> {
     let actual = match file.kind {
-        FileKind::GoMod => go_mod_hash(&temporary),
-        FileKind::Zip => zip_hash(&temporary),
+        FileKind::GoMod => go_mod_hash(path),
+        FileKind::Zip => zip_hash(path),
     }
     .map_err(|message| FetchError::GoModuleUnreadable {
         module: file.module.path.to_string(),
@@ -341,25 +331,19 @@ fn place_checked(
         origin: origin.to_string(),
         message,
     })?;
-    if actual != *file.expected {
-        return Err(FetchError::GoModuleMismatch(Box::new(
-            super::error::GoModuleMismatch {
-                module: file.module.path.to_string(),
-                version: file.module.version.to_string(),
-                what: file.describe(),
-                origin: origin.to_string(),
-                expected: file.expected.to_string(),
-                actual: actual.to_string(),
-            },
-        )));
+    if actual == *file.expected {
+        return Ok(());
     }
-    temporary
-        .persist(&destination)
-        .map_err(|error| FetchError::Io {
-            action: "cannot write",
-            path: destination.clone(),
-            source: error.error,
-        })
+    Err(FetchError::GoModuleMismatch(Box::new(
+        super::error::GoModuleMismatch {
+            module: file.module.path.to_string(),
+            version: file.module.version.to_string(),
+            what: file.describe(),
+            origin: origin.to_string(),
+            expected: file.expected.to_string(),
+            actual: actual.to_string(),
+        },
+    )))
 }
 
 /// `VERSION.info`: the version alone (its `Time` is optional in the protocol).

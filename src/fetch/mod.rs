@@ -421,6 +421,41 @@ pub struct Silent;
 
 impl Progress for Silent {}
 
+/// Obtain a file under a temporary name beside `destination` (parents created), `check` it,
+/// then rename it into place: a cache never holds a file that was not checked, and a failure
+/// leaves nothing behind. Used by the caches checked by other hashes than sha256 (Go modules,
+/// npm tarballs).
+pub(crate) fn place_checked(
+    destination: &Path,
+    obtain: impl FnOnce(&Path) -> Result<(), FetchError>,
+    check: impl FnOnce(&Path) -> Result<(), FetchError>,
+) -> Result<(), FetchError> {
+    let parent = destination.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(parent).map_err(|source| FetchError::Io {
+        action: "cannot create",
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let temporary = tempfile::Builder::new()
+        .prefix(".incoming-")
+        .tempfile_in(parent)
+        .map_err(|source| FetchError::Io {
+            action: "cannot create a temporary file in",
+            path: parent.to_path_buf(),
+            source,
+        })?
+        .into_temp_path();
+    obtain(&temporary)?;
+    check(&temporary)?;
+    temporary
+        .persist(destination)
+        .map_err(|error| FetchError::Io {
+            action: "cannot write",
+            path: destination.to_path_buf(),
+            source: error.error,
+        })
+}
+
 /// Fetch every request into the cache (or find it there).
 pub fn fetch_all(
     requests: &[ArtifactRequest],

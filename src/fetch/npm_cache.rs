@@ -191,43 +191,36 @@ fn download_checked(
     store: &NpmTarballs,
     options: &super::FetchOptions,
 ) -> Result<(), FetchError> {
-    let temporary = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempfile_in(&store.directory)
-        .map_err(|source| FetchError::Io {
-            action: "cannot create a temporary file in",
-            path: store.directory.clone(),
+    let obtain = |temporary: &Path| {
+        super::download::download_checked_later(
+            client,
+            (&package.name, &package.version),
+            &package.url,
+            temporary,
+            options,
+        )
+    };
+    let check = |temporary: &Path| {
+        let file = fs_err::File::open(temporary).map_err(|source| FetchError::Io {
+            action: "cannot read",
+            path: temporary.to_path_buf(),
             source,
-        })?
-        .into_temp_path();
-    super::download::download_checked_later(
-        client,
-        (&package.name, &package.version),
-        &package.url,
-        &temporary,
-        options,
-    )?;
-    let bytes = fs_err::read(&temporary).map_err(|source| FetchError::Io {
-        action: "cannot read",
-        path: temporary.to_path_buf(),
-        source,
-    })?;
-    let actual = NpmIntegrity::of_bytes(&bytes);
-    if actual != package.integrity {
-        return Err(FetchError::NpmIntegrityMismatch {
+        })?;
+        let actual = NpmIntegrity::of_reader(file).map_err(|source| FetchError::Io {
+            action: "cannot read",
+            path: temporary.to_path_buf(),
+            source,
+        })?;
+        if actual == package.integrity {
+            return Ok(());
+        }
+        Err(FetchError::NpmIntegrityMismatch {
             url: super::redacted(&package.url),
             expected: package.integrity.to_string(),
             actual: actual.to_string(),
-        });
-    }
-    let destination = store.path(&package.integrity);
-    temporary
-        .persist(&destination)
-        .map_err(|error| FetchError::Io {
-            action: "cannot write",
-            path: destination,
-            source: error.error,
         })
+    };
+    super::place_checked(&store.path(&package.integrity), obtain, check)
 }
 
 #[cfg(test)]
