@@ -322,6 +322,23 @@ impl std::fmt::Display for NpmIntegrity {
     }
 }
 
+impl serde::Serialize for NpmIntegrity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NpmIntegrity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NpmIntegrity::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a sha512 integrity (`sha512-` and the base64 of 64 bytes)"
+            ))
+        })
+    }
+}
+
 fn is_file_name(text: &str) -> bool {
     !text.is_empty()
         && text != "."

@@ -34,3 +34,4 @@ pub mod server;
 pub mod tags;
 pub mod target;
 pub mod timestamp;
+pub mod web;

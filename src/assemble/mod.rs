@@ -26,6 +26,7 @@ mod recipe;
 mod sbom;
 mod server;
 mod verify;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub use error::AssembleError;
 pub use native::{NativeAudit, audit as audit_native};
 pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
 pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
+pub use web::WebChoice;
 
 /// The manifest's file name inside the prefix.
 pub const MANIFEST: &str = "akpkg-manifest.json";
@@ -80,6 +82,7 @@ pub struct AssembleOptions {
     /// Rebuild even when the prefix is already what this assemble would make.
     pub force: bool,
     pub server: ServerChoice,
+    pub web: WebChoice,
 }
 
 /// Whether and with what to build the recipe's Go server.
@@ -104,6 +107,18 @@ pub struct ServerSummary {
     pub from_cache: bool,
 }
 
+/// What the web stage put into the prefix.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebSummary {
+    /// Relative to the prefix (`web/dist`).
+    pub output: String,
+    pub files: usize,
+    /// npm packages installed for the build.
+    pub packages: usize,
+    pub overrides: usize,
+    pub from_cache: bool,
+}
+
 /// What an assemble did.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssembleSummary {
@@ -122,6 +137,8 @@ pub struct AssembleSummary {
     pub up_to_date: bool,
     /// The Go server, when the recipe has one and it was built.
     pub server: Option<ServerSummary>,
+    /// The web UI, when the recipe has one and it was built.
+    pub web: Option<WebSummary>,
     /// The replaced prefix and the staging it sits in, removed when this is dropped: after
     /// the result is reported, off the critical path (or by the next run, if this one dies).
     #[serde(skip)]
@@ -358,6 +375,8 @@ struct Manifest<'a> {
     source_date_epoch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<server::ServerRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<web::WebRecord>,
     /// What the native code needs from the machine it runs on (see `native`).
     native: serde_json::Value,
 }
@@ -435,6 +454,7 @@ fn run_stages(
     let go_version = server_plan
         .as_ref()
         .map(|plan| plan.toolchain.version.as_str());
+    let web_plan = web::plan(loaded, options)?;
 
     // 2. Staging goes beside the prefix, so the final move is a rename on one file system.
     let prefix = std::path::absolute(&options.prefix)
@@ -526,10 +546,22 @@ fn run_stages(
         )?),
         None => None,
     };
+    let web_inputs = match &web_plan {
+        Some(plan) => Some(web::fetch(
+            plan,
+            &source,
+            &fetch_options,
+            &crate::progress::Downloads(progress),
+        )?),
+        None => None,
+    };
     let downloaded = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
-        .count();
+        .count()
+        + web_inputs
+            .as_ref()
+            .map_or(0, |inputs| inputs.tarballs.downloaded);
     let bytes: u64 = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
@@ -546,6 +578,12 @@ fn run_stages(
                     "; {} Go module files, {} fetched",
                     tree.files, tree.fetched
                 ))
+                + &web_inputs
+                    .as_ref()
+                    .map_or_else(String::new, |inputs| format!(
+                        "; {} npm tarballs, {} downloaded",
+                        inputs.tarballs.tarballs, inputs.tarballs.downloaded
+                    ))
         ),
     );
 
@@ -662,6 +700,37 @@ fn run_stages(
         _ => None,
     };
 
+    let built_web = match (&web_plan, &web_inputs) {
+        (Some(plan), Some(inputs)) => {
+            stages.start("web", None);
+            let built = web::build(
+                plan,
+                inputs,
+                &source,
+                recipe.source.commit.as_deref(),
+                options,
+            )?;
+            for warning in &built.warnings {
+                warnings.push(warning.to_string());
+            }
+            stages.finish(
+                "web",
+                format!(
+                    "{} npm packages, {} overrides{}",
+                    inputs.packages.len(),
+                    built.overrides.len(),
+                    if built.from_cache {
+                        ", from the build cache"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            Some(built)
+        }
+        _ => None,
+    };
+
     // 7.
     stages.start("install", None);
     let layout = Layout::staged(target, &prefix, &staged, options.runtime_python.as_deref())?;
@@ -725,16 +794,24 @@ fn run_stages(
             )));
         }
     }
-    match &options.web_dist {
-        Some(web_dist) => {
+    let web_record = match (&options.web_dist, &web_plan, &web_inputs, &built_web) {
+        (Some(web_dist), ..) => {
             let to = staged.join("web/dist");
             fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
             crate::archive::copy_tree(web_dist, &to, &[])?;
+            None
         }
-        None => warnings.push(
-            "no web UI assets (web/dist): give --web-dist DIR with the built web UI; the API and workers work without it".to_string(),
-        ),
-    }
+        (None, Some(plan), Some(inputs), Some(built)) => {
+            let placed = web::place(plan, built, &staged)?;
+            Some(web::record(plan, inputs, built, placed))
+        }
+        _ => {
+            warnings.push(
+                "no web UI assets (web/dist): the recipe builds none or --no-web was given; give --web-dist DIR with a built web UI. The API and workers work without it".to_string(),
+            );
+            None
+        }
+    };
     let server_binary = match (&server_plan, &built_server) {
         (Some(plan), Some(built)) => Some(server::place(plan, built, &staged)?),
         _ => None,
@@ -807,6 +884,7 @@ fn run_stages(
             (Some(plan), Some(built), Some(binary)) => Some(server::record(plan, built, binary)?),
             _ => None,
         },
+        web: web_record,
         native: native_manifest(&staged)?,
         source_date_epoch: crate::timestamp::source_date_epoch(),
     };
@@ -838,6 +916,7 @@ fn run_stages(
         lock,
         &components,
         sbom_server.as_ref(),
+        manifest.web.as_ref(),
         &applied,
         &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
     );
@@ -915,6 +994,17 @@ fn run_stages(
         _lock: staging_lock,
     };
 
+    let web_summary = manifest
+        .web
+        .as_ref()
+        .zip(built_web.as_ref())
+        .map(|(record, built)| WebSummary {
+            output: record.output.clone(),
+            files: record.files,
+            packages: record.packages.len(),
+            overrides: record.overrides.len(),
+            from_cache: built.from_cache,
+        });
     let server_summary =
         manifest
             .server
@@ -945,6 +1035,7 @@ fn run_stages(
         size_bytes,
         up_to_date: false,
         server: server_summary,
+        web: web_summary,
         leftover: Some(std::sync::Arc::new(leftover)),
     })
 }
@@ -971,6 +1062,7 @@ impl AssembleSummary {
             size_bytes: 0,
             up_to_date: true,
             server: None,
+            web: None,
             leftover: None,
         }
     }

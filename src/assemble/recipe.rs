@@ -43,6 +43,9 @@ pub struct Recipe {
     /// lock's `[go]`).
     #[serde(default)]
     pub server: Option<crate::server::ServerRecipe>,
+    /// The application's web UI, built from the same source with the pinned Node and npm.
+    #[serde(default)]
+    pub web: Option<crate::web::WebRecipe>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

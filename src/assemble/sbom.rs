@@ -96,13 +96,96 @@ fn go_components(server: &SbomServer) -> Vec<Value> {
     entries
 }
 
+/// `pkg:npm/NAMESPACE/NAME@VERSION` (`@scope` percent-encoded by the purl crate).
+fn npm_purl(name: &str, version: &str) -> String {
+    let (namespace, short) = match name.split_once('/') {
+        Some((scope, short)) if scope.starts_with('@') => (Some(scope), short),
+        _ => (None, name),
+    };
+    let Ok(mut purl) = packageurl::PackageUrl::new("npm", short) else {
+        return format!("pkg:npm/{name}@{version}");
+    };
+    if let Some(namespace) = namespace {
+        let _ = purl.with_namespace(namespace);
+    }
+    let _ = purl.with_version(version);
+    purl.to_string()
+}
+
+fn npm_component(package: &super::web::WebPackage, obtained: &str) -> Value {
+    let purl = npm_purl(&package.name, &package.version);
+    json!({
+        "type": "library",
+        "bom-ref": purl,
+        "name": package.name,
+        "version": package.version,
+        "purl": purl,
+        "hashes": [{ "alg": "SHA-512", "content": package.integrity.hex() }],
+        "properties": [property("akpkg:obtained", obtained)],
+    })
+}
+
+/// Every npm package the web UI was built with, its overrides, Node, npm and the generator.
+fn web_components(web: &super::web::WebRecord) -> Vec<Value> {
+    let mut entries: Vec<Value> = web
+        .packages
+        .iter()
+        .map(|package| npm_component(package, "npm package of the web UI build"))
+        .collect();
+    for resolved in &web.overrides {
+        let package = super::web::WebPackage {
+            name: resolved.package.clone(),
+            version: resolved.version.clone(),
+            integrity: resolved.integrity.clone(),
+        };
+        let mut component = npm_component(&package, "npm package of the web UI build");
+        if let Some(properties) = component["properties"].as_array_mut() {
+            properties.push(property("akpkg:override", resolved.source.clone()));
+        }
+        entries.push(component);
+    }
+    entries.push(npm_component(&web.node, "Node, which built the web UI"));
+    entries.push(npm_component(
+        &web.npm,
+        "npm, which installed the web UI's packages",
+    ));
+    if let Some(generator) = &web.generator {
+        let (group, artifact) = generator
+            .name
+            .split_once(':')
+            .unwrap_or(("", generator.name.as_str()));
+        let purl = packageurl::PackageUrl::new("maven", artifact)
+            .map(|mut purl| {
+                let _ = purl.with_namespace(group);
+                let _ = purl.with_version(generator.version.as_str());
+                purl.to_string()
+            })
+            .unwrap_or_else(|_| format!("pkg:maven/{}@{}", generator.name, generator.version));
+        entries.push(json!({
+            "type": "application",
+            "bom-ref": purl,
+            "name": generator.name,
+            "version": generator.version,
+            "purl": purl,
+            "hashes": [{ "alg": "SHA-256", "content": generator.sha256.as_str() }],
+            "properties": [property("akpkg:obtained", "generated the web UI's API client")],
+        }));
+    }
+    // A package nested at several places is one component.
+    entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
+    entries.dedup_by(|a, b| a["bom-ref"] == b["bom-ref"]);
+    entries
+}
+
 /// The SBOM as JSON.
+#[allow(clippy::too_many_arguments)]
 pub fn sbom(
     application: (&str, &str),
     source_tree: &str,
     lock: &AkpkgLock,
     components: &[SbomComponent<'_>],
     server: Option<&SbomServer<'_>>,
+    web: Option<&super::web::WebRecord>,
     patches: &[crate::patch::PatchReport],
     timestamp: &str,
 ) -> Value {
@@ -189,6 +272,9 @@ pub fn sbom(
         .collect();
     if let Some(server) = server {
         entries.extend(go_components(server));
+    }
+    if let Some(web) = web {
+        entries.extend(web_components(web));
     }
     entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
     let patches: Vec<Value> = patches

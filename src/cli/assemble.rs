@@ -42,9 +42,26 @@ pub struct AssembleArgs {
     #[arg(long, value_name = "PATH", help_heading = "Interpreter")]
     pub runtime_python: Option<PathBuf>,
 
-    /// The built web UI (authentik's web/dist) to put into the prefix.
+    /// A web UI built elsewhere (authentik's web/dist) to put into the prefix instead of
+    /// building the recipe's.
     #[arg(long, value_name = "DIR", help_heading = "Source and recipe")]
     pub web_dist: Option<PathBuf>,
+
+    /// Leave the recipe's web UI out (the login and admin pages are then blank).
+    #[arg(long, env = "AKPKG_NO_WEB", help_heading = "Building")]
+    pub no_web: bool,
+
+    /// How the web UI gets its API client: `generate` it from the source's schema with the
+    /// recipe's pinned openapi-generator (as upstream does; needs Java), or install the
+    /// `locked` one from the registry.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "generate",
+        value_name = "HOW",
+        help_heading = "Building"
+    )]
+    pub api_client: ApiClientArgument,
 
     /// Build from a source whose files do not match the recipe's pin (with a warning).
     #[arg(long, help_heading = "Source and recipe")]
@@ -188,6 +205,13 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             build: !args.no_server,
             go_command: args.go.clone(),
             toolchain,
+        },
+        web: assemble::WebChoice {
+            build: !args.no_web,
+            api_client: match args.api_client {
+                ApiClientArgument::Generate => crate::web::ApiClientChoice::Generate,
+                ApiClientArgument::Locked => crate::web::ApiClientChoice::Locked,
+            },
         },
     };
     let reporter = super::progress::StageReporter::new(args.json);
@@ -381,4 +405,11 @@ pub fn run_patch(args: PatchArgs) -> Result<(), CliError> {
         args.source.display()
     ));
     print(&text)
+}
+
+/// `--api-client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiClientArgument {
+    Generate,
+    Locked,
 }

@@ -459,3 +459,29 @@ name = "fixture-guardian"
 version = "0.1.0"
 source = { editable = "packages/fixture-guardian" }
 "#;
+
+/// A tarball shaped as the npm registry serves one: each `(path, content, mode)` under
+/// `package/`, gzip-compressed, in the order given.
+pub fn npm_package(path: &Path, entries: &[(String, Vec<u8>, u32)]) -> PathBuf {
+    let gzip = flate2::write::GzEncoder::new(
+        fs_err::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut archive = tar::Builder::new(gzip);
+    for (file, content, mode) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(*mode);
+        header.set_cksum();
+        archive
+            .append_data(&mut header, format!("package/{file}"), content.as_slice())
+            .unwrap();
+    }
+    archive.into_inner().unwrap().finish().unwrap();
+    path.to_path_buf()
+}
+
+/// The sha512 integrity of a file, as a package-lock writes it.
+pub fn npm_integrity(path: &Path) -> String {
+    akpkg::identity::NpmIntegrity::of_bytes(&fs_err::read(path).unwrap()).to_string()
+}

@@ -1,0 +1,245 @@
+//! The assemble steps of the recipe's web UI: whether to build it (and with what), fetching
+//! its pins, building it from the patched tree, placing it, and what the manifest says of it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{AssembleError, AssembleOptions, LoadedRecipe};
+use crate::fetch::{self, FetchOptions, NpmTarballs};
+use crate::identity::{NpmIntegrity, Sha256};
+use crate::lock::LockedNpmPackage;
+use crate::web::{self, ApiClientChoice, BuiltWeb, OverrideSource, WebRecipe};
+
+/// Whether and how to build the recipe's web UI.
+#[derive(Debug, Clone, Default)]
+pub struct WebChoice {
+    /// Build it when the recipe has one and no `--web-dist` was given (`--no-web`).
+    pub build: bool,
+    /// `--api-client`.
+    pub api_client: ApiClientChoice,
+}
+
+/// A web UI this assemble builds: the recipe's, and java when the client is generated.
+pub struct WebPlan<'a> {
+    pub recipe: &'a WebRecipe,
+    pub java: Option<PathBuf>,
+    pub api_client: ApiClientChoice,
+}
+
+/// The web UI to build, if any; java is checked here, before anything is fetched.
+pub fn plan<'a>(
+    loaded: &'a LoadedRecipe,
+    options: &AssembleOptions,
+) -> Result<Option<WebPlan<'a>>, AssembleError> {
+    let Some(recipe) = loaded.recipe.web.as_ref() else {
+        return Ok(None);
+    };
+    if !options.web.build || options.web_dist.is_some() {
+        return Ok(None);
+    }
+    let generated = recipe
+        .overrides
+        .iter()
+        .find(|entry| entry.source().ok() == Some(OverrideSource::ApiClient));
+    let java = match (generated, options.web.api_client) {
+        (Some(entry), ApiClientChoice::Generate) => Some(web::find_java(&entry.package)?),
+        _ => None,
+    };
+    Ok(Some(WebPlan {
+        recipe,
+        java,
+        api_client: options.web.api_client,
+    }))
+}
+
+/// What the fetch step gave the web build.
+pub struct WebInputs {
+    pub lock_sha256: Sha256,
+    pub packages: Vec<LockedNpmPackage>,
+    pub tarballs: NpmTarballs,
+    pub jar: Option<PathBuf>,
+}
+
+/// Fetch every tarball of the project's package-lock, Node, npm, the registry overrides and
+/// the generator's jar, each checked before it is kept.
+pub fn fetch(
+    plan: &WebPlan,
+    source: &Path,
+    options: &FetchOptions,
+    progress: &dyn fetch::Progress,
+) -> Result<WebInputs, AssembleError> {
+    let (lock_path, packages) = web::locked_packages(source, plan.recipe, plan.api_client)?;
+    let lock_sha256 =
+        Sha256::of_file(&lock_path).map_err(AssembleError::io("cannot read", &lock_path))?;
+    let mut downloads = packages.clone();
+    downloads.extend(web::extra_downloads(plan.recipe));
+    let tarballs = fetch::fetch_npm_tarballs(&downloads, options)?;
+    let jar = match (&plan.recipe.api_client, &plan.java) {
+        (Some(client), Some(_)) => {
+            let generator = &client.generator;
+            let filename = generator
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|error| {
+                    AssembleError::Recipe(format!("[web.api-client] generator url: {error}"))
+                })?;
+            let request = fetch::ArtifactRequest {
+                name: generator.name.clone(),
+                version: generator.version.clone(),
+                filename,
+                url: Some(generator.url.clone()),
+                sha256: generator.sha256.clone(),
+                size: None,
+            };
+            let fetched = fetch::fetch_all(&[request], options, progress)?;
+            fetched.into_iter().next().map(|artifact| artifact.path)
+        }
+        _ => None,
+    };
+    Ok(WebInputs {
+        lock_sha256,
+        packages,
+        tarballs,
+        jar,
+    })
+}
+
+/// Build the web UI from the patched tree (or take it from the build cache).
+pub fn build(
+    plan: &WebPlan,
+    inputs: &WebInputs,
+    source: &Path,
+    git_build_hash: Option<&str>,
+    options: &AssembleOptions,
+) -> Result<BuiltWeb, AssembleError> {
+    let generator = match (&inputs.jar, &plan.java) {
+        (Some(jar), Some(java)) => Some(web::Generator {
+            jar,
+            java: java.clone(),
+        }),
+        _ => None,
+    };
+    Ok(web::build(&web::WebBuild {
+        source,
+        recipe: plan.recipe,
+        packages: &inputs.packages,
+        tarballs: &inputs.tarballs,
+        generator,
+        cache_dir: &options.build.cache_dir,
+        git_build_hash,
+    })?)
+}
+
+/// Copy the output into the staged prefix at the project's path (`web/dist`); returns that
+/// path and the number of files.
+pub fn place(
+    plan: &WebPlan,
+    built: &BuiltWeb,
+    staged: &Path,
+) -> Result<(String, usize), AssembleError> {
+    let relative = Path::new(&plan.recipe.project).join(&plan.recipe.output);
+    let to = staged.join(&relative);
+    fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
+    crate::archive::copy_tree(&built.output, &to, &[])?;
+    let files = walkdir::WalkDir::new(&to)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .count();
+    Ok((relative.display().to_string(), files))
+}
+
+/// One npm package the web UI was built with.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebPackage {
+    pub name: String,
+    pub version: String,
+    pub integrity: NpmIntegrity,
+}
+
+/// The API client's generator, as the manifest and SBOM name it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratorRecord {
+    /// Maven coordinates (`org.openapitools:openapi-generator-cli`).
+    pub name: String,
+    pub version: String,
+    pub sha256: Sha256,
+}
+
+impl From<&web::PinnedPackage> for WebPackage {
+    fn from(pinned: &web::PinnedPackage) -> WebPackage {
+        WebPackage {
+            name: pinned.package.clone(),
+            version: pinned.version.clone(),
+            integrity: pinned.integrity.clone(),
+        }
+    }
+}
+
+/// The manifest's `web`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct WebRecord {
+    /// Relative to the prefix (`web/dist`).
+    pub output: String,
+    pub files: usize,
+    pub build_key: Sha256,
+    pub node: WebPackage,
+    pub npm: WebPackage,
+    pub package_lock_sha256: Sha256,
+    /// The generator, when the API client was generated.
+    pub generator: Option<GeneratorRecord>,
+    pub overrides: Vec<web::ResolvedOverride>,
+    pub warnings: Vec<String>,
+    /// Every package of the lock, once each, sorted.
+    pub packages: Vec<WebPackage>,
+}
+
+pub fn record(
+    plan: &WebPlan,
+    inputs: &WebInputs,
+    built: &BuiltWeb,
+    (output, files): (String, usize),
+) -> WebRecord {
+    let mut packages: Vec<WebPackage> = Vec::new();
+    let mut sorted: Vec<&LockedNpmPackage> = inputs.packages.iter().collect();
+    sorted.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    for package in sorted {
+        if packages
+            .last()
+            .is_some_and(|last| last.name == package.name && last.integrity == package.integrity)
+        {
+            continue;
+        }
+        packages.push(WebPackage {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            integrity: package.integrity.clone(),
+        });
+    }
+    WebRecord {
+        output,
+        files,
+        build_key: built.key.clone(),
+        node: (&plan.recipe.node).into(),
+        npm: (&plan.recipe.npm).into(),
+        package_lock_sha256: inputs.lock_sha256.clone(),
+        generator: plan
+            .recipe
+            .api_client
+            .as_ref()
+            .filter(|_| inputs.jar.is_some())
+            .map(|client| GeneratorRecord {
+                name: client.generator.name.clone(),
+                version: client.generator.version.clone(),
+                sha256: client.generator.sha256.clone(),
+            }),
+        overrides: built.overrides.clone(),
+        warnings: built.warnings.iter().map(ToString::to_string).collect(),
+        packages,
+    }
+}

@@ -1,0 +1,100 @@
+//! Errors of the `web` stage: each names the package, file or command and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{path}: not valid JSON: {detail}")]
+    Json { path: PathBuf, detail: String },
+
+    #[error("the recipe's [web] {field} `{value}` is not valid: {why}")]
+    Recipe {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
+
+    #[error(
+        "{package_json} asks for {tool} `{wanted}` (its `engines`), but the recipe pins {tool} {pinned}; pin a version that satisfies it in the recipe's [web] {tool}"
+    )]
+    Engine {
+        package_json: PathBuf,
+        tool: &'static str,
+        wanted: String,
+        pinned: String,
+    },
+
+    #[error(
+        "the override of `{package}` names a package that {lock} does not lock; remove it from the recipe or lock again"
+    )]
+    OverrideNotLocked { package: String, lock: PathBuf },
+
+    #[error(
+        "the recipe generates the API client `{package}` with openapi-generator, which needs Java, and `{command}` cannot be run ({detail}). Install a Java runtime (Debian: apt-get install default-jre-headless), name it with JAVA, or give --api-client locked to use the lock's published client"
+    )]
+    NoJava {
+        package: String,
+        command: String,
+        detail: String,
+    },
+
+    #[error("{path}: the tarball has no package/package.json with a name and version")]
+    NotAPackage { path: PathBuf },
+
+    #[error(
+        "`{command}` failed in the web build (exit status {status}); the last {lines} lines of {log}:\n{tail}"
+    )]
+    CommandFailed {
+        command: String,
+        status: String,
+        log: PathBuf,
+        lines: usize,
+        tail: String,
+    },
+
+    #[error("cannot run `{command}`: {detail}")]
+    Command { command: String, detail: String },
+
+    #[error(
+        "the web build wrote no {path}: the recipe's [web] output names nothing the build made"
+    )]
+    NoOutput { path: PathBuf },
+
+    #[error(
+        "{path} exists and is not a directory this user made for a web build; remove it (web builds run at that fixed path so that their output does not depend on where akpkg runs)"
+    )]
+    ForeignBuildDirectory { path: PathBuf },
+
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
+
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::FetchError),
+
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+}
+
+impl WebError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> WebError {
+        let path = path.to_path_buf();
+        move |source| WebError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

