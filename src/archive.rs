@@ -443,7 +443,21 @@ fn archive_name(directory: &Path, path: &Path, root: &str) -> Result<String, Arc
 /// leaving out entries with the names in `skip` at any depth. Links must stay inside the copy;
 /// fifos, devices and sockets are refused (reading a fifo would wait forever).
 pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveError> {
-    let root = Contained::open(to)?;
+    copy_tree_under(from, to, Path::new(""), skip)
+}
+
+/// [`copy_tree`] into `root/under`, with links allowed anywhere inside `root` (a tree copied
+/// beside its siblings, whose links point at them: authentik's `website/static/blueprints`).
+pub fn copy_tree_under(
+    from: &Path,
+    root: &Path,
+    under: &Path,
+    skip: &[&str],
+) -> Result<(), ArchiveError> {
+    let root = Contained::open(root)?;
+    if !under.as_os_str().is_empty() {
+        root.create_dir_all(under)?;
+    }
     let walk = walkdir::WalkDir::new(from)
         .min_depth(1)
         .sort_by_file_name()
@@ -459,16 +473,16 @@ pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveErr
             path: error.path().unwrap_or(from).to_path_buf(),
             source: error.into(),
         })?;
-        let relative = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let relative = under.join(entry.path().strip_prefix(from).unwrap_or(entry.path()));
         let kind = entry.file_type();
         if kind.is_symlink() {
             let link =
                 fs_err::read_link(entry.path()).map_err(io_error("cannot read", entry.path()))?;
-            root.symlink(relative, &link)?;
+            root.symlink(&relative, &link)?;
         } else if kind.is_dir() {
-            root.create_dir_all(relative)?;
+            root.create_dir_all(&relative)?;
         } else if kind.is_file() {
-            root.place(entry.path(), relative, crate::contained::LinkMode::Copy)?;
+            root.place(entry.path(), &relative, crate::contained::LinkMode::Copy)?;
         } else {
             return Err(ArchiveError::SpecialFile {
                 path: entry.path().to_path_buf(),

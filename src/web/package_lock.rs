@@ -121,6 +121,126 @@ pub fn rewrite(
     Ok((text, warnings))
 }
 
+/// Versions of packages the lock's entries depend on at an exact version (`=0.21.1`) but the
+/// lock does not have: authentik's lock lacks `tree-sitter`, which two `@swagger-api` parsers
+/// require, and npm 11.6.2 accepts that only when it can read the version's metadata. The
+/// placeholder names the version and nothing to install: had npm decided to install it, it
+/// would have asked for a tarball no cache entry has, and failed rather than download.
+fn add_placeholders(
+    packages: &serde_json::Map<String, serde_json::Value>,
+    by_name: &mut std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+    registry: &str,
+) {
+    let locked: std::collections::BTreeSet<String> = by_name.keys().cloned().collect();
+    for entry in packages.values() {
+        for list in ["dependencies", "optionalDependencies"] {
+            let Some(dependencies) = entry.get(list).and_then(serde_json::Value::as_object) else {
+                continue;
+            };
+            for (name, range) in dependencies {
+                let Some(version) = range
+                    .as_str()
+                    .map(|range| range.trim_start_matches('='))
+                    .filter(|version| version.parse::<nodejs_semver::Version>().is_ok())
+                else {
+                    continue;
+                };
+                if locked.contains(name) {
+                    continue;
+                }
+                let file = name.rsplit('/').next().unwrap_or(name);
+                by_name.entry(name.clone()).or_default().insert(
+                    version.to_string(),
+                    serde_json::json!({
+                        "name": name,
+                        "version": version,
+                        "dist": { "tarball": format!("{registry}/{name}/-/{file}-{version}.tgz") },
+                        "_akpkg": "not in the package-lock: metadata for npm's check only",
+                    }),
+                );
+            }
+        }
+    }
+}
+
+/// Lock-entry fields that describe the install, not the package: left out of the metadata.
+const INSTALL_FIELDS: [&str; 9] = [
+    "resolved",
+    "integrity",
+    "link",
+    "dev",
+    "optional",
+    "devOptional",
+    "peer",
+    "inBundle",
+    "extraneous",
+];
+
+/// The registry metadata (packuments) npm may ask for while it checks the lock, made from the
+/// lock itself: for each package name, its locked versions with their dependency lists and
+/// their `dist` (the pinned tarball and integrity). npm asks for some even offline (where a
+/// range and an override meet, as for authentik's js-yaml); made from the pins, the metadata
+/// cannot offer npm a version the lock does not have. Returns `(URL, document)` pairs.
+pub fn packuments(lock_text: &str, registry: &str) -> Vec<(String, Vec<u8>)> {
+    let Ok(lock) = serde_json::from_str::<serde_json::Value>(lock_text) else {
+        return Vec::new();
+    };
+    let Some(packages) = lock.get("packages").and_then(serde_json::Value::as_object) else {
+        return Vec::new();
+    };
+    let mut by_name: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
+        std::collections::BTreeMap::new();
+    for (key, entry) in packages {
+        let Some((_, path_name)) = key.rsplit_once("node_modules/") else {
+            continue;
+        };
+        let (Some(version), Some(resolved), Some(integrity)) = (
+            entry.get("version").and_then(serde_json::Value::as_str),
+            entry.get("resolved").and_then(serde_json::Value::as_str),
+            entry.get("integrity").and_then(serde_json::Value::as_str),
+        ) else {
+            continue;
+        };
+        let name = entry
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(path_name);
+        let mut manifest = entry.as_object().cloned().unwrap_or_default();
+        for field in INSTALL_FIELDS {
+            manifest.remove(field);
+        }
+        manifest.insert("name".into(), name.into());
+        manifest.insert(
+            "dist".into(),
+            serde_json::json!({ "tarball": resolved, "integrity": integrity }),
+        );
+        by_name
+            .entry(name.to_string())
+            .or_default()
+            .insert(version.to_string(), manifest.into());
+    }
+    let registry = registry.trim_end_matches('/');
+    add_placeholders(packages, &mut by_name, registry);
+    by_name
+        .into_iter()
+        .map(|(name, versions)| {
+            let latest = versions
+                .keys()
+                .filter_map(|version| version.parse::<nodejs_semver::Version>().ok())
+                .max()
+                .map(|version| version.to_string());
+            let document = serde_json::json!({
+                "name": name,
+                "dist-tags": { "latest": latest },
+                "versions": versions,
+            });
+            // npm asks for a scoped package as `@scope%2fname`.
+            let url = format!("{registry}/{}", name.replace('/', "%2f"));
+            (url, document.to_string().into_bytes())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +295,49 @@ mod tests {
         );
         let messages: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         insta::assert_snapshot!(messages.join("\n"), @"override: @pf/elements 4.3.0 does not satisfy `~4.2.0`, which `node_modules/uses-it` asks for");
+    }
+
+    #[test]
+    fn packuments_offer_exactly_the_locked_versions() {
+        let lock = r#"{"lockfileVersion": 3, "packages": {
+            "": { "dependencies": { "js-yaml": "^4.1.0" } },
+            "node_modules/js-yaml": { "version": "4.1.1",
+                "resolved": "https://registry.example/js-yaml/-/js-yaml-4.1.1.tgz",
+                "integrity": "sha512-AAAA", "dev": true, "dependencies": { "argparse": "^2.0.1" } },
+            "node_modules/x/node_modules/js-yaml": { "version": "3.14.1",
+                "resolved": "https://registry.example/js-yaml/-/js-yaml-3.14.1.tgz",
+                "integrity": "sha512-BBBB" },
+            "node_modules/@scope/tool": { "version": "1.0.0",
+                "resolved": "https://registry.example/@scope/tool/-/tool-1.0.0.tgz",
+                "integrity": "sha512-CCCC" },
+            "node_modules/own": { "resolved": "packages/own", "link": true },
+            "node_modules/parser": { "version": "1.0.0",
+                "resolved": "https://registry.example/parser/-/parser-1.0.0.tgz",
+                "integrity": "sha512-DDDD", "dependencies": { "grammar": "=0.21.1", "js-yaml": "=4.1.1" } }
+        }}"#;
+        let documents = packuments(lock, "https://registry.example/");
+        let urls: Vec<&str> = documents.iter().map(|(url, _)| url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://registry.example/@scope%2ftool",
+                "https://registry.example/grammar",
+                "https://registry.example/js-yaml",
+                "https://registry.example/parser",
+            ]
+        );
+        // Required at an exact version and not locked: a placeholder with nothing to install.
+        let grammar: serde_json::Value = serde_json::from_slice(&documents[1].1).unwrap();
+        assert_eq!(grammar["versions"]["0.21.1"]["dist"].get("integrity"), None);
+        let document: serde_json::Value = serde_json::from_slice(&documents[2].1).unwrap();
+        assert_eq!(document["dist-tags"]["latest"], "4.1.1");
+        let versions = document["versions"].as_object().unwrap();
+        assert_eq!(versions.len(), 2);
+        let newest = &versions["4.1.1"];
+        assert_eq!(newest["name"], "js-yaml");
+        assert_eq!(newest["dependencies"]["argparse"], "^2.0.1");
+        assert_eq!(newest["dist"]["integrity"], "sha512-AAAA");
+        assert!(newest.get("dev").is_none() && newest.get("resolved").is_none());
     }
 
     #[test]

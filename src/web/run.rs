@@ -14,6 +14,10 @@ const TAIL_LINES: usize = 40;
 /// network even if something in it ignores `--offline`.
 const CLOSED_PORT: &str = "http://127.0.0.1:9";
 
+/// The registry npm asks for metadata (its default, set explicitly so that no npmrc changes
+/// it); offline, the answers come from [`package_lock::packuments`].
+const REGISTRY: &str = "https://registry.npmjs.org/";
+
 /// What a build made besides its output.
 pub struct Built {
     pub overrides: Vec<ResolvedOverride>,
@@ -23,6 +27,8 @@ pub struct Built {
 /// The build directory, removed when dropped (also after a failure).
 struct BuildDirectory {
     root: PathBuf,
+    /// Until the output is published.
+    failed: bool,
 }
 
 impl BuildDirectory {
@@ -42,12 +48,19 @@ impl BuildDirectory {
         fs_err::create_dir(root).map_err(WebError::io("cannot create", root))?;
         Ok(BuildDirectory {
             root: root.to_path_buf(),
+            failed: true,
         })
     }
 }
 
 impl Drop for BuildDirectory {
     fn drop(&mut self) {
+        // A debugging aid: keep a failed build's directory to look into (the next build of
+        // the same key removes it).
+        if self.failed && std::env::var_os("AKPKG_KEEP_FAILED").is_some() {
+            tracing::warn!("web build directory kept: {}", self.root.display());
+            return;
+        }
         if let Err(error) = fs_err::remove_dir_all(&self.root) {
             tracing::warn!("cannot remove the web build directory: {error}");
         }
@@ -129,6 +142,7 @@ impl Runner {
                 private.join("npmrc-global").display().to_string(),
             ),
             ("npm_config_offline", "true".to_string()),
+            ("npm_config_registry", REGISTRY.to_string()),
             ("npm_config_audit", "false".to_string()),
             ("npm_config_fund", "false".to_string()),
             ("npm_config_update_notifier", "false".to_string()),
@@ -220,7 +234,7 @@ pub fn build_at_fixed_path(
             warnings: record.warnings,
         });
     }
-    let directory = BuildDirectory::create(&root)?;
+    let mut directory = BuildDirectory::create(&root)?;
     let logs = bucket.join("logs");
     fs_err::create_dir_all(&logs).map_err(WebError::io("cannot create", &logs))?;
     let log = logs.join(format!("{key}.log"));
@@ -228,7 +242,7 @@ pub fn build_at_fixed_path(
 
     // 3.
     for input in &request.recipe.inputs {
-        copy_input(&request.source.join(input), &directory.root.join(input))?;
+        copy_input(request.source, input, &directory.root)?;
     }
     let private = directory.root.join(".akpkg");
     for name in ["home", "tmp", "npm-cache", "overrides"] {
@@ -252,8 +266,9 @@ pub fn build_at_fixed_path(
     let lock_path = project.join("package-lock.json");
     let text =
         fs_err::read_to_string(&lock_path).map_err(WebError::io("cannot read", &lock_path))?;
-    let (rewritten, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
-    fs_err::write(&lock_path, rewritten).map_err(WebError::io("cannot write", &lock_path))?;
+    let (rewritten_text, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
+    fs_err::write(&lock_path, &rewritten_text)
+        .map_err(WebError::io("cannot write", &lock_path))?;
 
     // 5.
     let mut cached = request.packages.to_vec();
@@ -263,6 +278,10 @@ pub fn build_at_fixed_path(
             .filter(|download| overrides.iter().any(|entry| entry.package == download.name)),
     );
     request.tarballs.fill(&cached, &private.join("npm-cache"))?;
+    let npm_cache = crate::fetch::NpmCache::new(&private.join("npm-cache"));
+    for (url, document) in package_lock::packuments(&rewritten_text, REGISTRY) {
+        npm_cache.put_packument(&url, &document)?;
+    }
     runner.run(
         &strings(&[
             "npm",
@@ -303,6 +322,7 @@ pub fn build_at_fixed_path(
         warnings,
     };
     publish(&output, &record, bucket, &finished)?;
+    directory.failed = false;
     Ok(Built {
         overrides: record.overrides,
         warnings: record.warnings,
@@ -330,15 +350,21 @@ fn lock(path: &Path) -> Result<fs_err::File, WebError> {
     Ok(file)
 }
 
-fn copy_input(from: &Path, to: &Path) -> Result<(), WebError> {
-    if let Some(parent) = to.parent() {
-        fs_err::create_dir_all(parent).map_err(WebError::io("cannot create", parent))?;
-    }
+/// Copy one input (a file or a directory of the source) to the same path in the build
+/// directory; links may point at the other inputs.
+fn copy_input(source: &Path, input: &str, root: &Path) -> Result<(), WebError> {
+    let from = source.join(input);
     if from.is_dir() {
-        fs_err::create_dir_all(to).map_err(WebError::io("cannot create", to))?;
-        crate::archive::copy_tree(from, to, &["node_modules"])?;
+        crate::archive::copy_tree_under(&from, root, Path::new(input), &["node_modules"])?;
     } else {
-        fs_err::copy(from, to).map_err(WebError::io("cannot copy", from))?;
+        let contained = crate::contained::Contained::open(root)?;
+        if let Some(parent) = Path::new(input)
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            contained.create_dir_all(parent)?;
+        }
+        contained.place(&from, Path::new(input), crate::contained::LinkMode::Copy)?;
     }
     Ok(())
 }
