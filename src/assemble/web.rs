@@ -66,9 +66,11 @@ pub struct WebInputs {
 pub fn fetch(
     plan: &WebPlan,
     source: &Path,
+    locked: Option<&crate::lock::LockedWeb>,
     options: &FetchOptions,
     progress: &dyn fetch::Progress,
 ) -> Result<WebInputs, AssembleError> {
+    web::check_package_lock(source, plan.recipe, locked)?;
     let (lock_path, packages) = web::locked_packages(source, plan.recipe, plan.api_client)?;
     let lock_sha256 =
         Sha256::of_file(&lock_path).map_err(AssembleError::io("cannot read", &lock_path))?;

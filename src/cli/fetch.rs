@@ -134,6 +134,7 @@ impl NetworkArgs {
             })
             .collect::<Result<_, _>>()?;
         let mut go_bundle = None;
+        let mut npm_bundle = None;
         let mut git_trees = std::collections::BTreeMap::new();
         for text in &self.git_tree {
             let (commit, tree) = pair(text, "--git-tree", "COMMIT=TREE")?;
@@ -155,6 +156,7 @@ impl NetworkArgs {
             }
             local_sources.push(bundle.join("artifacts"));
             go_bundle = Some(bundle.join(fetch::BUNDLE_GO_PROXY)).filter(|tree| tree.is_dir());
+            npm_bundle = Some(bundle.join(fetch::BUNDLE_NPM)).filter(|tree| tree.is_dir());
             let sources = fetch::read_bundle(bundle)?;
             git_archives.extend(sources.archives);
             for (commit, tree) in sources.trees {
@@ -177,6 +179,7 @@ impl NetworkArgs {
                 .find(|proxies| !proxies.is_empty())
                 .unwrap_or_else(|| vec![fetch::DEFAULT_GO_PROXY.to_string()]),
             go_bundle,
+            npm_bundle,
             ..FetchOptions::new(cache.resolve()?)
         })
     }
@@ -202,9 +205,11 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let mut options = args.network.options(&args.cache)?;
     // akpkg's own lock already names every file, build environments included: no planning.
     let mut go = None;
-    let (requests, git_requests) = if crate::lock::is_akpkg_lock(&args.lock.lock) {
+    let mut web = None;
+    let (mut requests, git_requests) = if crate::lock::is_akpkg_lock(&args.lock.lock) {
         let lock = crate::lock::AkpkgLock::read(&args.lock.lock)?;
         go = lock.go.clone();
+        web = lock.web.clone();
         for git in &lock.git {
             options
                 .git_trees
@@ -218,7 +223,24 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         let index = fetch::IndexClient::new(&options)?;
         requests_of(&plan, Some((&index, &target)))?
     };
+    // The web UI's generator jar is an artifact like the wheels (by sha256, bundled beside them).
+    if let Some(generator) = web.as_ref().and_then(|web| web.generator.as_ref()) {
+        requests.push(jar_request(generator)?);
+    }
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
+    // The web UI's npm tarballs, checked by sha512.
+    let npm = match &web {
+        Some(web) => {
+            let packages: Vec<_> = web
+                .packages
+                .iter()
+                .map(|package| package.package())
+                .collect();
+            let tarballs = fetch::fetch_npm_tarballs(&packages, &options)?;
+            Some((packages, tarballs))
+        }
+        None => None,
+    };
     let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
     // The server's Go modules, as the lock's go.sum pins them.
     let go_modules = match &go {
@@ -246,6 +268,9 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         if let Some((go, tree)) = &go_modules {
             fetch::write_bundle_tree(go, tree, destination)?;
         }
+        if let Some((packages, tarballs)) = &npm {
+            fetch::write_bundle_npm(packages, tarballs, destination)?;
+        }
         fetch::write_bundle(&fetched, &git_sources, destination)?;
     }
     let git: Vec<serde_json::Value> = git_requests
@@ -272,6 +297,8 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
             "git": git,
             "go-module-files": go_modules.as_ref().map(|(_, tree)| tree.files),
             "go-module-files-fetched": go_modules.as_ref().map(|(_, tree)| tree.fetched),
+            "npm-tarballs": npm.as_ref().map(|(_, tarballs)| tarballs.tarballs),
+            "npm-tarballs-downloaded": npm.as_ref().map(|(_, tarballs)| tarballs.downloaded),
             "seconds": seconds,
         });
         return print(&format!("{value}\n"));
@@ -289,6 +316,14 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
             tree.files,
             tree.directory.display(),
             tree.fetched
+        ));
+    }
+    if let Some((_, tarballs)) = &npm {
+        summary.push_str(&format!(
+            "{} npm tarballs in {} ({} downloaded), checked by sha512\n",
+            tarballs.tarballs,
+            tarballs.directory.display(),
+            tarballs.downloaded
         ));
     }
     if let Some(destination) = &args.dest {
@@ -435,4 +470,25 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
             }
         }
     }
+}
+
+/// The request for a jar akpkg's lock pins (its file name is the URL's last segment).
+pub fn jar_request(jar: &crate::lock::LockedJar) -> Result<fetch::ArtifactRequest, CliError> {
+    let filename = jar
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|error| {
+            CliError::Usage(format!("the lock's generator url {}: {error}", jar.url))
+        })?;
+    Ok(fetch::ArtifactRequest {
+        name: jar.name.clone(),
+        version: jar.version.clone(),
+        filename,
+        url: Some(jar.url.clone()),
+        sha256: jar.sha256.clone(),
+        size: None,
+    })
 }

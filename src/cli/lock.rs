@@ -344,6 +344,13 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             &options.fetch,
             args.go.as_deref(),
         )?,
+        web: match recipe
+            .as_ref()
+            .and_then(|recipe| recipe.recipe.web.as_ref())
+        {
+            Some(web) => Some(crate::web::lock(&project_directory, web)?),
+            None => None,
+        },
     };
     write_atomically(&args.output, &akpkg_lock.to_toml())?;
     let mut report = String::new();

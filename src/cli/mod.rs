@@ -235,6 +235,8 @@ pub enum CliError {
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
     #[error(transparent)]
+    Web(Box<crate::web::WebError>),
+    #[error(transparent)]
     Install(#[from] crate::install::InstallError),
     #[error(transparent)]
     Build(#[from] crate::build::BuildError),
@@ -251,6 +253,12 @@ pub enum CliError {
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<crate::web::WebError> for CliError {
+    fn from(error: crate::web::WebError) -> CliError {
+        CliError::Web(Box::new(error))
+    }
 }
 
 impl From<crate::assemble::AssembleError> for CliError {

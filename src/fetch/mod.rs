@@ -38,7 +38,9 @@ pub use go_modules::{
 };
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
-pub use npm_cache::{NPM_BUCKET, NpmCache, NpmTarballs, fetch_npm_tarballs};
+pub use npm_cache::{
+    BUNDLE_NPM, NPM_BUCKET, NpmCache, NpmTarballs, fetch_npm_tarballs, write_bundle_npm,
+};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +93,8 @@ pub struct FetchOptions {
     pub go_proxies: Vec<String>,
     /// A bundle's module proxy tree, asked before the network (files still checked).
     pub go_bundle: Option<PathBuf>,
+    /// A bundle's npm tarballs (`BUNDLE/npm/<sha512 hex>.tgz`), taken before the network.
+    pub npm_bundle: Option<PathBuf>,
 }
 
 impl FetchOptions {
@@ -111,6 +115,7 @@ impl FetchOptions {
             git_trees: std::collections::BTreeMap::new(),
             go_proxies: vec![go_modules::DEFAULT_GO_PROXY.to_string()],
             go_bundle: None,
+            npm_bundle: None,
         }
     }
 }

@@ -132,6 +132,30 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Fetch
 /// name).
 pub const NPM_BUCKET: &str = "npm-v1";
 
+/// Where a bundle keeps npm tarballs, named by their sha512 in hexadecimal.
+pub const BUNDLE_NPM: &str = "npm";
+
+/// Copy the tarballs of `packages` into `BUNDLE/npm/`.
+pub fn write_bundle_npm(
+    packages: &[crate::lock::LockedNpmPackage],
+    tarballs: &NpmTarballs,
+    bundle: &Path,
+) -> Result<usize, FetchError> {
+    let destination = crate::contained::Contained::create(&bundle.join(BUNDLE_NPM))?;
+    let mut copied = std::collections::BTreeSet::new();
+    for package in packages {
+        let name = format!("{}.tgz", package.integrity.hex());
+        if copied.insert(name.clone()) {
+            destination.place(
+                &tarballs.path(&package.integrity),
+                Path::new(&name),
+                crate::contained::LinkMode::Copy,
+            )?;
+        }
+    }
+    Ok(copied.len())
+}
+
 /// The checked tarballs of a package-lock, in the cache.
 #[derive(Debug, Clone)]
 pub struct NpmTarballs {
@@ -186,11 +210,22 @@ pub fn fetch_npm_tarballs(
             distinct.push(package);
         }
     }
+    let in_bundle = |package: &crate::lock::LockedNpmPackage| {
+        options
+            .npm_bundle
+            .as_ref()
+            .map(|bundle| bundle.join(format!("{}.tgz", package.integrity.hex())))
+            .filter(|path| path.is_file())
+    };
     let missing: Vec<&&crate::lock::LockedNpmPackage> = distinct
         .iter()
         .filter(|package| !store.path(&package.integrity).is_file())
         .collect();
-    if options.offline && !missing.is_empty() {
+    if options.offline && missing.iter().any(|package| in_bundle(package).is_none()) {
+        let missing: Vec<_> = missing
+            .iter()
+            .filter(|package| in_bundle(package).is_none())
+            .collect();
         let lines = missing
             .iter()
             .map(|package| format!("npm {} {} ({})", package.name, package.version, package.url));
@@ -225,14 +260,27 @@ fn download_checked(
     store: &NpmTarballs,
     options: &super::FetchOptions,
 ) -> Result<(), FetchError> {
-    let obtain = |temporary: &Path| {
-        super::download::download_checked_later(
+    let bundled = options
+        .npm_bundle
+        .as_ref()
+        .map(|bundle| bundle.join(format!("{}.tgz", package.integrity.hex())))
+        .filter(|path| path.is_file());
+    let obtain = |temporary: &Path| match &bundled {
+        // A bundle's copy is checked like a download before it is kept.
+        Some(path) => fs_err::copy(path, temporary)
+            .map(|_| ())
+            .map_err(|source| FetchError::Io {
+                action: "cannot copy",
+                path: path.clone(),
+                source,
+            }),
+        None => super::download::download_checked_later(
             client,
             (&package.name, &package.version),
             &package.url,
             temporary,
             options,
-        )
+        ),
     };
     let check = |temporary: &Path| {
         let file = fs_err::File::open(temporary).map_err(|source| FetchError::Io {

@@ -15,6 +15,8 @@
 //! [[build]]                # name, version, kind, backend, requires, environment
 //! [go]                     # go, toolchain, go-sum-sha256,
 //!                          # modules = [{ path, version, zip, go-mod }] (from go.sum)
+//! [web]                    # package-lock-sha256, generator = { name, version, url, sha256 },
+//!                          # packages = [{ name, version, url, integrity }]
 //! ```
 
 use std::path::Path;
@@ -47,6 +49,9 @@ pub struct AkpkgLock {
     /// The application's Go module (its server), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub go: Option<LockedGo>,
+    /// The web UI's npm tarballs and generator, when the recipe builds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<super::LockedWeb>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +247,9 @@ impl AkpkgLock {
         if let Some(go) = &self.go {
             document["go"] = Item::Table(go_table(go));
         }
+        if let Some(web) = &self.web {
+            document["web"] = Item::Table(web_table(web));
+        }
         document.to_string()
     }
 }
@@ -276,6 +284,34 @@ fn go_module_inline(module: &LockedGoModule) -> InlineTable {
     }
     inline.decor_mut().set_prefix("\n    ");
     inline
+}
+
+/// `[web]`: one line per npm tarball.
+fn web_table(web: &super::LockedWeb) -> Table {
+    let mut table = Table::new();
+    table["package-lock-sha256"] = value(web.package_lock_sha256.as_str());
+    if let Some(generator) = &web.generator {
+        let mut inline = InlineTable::new();
+        inline.insert("name", generator.name.as_str().into());
+        inline.insert("version", generator.version.as_str().into());
+        inline.insert("url", generator.url.as_str().into());
+        inline.insert("sha256", generator.sha256.as_str().into());
+        table["generator"] = value(inline);
+    }
+    let mut packages = Array::new();
+    for package in &web.packages {
+        let mut inline = InlineTable::new();
+        inline.insert("name", package.name.as_str().into());
+        inline.insert("version", package.version.as_str().into());
+        inline.insert("url", package.url.as_str().into());
+        inline.insert("integrity", package.integrity.to_string().into());
+        inline.decor_mut().set_prefix("\n    ");
+        packages.push_formatted(toml_edit::Value::InlineTable(inline));
+    }
+    packages.set_trailing("\n");
+    packages.set_trailing_comma(true);
+    table["packages"] = value(packages);
+    table
 }
 
 fn file_table(file: &LockedFile) -> Table {

@@ -34,7 +34,7 @@ pub use akpkg_lock::{
 pub use error::LockError;
 pub use go_modules::{LockedGo, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module};
 pub use location::{LineIndex, Location};
-pub use npm_lock::{LockedNpmPackage, read_npm_lock};
+pub use npm_lock::{LockedJar, LockedNpmDownload, LockedNpmPackage, LockedWeb, read_npm_lock};
 pub use overrides::{Override, OverrideSource, apply_overrides, parse_override};
 pub use project::{ProjectSettings, read_project_settings};
 

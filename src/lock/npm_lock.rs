@@ -25,6 +25,62 @@ pub struct LockedNpmPackage {
     pub integrity: NpmIntegrity,
 }
 
+/// The web UI's part of akpkg's lock: every npm tarball its build downloads (the
+/// package-lock's, overridden entries left out, and the recipe's Node, npm and registry
+/// overrides), and the API client's generator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LockedWeb {
+    /// The package-lock these pins were read from, by content: a source whose package-lock
+    /// differs is refused before anything is fetched.
+    pub package_lock_sha256: crate::identity::Sha256,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<LockedJar>,
+    /// One per distinct tarball, sorted by name and version.
+    pub packages: Vec<LockedNpmDownload>,
+}
+
+/// A jar from Maven Central, by sha256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LockedJar {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub sha256: crate::identity::Sha256,
+}
+
+/// One npm tarball of akpkg's lock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct LockedNpmDownload {
+    pub name: String,
+    pub version: String,
+    pub url: String,
+    pub integrity: NpmIntegrity,
+}
+
+impl LockedNpmDownload {
+    pub fn of(package: &LockedNpmPackage) -> LockedNpmDownload {
+        LockedNpmDownload {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            url: package.url.clone(),
+            integrity: package.integrity.clone(),
+        }
+    }
+
+    /// As a download of the fetch stage.
+    pub fn package(&self) -> LockedNpmPackage {
+        LockedNpmPackage {
+            path: format!("node_modules/{}", self.name),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            url: self.url.clone(),
+            integrity: self.integrity.clone(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PackageLock {

@@ -45,6 +45,15 @@ pub enum WebError {
         detail: String,
     },
 
+    #[error(
+        "{path}: this package-lock (sha256 {actual}) is not the one akpkg's lock pins (sha256 {expected}); lock again (`akpkg lock --recipe … --source …`) so that its packages are pinned"
+    )]
+    PackageLockChanged {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
     #[error("{path}: the tarball has no package/package.json with a name and version")]
     NotAPackage { path: PathBuf },
 

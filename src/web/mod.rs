@@ -400,6 +400,57 @@ pub fn locked_packages(
     Ok((path, packages))
 }
 
+/// The lock's `[web]`: every tarball a build of `recipe` from `source` downloads (the
+/// package-lock's, overridden entries left out, and Node, npm and the registry overrides),
+/// once each, and the generator's jar.
+pub fn lock(source: &Path, recipe: &WebRecipe) -> Result<crate::lock::LockedWeb, WebError> {
+    let (path, mut packages) = locked_packages(source, recipe, ApiClientChoice::Generate)?;
+    let package_lock_sha256 = Sha256::of_file(&path).map_err(WebError::io("cannot read", &path))?;
+    packages.extend(extra_downloads(recipe));
+    let mut downloads: Vec<crate::lock::LockedNpmDownload> = packages
+        .iter()
+        .map(crate::lock::LockedNpmDownload::of)
+        .collect();
+    downloads.sort_by(|a, b| {
+        (&a.name, &a.version, a.integrity.hex()).cmp(&(&b.name, &b.version, b.integrity.hex()))
+    });
+    downloads.dedup_by(|a, b| a.integrity == b.integrity && a.url == b.url);
+    Ok(crate::lock::LockedWeb {
+        package_lock_sha256,
+        generator: recipe
+            .api_client
+            .as_ref()
+            .map(|client| crate::lock::LockedJar {
+                name: client.generator.name.clone(),
+                version: client.generator.version.clone(),
+                url: client.generator.url.clone(),
+                sha256: client.generator.sha256.clone(),
+            }),
+        packages: downloads,
+    })
+}
+
+/// The package-lock must be the one akpkg's lock pins, if it pins one.
+pub fn check_package_lock(
+    source: &Path,
+    recipe: &WebRecipe,
+    locked: Option<&crate::lock::LockedWeb>,
+) -> Result<(), WebError> {
+    let Some(locked) = locked else {
+        return Ok(());
+    };
+    let path = source.join(&recipe.project).join("package-lock.json");
+    let actual = Sha256::of_file(&path).map_err(WebError::io("cannot read", &path))?;
+    if actual != locked.package_lock_sha256 {
+        return Err(WebError::PackageLockChanged {
+            path,
+            expected: locked.package_lock_sha256.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Every tarball a build of `recipe` downloads besides the lock's: Node, npm and the registry
 /// overrides.
 pub fn extra_downloads(recipe: &WebRecipe) -> Vec<LockedNpmPackage> {

@@ -188,8 +188,10 @@ pub fn packuments(lock_text: &str, registry: &str) -> Vec<(String, Vec<u8>)> {
     let Some(packages) = lock.get("packages").and_then(serde_json::Value::as_object) else {
         return Vec::new();
     };
-    let mut by_name: std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> =
-        std::collections::BTreeMap::new();
+    let mut by_name: std::collections::BTreeMap<
+        String,
+        serde_json::Map<String, serde_json::Value>,
+    > = std::collections::BTreeMap::new();
     for (key, entry) in packages {
         let Some((_, path_name)) = key.rsplit_once("node_modules/") else {
             continue;

@@ -267,8 +267,7 @@ pub fn build_at_fixed_path(
     let text =
         fs_err::read_to_string(&lock_path).map_err(WebError::io("cannot read", &lock_path))?;
     let (rewritten_text, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
-    fs_err::write(&lock_path, &rewritten_text)
-        .map_err(WebError::io("cannot write", &lock_path))?;
+    fs_err::write(&lock_path, &rewritten_text).map_err(WebError::io("cannot write", &lock_path))?;
 
     // 5.
     let mut cached = request.packages.to_vec();
