@@ -267,8 +267,12 @@ mod tests {
             loaded.recipe.source.tree,
             "8d34171533313f85b340e547cb94c0bdf9b47f63"
         );
-        assert_eq!(loaded.patches.len(), 6);
+        assert_eq!(loaded.patches.len(), 7);
         assert_eq!(loaded.lock.build.len(), 10);
+        // The web UI: its seven overrides, and the lock's pins of every tarball it downloads.
+        let web = loaded.recipe.web.as_ref().unwrap();
+        assert_eq!(web.overrides.len(), 7);
+        assert_eq!(loaded.lock.web.as_ref().unwrap().packages.len(), 1315);
         assert_eq!(
             loaded.recipe.settings_module.as_deref(),
             Some("authentik.root.settings")

@@ -79,24 +79,7 @@ pub fn fetch(
     let tarballs = fetch::fetch_npm_tarballs(&downloads, options)?;
     let jar = match (&plan.recipe.api_client, &plan.java) {
         (Some(client), Some(_)) => {
-            let generator = &client.generator;
-            let filename = generator
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|error| {
-                    AssembleError::Recipe(format!("[web.api-client] generator url: {error}"))
-                })?;
-            let request = fetch::ArtifactRequest {
-                name: generator.name.clone(),
-                version: generator.version.clone(),
-                filename,
-                url: Some(generator.url.clone()),
-                sha256: generator.sha256.clone(),
-                size: None,
-            };
+            let request = fetch::jar_request(&client.generator)?;
             let fetched = fetch::fetch_all(&[request], options, progress)?;
             fetched.into_iter().next().map(|artifact| artifact.path)
         }
@@ -163,15 +146,6 @@ pub struct WebPackage {
     pub integrity: NpmIntegrity,
 }
 
-/// The API client's generator, as the manifest and SBOM name it.
-#[derive(Debug, Clone, Serialize)]
-pub struct GeneratorRecord {
-    /// Maven coordinates (`org.openapitools:openapi-generator-cli`).
-    pub name: String,
-    pub version: String,
-    pub sha256: Sha256,
-}
-
 impl From<&web::PinnedPackage> for WebPackage {
     fn from(pinned: &web::PinnedPackage) -> WebPackage {
         WebPackage {
@@ -194,7 +168,7 @@ pub struct WebRecord {
     pub npm: WebPackage,
     pub package_lock_sha256: Sha256,
     /// The generator, when the API client was generated.
-    pub generator: Option<GeneratorRecord>,
+    pub generator: Option<crate::lock::LockedJar>,
     pub overrides: Vec<web::ResolvedOverride>,
     pub warnings: Vec<String>,
     /// Every package of the lock, once each, sorted.
@@ -235,11 +209,7 @@ pub fn record(
             .api_client
             .as_ref()
             .filter(|_| inputs.jar.is_some())
-            .map(|client| GeneratorRecord {
-                name: client.generator.name.clone(),
-                version: client.generator.version.clone(),
-                sha256: client.generator.sha256.clone(),
-            }),
+            .map(|client| client.generator.clone()),
         overrides: built.overrides.clone(),
         warnings: built.warnings.iter().map(ToString::to_string).collect(),
         packages,

@@ -225,7 +225,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     };
     // The web UI's generator jar is an artifact like the wheels (by sha256, bundled beside them).
     if let Some(generator) = web.as_ref().and_then(|web| web.generator.as_ref()) {
-        requests.push(jar_request(generator)?);
+        requests.push(fetch::jar_request(generator)?);
     }
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     // The web UI's npm tarballs, checked by sha512.
@@ -470,25 +470,4 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
             }
         }
     }
-}
-
-/// The request for a jar akpkg's lock pins (its file name is the URL's last segment).
-pub fn jar_request(jar: &crate::lock::LockedJar) -> Result<fetch::ArtifactRequest, CliError> {
-    let filename = jar
-        .url
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|error| {
-            CliError::Usage(format!("the lock's generator url {}: {error}", jar.url))
-        })?;
-    Ok(fetch::ArtifactRequest {
-        name: jar.name.clone(),
-        version: jar.version.clone(),
-        filename,
-        url: Some(jar.url.clone()),
-        sha256: jar.sha256.clone(),
-        size: None,
-    })
 }

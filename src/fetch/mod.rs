@@ -54,6 +54,26 @@ pub struct ArtifactRequest {
     pub size: Option<u64>,
 }
 
+/// The request for a jar pinned by sha256 (the web UI's generator): its file name is the
+/// URL's last segment.
+pub fn jar_request(jar: &crate::lock::LockedJar) -> Result<ArtifactRequest, FetchError> {
+    let filename = jar
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|error| FetchError::Setup(format!("the generator's url {}: {error}", jar.url)))?;
+    Ok(ArtifactRequest {
+        name: jar.name.clone(),
+        version: jar.version.clone(),
+        filename,
+        url: Some(jar.url.clone()),
+        sha256: jar.sha256.clone(),
+        size: None,
+    })
+}
+
 /// `--mirror FROM=TO`: URLs that start with `from` are fetched from `to` instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {

@@ -390,6 +390,21 @@ mod tests {
                     ),
                 }],
             }),
+            web: Some(crate::lock::LockedWeb {
+                package_lock_sha256: "12".repeat(32).parse().unwrap(),
+                generator: Some(crate::lock::LockedJar {
+                    name: "org.openapitools:openapi-generator-cli".to_string(),
+                    version: "7.16.0".to_string(),
+                    url: "https://repo.example/openapi-generator-cli-7.16.0.jar".to_string(),
+                    sha256: "34".repeat(32).parse().unwrap(),
+                }),
+                packages: vec![crate::lock::LockedNpmDownload {
+                    name: "@lit/context".to_string(),
+                    version: "1.1.6".to_string(),
+                    url: "https://registry.example/@lit/context/-/context-1.1.6.tgz".to_string(),
+                    integrity: crate::identity::NpmIntegrity::of_bytes(b"context"),
+                }],
+            }),
         }
     }
 

@@ -42,8 +42,9 @@ pub struct LockedWeb {
 
 /// A jar from Maven Central, by sha256.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LockedJar {
+    /// Maven coordinates (`org.openapitools:openapi-generator-cli`).
     pub name: String,
     pub version: String,
     pub url: String,

@@ -154,7 +154,7 @@ impl NpmOverride {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ApiClientRecipe {
     /// The generator's jar (Maven Central), pinned by sha256.
-    pub generator: PinnedJar,
+    pub generator: crate::lock::LockedJar,
     /// Its arguments, run in the build directory (paths relative to the source root).
     pub arguments: Vec<String>,
     /// The directory the arguments generate into, relative to the source root.
@@ -162,15 +162,6 @@ pub struct ApiClientRecipe {
     /// Run inside `node_modules/<package>` after `npm ci` (the client's own `tsc`).
     #[serde(default)]
     pub build: Vec<Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct PinnedJar {
-    pub name: String,
-    pub version: String,
-    pub url: String,
-    pub sha256: Sha256,
 }
 
 /// `--api-client`: generate the client (as upstream does) or install the lock's.
