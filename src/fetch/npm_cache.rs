@@ -248,7 +248,11 @@ pub fn fetch_npm_tarballs(
     })?;
     Ok(NpmTarballs {
         tarballs: distinct.len(),
-        downloaded: missing.len(),
+        // Copies from a bundle are not downloads.
+        downloaded: missing
+            .iter()
+            .filter(|package| in_bundle(package).is_none())
+            .count(),
         ..store
     })
 }
