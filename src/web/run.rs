@@ -235,82 +235,28 @@ pub fn build_at_fixed_path(
         });
     }
     let mut directory = BuildDirectory::create(&root)?;
-    let logs = bucket.join("logs");
-    fs_err::create_dir_all(&logs).map_err(WebError::io("cannot create", &logs))?;
-    let log = logs.join(format!("{key}.log"));
-    fs_err::write(&log, "").map_err(WebError::io("cannot create", &log))?;
+    let project = directory.root.join(&request.recipe.project);
 
     // 3.
-    for input in &request.recipe.inputs {
-        copy_input(request.source, input, &directory.root)?;
-    }
-    let private = directory.root.join(".akpkg");
-    for name in ["home", "tmp", "npm-cache", "overrides"] {
-        let path = private.join(name);
-        fs_err::create_dir_all(&path).map_err(WebError::io("cannot create", &path))?;
-    }
-    // Empty configurations: the user's and the machine's npmrc must not change the build.
-    for name in ["npmrc", "npmrc-global"] {
-        fs_err::write(private.join(name), "")
-            .map_err(WebError::io("cannot write", &private.join(name)))?;
-    }
-    let tools = Tools::unpack(request, &private)?;
-    let runner = Runner::new(request, &directory.root, &tools, log);
-
+    let runner = prepare(request, &directory.root, &bucket.join("logs"), key)?;
     // 4.
     let resolved = overrides
         .iter()
         .map(|entry| resolve_override(request, entry, &directory.root, &runner))
         .collect::<Result<Vec<_>, _>>()?;
-    let project = directory.root.join(&request.recipe.project);
     let lock_path = project.join("package-lock.json");
     let text =
         fs_err::read_to_string(&lock_path).map_err(WebError::io("cannot read", &lock_path))?;
-    let (rewritten_text, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
-    fs_err::write(&lock_path, &rewritten_text).map_err(WebError::io("cannot write", &lock_path))?;
-
+    let (rewritten, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
+    fs_err::write(&lock_path, &rewritten).map_err(WebError::io("cannot write", &lock_path))?;
     // 5.
-    let mut cached = request.packages.to_vec();
-    cached.extend(
-        super::extra_downloads(request.recipe)
-            .into_iter()
-            .filter(|download| overrides.iter().any(|entry| entry.package == download.name)),
-    );
-    request.tarballs.fill(&cached, &private.join("npm-cache"))?;
-    let npm_cache = crate::fetch::NpmCache::new(&private.join("npm-cache"));
-    for (url, document) in package_lock::packuments(&rewritten_text, REGISTRY) {
-        npm_cache.put_packument(&url, &document)?;
-    }
-    runner.run(
-        &strings(&[
-            "npm",
-            "ci",
-            "--offline",
-            "--ignore-scripts",
-            "--no-audit",
-            "--no-fund",
-        ]),
-        &project,
-    )?;
-
+    npm_ci(request, overrides, &rewritten, &directory.root, &runner)?;
     // 6.
-    if let (Some(client), Some(entry)) = (
-        &request.recipe.api_client,
-        overrides
-            .iter()
-            .find(|entry| entry.source().ok() == Some(OverrideSource::ApiClient)),
-    ) {
-        let installed = project.join("node_modules").join(&entry.package);
-        for command in &client.build {
-            runner.run(command, &installed)?;
-        }
-    }
-
+    build_api_client(request, overrides, &project, &runner)?;
     // 7.
     for command in &request.recipe.build {
         runner.run(command, &project)?;
     }
-
     // 8.
     let output = project.join(&request.recipe.output);
     if !output.is_dir() {
@@ -326,6 +272,81 @@ pub fn build_at_fixed_path(
         overrides: record.overrides,
         warnings: record.warnings,
     })
+}
+
+/// Copy the inputs into the build directory, make its private HOME, TMPDIR, npm cache and
+/// empty npmrc files, unpack Node and npm, and start the build's log.
+fn prepare(request: &WebBuild, root: &Path, logs: &Path, key: &Sha256) -> Result<Runner, WebError> {
+    for input in &request.recipe.inputs {
+        copy_input(request.source, input, root)?;
+    }
+    let private = root.join(".akpkg");
+    for name in ["home", "tmp", "npm-cache", "overrides"] {
+        let path = private.join(name);
+        fs_err::create_dir_all(&path).map_err(WebError::io("cannot create", &path))?;
+    }
+    // Empty configurations: the user's and the machine's npmrc must not change the build.
+    for name in ["npmrc", "npmrc-global"] {
+        fs_err::write(private.join(name), "")
+            .map_err(WebError::io("cannot write", &private.join(name)))?;
+    }
+    let tools = Tools::unpack(request, &private)?;
+    fs_err::create_dir_all(logs).map_err(WebError::io("cannot create", logs))?;
+    let log = logs.join(format!("{key}.log"));
+    fs_err::write(&log, "").map_err(WebError::io("cannot create", &log))?;
+    Ok(Runner::new(request, root, &tools, log))
+}
+
+/// Fill npm's cache from the checked tarballs and the lock's metadata, then `npm ci` offline.
+fn npm_ci(
+    request: &WebBuild,
+    overrides: &[&NpmOverride],
+    lock_text: &str,
+    root: &Path,
+    runner: &Runner,
+) -> Result<(), WebError> {
+    let npm_cache = root.join(".akpkg/npm-cache");
+    let mut cached = request.packages.to_vec();
+    cached.extend(
+        super::extra_downloads(request.recipe)
+            .into_iter()
+            .filter(|download| overrides.iter().any(|entry| entry.package == download.name)),
+    );
+    request.tarballs.fill(&cached, &npm_cache)?;
+    let cache = crate::fetch::NpmCache::new(&npm_cache);
+    for (url, document) in package_lock::packuments(lock_text, REGISTRY) {
+        cache.put_packument(&url, &document)?;
+    }
+    let command = [
+        "npm",
+        "ci",
+        "--offline",
+        "--ignore-scripts",
+        "--no-audit",
+        "--no-fund",
+    ];
+    runner.run(&strings(&command), &root.join(&request.recipe.project))
+}
+
+/// The generated API client's own build, inside `node_modules` (its `prepare`, which
+/// `--ignore-scripts` skipped).
+fn build_api_client(
+    request: &WebBuild,
+    overrides: &[&NpmOverride],
+    project: &Path,
+    runner: &Runner,
+) -> Result<(), WebError> {
+    let generated = overrides
+        .iter()
+        .find(|entry| entry.source().ok() == Some(OverrideSource::ApiClient));
+    let (Some(client), Some(entry)) = (&request.recipe.api_client, generated) else {
+        return Ok(());
+    };
+    let installed = project.join("node_modules").join(&entry.package);
+    for command in &client.build {
+        runner.run(command, &installed)?;
+    }
+    Ok(())
 }
 
 fn strings(words: &[&str]) -> Vec<String> {
@@ -425,6 +446,10 @@ fn pack(
     fs_err::create_dir_all(&destination).map_err(WebError::io("cannot create", &destination))?;
     let mut command = strings(&["npm", "pack", "--ignore-scripts", "--pack-destination"]);
     command.push(destination.display().to_string());
+    // Always a path with a slash in front: npm reads `packages/tsconfig` as a GitHub
+    // repository and `gen-ts-api` as a registry package.
+    let directory =
+        std::path::absolute(directory).map_err(WebError::io("cannot resolve", directory))?;
     command.push(directory.display().to_string());
     runner.run(&command, root)?;
     let tarball = fs_err::read_dir(&destination)
