@@ -1,19 +1,22 @@
 //! The `assemble` stage: one command from an application's source to a verified, relocatable
 //! prefix.
 //!
-//! 1. check that the interpreter fits akpkg's lock, and find the go command the server needs;
+//! 1. check that the interpreter fits akpkg's lock, find the go command the server needs and
+//!    the java the web UI's API client generator needs;
 //! 2. beside the prefix, remove the stagings that dead runs left;
 //! 3. stop if the prefix already is what this run would make (its manifest records the same
 //!    digest of every input, and its tree the stamp taken when it was verified: `incremental`);
 //!    otherwise stage there a working copy of the source, checked against the recipe's tree
 //!    pin, and the new prefix;
 //! 4. apply the recipe's patches to the working copy;
-//! 5. fetch every artifact, build-environment wheel, git source and Go module of the lock
-//!    (verified);
-//! 6. build what the lock builds, in its pinned environments (cached builds are reused), and
-//!    the recipe's Go server from the same tree with the modules go.sum pins (`server`);
+//! 5. fetch every artifact, build-environment wheel, git source, Go module and npm tarball of
+//!    the lock (verified);
+//! 6. build what the lock builds, in its pinned environments (cached builds are reused), the
+//!    recipe's Go server from the same tree with the modules go.sum pins (`server`), and its
+//!    web UI with the pinned Node and npm, offline (`web`);
 //! 7. install the wheels, byte-compiled, into the staged prefix;
-//! 8. copy the application tree (and web assets), write `bin/ak` and the manifest;
+//! 8. copy the application tree and the web UI (built, or `--web-dist`), write `bin/ak`, the
+//!    manifest and the SBOM;
 //! 9. verify the staged prefix (RECORDs, imports, Django), and stamp the verified tree;
 //! 10. move it into place: atomically exchanged with an existing prefix. Any failure before
 //!     leaves the old prefix untouched and removes the staging. The old prefix is removed with
