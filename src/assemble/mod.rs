@@ -1,13 +1,12 @@
 //! The `assemble` stage: one command from an application's source to a verified, relocatable
 //! prefix.
 //!
-//! 1. check that the interpreter fits akpkg's lock, find the go command the server needs and
-//!    the java the web UI's API client generator needs;
+//! 1. check that the interpreter fits akpkg's lock, and find the go command the server needs;
 //! 2. beside the prefix, remove the stagings that dead runs left;
 //! 3. stop if the prefix already is what this run would make (its manifest records the same
 //!    digest of every input, and its tree the stamp taken when it was verified: `incremental`);
-//!    otherwise stage there a working copy of the source, checked against the recipe's tree
-//!    pin, and the new prefix;
+//!    otherwise find the java the web UI's API client generator needs, and stage there a
+//!    working copy of the source, checked against the recipe's tree pin, and the new prefix;
 //! 4. apply the recipe's patches to the working copy;
 //! 5. fetch every artifact, build-environment wheel, git source, Go module and npm tarball of
 //!    the lock (verified);
@@ -457,7 +456,6 @@ fn run_stages(
     let go_version = server_plan
         .as_ref()
         .map(|plan| plan.toolchain.version.as_str());
-    let web_plan = web::plan(loaded, options)?;
 
     // 2. Staging goes beside the prefix, so the final move is a rename on one file system.
     let prefix = std::path::absolute(&options.prefix)
@@ -486,6 +484,8 @@ fn run_stages(
         stages.finish("check", "up to date".to_string());
         return Ok(AssembleSummary::up_to_date(prefix, stages.done));
     }
+    // After the no-op check: starting java to find it costs a fifth of a second.
+    let web_plan = web::plan(loaded, options)?;
 
     let staging_directory = tempfile::Builder::new()
         .prefix(&staging_prefix)
