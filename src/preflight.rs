@@ -120,6 +120,9 @@ pub struct Inputs<'a> {
     /// The go command for the recipe's server (what was found, or why none fits), when the
     /// server is built.
     pub go: Option<Result<String, String>>,
+    /// Whether to look for java (the recipe generates the web UI's API client). `assemble`
+    /// looks for it itself, after its no-op check: starting java costs a fifth of a second.
+    pub java: bool,
 }
 
 pub fn check(inputs: &Inputs) -> Report {
@@ -194,6 +197,15 @@ pub fn check(inputs: &Inputs) -> Report {
             fedora: None,
             problem: go.as_ref().err().cloned(),
         });
+    }
+    if inputs.java {
+        checks.push(probe_check(
+            "a Java runtime (java)",
+            "the web UI's API client generator; --no-web or --api-client locked leaves it out",
+            Probe::Command("java"),
+            "default-jre-headless",
+            "java-17-openjdk-headless",
+        ));
     }
     Report { checks }
 }

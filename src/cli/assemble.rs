@@ -164,6 +164,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         &build_options.cache_dir,
         git_from_archives,
         (!args.no_server).then_some(args.go.as_deref()),
+        false,
     );
     let missing = report.missing();
     // An interpreter that is missing or wrong keeps its own, more precise message when it is

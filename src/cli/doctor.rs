@@ -44,6 +44,7 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
         &cache_dir,
         args.no_git,
         Some(None),
+        true,
     );
     if args.json {
         let value = serde_json::json!({
@@ -100,6 +101,7 @@ pub fn checked_target(
     cache_dir: &std::path::Path,
     git_sources_from_archives: bool,
     go_command: Option<Option<&std::path::Path>>,
+    java: bool,
 ) -> (
     Result<Target, CliError>,
     Report,
@@ -138,6 +140,12 @@ pub fn checked_target(
         interpreter,
         git_sources_from_archives,
         go,
+        java: java
+            && loaded
+                .recipe
+                .web
+                .as_ref()
+                .is_some_and(|web| web.api_client.is_some()),
     });
     (target, report, found.and_then(Result::ok))
 }
