@@ -70,10 +70,13 @@ pub fn fetch(
     options: &FetchOptions,
     progress: &dyn fetch::Progress,
 ) -> Result<WebInputs, AssembleError> {
-    web::check_package_lock(source, plan.recipe, locked)?;
-    let (lock_path, packages) = web::locked_packages(source, plan.recipe, plan.api_client)?;
-    let lock_sha256 =
-        Sha256::of_file(&lock_path).map_err(AssembleError::io("cannot read", &lock_path))?;
+    let project_lock = web::locked_packages(source, plan.recipe, plan.api_client)?;
+    web::check_package_lock(&project_lock, locked)?;
+    let web::ProjectLock {
+        sha256: lock_sha256,
+        packages,
+        ..
+    } = project_lock;
     let mut downloads = packages.clone();
     downloads.extend(web::extra_downloads(plan.recipe));
     let tarballs = fetch::fetch_npm_tarballs(&downloads, options)?;

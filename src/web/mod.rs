@@ -226,26 +226,20 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
     let key = build_key(request, &overrides)?;
     let bucket = request.cache_dir.join(BUCKET);
     let finished = bucket.join(key.as_str());
-    let output = finished.join("output");
-    if output.is_dir() {
-        let record = read_record(&finished.join(RECORD))?;
-        return Ok(BuiltWeb {
-            output,
-            key,
-            from_cache: true,
-            overrides: record.overrides,
-            warnings: record.warnings,
-        });
-    }
-
-    // 3. to 8.
-    let built = run::build_at_fixed_path(request, &overrides, &key, &bucket)?;
+    let (record, from_cache) = match finished_record(&finished)? {
+        Some(record) => (record, true),
+        // 3. to 8.
+        None => (
+            run::build_at_fixed_path(request, &overrides, &key, &bucket)?,
+            false,
+        ),
+    };
     Ok(BuiltWeb {
-        output,
+        output: finished.join("output"),
         key,
-        from_cache: false,
-        overrides: built.overrides,
-        warnings: built.warnings,
+        from_cache,
+        overrides: record.overrides,
+        warnings: record.warnings,
     })
 }
 
@@ -258,12 +252,19 @@ struct BuildRecord {
     warnings: Vec<OverrideWarning>,
 }
 
-fn read_record(path: &Path) -> Result<BuildRecord, WebError> {
-    let text = fs_err::read_to_string(path).map_err(WebError::io("cannot read", path))?;
-    serde_json::from_str(&text).map_err(|error| WebError::Json {
-        path: path.to_path_buf(),
-        detail: error.to_string(),
-    })
+/// The record of the build finished at `finished`, if one is there.
+fn finished_record(finished: &Path) -> Result<Option<BuildRecord>, WebError> {
+    if !finished.join("output").is_dir() {
+        return Ok(None);
+    }
+    let path = finished.join(RECORD);
+    let text = fs_err::read_to_string(&path).map_err(WebError::io("cannot read", &path))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|error| WebError::Json {
+            path,
+            detail: error.to_string(),
+        })
 }
 
 /// The project's `engines` must accept the pinned Node and npm.
@@ -316,54 +317,31 @@ fn build_key(request: &WebBuild, overrides: &[&NpmOverride]) -> Result<Sha256, W
         crate::timestamp::source_date_epoch()
     ));
     for input in &request.recipe.inputs {
-        for (relative, digest) in tree_digests(&request.source.join(input))? {
-            line(&format!("{input}/{relative} {digest}"));
-        }
+        line(&format!(
+            "{input} {}",
+            input_digest(&request.source.join(input))?
+        ));
     }
     Ok(Sha256::from_digest(&hasher.finalize().into()))
 }
 
-/// Each file's relative path with its mode and content's sha256 (a link: its target), sorted.
-fn tree_digests(root: &Path) -> Result<Vec<(String, String)>, WebError> {
-    use std::os::unix::fs::PermissionsExt;
-    if root.is_file() {
-        let digest = Sha256::of_file(root).map_err(WebError::io("cannot read", root))?;
-        return Ok(vec![(String::new(), digest.to_string())]);
+/// A directory input by its git tree id, without the `node_modules` the copy leaves out (the
+/// same walk that checks the source against the recipe's pin); a file by its sha256.
+fn input_digest(path: &Path) -> Result<String, WebError> {
+    if path.is_dir() {
+        Ok(crate::fetch::tree_id_without(path, &["node_modules"])?.to_string())
+    } else {
+        Ok(Sha256::of_file(path)
+            .map_err(WebError::io("cannot read", path))?
+            .to_string())
     }
-    let mut digests = Vec::new();
-    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let entry = entry.map_err(|error| WebError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(root).to_path_buf(),
-            source: error.into(),
-        })?;
-        let relative = entry
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(entry.path())
-            .display()
-            .to_string();
-        let kind = entry.file_type();
-        if kind.is_symlink() {
-            let target = fs_err::read_link(entry.path())
-                .map_err(WebError::io("cannot read", entry.path()))?;
-            digests.push((relative, format!("link {}", target.display())));
-        } else if kind.is_file() {
-            let mode = entry
-                .metadata()
-                .map_err(|error| WebError::Io {
-                    action: "cannot read",
-                    path: entry.path().to_path_buf(),
-                    source: error.into(),
-                })?
-                .permissions()
-                .mode();
-            let digest =
-                Sha256::of_file(entry.path()).map_err(WebError::io("cannot read", entry.path()))?;
-            digests.push((relative, format!("{:o} {digest}", mode & 0o111)));
-        }
-    }
-    Ok(digests)
+}
+
+/// The project's package-lock, read once: where it is, its sha256, and its downloads.
+pub struct ProjectLock {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+    pub packages: Vec<LockedNpmPackage>,
 }
 
 /// The project's package-lock and its downloads, with the overridden packages left out (they
@@ -372,7 +350,7 @@ pub fn locked_packages(
     source: &Path,
     recipe: &WebRecipe,
     choice: ApiClientChoice,
-) -> Result<(PathBuf, Vec<LockedNpmPackage>), WebError> {
+) -> Result<ProjectLock, WebError> {
     let path = source.join(&recipe.project).join("package-lock.json");
     let text = fs_err::read_to_string(&path).map_err(WebError::io("cannot read", &path))?;
     let mut packages = crate::lock::read_npm_lock(&path, &text)?;
@@ -388,15 +366,22 @@ pub fn locked_packages(
         }
         packages.retain(|package| package.name != entry.package);
     }
-    Ok((path, packages))
+    Ok(ProjectLock {
+        sha256: Sha256::of_bytes(text.as_bytes()),
+        path,
+        packages,
+    })
 }
 
 /// The lock's `[web]`: every tarball a build of `recipe` from `source` downloads (the
 /// package-lock's, overridden entries left out, and Node, npm and the registry overrides),
 /// once each, and the generator's jar.
 pub fn lock(source: &Path, recipe: &WebRecipe) -> Result<crate::lock::LockedWeb, WebError> {
-    let (path, mut packages) = locked_packages(source, recipe, ApiClientChoice::Generate)?;
-    let package_lock_sha256 = Sha256::of_file(&path).map_err(WebError::io("cannot read", &path))?;
+    let ProjectLock {
+        sha256: package_lock_sha256,
+        mut packages,
+        ..
+    } = locked_packages(source, recipe, ApiClientChoice::Generate)?;
     packages.extend(extra_downloads(recipe));
     let mut downloads: Vec<crate::lock::LockedNpmDownload> = packages
         .iter()
@@ -423,23 +408,19 @@ pub fn lock(source: &Path, recipe: &WebRecipe) -> Result<crate::lock::LockedWeb,
 
 /// The package-lock must be the one akpkg's lock pins, if it pins one.
 pub fn check_package_lock(
-    source: &Path,
-    recipe: &WebRecipe,
+    project_lock: &ProjectLock,
     locked: Option<&crate::lock::LockedWeb>,
 ) -> Result<(), WebError> {
-    let Some(locked) = locked else {
-        return Ok(());
-    };
-    let path = source.join(&recipe.project).join("package-lock.json");
-    let actual = Sha256::of_file(&path).map_err(WebError::io("cannot read", &path))?;
-    if actual != locked.package_lock_sha256 {
-        return Err(WebError::PackageLockChanged {
-            path,
-            expected: locked.package_lock_sha256.to_string(),
-            actual: actual.to_string(),
-        });
+    match locked {
+        Some(locked) if locked.package_lock_sha256 != project_lock.sha256 => {
+            Err(WebError::PackageLockChanged {
+                path: project_lock.path.clone(),
+                expected: locked.package_lock_sha256.to_string(),
+                actual: project_lock.sha256.to_string(),
+            })
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Every tarball a build of `recipe` downloads besides the lock's: Node, npm and the registry

@@ -63,11 +63,19 @@ pub fn satisfies(version: &str, range: &str) -> bool {
 const DEPENDENCY_LISTS: [&str; 3] = ["dependencies", "optionalDependencies", "peerDependencies"];
 
 /// The lock text with `overrides` written in, and the ranges they break.
+/// A package-lock with the overrides written in: as JSON (for the metadata) and as the text
+/// npm reads, and the ranges the overrides break.
+pub struct Rewritten {
+    pub lock: serde_json::Value,
+    pub text: String,
+    pub warnings: Vec<OverrideWarning>,
+}
+
 pub fn rewrite(
     path: &std::path::Path,
     text: &str,
     overrides: &[ResolvedOverride],
-) -> Result<(String, Vec<OverrideWarning>), WebError> {
+) -> Result<Rewritten, WebError> {
     let mut lock: serde_json::Value =
         serde_json::from_str(text).map_err(|error| WebError::Json {
             path: path.to_path_buf(),
@@ -118,7 +126,11 @@ pub fn rewrite(
         detail: error.to_string(),
     })?;
     text.push('\n');
-    Ok((text, warnings))
+    Ok(Rewritten {
+        lock,
+        text,
+        warnings,
+    })
 }
 
 /// Versions of packages the lock's entries depend on at an exact version (`=0.21.1`) but the
@@ -181,10 +193,7 @@ const INSTALL_FIELDS: [&str; 9] = [
 /// their `dist` (the pinned tarball and integrity). npm asks for some even offline (where a
 /// range and an override meet, as for authentik's js-yaml); made from the pins, the metadata
 /// cannot offer npm a version the lock does not have. Returns `(URL, document)` pairs.
-pub fn packuments(lock_text: &str, registry: &str) -> Vec<(String, Vec<u8>)> {
-    let Ok(lock) = serde_json::from_str::<serde_json::Value>(lock_text) else {
-        return Vec::new();
-    };
+pub fn packuments(lock: &serde_json::Value, registry: &str) -> Vec<(String, Vec<u8>)> {
     let Some(packages) = lock.get("packages").and_then(serde_json::Value::as_object) else {
         return Vec::new();
     };
@@ -271,13 +280,18 @@ mod tests {
             integrity: NpmIntegrity::of_bytes(b"tarball"),
             source: "registry 4.3.0".to_string(),
         };
-        let (text, warnings) = rewrite(
+        let Rewritten {
+            lock: rewritten,
+            text,
+            warnings,
+        } = rewrite(
             std::path::Path::new("package-lock.json"),
             LOCK,
             std::slice::from_ref(&replacement),
         )
         .unwrap();
         let lock: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(lock, rewritten, "the text is the JSON");
         for key in [
             "node_modules/@pf/elements",
             "node_modules/uses-it/node_modules/@pf/elements",
@@ -317,7 +331,10 @@ mod tests {
                 "resolved": "https://registry.example/parser/-/parser-1.0.0.tgz",
                 "integrity": "sha512-DDDD", "dependencies": { "grammar": "=0.21.1", "js-yaml": "=4.1.1" } }
         }}"#;
-        let documents = packuments(lock, "https://registry.example/");
+        let documents = packuments(
+            &serde_json::from_str(lock).unwrap(),
+            "https://registry.example/",
+        );
         let urls: Vec<&str> = documents.iter().map(|(url, _)| url.as_str()).collect();
         assert_eq!(
             urls,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::package_lock::{self, OverrideWarning, ResolvedOverride};
+use super::package_lock::{self, ResolvedOverride};
 use super::{BuildRecord, NpmOverride, OverrideSource, RECORD, WebBuild, WebError};
 use crate::identity::{NpmIntegrity, Sha256};
 
@@ -17,12 +17,6 @@ const CLOSED_PORT: &str = "http://127.0.0.1:9";
 /// The registry npm asks for metadata (its default, set explicitly so that no npmrc changes
 /// it); offline, the answers come from [`package_lock::packuments`].
 const REGISTRY: &str = "https://registry.npmjs.org/";
-
-/// What a build made besides its output.
-pub struct Built {
-    pub overrides: Vec<ResolvedOverride>,
-    pub warnings: Vec<OverrideWarning>,
-}
 
 /// The build directory, removed when dropped (also after a failure).
 struct BuildDirectory {
@@ -222,17 +216,14 @@ pub fn build_at_fixed_path(
     overrides: &[&NpmOverride],
     key: &Sha256,
     bucket: &Path,
-) -> Result<Built, WebError> {
+) -> Result<BuildRecord, WebError> {
     let root = PathBuf::from(format!("/tmp/akpkg-web-{}", &key.as_str()[..16]));
-    // One build per key at a time: the path is shared by every cache directory.
+    // One build per key at a time: the path is shared by every cache directory. A build that
+    // finished while this one waited is taken as it is.
     let _lock = lock(&PathBuf::from(format!("{}.lock", root.display())))?;
     let finished = bucket.join(key.as_str());
-    if finished.join("output").is_dir() {
-        let record = super::read_record(&finished.join(RECORD))?;
-        return Ok(Built {
-            overrides: record.overrides,
-            warnings: record.warnings,
-        });
+    if let Some(record) = super::finished_record(&finished)? {
+        return Ok(record);
     }
     let mut directory = BuildDirectory::create(&root)?;
     let project = directory.root.join(&request.recipe.project);
@@ -247,10 +238,16 @@ pub fn build_at_fixed_path(
     let lock_path = project.join("package-lock.json");
     let text =
         fs_err::read_to_string(&lock_path).map_err(WebError::io("cannot read", &lock_path))?;
-    let (rewritten, warnings) = package_lock::rewrite(&lock_path, &text, &resolved)?;
-    fs_err::write(&lock_path, &rewritten).map_err(WebError::io("cannot write", &lock_path))?;
+    let rewritten = package_lock::rewrite(&lock_path, &text, &resolved)?;
+    fs_err::write(&lock_path, &rewritten.text).map_err(WebError::io("cannot write", &lock_path))?;
     // 5.
-    npm_ci(request, overrides, &rewritten, &directory.root, &runner)?;
+    npm_ci(
+        request,
+        overrides,
+        &rewritten.lock,
+        &directory.root,
+        &runner,
+    )?;
     // 6.
     build_api_client(request, overrides, &project, &runner)?;
     // 7.
@@ -264,14 +261,11 @@ pub fn build_at_fixed_path(
     }
     let record = BuildRecord {
         overrides: resolved,
-        warnings,
+        warnings: rewritten.warnings,
     };
     publish(&output, &record, bucket, &finished)?;
     directory.failed = false;
-    Ok(Built {
-        overrides: record.overrides,
-        warnings: record.warnings,
-    })
+    Ok(record)
 }
 
 /// Copy the inputs into the build directory, make its private HOME, TMPDIR, npm cache and
@@ -301,7 +295,7 @@ fn prepare(request: &WebBuild, root: &Path, logs: &Path, key: &Sha256) -> Result
 fn npm_ci(
     request: &WebBuild,
     overrides: &[&NpmOverride],
-    lock_text: &str,
+    lock: &serde_json::Value,
     root: &Path,
     runner: &Runner,
 ) -> Result<(), WebError> {
@@ -314,7 +308,7 @@ fn npm_ci(
     );
     request.tarballs.fill(&cached, &npm_cache)?;
     let cache = crate::fetch::NpmCache::new(&npm_cache);
-    for (url, document) in package_lock::packuments(lock_text, REGISTRY) {
+    for (url, document) in package_lock::packuments(lock, REGISTRY) {
         cache.put_packument(&url, &document)?;
     }
     let command = [
