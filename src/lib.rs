@@ -30,6 +30,7 @@ pub mod pep508;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
+pub mod registry;
 pub mod server;
 pub mod tags;
 pub mod target;

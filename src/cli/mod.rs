@@ -9,6 +9,7 @@ mod layer;
 mod lock;
 mod plan;
 mod progress;
+mod push;
 mod style;
 
 use std::io::Write;
@@ -138,6 +139,9 @@ enum Command {
     Assemble(assemble::AssembleArgs),
     /// Write a prefix as a byte-reproducible layer tarball (and OCI image layout).
     Layer(layer::LayerCommandArgs),
+    /// Push an OCI image layout to a registry (blobs first, then the manifest's exact bytes),
+    /// as `skopeo copy oci:DIR docker://REFERENCE` would; prints the manifest's digest.
+    Push(push::PushArgs),
     /// Check a prefix: files against their RECORDs, every distribution imports, Django loads.
     Verify(assemble::VerifyArgs),
     /// Apply (or with --check, dry-run) a recipe's patches to a source tree.
@@ -178,6 +182,7 @@ impl Command {
             Command::Plan(args) => args.wants_json(),
             Command::Fetch(args) => args.json,
             Command::Layer(args) => args.json,
+            Command::Push(args) => args.json,
             Command::Doctor(args) => args.json,
             _ => false,
         }
@@ -249,6 +254,8 @@ pub enum CliError {
     Layer(#[from] crate::layer::LayerError),
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -280,6 +287,7 @@ pub fn main() -> ExitCode {
         Command::Assemble(args) => assemble::run(args),
         Command::Verify(args) => assemble::run_verify(args),
         Command::Layer(args) => layer::run(args),
+        Command::Push(args) => push::run(args),
         Command::Patch(args) => assemble::run_patch(args),
         Command::Fetch(args) => fetch::run(args),
         Command::Lock(args) => lock::run(args),

@@ -43,6 +43,62 @@ pub fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, Fetch
         .map_err(|error| FetchError::Setup(error.to_string()))
 }
 
+/// Whether `response`'s status is worth another try under the one retry policy (408, 429 and
+/// 5xx), and after how long the server asked for (`Retry-After` in seconds).
+pub fn transient_status(response: &reqwest::blocking::Response) -> Option<Option<Duration>> {
+    let status = response.status();
+    if !(matches!(status.as_u16(), 408 | 429) || status.is_server_error()) {
+        return None;
+    }
+    Some(
+        response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs),
+    )
+}
+
+/// One attempt's failure, for [`with_retries`].
+pub enum Retryable<E> {
+    /// Worth another try, after at least this long (from `Retry-After`), with this message.
+    Transient(Option<Duration>, String),
+    Fatal(E),
+}
+
+/// The one retry policy for callers that speak another protocol over the run's client (the OCI
+/// registry): `attempt` runs again after a transient failure, with the same backoff, retry
+/// count and deadline as downloads; `gave_up(attempts, last message)` is the error after that.
+pub fn with_retries<T, E>(
+    options: &FetchOptions,
+    mut attempt: impl FnMut() -> Result<T, Retryable<E>>,
+    gave_up: impl FnOnce(u32, String) -> E,
+) -> Result<T, E> {
+    let mut delay = options.retry_delay;
+    let deadline = Instant::now() + options.limits.download_deadline;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let (retry_after, message) = match attempt() {
+            Ok(value) => return Ok(value),
+            Err(Retryable::Fatal(error)) => return Err(error),
+            Err(Retryable::Transient(retry_after, message)) => (retry_after, message),
+        };
+        let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
+        if attempts > options.retries || Instant::now() + wait >= deadline {
+            return Err(gave_up(attempts, message));
+        }
+        tracing::warn!(
+            attempts,
+            "{message}; retrying in {:.1}s",
+            wait.as_secs_f64()
+        );
+        std::thread::sleep(wait);
+        delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
 /// What went wrong with one attempt.
 enum Attempt {
     /// Worth another try, after at least this long (from `Retry-After`), with this message.
@@ -268,7 +324,7 @@ fn check_scheme(subject: &Subject, url: &str, insecure_hosts: &[String]) -> Resu
 /// The host of a plain-HTTP URL that is neither loopback nor trusted by name; `None` when the
 /// URL may be fetched. The authority comes from the `url` crate, as the request's does, so
 /// `http://H:P\@127.0.0.1/` is seen as host H, exactly where it would go.
-pub(super) fn plain_http_host(url: &reqwest::Url, insecure_hosts: &[String]) -> Option<String> {
+pub(crate) fn plain_http_host(url: &reqwest::Url, insecure_hosts: &[String]) -> Option<String> {
     if url.scheme() != "http" {
         return None;
     }
@@ -403,13 +459,7 @@ fn check_status(
     url: &str,
 ) -> Result<(), Attempt> {
     let status = response.status();
-    if matches!(status.as_u16(), 408 | 429) || status.is_server_error() {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+    if let Some(retry_after) = transient_status(response) {
         return Err(Attempt::Transient(
             retry_after,
             format!("the server answered {status}"),
@@ -540,7 +590,7 @@ impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
 }
 
 /// reqwest's errors end with the URL, which may hold credentials; keep what and why.
-fn without_url(error: &reqwest::Error) -> String {
+pub fn without_url(error: &reqwest::Error) -> String {
     use std::error::Error;
     let mut message = String::new();
     let mut source = error.source();

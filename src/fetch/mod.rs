@@ -27,7 +27,10 @@ use crate::identity::{FileName, GitCommit, Sha256, TreeId};
 use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
-pub use download::download_unpinned;
+pub(crate) use download::plain_http_host;
+pub use download::{
+    Retryable, client, download_unpinned, transient_status, with_retries, without_url,
+};
 pub use error::FetchError;
 pub use git::{
     GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,

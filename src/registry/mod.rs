@@ -1,0 +1,353 @@
+//! A client of the OCI distribution specification (v1.1) on the run's one HTTP client and its
+//! one retry policy: what `akpkg push` needs.
+//!
+//! The endpoints used, by the spec's table:
+//! - end-2  `HEAD /v2/<name>/blobs/<digest>`: is the blob there already;
+//! - end-11 `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other>`: cross-repository mount;
+//! - end-4a `POST /v2/<name>/blobs/uploads/`, then end-6 `PUT <location>?digest=<digest>`: a
+//!   monolithic upload, which the registry checks against the digest before it keeps the blob;
+//! - end-7  `PUT /v2/<name>/manifests/<reference>`: the manifest, as its exact bytes.
+//!
+//! The scheme is https, except for loopback hosts and `--allow-insecure-host` ones, which are
+//! spoken to over plain HTTP (as skopeo's `--dest-tls-verify=false` would).
+
+mod auth;
+mod error;
+mod push;
+mod reference;
+
+use std::path::Path;
+
+pub use auth::{Credential, credential_for};
+pub use error::RegistryError;
+pub use push::{PushReport, push_layout};
+pub use reference::{Reference, Target};
+
+use crate::fetch::{FetchOptions, Retryable};
+use crate::identity::Sha256;
+use auth::Authenticator;
+
+/// One registry, reached through the run's HTTP client.
+pub struct Registry<'a> {
+    http: reqwest::blocking::Client,
+    /// `http(s)://host[:port]`.
+    base: reqwest::Url,
+    host: String,
+    authenticator: Authenticator,
+    options: &'a FetchOptions,
+}
+
+/// What a mount request gave.
+pub enum Mount {
+    Mounted,
+    /// The registry could not mount and opened an upload instead, at this location.
+    Upload(String),
+}
+
+impl<'a> Registry<'a> {
+    /// A client for `host` (`host[:port]`), with its credentials looked up.
+    pub fn connect(host: &str, options: &'a FetchOptions) -> Result<Registry<'a>, RegistryError> {
+        let plain = reqwest::Url::parse(&format!("http://{host}/")).map_err(|_| {
+            RegistryError::Reference {
+                reference: host.to_string(),
+                reason: "not a host[:port]".to_string(),
+            }
+        })?;
+        let base = if crate::fetch::plain_http_host(&plain, &options.insecure_hosts).is_none() {
+            plain
+        } else {
+            reqwest::Url::parse(&format!("https://{host}/")).map_err(|_| {
+                RegistryError::Insecure {
+                    host: host.to_string(),
+                }
+            })?
+        };
+        let http = crate::fetch::client(options).map_err(|error| RegistryError::Request {
+            url: base.to_string(),
+            message: error.to_string(),
+        })?;
+        Ok(Registry {
+            http,
+            base,
+            host: host.to_string(),
+            authenticator: Authenticator::new(credential_for(host, &options.netrc)),
+            options,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    /// Send the request `build` makes, with the one retry policy; a 401 is answered once with
+    /// the credentials (for `repository`, pushing or pulling), then the request is sent again.
+    fn send(
+        &self,
+        repository: &str,
+        url: &str,
+        build: &dyn Fn(&reqwest::blocking::Client) -> reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, RegistryError> {
+        let scope = format!("repository:{repository}:pull,push");
+        let once = || -> Result<reqwest::blocking::Response, Retryable<RegistryError>> {
+            let response = self
+                .authenticator
+                .authorize(build(&self.http))
+                .send()
+                .map_err(|error| Retryable::Transient(None, crate::fetch::without_url(&error)))?;
+            match crate::fetch::transient_status(&response) {
+                Some(retry_after) => Err(Retryable::Transient(
+                    retry_after,
+                    format!("the registry answered {}", response.status()),
+                )),
+                None => Ok(response),
+            }
+        };
+        crate::fetch::with_retries(
+            self.options,
+            || {
+                let response = once()?;
+                if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+                    return Ok(response);
+                }
+                let challenges = response
+                    .headers()
+                    .get_all(reqwest::header::WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|value| value.to_str().ok())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                match self.authenticator.answer(&self.http, &challenges, &scope) {
+                    Ok(true) => once(),
+                    Ok(false) => Ok(response),
+                    Err(error) => Err(Retryable::Fatal(error)),
+                }
+            },
+            |attempts, message| RegistryError::GaveUp {
+                url: url.to_string(),
+                attempts,
+                message,
+            },
+        )
+        .and_then(|response| self.refused(response, repository))
+    }
+
+    /// A 401 or 403 that answering did not cure, as the error that says where credentials come
+    /// from.
+    fn refused(
+        &self,
+        response: reqwest::blocking::Response,
+        repository: &str,
+    ) -> Result<reqwest::blocking::Response, RegistryError> {
+        let status = response.status().as_u16();
+        if status != 401 && status != 403 {
+            return Ok(response);
+        }
+        Err(RegistryError::Unauthorized {
+            host: self.host.clone(),
+            repository: repository.to_string(),
+            status,
+            hint: if self.authenticator.has_credential() {
+                ": the credentials found were refused".to_string()
+            } else {
+                ": no credentials were found for it".to_string()
+            },
+        })
+    }
+
+    /// Whether `repository` holds the blob.
+    pub fn has_blob(&self, repository: &str, digest: &Sha256) -> Result<bool, RegistryError> {
+        let url = self.url(&format!(
+            "/v2/{repository}/blobs/sha256:{}",
+            digest.as_str()
+        ));
+        let response = self.send(repository, &url, &|http| http.head(&url))?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            status => Err(status_error("checking", &url, status, response)),
+        }
+    }
+
+    /// Ask the registry to mount the blob from `from`, another repository on it.
+    pub fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &Sha256,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        let url = self.url(&format!(
+            "/v2/{repository}/blobs/uploads/?mount=sha256:{}&from={from}",
+            digest.as_str()
+        ));
+        let response = self.send(repository, &url, &|http| http.post(&url))?;
+        match response.status().as_u16() {
+            201 => Ok(Mount::Mounted),
+            202 => Ok(Mount::Upload(self.location(&url, &response)?)),
+            status => Err(status_error("mounting", &url, status, response)),
+        }
+    }
+
+    /// Upload the file at `path` as the blob `digest`; the registry checks the digest.
+    pub fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &Sha256,
+        path: &Path,
+        session: Option<String>,
+    ) -> Result<(), RegistryError> {
+        let location = match session {
+            Some(location) => location,
+            None => {
+                let url = self.url(&format!("/v2/{repository}/blobs/uploads/"));
+                let response = self.send(repository, &url, &|http| http.post(&url))?;
+                match response.status().as_u16() {
+                    202 => self.location(&url, &response)?,
+                    status => {
+                        return Err(status_error(
+                            "starting an upload at",
+                            &url,
+                            status,
+                            response,
+                        ));
+                    }
+                }
+            }
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest=sha256:{}", digest.as_str());
+        let size = std::fs::metadata(path)
+            .map_err(|error| RegistryError::io("reading", path, error))?
+            .len();
+        let response = self.send(repository, &url, &|http| {
+            let body = match std::fs::File::open(path) {
+                Ok(file) => reqwest::blocking::Body::sized(file, size),
+                // Reported by the next line's read, with the path.
+                Err(_) => reqwest::blocking::Body::from(Vec::new()),
+            };
+            http.put(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(body)
+        })?;
+        match response.status().as_u16() {
+            201 => check_digest(&response, &url, digest, "the blob"),
+            status => Err(status_error("uploading to", &url, status, response)),
+        }
+    }
+
+    /// Store `manifest` (its exact bytes) under `reference`, a tag or its own digest.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &Target,
+        media_type: &str,
+        manifest: &[u8],
+    ) -> Result<Sha256, RegistryError> {
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self.send(repository, &url, &|http| {
+            http.put(&url)
+                .header(reqwest::header::CONTENT_TYPE, media_type)
+                .body(manifest.to_vec())
+        })?;
+        let digest = Sha256::of_bytes(manifest);
+        match response.status().as_u16() {
+            201 => check_digest(&response, &url, &digest, "the manifest").map(|()| digest),
+            status => Err(status_error(
+                "storing the manifest at",
+                &url,
+                status,
+                response,
+            )),
+        }
+    }
+
+    /// The absolute upload location a 202 names (it may be relative to the registry).
+    fn location(
+        &self,
+        url: &str,
+        response: &reqwest::blocking::Response,
+    ) -> Result<String, RegistryError> {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or_else(|| RegistryError::Request {
+                url: url.to_string(),
+                message: "the registry opened an upload without a Location".to_string(),
+            })?;
+        let absolute = self
+            .base
+            .join(location)
+            .map_err(|error| RegistryError::Request {
+                url: url.to_string(),
+                message: format!("the upload location {location:?}: {error}"),
+            })?;
+        // The upload goes where the registry says, but never downgraded to plain HTTP.
+        if absolute.scheme() != self.base.scheme() && absolute.scheme() == "http" {
+            return Err(RegistryError::Insecure {
+                host: absolute.host_str().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(absolute.to_string())
+    }
+}
+
+/// The registry's `Docker-Content-Digest`, when it sends one, must be the digest asked for.
+fn check_digest(
+    response: &reqwest::blocking::Response,
+    url: &str,
+    expected: &Sha256,
+    what: &str,
+) -> Result<(), RegistryError> {
+    let Some(actual) = response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|value| value.to_str().ok())
+    else {
+        return Ok(());
+    };
+    let expected = format!("sha256:{}", expected.as_str());
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(RegistryError::DigestMismatch {
+            what: what.to_string(),
+            url: url.to_string(),
+            expected,
+            actual: actual.to_string(),
+        })
+    }
+}
+
+/// An unexpected status, with the first error the registry's JSON body gives.
+fn status_error(
+    action: &'static str,
+    url: &str,
+    status: u16,
+    response: reqwest::blocking::Response,
+) -> RegistryError {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        code: String,
+        message: Option<String>,
+    }
+    let detail = response
+        .text()
+        .ok()
+        .and_then(|body| serde_json::from_str::<Errors>(&body).ok())
+        .and_then(|errors| errors.errors.into_iter().next())
+        .map(|entry| match entry.message {
+            Some(message) => format!(": {} ({message})", entry.code),
+            None => format!(": {}", entry.code),
+        })
+        .unwrap_or_default();
+    RegistryError::Status {
+        action,
+        url: url.to_string(),
+        status,
+        detail,
+    }
+}
