@@ -126,14 +126,14 @@ pub struct Inputs<'a> {
 }
 
 pub fn check(inputs: &Inputs) -> Report {
-    let mut checks = vec![Check {
+    let mut checks = vec![Pending::Ready(Check {
         what: format!("CPython {}", inputs.lock.target.python_version),
         needed_for: "building and running the prefix".to_string(),
         found: inputs.interpreter.as_ref().ok().cloned(),
         debian: None,
         fedora: None,
         problem: None,
-    }];
+    })];
     if !inputs.lock.git.is_empty() && !inputs.git_sources_from_archives {
         let names: Vec<&str> = inputs
             .lock
@@ -189,14 +189,14 @@ pub fn check(inputs: &Inputs) -> Report {
     }
     if let (Some(go), Some(locked)) = (&inputs.go, &inputs.lock.go) {
         // Distributions ship older Go than servers need (Debian 12: 1.19): no package line.
-        checks.push(Check {
+        checks.push(Pending::Ready(Check {
             what: format!("Go {} or newer, with a C compiler for cgo", locked.go),
             needed_for: "the Go server, bin/authentik; --no-server leaves it out".to_string(),
             found: go.as_ref().ok().cloned(),
             debian: None,
             fedora: None,
             problem: go.as_ref().err().cloned(),
-        });
+        }));
     }
     if inputs.java {
         checks.push(probe_check(
@@ -207,24 +207,61 @@ pub fn check(inputs: &Inputs) -> Report {
             "java-17-openjdk-headless",
         ));
     }
-    Report { checks }
+    Report {
+        checks: run_all(checks),
+    }
 }
 
+/// A check whose probe has not run yet: `check` starts every probe at once (each is a process
+/// start or two, and together they are most of a no-op assemble's time when run one by one).
 fn probe_check(
     what: &str,
     needed_for: &str,
     probe: Probe,
     debian: &'static str,
     fedora: &'static str,
-) -> Check {
-    Check {
-        what: what.to_string(),
-        needed_for: needed_for.to_string(),
-        found: run_probe(probe),
-        debian: Some(debian),
-        fedora: Some(fedora),
-        problem: None,
-    }
+) -> Pending {
+    Pending::Probe(
+        Check {
+            what: what.to_string(),
+            needed_for: needed_for.to_string(),
+            found: None,
+            debian: Some(debian),
+            fedora: Some(fedora),
+            problem: None,
+        },
+        probe,
+    )
+}
+
+enum Pending {
+    Ready(Check),
+    Probe(Check, Probe),
+}
+
+/// Run the pending probes concurrently; the checks keep their order.
+fn run_all(pending: Vec<Pending>) -> Vec<Check> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = pending
+            .into_iter()
+            .map(|pending| match pending {
+                Pending::Ready(check) => (check, None),
+                Pending::Probe(check, probe) => {
+                    (check, Some(scope.spawn(move || run_probe(probe))))
+                }
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|(check, probe)| match probe {
+                None => check,
+                Some(probe) => Check {
+                    found: probe.join().ok().flatten(),
+                    ..check
+                },
+            })
+            .collect()
+    })
 }
 
 /// What the probe found, or `None`.

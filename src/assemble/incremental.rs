@@ -135,37 +135,35 @@ pub fn tree_stamp(directory: &Path) -> Result<Sha256, AssembleError> {
 /// The walk is the no-op path's whole cost (about 55,000 entries for authentik), so it reads
 /// each directory once and asks for each entry's metadata relative to that directory (std's
 /// `DirEntry::metadata` is an `fstatat` on the directory's descriptor, where a path-based
-/// `lstat` walks every component again), and it stamps sibling directories in parallel. The
-/// lines are joined in path order, so the stamp does not depend on the schedule.
+/// `lstat` walks every component again), and it stamps sibling directories in parallel. Each
+/// directory's stamp is the digest of its entries' lines in name order, a subdirectory's line
+/// ending in that subdirectory's stamp (a Merkle tree), so the result does not depend on the
+/// schedule and no line is copied up the tree.
 pub fn stamp_and_size(directory: &Path) -> Result<(Sha256, u64), AssembleError> {
-    let (lines, size) = stamp_lines(directory, Path::new(""))?;
-    Ok((Sha256::of_bytes(&lines), size))
+    stamp_directory(directory)
 }
 
-/// The stamp's lines for the entries below `directory` (named `relative` in them), pre-order,
-/// sorted by file name; and the bytes of the regular files among them.
-fn stamp_lines(directory: &Path, relative: &Path) -> Result<(Vec<u8>, u64), AssembleError> {
+fn stamp_directory(directory: &Path) -> Result<(Sha256, u64), AssembleError> {
     use rayon::prelude::*;
     let unreadable = |path: &Path, source: std::io::Error| AssembleError::Io {
         action: "cannot read",
         path: path.to_path_buf(),
         source,
     };
-    let mut entries = fs_err::read_dir(directory)
+    let mut entries = std::fs::read_dir(directory)
         .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
         .map_err(|error| unreadable(directory, error))?;
     entries.sort_by_key(|entry| entry.file_name());
-    let stamped = entries
+    let lines = entries
         .par_iter()
         .map(|entry| -> Result<(Vec<u8>, u64), AssembleError> {
             let metadata = entry
                 .metadata()
                 .map_err(|error| unreadable(&entry.path(), error))?;
-            let name = relative.join(entry.file_name());
-            let mut lines = name.as_os_str().as_encoded_bytes().to_vec();
-            lines.extend_from_slice(
+            let mut line = entry.file_name().into_encoded_bytes();
+            line.extend_from_slice(
                 format!(
-                    "\0{:o} {} {} {}.{}\n",
+                    "\0{:o} {} {} {}.{}",
                     metadata.mode(),
                     metadata.len(),
                     metadata.ino(),
@@ -180,19 +178,23 @@ fn stamp_lines(directory: &Path, relative: &Path) -> Result<(Vec<u8>, u64), Asse
                 0
             };
             if metadata.is_dir() {
-                let (below, below_size) = stamp_lines(&entry.path(), &name)?;
-                lines.extend_from_slice(&below);
+                let (below, below_size) = stamp_directory(&entry.path())?;
+                line.push(b' ');
+                line.extend_from_slice(below.as_str().as_bytes());
                 size += below_size;
             }
-            Ok((lines, size))
+            line.push(b'\n');
+            Ok((line, size))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(stamped
-        .into_iter()
-        .fold((Vec::new(), 0), |(mut all, total), (lines, size)| {
-            all.extend_from_slice(&lines);
-            (all, total + size)
-        }))
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0;
+    for (line, entry_size) in &lines {
+        hasher.update(line);
+        size += entry_size;
+    }
+    Ok((Sha256::from_digest(&hasher.finalize().into()), size))
 }
 
 /// What this machine knows of a prefix it assembled, kept in the cache.
