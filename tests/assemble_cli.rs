@@ -2439,3 +2439,127 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     says(&message, "is not the one akpkg's lock pins");
     says(&message, "lock again");
 }
+
+/// `akpkg layer` of `prefix`: the layer's sha256.
+fn layer_sha256(prefix: &Path, output: &Path) -> String {
+    stdout_of(
+        akpkg()
+            .args(["layer", "--at", "/opt/fixture", "--prefix"])
+            .arg(prefix)
+            .arg("-o")
+            .arg(output),
+    );
+    sha256_of(output)
+}
+
+/// Two builders and a registry (Debian's docker-registry with htpasswd on 127.0.0.1): builder
+/// A assembles cold and pushes what it downloaded and built; builder B, with an empty cache and
+/// every proxy variable closed (no PyPI), takes everything from the registry, builds nothing,
+/// and gets the same layer. A built wheel's blob tampered in the registry's storage is refused
+/// and built again; a registry that is gone costs one warning and fails nothing.
+#[test]
+fn builders_share_downloads_and_builds_through_a_registry() {
+    let directory = tempfile::tempdir().unwrap();
+    let (recipe, source, _lock) = locked_fixture_or_skip!(directory.path());
+    let registry_directory = directory.path().join("registry");
+    fs_err::create_dir_all(&registry_directory).unwrap();
+    let registry =
+        common::registry::Registry::start(&registry_directory, Some(("builder", "s3cret")));
+    let docker_config =
+        common::registry::docker_config(directory.path(), &registry.address, "builder", "s3cret");
+    let remote = format!("oci://{}/akpkg/cache", registry.address);
+    let prefix = directory.path().join("opt/fixture");
+    let builder = |cache: &str| {
+        let mut command = assemble(&recipe, &source, &prefix, &directory.path().join(cache));
+        command
+            .env("DOCKER_CONFIG", &docker_config)
+            .env("NETRC", "/nonexistent/netrc")
+            .args(["--remote-cache", &remote]);
+        command
+    };
+    // Builder B and the others reach the registry and nothing else.
+    let offline_builder = |cache: &str| {
+        let mut command = builder(cache);
+        common::without_network(&mut command).env("NO_PROXY", "127.0.0.1");
+        command
+    };
+
+    let a = assembled(&mut builder("cache-a"));
+    assert!(a["built"].as_u64().unwrap() >= 5, "{a}");
+    assert_eq!(a["built_from_cache"], 0, "{a}");
+    assert_eq!(a["downloaded_from_remote_cache"], 0, "{a}");
+    let layer_a = layer_sha256(&prefix, &directory.path().join("a.tar"));
+    fs_err::remove_dir_all(&prefix).unwrap();
+
+    let b = assembled(&mut offline_builder("cache-b"));
+    assert_eq!(b["built_from_remote_cache"], a["built"], "{b}");
+    assert_eq!(b["built_from_cache"], a["built"], "{b}");
+    assert!(b["downloaded"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(b["downloaded_from_remote_cache"], b["downloaded"], "{b}");
+    assert_eq!(
+        layer_sha256(&prefix, &directory.path().join("b.tar")),
+        layer_a
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+
+    // One built wheel's blob changed in the registry's storage (same size): refused with the
+    // key and both digests, built again here, and the layer is still the same.
+    let built = directory.path().join("cache-a/built");
+    let wheel = fs_err::read_dir(&built)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .flat_map(|key| {
+            fs_err::read_dir(key)
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+        })
+        .find(|path| path.extension() == Some("whl".as_ref()))
+        .unwrap();
+    let digest = sha256_of(&wheel);
+    let blob = registry
+        .storage
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&digest[..2])
+        .join(&digest)
+        .join("data");
+    let mut bytes = fs_err::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs_err::write(&blob, &bytes).unwrap();
+    let output = offline_builder("cache-c").arg("--json").output().unwrap();
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    says(&stderr, "gave other bytes for built-wheel-");
+    says(&stderr, format!("expected sha256:{digest}"));
+    let c: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        c["built_from_remote_cache"].as_u64().unwrap() + 1,
+        a["built"].as_u64().unwrap(),
+        "{c}"
+    );
+    assert_eq!(
+        layer_sha256(&prefix, &directory.path().join("c.tar")),
+        layer_a
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+
+    // The registry gone: one warning, and the build goes on from the network.
+    drop(registry);
+    let output = builder("cache-d").arg("--json").output().unwrap();
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("is not usable").count(), 1, "{stderr}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    says(&stderr, "going on without it");
+    assert_eq!(
+        layer_sha256(&prefix, &directory.path().join("d.tar")),
+        layer_a
+    );
+}

@@ -5,79 +5,12 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command as Process;
 
-use base64::Engine;
+use common::registry::{Registry, docker_config};
 use common::{akpkg, failure_of, stdout_of};
 use sha2::{Digest, Sha256};
-
-/// A registry process, stopped when dropped.
-struct Registry {
-    child: Child,
-    address: String,
-    storage: PathBuf,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Registry {
-    /// Start `docker-registry` in `directory`; with `htpasswd`, the one user it accepts.
-    fn start(directory: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let storage = directory.join("storage");
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {address}\n",
-            storage.display()
-        );
-        if let Some((user, password)) = htpasswd {
-            let output = Process::new("htpasswd")
-                .args(["-Bbn", user, password])
-                .output()
-                .expect("htpasswd (Debian's apache2-utils) writes the registry's password file");
-            assert!(output.status.success());
-            let file = directory.join("htpasswd");
-            std::fs::write(&file, &output.stdout).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: akpkg-test\n    path: {}\n",
-                file.display()
-            ));
-        }
-        let config_path = directory.join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Process::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(directory.join("registry.log")).unwrap())
-            .spawn()
-            .expect("docker-registry (Debian's package) runs the registry");
-        let registry = Registry {
-            child,
-            address,
-            storage,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&registry.address).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-}
 
 /// A small prefix and its OCI layout (gzip layer, as `akpkg layer --oci` writes by default).
 fn layout(directory: &Path) -> PathBuf {
@@ -101,18 +34,6 @@ fn layout(directory: &Path) -> PathBuf {
         .assert()
         .success();
     oci
-}
-
-fn docker_config(directory: &Path, registry: &str, user: &str, password: &str) -> PathBuf {
-    let config = directory.join(format!("docker-{user}-{password}"));
-    std::fs::create_dir_all(&config).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    std::fs::write(
-        config.join("config.json"),
-        serde_json::json!({ "auths": { registry: { "auth": auth } } }).to_string(),
-    )
-    .unwrap();
-    config
 }
 
 fn push(oci: &Path, reference: &str, docker_config: &Path) -> assert_cmd::Command {

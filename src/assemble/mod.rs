@@ -129,6 +129,10 @@ pub struct AssembleSummary {
     pub built: usize,
     pub built_from_cache: usize,
     pub downloaded: usize,
+    /// Of `downloaded`, the artifacts taken from the remote cache.
+    pub downloaded_from_remote_cache: usize,
+    /// Of `built_from_cache`, the wheels taken from the remote cache.
+    pub built_from_remote_cache: usize,
     pub bytes: u64,
     pub stages: Vec<StageTime>,
     pub warnings: Vec<String>,
@@ -432,6 +436,48 @@ pub fn assemble(
     })
 }
 
+/// The no-op check alone, before any pre-flight (a prefix that is up to date needs no compiler
+/// or library, and probing them would be most of the answer's time): the summary of a run that
+/// finds nothing to do, or `None` when `assemble` has work to do or a problem to report (it
+/// then checks again, and says why).
+pub fn up_to_date(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    progress: &dyn Progress,
+) -> Result<Option<AssembleSummary>, AssembleError> {
+    let mut stages = Stages {
+        progress,
+        started: Instant::now(),
+        done: Vec::new(),
+    };
+    if options.force || check_target(&loaded.lock, target).is_err() {
+        return Ok(None);
+    }
+    let Ok(server_plan) = server::plan(loaded, options) else {
+        return Ok(None);
+    };
+    let go_version = server_plan
+        .as_ref()
+        .map(|plan| plan.toolchain.version.as_str());
+    let prefix = std::path::absolute(&options.prefix)
+        .map_err(AssembleError::io("cannot resolve", &options.prefix))?;
+    let Some(local_digest) = incremental::local_digest(loaded, target, options, go_version)? else {
+        return Ok(None);
+    };
+    let record = incremental::Record::path(&options.fetch.cache_dir, &prefix);
+    if !incremental::is_up_to_date(&prefix, &record, &local_digest) {
+        return Ok(None);
+    }
+    // As a run that did work would: what an interrupted one left beside the prefix goes.
+    if let (Some(parent), Some(name)) = (prefix.parent(), prefix.file_name()) {
+        let staging_prefix = format!(".{}.akpkg-staging-", name.to_string_lossy());
+        remove_abandoned_stagings(parent, &staging_prefix);
+    }
+    stages.finish("check", "up to date".to_string());
+    Ok(Some(AssembleSummary::up_to_date(prefix, stages.done)))
+}
+
 fn run_stages(
     loaded: &LoadedRecipe,
     target: &Target,
@@ -566,6 +612,10 @@ fn run_stages(
         + web_inputs
             .as_ref()
             .map_or(0, |inputs| inputs.tarballs.downloaded);
+    let downloaded_from_remote_cache = fetched
+        .iter()
+        .filter(|artifact| artifact.from_remote_cache)
+        .count();
     let bytes: u64 = fetched
         .iter()
         .filter(|artifact| artifact.downloaded)
@@ -574,8 +624,9 @@ fn run_stages(
     stages.finish(
         "fetch",
         format!(
-            "{} files, {downloaded} downloaded{}",
+            "{} files, {downloaded} downloaded{}{}",
             fetched.len(),
+            remote_cache_note(downloaded_from_remote_cache),
             module_tree
                 .as_ref()
                 .map_or_else(String::new, |tree| format!(
@@ -669,9 +720,14 @@ fn run_stages(
         });
     }
     let from_cache = built.iter().filter(|wheel| wheel.from_cache).count();
+    let built_from_remote_cache = built.iter().filter(|wheel| wheel.from_remote_cache).count();
     stages.finish(
         "build",
-        format!("{} wheels, {from_cache} from the build cache", built.len()),
+        format!(
+            "{} wheels, {from_cache} from the build cache{}",
+            built.len(),
+            remote_cache_note(built_from_remote_cache)
+        ),
     );
 
     let built_server = match (&server_plan, &module_tree) {
@@ -1026,6 +1082,8 @@ fn run_stages(
         built: built.len(),
         built_from_cache: from_cache,
         downloaded,
+        downloaded_from_remote_cache,
+        built_from_remote_cache,
         bytes,
         stages: stages.done,
         warnings: warnings.list,
@@ -1044,6 +1102,15 @@ fn run_stages(
     })
 }
 
+/// ` (N from the remote cache)`, when any.
+fn remote_cache_note(count: usize) -> String {
+    if count == 0 {
+        String::new()
+    } else {
+        format!(" ({count} from the remote cache)")
+    }
+}
+
 impl AssembleSummary {
     /// The summary of a run that found nothing to do.
     fn up_to_date(prefix: PathBuf, stages: Vec<StageTime>) -> AssembleSummary {
@@ -1053,6 +1120,8 @@ impl AssembleSummary {
             built: 0,
             built_from_cache: 0,
             downloaded: 0,
+            downloaded_from_remote_cache: 0,
+            built_from_remote_cache: 0,
             bytes: 0,
             stages,
             warnings: Vec::new(),

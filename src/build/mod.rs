@@ -125,6 +125,9 @@ pub struct BuiltWheel {
     pub source: String,
     #[serde(skip)]
     pub from_cache: bool,
+    /// Taken from the remote cache into the build cache by this run.
+    #[serde(skip)]
+    pub from_remote_cache: bool,
     #[serde(skip)]
     pub seconds: f64,
 }
@@ -399,7 +402,7 @@ pub fn build_wheel(
     // 4. With locked pins the key is known before anything is unpacked or copied.
     if let Some(pins) = &request.environment
         && let Some((source_id, system)) = source::peek(&request.source)
-        && let Some(built) = cached(
+        && let Some(built) = cached_or_remote(
             &build_key(request, &source_id, &system, pins, target, options),
             options,
         )
@@ -418,13 +421,13 @@ pub fn build_wheel(
         )
     };
     if request.environment.is_some()
-        && let Some(built) = cached(&key_of(&prepared.pins), options)
+        && let Some(built) = cached_or_remote(&key_of(&prepared.pins), options)
     {
         return Ok(finished(built));
     }
     let settled = settle(request, &prepared, target, options, index)?;
     let key = key_of(&settled.pins);
-    if let Some(built) = cached(&key, options) {
+    if let Some(built) = cached_or_remote(&key, options) {
         return Ok(finished(built));
     }
 
@@ -467,10 +470,15 @@ pub fn build_wheel(
             environment: settled.pins,
             source: prepared.source_id.clone(),
             from_cache: false,
+            from_remote_cache: false,
             seconds: 0.0,
         },
         options,
     )?;
+    if let Some(remote) = crate::registry::RemoteCache::open(&options.fetch) {
+        let directory = options.cache_dir.join("built").join(&key);
+        remote.push_built_wheel(&key, &directory.join(BUILD_RECORD), &built.path);
+    }
     Ok(finished(built))
 }
 
@@ -596,6 +604,49 @@ fn cached(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     built.path = directory.join(&built.filename);
     built.from_cache = true;
     built.path.is_file().then_some(built)
+}
+
+/// A wheel of the build cache, else one the remote cache has under `key`, checked and brought
+/// into the build cache first: its blobs by digest and its key (by the remote cache), then the
+/// record's sha256 of the wheel and every hash of the wheel's own RECORD.
+fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
+    if let Some(built) = cached(key, options) {
+        return Some(built);
+    }
+    let remote = crate::registry::RemoteCache::open(&options.fetch)?;
+    let parent = options.cache_dir.join("built");
+    fs_err::create_dir_all(&parent).ok()?;
+    let staging = tempfile::Builder::new()
+        .prefix(".remote-")
+        .tempdir_in(&parent)
+        .ok()?;
+    let (record_name, wheel_name) = remote.pull_built_wheel(key, staging.path())?;
+    let record: BuiltWheel = fs_err::read(staging.path().join(&record_name))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())?;
+    let wheel = staging.path().join(&wheel_name);
+    let actual = crate::digest::sha256_hex_of_file(&wheel).ok()?;
+    let entry = format!("the built wheel {wheel_name} (key {key})");
+    if record_name != BUILD_RECORD || record.filename != wheel_name || record.sha256 != actual {
+        remote.refused(
+            &entry,
+            &format!("sha256:{}", record.sha256),
+            &format!("sha256:{actual}"),
+        );
+        return None;
+    }
+    if let Err(problem) = crate::install::check_wheel_file(&wheel) {
+        remote.refused(&entry, "files that match its RECORD", &problem);
+        return None;
+    }
+    let staged = staging.keep();
+    if fs_err::rename(&staged, parent.join(key)).is_err() {
+        // Another process stored the same build first.
+        let _ = fs_err::remove_dir_all(&staged);
+    }
+    let mut built = cached(key, options)?;
+    built.from_remote_cache = true;
+    Some(built)
 }
 
 /// Move a fresh wheel into `CACHE/built/<key>/` with its record, atomically.

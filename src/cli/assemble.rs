@@ -156,67 +156,52 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         crate::timestamp::default_from_inputs(epoch);
     }
     let build_options = args.build.options(&args.network, &args.cache)?;
-    // Pre-flight: everything this machine lacks, reported at once, before anything is fetched.
     let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
-    let (target, report, toolchain) = super::doctor::checked_target(
-        &loaded,
-        args.python.as_deref(),
-        &build_options.cache_dir,
-        git_from_archives,
-        (!args.no_server).then_some(args.go.as_deref()),
-        false,
-    );
-    let missing = report.missing();
-    // An interpreter that is missing or wrong keeps its own, more precise message when it is
-    // the only problem.
-    if missing.len() > 1 || (missing.len() == 1 && target.is_ok()) {
-        if !args.no_preflight {
-            return Err(CliError::Usage(format!(
-                "this machine cannot assemble {} {} yet:\n{}(`akpkg doctor` checks again; --no-preflight goes on anyway, for a build cache that already holds these wheels)",
-                loaded.recipe.name,
-                loaded.recipe.version,
-                report.describe_missing()
-            )));
-        }
-        super::warn(&format!(
-            "going on without:\n{}",
-            report.describe_missing().trim_end()
-        ));
-    }
-    let target = target?;
-    let mut config_settings = BTreeMap::new();
-    for build in &loaded.lock.build {
-        config_settings.insert(build.name.clone(), args.build.config_settings(&build.name)?);
-    }
-    let options = AssembleOptions {
-        prefix: args.prefix.clone(),
-        source: match &args.source {
-            Some(path) => SourceArgument::Path(path.clone()),
-            None => SourceArgument::FromRecipe,
-        },
-        runtime_python: args.runtime_python.clone(),
-        web_dist: args.web_dist.clone(),
-        allow_unverified_source: args.allow_unverified_source,
-        compile: !args.no_compile,
-        fetch: build_options.fetch.clone(),
-        build: build_options,
-        config_settings,
-        force: args.force,
-        server: ServerChoice {
-            build: !args.no_server,
-            go_command: args.go.clone(),
-            toolchain,
-        },
-        web: assemble::WebChoice {
-            build: !args.no_web,
-            api_client: match args.api_client {
-                ApiClientArgument::Generate => crate::web::ApiClientChoice::Generate,
-                ApiClientArgument::Locked => crate::web::ApiClientChoice::Locked,
-            },
-        },
-    };
+    let target =
+        super::doctor::target_for_lock(&loaded, args.python.as_deref(), &build_options.cache_dir);
+    let found_go = super::doctor::find_go(&loaded, (!args.no_server).then_some(args.go.as_deref()));
+    let toolchain = found_go
+        .as_ref()
+        .and_then(|found| found.as_ref().ok().cloned());
+    let options = assemble_options(&args, &loaded, build_options, toolchain)?;
     let reporter = super::progress::StageReporter::new(args.json);
-    let summary = assemble::assemble(&loaded, &target, &options, &reporter)?;
+    // Nothing to do is answered before the pre-flight: an up-to-date prefix needs no build tool.
+    let early = match &target {
+        Ok(target) => assemble::up_to_date(&loaded, target, &options, &reporter)?,
+        Err(_) => None,
+    };
+    let summary = match early {
+        Some(summary) => summary,
+        None => {
+            // Pre-flight: everything this machine lacks, reported at once, before anything is
+            // fetched.
+            let report = super::doctor::preflight_report(
+                &loaded,
+                &target,
+                found_go.as_ref(),
+                git_from_archives,
+                false,
+            );
+            let missing = report.missing();
+            // An interpreter that is missing or wrong keeps its own, more precise message when
+            // it is the only problem.
+            if missing.len() > 1 || (missing.len() == 1 && target.is_ok()) {
+                if !args.no_preflight {
+                    return Err(CliError::Usage(format!(
+                        "this machine cannot assemble {} {} yet:\n{}(`akpkg doctor` checks again; --no-preflight goes on anyway, for a build cache that already holds these wheels)",
+                        loaded.recipe.name,
+                        loaded.recipe.version,
+                        report.describe_missing()
+                    )));
+                }
+                super::warn(&format!(
+                    "going on without:\n{}",
+                    report.describe_missing().trim_end()
+                ));
+            }
+            assemble::assemble(&loaded, &target?, &options, &reporter)?
+        }
+    };
     let layer = match &args.layer {
         Some(output) => Some(args.image.write(
             &summary.prefix,
@@ -252,13 +237,14 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         return print(&text);
     }
     text.push_str(&format!(
-        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache){}{}, {} files downloaded; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
+        "assembled {} {} into {}: {} distributions installed, {} built ({} from the build cache{}){}{}, {} files downloaded{}; {:.0} MB; verified {} files and {} modules{}{}; {:.1}s\n",
         loaded.recipe.name,
         loaded.recipe.version,
         summary.prefix.display(),
         summary.installed,
         summary.built,
         summary.built_from_cache,
+        if summary.built_from_remote_cache > 0 { format!(", {} of them from the remote cache", summary.built_from_remote_cache) } else { String::new() },
         summary.server.as_ref().map_or_else(String::new, |server| format!(
             ", the server {} ({} Go modules{})",
             server.binary,
@@ -274,6 +260,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             if web.from_cache { ", from the build cache" } else { "" }
         )),
         summary.downloaded,
+        if summary.downloaded_from_remote_cache > 0 { format!(" ({} from the remote cache)", summary.downloaded_from_remote_cache) } else { String::new() },
         summary.size_bytes as f64 / 1e6,
         summary.verify.files,
         summary.verify.modules,
@@ -283,6 +270,46 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     ));
     text.push_str(&layer_text);
     print(&text)
+}
+
+/// What `assemble` is asked to do, from the arguments.
+fn assemble_options(
+    args: &AssembleArgs,
+    loaded: &LoadedRecipe,
+    build_options: crate::build::BuildOptions,
+    toolchain: Option<crate::server::Toolchain>,
+) -> Result<AssembleOptions, CliError> {
+    let mut config_settings = BTreeMap::new();
+    for build in &loaded.lock.build {
+        config_settings.insert(build.name.clone(), args.build.config_settings(&build.name)?);
+    }
+    Ok(AssembleOptions {
+        prefix: args.prefix.clone(),
+        source: match &args.source {
+            Some(path) => SourceArgument::Path(path.clone()),
+            None => SourceArgument::FromRecipe,
+        },
+        runtime_python: args.runtime_python.clone(),
+        web_dist: args.web_dist.clone(),
+        allow_unverified_source: args.allow_unverified_source,
+        compile: !args.no_compile,
+        fetch: build_options.fetch.clone(),
+        build: build_options,
+        config_settings,
+        force: args.force,
+        server: ServerChoice {
+            build: !args.no_server,
+            go_command: args.go.clone(),
+            toolchain,
+        },
+        web: assemble::WebChoice {
+            build: !args.no_web,
+            api_client: match args.api_client {
+                ApiClientArgument::Generate => crate::web::ApiClientChoice::Generate,
+                ApiClientArgument::Locked => crate::web::ApiClientChoice::Locked,
+            },
+        },
+    })
 }
 
 pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {

@@ -108,7 +108,41 @@ pub fn checked_target(
     Option<crate::server::Toolchain>,
 ) {
     let target = target_for_lock(loaded, python, cache_dir);
-    let interpreter = match &target {
+    let found = find_go(loaded, go_command);
+    let report = preflight_report(
+        loaded,
+        &target,
+        found.as_ref(),
+        git_sources_from_archives,
+        java,
+    );
+    (target, report, found.and_then(Result::ok))
+}
+
+/// The go command for the recipe's server, when it has one and `go_command` says it is built
+/// (`Some(the --go path, if any)`).
+pub fn find_go(
+    loaded: &LoadedRecipe,
+    go_command: Option<Option<&std::path::Path>>,
+) -> Option<Result<crate::server::Toolchain, crate::server::ServerError>> {
+    match (&loaded.recipe.server, &loaded.lock.go, go_command) {
+        (Some(server), Some(go), Some(command)) => {
+            Some(crate::server::find_toolchain(server, go, command))
+        }
+        _ => None,
+    }
+}
+
+/// The pre-flight report for what was found: the interpreter, the go command, and the probes
+/// of the build tools and libraries the lock's builds need.
+pub fn preflight_report(
+    loaded: &LoadedRecipe,
+    target: &Result<Target, CliError>,
+    found: Option<&Result<crate::server::Toolchain, crate::server::ServerError>>,
+    git_sources_from_archives: bool,
+    java: bool,
+) -> Report {
+    let interpreter = match target {
         Ok(target) => Ok(target
             .interpreter
             .as_ref()
@@ -121,13 +155,7 @@ pub fn checked_target(
             })),
         Err(error) => Err(error.to_string()),
     };
-    let found = match (&loaded.recipe.server, &loaded.lock.go, go_command) {
-        (Some(server), Some(go), Some(command)) => {
-            Some(crate::server::find_toolchain(server, go, command))
-        }
-        _ => None,
-    };
-    let go = found.as_ref().map(|found| match found {
+    let go = found.map(|found| match found {
         Ok(toolchain) => Ok(format!(
             "{} ({})",
             toolchain.command.display(),
@@ -135,7 +163,7 @@ pub fn checked_target(
         )),
         Err(error) => Err(error.to_string()),
     });
-    let report = preflight::check(&preflight::Inputs {
+    preflight::check(&preflight::Inputs {
         lock: &loaded.lock,
         interpreter,
         git_sources_from_archives,
@@ -146,12 +174,11 @@ pub fn checked_target(
                 .web
                 .as_ref()
                 .is_some_and(|web| web.api_client.is_some()),
-    });
-    (target, report, found.and_then(Result::ok))
+    })
 }
 
 /// The interpreter `--python` names, or one matching the lock's Python.
-fn target_for_lock(
+pub fn target_for_lock(
     loaded: &LoadedRecipe,
     python: Option<&str>,
     cache_dir: &std::path::Path,

@@ -88,6 +88,21 @@ pub struct NetworkArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,
 
+    /// A shared cache in an OCI registry: artifacts and built wheels are looked up there
+    /// (by sha256 and by build key) before downloading or building, checked like downloads,
+    /// and what it lacks is pushed after. A registry that cannot be reached is warned about
+    /// once and the run goes on without it. Credentials as `akpkg push` finds them.
+    #[arg(
+        long,
+        value_name = "oci://HOST[:PORT]/REPOSITORY",
+        env = "AKPKG_REMOTE_CACHE"
+    )]
+    pub remote_cache: Option<String>,
+
+    /// Only pull from the remote cache, never push.
+    #[arg(long, env = "AKPKG_REMOTE_CACHE_READ_ONLY", requires = "remote_cache")]
+    pub remote_cache_read_only: bool,
+
     /// A Go module proxy to take the server's modules from (repeatable, asked in order; one
     /// that lacks a module is passed over, as with GOPROXY lists): `https://…`, or `file://DIR`
     /// for a proxy-shaped directory. Every file is checked against go.sum. Default: GOPROXY's
@@ -180,6 +195,13 @@ impl NetworkArgs {
                 .unwrap_or_else(|| vec![fetch::DEFAULT_GO_PROXY.to_string()]),
             go_bundle,
             npm_bundle,
+            remote_cache: self
+                .remote_cache
+                .as_deref()
+                .map(|text| {
+                    crate::registry::RemoteCacheLocation::parse(text, self.remote_cache_read_only)
+                })
+                .transpose()?,
             ..FetchOptions::new(cache.resolve()?)
         })
     }

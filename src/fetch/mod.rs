@@ -118,6 +118,8 @@ pub struct FetchOptions {
     pub go_bundle: Option<PathBuf>,
     /// A bundle's npm tarballs (`BUNDLE/npm/<sha512 hex>.tgz`), taken before the network.
     pub npm_bundle: Option<PathBuf>,
+    /// The shared remote cache (`--remote-cache`), asked before downloading or building.
+    pub remote_cache: Option<crate::registry::RemoteCacheLocation>,
 }
 
 impl FetchOptions {
@@ -139,6 +141,7 @@ impl FetchOptions {
             go_proxies: vec![go_modules::DEFAULT_GO_PROXY.to_string()],
             go_bundle: None,
             npm_bundle: None,
+            remote_cache: None,
         }
     }
 }
@@ -180,6 +183,8 @@ pub struct FetchedArtifact {
     pub path: PathBuf,
     /// `false` for a cache hit.
     pub downloaded: bool,
+    /// Taken from the remote cache (`downloaded` is true too: it came over the network).
+    pub from_remote_cache: bool,
 }
 
 /// The content-addressed store of artifacts.
@@ -509,6 +514,7 @@ pub fn fetch_all(
         return Err(offline_missing(lines));
     }
 
+    let mut pulled_from_remote = std::collections::HashSet::new();
     if !missing.is_empty() {
         fs_err::create_dir_all(cache.directory()).map_err(|source| FetchError::Io {
             action: "cannot create",
@@ -516,6 +522,7 @@ pub fn fetch_all(
             source,
         })?;
         let client = download::client(options)?;
+        let remote = crate::registry::RemoteCache::open(options);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.concurrency.max(1))
             .build()
@@ -528,14 +535,26 @@ pub fn fetch_all(
             missing
                 .par_iter()
                 .map(|request| {
-                    download::download(&client, request, &cache, options, progress)?;
+                    let pulled = remote
+                        .as_ref()
+                        .is_some_and(|remote| from_remote_cache(remote, request, &cache, options));
+                    if !pulled {
+                        download::download(&client, request, &cache, options, progress)?;
+                        if let Some(remote) = &remote {
+                            remote.push_artifact(
+                                &request.sha256,
+                                &cache.path(&request.sha256),
+                                &request.filename,
+                            );
+                        }
+                    }
                     progress.file_done(&request.filename);
-                    Ok(())
+                    Ok(pulled.then(|| request.sha256.as_str()))
                 })
-                .collect::<Result<Vec<()>, FetchError>>()
+                .collect::<Result<Vec<Option<&str>>, FetchError>>()
         });
         progress.finish();
-        downloaded?;
+        pulled_from_remote.extend(downloaded?.into_iter().flatten());
     }
 
     let missing_names: std::collections::HashSet<&str> = missing
@@ -548,8 +567,47 @@ pub fn fetch_all(
             request: request.clone(),
             path: cache.path(&request.sha256),
             downloaded: missing_names.contains(request.sha256.as_str()),
+            from_remote_cache: pulled_from_remote.contains(request.sha256.as_str()),
         })
         .collect())
+}
+
+/// Take `request`'s artifact from the remote cache, checked by its sha256 exactly as a
+/// download is; `false` when the remote cache does not have it or gave other bytes (then it is
+/// downloaded).
+fn from_remote_cache(
+    remote: &crate::registry::RemoteCache,
+    request: &ArtifactRequest,
+    cache: &ArtifactCache,
+    options: &FetchOptions,
+) -> bool {
+    let Some(stream) = remote.artifact(&request.sha256) else {
+        return false;
+    };
+    // No more than the lock's size (or the download limit) is read: a lying registry's extra
+    // bytes fail the hash instead of filling the disk.
+    let limit = request.size.unwrap_or(options.limits.download_bytes);
+    let mut stream = stream.take(limit.saturating_add(1));
+    match cache.store_verified(&mut stream, &request.sha256) {
+        Ok(()) => true,
+        Err(StoreFailure::Mismatch(actual)) => {
+            remote.refused(
+                &format!("{} ({})", request.filename, request.name),
+                &format!("sha256:{}", request.sha256.as_str()),
+                &format!("sha256:{actual}"),
+            );
+            false
+        }
+        Err(StoreFailure::Read(error)) => {
+            tracing::warn!(
+                "{} from the remote cache {}: {error}; downloading it instead",
+                request.filename,
+                remote.location()
+            );
+            false
+        }
+        Err(StoreFailure::Write(_)) => false,
+    }
 }
 
 /// A git source to fetch.

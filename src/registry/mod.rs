@@ -12,6 +12,7 @@
 //! spoken to over plain HTTP (as skopeo's `--dest-tls-verify=false` would).
 
 mod auth;
+mod cache;
 mod error;
 mod push;
 mod reference;
@@ -19,6 +20,7 @@ mod reference;
 use std::path::Path;
 
 pub use auth::{Credential, credential_for};
+pub use cache::{RemoteCache, RemoteCacheLocation};
 pub use error::RegistryError;
 pub use push::{PushReport, push_layout};
 pub use reference::{Reference, Target};
@@ -28,13 +30,20 @@ use crate::identity::Sha256;
 use auth::Authenticator;
 
 /// One registry, reached through the run's HTTP client.
-pub struct Registry<'a> {
+pub struct Registry {
     http: reqwest::blocking::Client,
     /// `http(s)://host[:port]`.
     base: reqwest::Url,
     host: String,
     authenticator: Authenticator,
-    options: &'a FetchOptions,
+    options: FetchOptions,
+}
+
+/// What an upload sends.
+#[derive(Debug, Clone, Copy)]
+pub enum Content<'c> {
+    File(&'c Path),
+    Bytes(&'c [u8]),
 }
 
 /// What a mount request gave.
@@ -44,9 +53,9 @@ pub enum Mount {
     Upload(String),
 }
 
-impl<'a> Registry<'a> {
+impl Registry {
     /// A client for `host` (`host[:port]`), with its credentials looked up.
-    pub fn connect(host: &str, options: &'a FetchOptions) -> Result<Registry<'a>, RegistryError> {
+    pub fn connect(host: &str, options: &FetchOptions) -> Result<Registry, RegistryError> {
         let plain = reqwest::Url::parse(&format!("http://{host}/")).map_err(|_| {
             RegistryError::Reference {
                 reference: host.to_string(),
@@ -71,7 +80,7 @@ impl<'a> Registry<'a> {
             base,
             host: host.to_string(),
             authenticator: Authenticator::new(credential_for(host, &options.netrc)),
-            options,
+            options: options.clone(),
         })
     }
 
@@ -103,7 +112,7 @@ impl<'a> Registry<'a> {
             }
         };
         crate::fetch::with_retries(
-            self.options,
+            &self.options,
             || {
                 let response = once()?;
                 if response.status() != reqwest::StatusCode::UNAUTHORIZED {
@@ -187,12 +196,13 @@ impl<'a> Registry<'a> {
         }
     }
 
-    /// Upload the file at `path` as the blob `digest`; the registry checks the digest.
+    /// Upload `content` as the blob `digest` (into the upload `session` a declined mount
+    /// opened, else a new one); the registry checks the digest before it keeps the blob.
     pub fn upload_blob(
         &self,
         repository: &str,
         digest: &Sha256,
-        path: &Path,
+        content: Content<'_>,
         session: Option<String>,
     ) -> Result<(), RegistryError> {
         let location = match session {
@@ -215,14 +225,20 @@ impl<'a> Registry<'a> {
         };
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest=sha256:{}", digest.as_str());
-        let size = std::fs::metadata(path)
-            .map_err(|error| RegistryError::io("reading", path, error))?
-            .len();
+        if let Content::File(path) = content {
+            // Opened again for each attempt below; a file that cannot be read fails here, with
+            // its path.
+            std::fs::File::open(path).map_err(|error| RegistryError::io("reading", path, error))?;
+        }
         let response = self.send(repository, &url, &|http| {
-            let body = match std::fs::File::open(path) {
-                Ok(file) => reqwest::blocking::Body::sized(file, size),
-                // Reported by the next line's read, with the path.
-                Err(_) => reqwest::blocking::Body::from(Vec::new()),
+            let body = match content {
+                Content::File(path) => match std::fs::File::open(path)
+                    .and_then(|file| Ok((file.metadata()?.len(), file)))
+                {
+                    Ok((size, file)) => reqwest::blocking::Body::sized(file, size),
+                    Err(_) => reqwest::blocking::Body::from(Vec::new()),
+                },
+                Content::Bytes(bytes) => reqwest::blocking::Body::from(bytes.to_vec()),
             };
             http.put(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
@@ -231,6 +247,63 @@ impl<'a> Registry<'a> {
         match response.status().as_u16() {
             201 => check_digest(&response, &url, digest, "the blob"),
             status => Err(status_error("uploading to", &url, status, response)),
+        }
+    }
+
+    /// The blob's bytes as a stream (the caller checks them against `digest`), or `None` when
+    /// the repository does not have it.
+    pub fn get_blob(
+        &self,
+        repository: &str,
+        digest: &Sha256,
+    ) -> Result<Option<reqwest::blocking::Response>, RegistryError> {
+        let url = self.url(&format!(
+            "/v2/{repository}/blobs/sha256:{}",
+            digest.as_str()
+        ));
+        let response = self.send(repository, &url, &|http| http.get(&url))?;
+        match response.status().as_u16() {
+            200 => Ok(Some(response)),
+            404 => Ok(None),
+            status => Err(status_error("reading", &url, status, response)),
+        }
+    }
+
+    /// The image manifest stored under `reference`, as bytes (at most 4 MiB), or `None`.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &Target,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        const MANIFEST_LIMIT: u64 = 4 << 20;
+        let url = self.url(&format!("/v2/{repository}/manifests/{reference}"));
+        let response = self.send(repository, &url, &|http| {
+            http.get(&url).header(
+                reqwest::header::ACCEPT,
+                "application/vnd.oci.image.manifest.v1+json",
+            )
+        })?;
+        match response.status().as_u16() {
+            200 => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(response, MANIFEST_LIMIT + 1),
+                    &mut bytes,
+                )
+                .map_err(|error| RegistryError::Request {
+                    url: url.clone(),
+                    message: error.to_string(),
+                })?;
+                if bytes.len() as u64 > MANIFEST_LIMIT {
+                    return Err(RegistryError::Request {
+                        url,
+                        message: format!("a manifest larger than {MANIFEST_LIMIT} bytes"),
+                    });
+                }
+                Ok(Some(bytes))
+            }
+            404 => Ok(None),
+            status => Err(status_error("reading", &url, status, response)),
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
-use super::{Mount, Reference, Registry, RegistryError, Target};
+use super::{Content, Mount, Reference, Registry, RegistryError, Target};
 use crate::fetch::FetchOptions;
 use crate::identity::Sha256;
 
@@ -82,7 +82,7 @@ pub fn push_layout(
 
 /// One blob: skipped if there, else mounted if a named repository has it, else uploaded.
 fn push_blob(
-    registry: &Registry<'_>,
+    registry: &Registry,
     reference: &Reference,
     layout: &Path,
     blob: &Descriptor,
@@ -122,7 +122,7 @@ fn push_blob(
             Mount::Upload(location) => session = Some(location),
         }
     }
-    registry.upload_blob(repository, &digest, &path, session)?;
+    registry.upload_blob(repository, &digest, Content::File(&path), session)?;
     report.uploaded += 1;
     report.bytes_uploaded += size;
     Ok(())
@@ -130,7 +130,7 @@ fn push_blob(
 
 /// The first of `repositories` that holds the blob.
 fn first_holding<'r>(
-    registry: &Registry<'_>,
+    registry: &Registry,
     repositories: &'r [String],
     digest: &Sha256,
 ) -> Result<Option<&'r String>, RegistryError> {

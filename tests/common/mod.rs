@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI tests: the akpkg command, and wheels built from scratch.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod registry;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
