@@ -1778,12 +1778,37 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     fs_err::create_dir_all(&other_source).unwrap();
     akpkg::archive::copy_tree(&source, &other_source, &[]).unwrap();
     let second = directory.join("second/prefix");
+    // It also fills a remote cache (a registry on 127.0.0.1), which then serves the binary.
+    let registry_directory = directory.join("registry");
+    fs_err::create_dir_all(&registry_directory).unwrap();
+    let registry = common::registry::Registry::start(&registry_directory, None);
+    let remote = format!("oci://{}/akpkg/cache", registry.address);
     let summary = assembled(
         assemble(&recipe, &other_source, &second, &directory.join("cache-2"))
-            .args(["--go-proxy", &served.base])
+            .args(["--go-proxy", &served.base, "--remote-cache", &remote])
             .env_remove("GOCACHE"),
     );
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
+    let shared = directory.join("shared/prefix");
+    let summary = assembled(
+        assemble(&recipe, &source, &shared, &directory.join("cache-shared"))
+            .args(["--go-proxy", &served.base, "--remote-cache", &remote])
+            .env_remove("GOCACHE"),
+    );
+    assert_eq!(summary["server"]["from_remote_cache"], true, "{summary}");
+    assert_eq!(
+        summary["built_from_remote_cache"], summary["built"],
+        "{summary}"
+    );
+    assert_eq!(
+        sha256_of(&shared.join("bin/authentik")),
+        sha256_of(&second.join("bin/authentik"))
+    );
+    assert!(
+        ak_server(&shared, elsewhere).contains("hello from example.com/greeting 42"),
+        "the binary from the remote cache runs"
+    );
+    drop(registry);
     assert_eq!(
         sha256_of(&moved.join("bin/authentik")),
         sha256_of(&second.join("bin/authentik"))
@@ -2366,15 +2391,26 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     let elsewhere = directory.join("elsewhere/source");
     fs_err::create_dir_all(&elsewhere).unwrap();
     akpkg::archive::copy_tree(&source, &elsewhere, &[]).unwrap();
+    // It also fills a remote cache (a registry on 127.0.0.1), which then serves the build.
+    let registry_directory = directory.join("registry");
+    fs_err::create_dir_all(&registry_directory).unwrap();
+    let registry = common::registry::Registry::start(&registry_directory, None);
+    let remote = format!("oci://{}/akpkg/cache", registry.address);
     let second = directory.join("second/prefix");
-    let summary = assembled(&mut assemble(
-        &recipe,
-        &elsewhere,
-        &second,
-        &directory.join("cache-2"),
-    ));
+    let summary = assembled(
+        assemble(&recipe, &elsewhere, &second, &directory.join("cache-2"))
+            .args(["--remote-cache", &remote]),
+    );
     assert_eq!(summary["web"]["from_cache"], false, "{summary}");
     assert_eq!(tree_contents(&second.join("web/dist")), built);
+    let shared = directory.join("shared/prefix");
+    let summary = assembled(
+        assemble(&recipe, &source, &shared, &directory.join("cache-5"))
+            .args(["--remote-cache", &remote]),
+    );
+    assert_eq!(summary["web"]["from_remote_cache"], true, "{summary}");
+    assert_eq!(tree_contents(&shared.join("web/dist")), built);
+    drop(registry);
 
     // The first cache has it built.
     let third = directory.join("third/prefix");

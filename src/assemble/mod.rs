@@ -107,6 +107,8 @@ pub struct ServerSummary {
     /// Go modules linked into it.
     pub modules: usize,
     pub from_cache: bool,
+    /// Taken from the remote cache by this run.
+    pub from_remote_cache: bool,
 }
 
 /// What the web stage put into the prefix.
@@ -119,6 +121,8 @@ pub struct WebSummary {
     pub packages: usize,
     pub overrides: usize,
     pub from_cache: bool,
+    /// Taken from the remote cache by this run.
+    pub from_remote_cache: bool,
 }
 
 /// What an assemble did.
@@ -1064,6 +1068,7 @@ fn run_stages(
             packages: record.packages.len(),
             overrides: record.overrides.len(),
             from_cache: built.from_cache,
+            from_remote_cache: built.from_remote_cache,
         });
     let server_summary =
         manifest
@@ -1075,6 +1080,7 @@ fn run_stages(
                 go: record.go.clone(),
                 modules: record.modules.len(),
                 from_cache: built.from_cache,
+                from_remote_cache: built.from_remote_cache,
             });
     Ok(AssembleSummary {
         prefix,

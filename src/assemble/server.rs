@@ -66,6 +66,7 @@ pub fn build(
         source_key: &source_key,
         cache_dir: &options.build.cache_dir,
         toolchain: &plan.toolchain,
+        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
     })?)
 }
 

@@ -119,6 +119,7 @@ pub fn build(
         generator,
         cache_dir: &options.build.cache_dir,
         git_build_hash,
+        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
     })?)
 }
 

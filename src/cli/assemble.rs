@@ -249,7 +249,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             ", the server {} ({} Go modules{})",
             server.binary,
             server.modules,
-            if server.from_cache { ", from the build cache" } else { "" }
+            from_which_cache(server.from_cache, server.from_remote_cache)
         )),
         summary.web.as_ref().map_or_else(String::new, |web| format!(
             ", the web UI {} ({} files, {} npm packages, {} overrides{})",
@@ -257,7 +257,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             web.files,
             web.packages,
             web.overrides,
-            if web.from_cache { ", from the build cache" } else { "" }
+            from_which_cache(web.from_cache, web.from_remote_cache)
         )),
         summary.downloaded,
         if summary.downloaded_from_remote_cache > 0 { format!(" ({} from the remote cache)", summary.downloaded_from_remote_cache) } else { String::new() },
@@ -270,6 +270,15 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     ));
     text.push_str(&layer_text);
     print(&text)
+}
+
+/// `, from the build cache`, `, from the remote cache` or nothing.
+fn from_which_cache(from_cache: bool, from_remote_cache: bool) -> &'static str {
+    match (from_cache, from_remote_cache) {
+        (_, true) => ", from the remote cache",
+        (true, false) => ", from the build cache",
+        (false, false) => "",
+    }
 }
 
 /// What `assemble` is asked to do, from the arguments.

@@ -413,6 +413,7 @@ fn lock_go(
         source_key: "",
         cache_dir: &fetch_options.cache_dir,
         toolchain: &toolchain,
+        remote_cache: None,
     })?;
     let is_read = |module: &crate::lock::LockedGoModule, file: &str| {
         read.contains(&(

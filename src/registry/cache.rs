@@ -35,8 +35,16 @@ use crate::identity::Sha256;
 pub const ARTIFACT_TYPE: &str = "application/vnd.akpkg.artifact.v1";
 /// `artifactType` of a built wheel.
 pub const BUILT_WHEEL_TYPE: &str = "application/vnd.akpkg.built-wheel.v1";
-const RECORD_MEDIA_TYPE: &str = "application/vnd.akpkg.build-record.v1+json";
-const FILE_MEDIA_TYPE: &str = "application/octet-stream";
+/// `artifactType` of a Go server build.
+pub const GO_SERVER_TYPE: &str = "application/vnd.akpkg.go-server.v1";
+/// `artifactType` of a web UI build.
+pub const WEB_TYPE: &str = "application/vnd.akpkg.web.v1";
+/// A build's record (JSON).
+pub const RECORD_MEDIA_TYPE: &str = "application/vnd.akpkg.build-record.v1+json";
+/// A file as it is.
+pub const FILE_MEDIA_TYPE: &str = "application/octet-stream";
+/// A directory, as a tar.
+pub const TAR_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 const KEY_ANNOTATION: &str = "dev.akpkg.key";
 const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
@@ -230,70 +238,76 @@ impl RemoteCache {
         Ok(())
     }
 
-    /// Push a built wheel (its build record and the wheel) under its build key.
-    pub fn push_built_wheel(&self, key: &str, record: &Path, wheel: &Path) {
+    /// Push the files of a built output under `tag` (each file's name is its title). Nothing is
+    /// pushed with `--remote-cache-read-only`.
+    pub fn push_files(&self, tag: &str, artifact_type: &str, files: &[(&Path, &'static str)]) {
         if self.location.read_only {
             return;
         }
-        let describe = |path: &Path| -> Option<(Sha256, u64, String)> {
-            let sha256 = Sha256::of_file(path).ok()?;
-            let size = std::fs::metadata(path).ok()?.len();
-            let title = path.file_name()?.to_string_lossy().into_owned();
-            Some((sha256, size, title))
-        };
-        let (Some(record_blob), Some(wheel_blob)) = (describe(record), describe(wheel)) else {
-            return;
-        };
-        let tag = built_wheel_tag(key);
-        self.attempt(|| {
-            self.push_entry(
-                &tag,
-                BUILT_WHEEL_TYPE,
-                &[
-                    Layer {
-                        media_type: RECORD_MEDIA_TYPE,
-                        title: &record_blob.2,
-                        digest: record_blob.0.clone(),
-                        size: record_blob.1,
-                        content: Content::File(record),
-                    },
-                    Layer {
-                        media_type: FILE_MEDIA_TYPE,
-                        title: &wheel_blob.2,
-                        digest: wheel_blob.0.clone(),
-                        size: wheel_blob.1,
-                        content: Content::File(wheel),
-                    },
-                ],
-            )
-        });
+        let mut described = Vec::new();
+        for (path, media_type) in files {
+            let (Ok(sha256), Ok(metadata), Some(name)) = (
+                Sha256::of_file(path),
+                std::fs::metadata(path),
+                path.file_name(),
+            ) else {
+                return;
+            };
+            described.push((
+                *path,
+                *media_type,
+                sha256,
+                metadata.len(),
+                name.to_string_lossy(),
+            ));
+        }
+        let layers: Vec<Layer<'_>> = described
+            .iter()
+            .map(|(path, media_type, sha256, size, title)| Layer {
+                media_type,
+                title,
+                digest: sha256.clone(),
+                size: *size,
+                content: Content::File(path),
+            })
+            .collect();
+        self.attempt(|| self.push_entry(tag, artifact_type, &layers));
     }
 
-    /// Pull the built wheel stored under `key` into `directory` (empty, made by the caller):
-    /// the build record and the wheel, each checked against its blob digest. `None` when the
-    /// remote cache does not have it or refused to give it; a manifest that does not describe
-    /// `key` is refused.
-    pub fn pull_built_wheel(&self, key: &str, directory: &Path) -> Option<(String, String)> {
+    /// Pull the entry tagged `tag` into `directory` (empty, made by the caller): each layer as
+    /// a file named by its title, checked against its blob digest. Returns each file's media
+    /// type and name; `None` when the remote cache does not have it, or gave an entry that is
+    /// not of `artifact_type`, not for `tag`, or not the bytes its digests say.
+    pub fn pull_files(
+        &self,
+        tag: &str,
+        artifact_type: &str,
+        directory: &Path,
+    ) -> Option<Vec<(String, String)>> {
         let repository = &self.location.repository;
-        let tag = built_wheel_tag(key);
         let manifest = self
             .attempt(|| {
                 self.registry
-                    .get_manifest(repository, &Target::Tag(tag.clone()))
+                    .get_manifest(repository, &Target::Tag(tag.to_string()))
             })
             .flatten()?;
         let manifest: serde_json::Value = serde_json::from_slice(&manifest).ok()?;
         let annotated_key = manifest
-            .pointer(&format!(
-                "/annotations/{}",
-                KEY_ANNOTATION.replace('/', "~1")
-            ))
+            .pointer(&format!("/annotations/{KEY_ANNOTATION}"))
             .and_then(|value| value.as_str());
-        if annotated_key != Some(tag.as_str()) || manifest["artifactType"] != BUILT_WHEEL_TYPE {
-            self.refused(&tag, &tag, annotated_key.unwrap_or("no key"));
+        if annotated_key != Some(tag) || manifest["artifactType"] != artifact_type {
+            self.refused(
+                tag,
+                &format!("{artifact_type} for {tag}"),
+                &format!(
+                    "{} for {}",
+                    manifest["artifactType"].as_str().unwrap_or("no type"),
+                    annotated_key.unwrap_or("no key")
+                ),
+            );
             return None;
         }
-        let mut titles = Vec::new();
+        let mut files = Vec::new();
         for layer in manifest["layers"].as_array()? {
             let digest: Sha256 = layer["digest"]
                 .as_str()?
@@ -302,32 +316,43 @@ impl RemoteCache {
                 .ok()?;
             let title = layer["annotations"][TITLE_ANNOTATION].as_str()?;
             let name: crate::identity::FileName = title.parse().ok()?;
-            let target = directory.join(name.as_str());
             let stream = self
                 .attempt(|| self.registry.get_blob(repository, &digest))
                 .flatten()?;
-            let actual = write_hashed(stream, &target).ok()?;
+            let actual = write_hashed(stream, &directory.join(name.as_str())).ok()?;
             if actual != digest {
                 self.refused(
-                    &tag,
+                    tag,
                     &format!("sha256:{}", digest.as_str()),
                     &format!("sha256:{}", actual.as_str()),
                 );
                 return None;
             }
-            titles.push((layer["mediaType"].as_str()?.to_string(), title.to_string()));
+            files.push((layer["mediaType"].as_str()?.to_string(), title.to_string()));
         }
-        let record = titles
-            .iter()
-            .find(|(media_type, _)| media_type == RECORD_MEDIA_TYPE)?
-            .1
-            .clone();
-        let wheel = titles
-            .iter()
-            .find(|(media_type, _)| media_type == FILE_MEDIA_TYPE)?
-            .1
-            .clone();
-        Some((record, wheel))
+        Some(files)
+    }
+
+    /// Push a built wheel (its build record and the wheel) under its build key.
+    pub fn push_built_wheel(&self, key: &str, record: &Path, wheel: &Path) {
+        self.push_files(
+            &built_wheel_tag(key),
+            BUILT_WHEEL_TYPE,
+            &[(record, RECORD_MEDIA_TYPE), (wheel, FILE_MEDIA_TYPE)],
+        );
+    }
+
+    /// Pull the built wheel stored under `key` into `directory`: the names of its build record
+    /// and of the wheel, each checked against its blob digest (the caller checks the rest).
+    pub fn pull_built_wheel(&self, key: &str, directory: &Path) -> Option<(String, String)> {
+        let files = self.pull_files(&built_wheel_tag(key), BUILT_WHEEL_TYPE, directory)?;
+        let named = |wanted: &str| {
+            files
+                .iter()
+                .find(|(media_type, _)| media_type == wanted)
+                .map(|(_, name)| name.clone())
+        };
+        Some((named(RECORD_MEDIA_TYPE)?, named(FILE_MEDIA_TYPE)?))
     }
 }
 
@@ -337,7 +362,7 @@ fn built_wheel_tag(key: &str) -> String {
 }
 
 struct Layer<'l> {
-    media_type: &'static str,
+    media_type: &'l str,
     title: &'l str,
     digest: Sha256,
     size: u64,

@@ -20,7 +20,10 @@ mod reference;
 use std::path::Path;
 
 pub use auth::{Credential, credential_for};
-pub use cache::{RemoteCache, RemoteCacheLocation};
+pub use cache::{
+    FILE_MEDIA_TYPE, GO_SERVER_TYPE, RECORD_MEDIA_TYPE, RemoteCache, RemoteCacheLocation,
+    TAR_MEDIA_TYPE, WEB_TYPE,
+};
 pub use error::RegistryError;
 pub use push::{PushReport, push_layout};
 pub use reference::{Reference, Target};

@@ -94,6 +94,8 @@ pub struct ServerBuild<'a> {
     pub cache_dir: &'a Path,
     /// The go command, found by [`find_toolchain`].
     pub toolchain: &'a Toolchain,
+    /// The shared remote cache, asked before building and given what was built.
+    pub remote_cache: Option<&'a crate::registry::RemoteCache>,
 }
 
 /// The go command (`go` on PATH unless given) checked against go.mod's `go` line, and the C
@@ -112,6 +114,8 @@ pub fn find_toolchain(
 pub struct BuiltServer {
     pub path: PathBuf,
     pub from_cache: bool,
+    /// Taken from the remote cache into the build cache by this run.
+    pub from_remote_cache: bool,
     /// The modules linked into it, from its build information.
     pub modules: Vec<LinkedModule>,
 }
@@ -137,11 +141,22 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     let key = build_key(request, toolchain);
     let bucket = request.cache_dir.join(BUCKET);
     let cached = bucket.join(key.as_str()).join(binary.as_str());
+    let from_remote_cache = !cached.is_file()
+        && request
+            .remote_cache
+            .is_some_and(|remote| from_remote_cache(remote, &bucket, &key, &binary));
     let from_cache = cached.is_file();
 
     // 3.
     if !from_cache {
         go_build(request, toolchain, &bucket, &key, &binary)?;
+        if let Some(remote) = request.remote_cache {
+            remote.push_files(
+                &remote_tag(&key),
+                crate::registry::GO_SERVER_TYPE,
+                &[(&cached, crate::registry::FILE_MEDIA_TYPE)],
+            );
+        }
     }
 
     // 4.
@@ -149,8 +164,51 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     Ok(BuiltServer {
         path: cached,
         from_cache,
+        from_remote_cache,
         modules,
     })
+}
+
+/// The remote cache's tag for the build `key`.
+fn remote_tag(key: &Sha256) -> String {
+    format!("go-server-{key}")
+}
+
+/// Bring the binary built under `key` from the remote cache into the bucket (the digest and
+/// the key checked by the remote cache; the one file must be the binary), executable.
+fn from_remote_cache(
+    remote: &crate::registry::RemoteCache,
+    bucket: &Path,
+    key: &Sha256,
+    binary: &FileName,
+) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(incoming) = fs_err::create_dir_all(bucket).and_then(|()| {
+        tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempdir_in(bucket)
+    }) else {
+        return false;
+    };
+    let Some(files) = remote.pull_files(
+        &remote_tag(key),
+        crate::registry::GO_SERVER_TYPE,
+        incoming.path(),
+    ) else {
+        return false;
+    };
+    if files.len() != 1 || files[0].1 != binary.as_str() {
+        return false;
+    }
+    let pulled = incoming.path().join(binary.as_str());
+    if fs_err::set_permissions(&pulled, std::fs::Permissions::from_mode(0o755)).is_err() {
+        return false;
+    }
+    let kept = incoming.keep();
+    if fs_err::rename(&kept, bucket.join(key.as_str())).is_err() {
+        let _ = fs_err::remove_dir_all(&kept);
+    }
+    bucket.join(key.as_str()).join(binary.as_str()).is_file()
 }
 
 fn check_go_sum(request: &ServerBuild) -> Result<(), ServerError> {

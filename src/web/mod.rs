@@ -19,6 +19,7 @@
 
 mod error;
 mod package_lock;
+mod remote;
 mod run;
 
 use std::collections::BTreeMap;
@@ -186,6 +187,8 @@ pub struct WebBuild<'a> {
     pub cache_dir: &'a Path,
     /// `GIT_BUILD_HASH`: the release commit, so that file names and the server agree.
     pub git_build_hash: Option<&'a str>,
+    /// The shared remote cache, asked before building and given what was built.
+    pub remote_cache: Option<&'a crate::registry::RemoteCache>,
 }
 
 /// The checked generator jar and the java that runs it.
@@ -201,6 +204,8 @@ pub struct BuiltWeb {
     pub output: PathBuf,
     pub key: Sha256,
     pub from_cache: bool,
+    /// Taken from the remote cache into the build cache by this run.
+    pub from_remote_cache: bool,
     pub overrides: Vec<ResolvedOverride>,
     pub warnings: Vec<OverrideWarning>,
 }
@@ -226,18 +231,26 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
     let key = build_key(request, &overrides)?;
     let bucket = request.cache_dir.join(BUCKET);
     let finished = bucket.join(key.as_str());
+    let from_remote_cache = finished_record(&finished)?.is_none()
+        && request
+            .remote_cache
+            .is_some_and(|remote| remote::pull(remote, &bucket, &key));
     let (record, from_cache) = match finished_record(&finished)? {
         Some(record) => (record, true),
         // 3. to 8.
-        None => (
-            run::build_at_fixed_path(request, &overrides, &key, &bucket)?,
-            false,
-        ),
+        None => {
+            let record = run::build_at_fixed_path(request, &overrides, &key, &bucket)?;
+            if let Some(remote) = request.remote_cache {
+                remote::push(remote, &bucket, &key);
+            }
+            (record, false)
+        }
     };
     Ok(BuiltWeb {
         output: finished.join("output"),
         key,
         from_cache,
+        from_remote_cache,
         overrides: record.overrides,
         warnings: record.warnings,
     })
@@ -536,6 +549,7 @@ npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integri
             generator: None,
             cache_dir: directory.path(),
             git_build_hash: Some("abc"),
+            remote_cache: None,
         };
         let first = build_key(&request, &[]).unwrap();
         assert_eq!(first, build_key(&request, &[]).unwrap());
