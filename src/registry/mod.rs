@@ -427,3 +427,85 @@ fn status_error(
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A token-authenticated registry in miniature, on 127.0.0.1: `/v2/` answers 401 with a
+    /// Bearer challenge unless the request carries the token, which `/token` gives for the
+    /// right login and password. Returns its address and the requests it saw (request line and
+    /// Authorization header).
+    fn token_registry(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let realm = format!("http://{address}/token");
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for stream in listener.incoming().take(requests) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut authorization = String::new();
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).unwrap();
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(value) = header.strip_prefix("authorization: ") {
+                        authorization = value.trim().to_string();
+                    }
+                }
+                let answer = if line.starts_with("GET /token?") {
+                    if authorization == "Basic YnVpbGRlcjpzM2NyZXQ=" {
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{\"token\":\"t0k3n\"}".to_string()
+                    } else {
+                        "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".to_string()
+                    }
+                } else if authorization == "Bearer t0k3n" {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_string()
+                } else {
+                    format!(
+                        "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"{realm}\",service=\"test-registry\"\r\ncontent-length: 0\r\n\r\n"
+                    )
+                };
+                seen.push(format!("{} {authorization}", line.trim()));
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+            seen
+        });
+        (address, server)
+    }
+
+    #[test]
+    fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
+        let (address, server) = token_registry(3);
+        let options = FetchOptions {
+            retries: 0,
+            netrc: crate::fetch::Netrc::parse("machine 127.0.0.1 login builder password s3cret"),
+            ..FetchOptions::new(std::env::temp_dir())
+        };
+        let registry = Registry::connect(&address, &options).unwrap();
+        let digest = Sha256::of_bytes(b"blob");
+        assert!(registry.has_blob("team/app", &digest).unwrap());
+        let seen = server.join().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(
+            seen[0].starts_with("HEAD /v2/team/app/blobs/sha256:"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[0].ends_with(' '),
+            "no credentials before the challenge: {seen:?}"
+        );
+        assert_eq!(
+            seen[1],
+            "GET /token?service=test-registry&scope=repository%3Ateam%2Fapp%3Apull%2Cpush HTTP/1.1 Basic YnVpbGRlcjpzM2NyZXQ="
+        );
+        assert!(seen[2].ends_with("Bearer t0k3n"), "{seen:?}");
+    }
+}
