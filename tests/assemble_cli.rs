@@ -1796,6 +1796,15 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .env_remove("GOCACHE"),
     );
     assert_eq!(summary["server"]["from_remote_cache"], true, "{summary}");
+    // The modules only feed the build: not fetched for a binary already built.
+    let fetch_stage = summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["stage"] == "fetch")
+        .unwrap()["detail"]
+        .to_string();
+    says(&fetch_stage, "Go module files, 0 fetched");
     assert_eq!(
         summary["built_from_remote_cache"], summary["built"],
         "{summary}"
@@ -2410,6 +2419,15 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     );
     assert_eq!(summary["web"]["from_remote_cache"], true, "{summary}");
     assert_eq!(tree_contents(&shared.join("web/dist")), built);
+    // What only the build reads (npm's tarballs) is not fetched for a build already made.
+    let fetch_stage = summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["stage"] == "fetch")
+        .unwrap()["detail"]
+        .to_string();
+    says(&fetch_stage, "npm tarballs, 0 downloaded");
     drop(registry);
 
     // The first cache has it built.

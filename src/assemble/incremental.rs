@@ -145,49 +145,24 @@ pub fn stamp_and_size(directory: &Path) -> Result<(Sha256, u64), AssembleError> 
 
 fn stamp_directory(directory: &Path) -> Result<(Sha256, u64), AssembleError> {
     use rayon::prelude::*;
-    let unreadable = |path: &Path, source: std::io::Error| AssembleError::Io {
-        action: "cannot read",
-        path: path.to_path_buf(),
-        source,
-    };
+    use sha2::Digest;
     let mut entries = std::fs::read_dir(directory)
         .and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
         .map_err(|error| unreadable(directory, error))?;
     entries.sort_by_key(|entry| entry.file_name());
-    let lines = entries
-        .par_iter()
-        .map(|entry| -> Result<(Vec<u8>, u64), AssembleError> {
-            let metadata = entry
-                .metadata()
-                .map_err(|error| unreadable(&entry.path(), error))?;
-            let mut line = entry.file_name().into_encoded_bytes();
-            line.extend_from_slice(
-                format!(
-                    "\0{:o} {} {} {}.{}",
-                    metadata.mode(),
-                    metadata.len(),
-                    metadata.ino(),
-                    metadata.ctime(),
-                    metadata.ctime_nsec()
-                )
-                .as_bytes(),
-            );
-            let mut size = if metadata.is_file() {
-                metadata.len()
-            } else {
-                0
-            };
-            if metadata.is_dir() {
-                let (below, below_size) = stamp_directory(&entry.path())?;
-                line.push(b' ');
-                line.extend_from_slice(below.as_str().as_bytes());
-                size += below_size;
-            }
-            line.push(b'\n');
-            Ok((line, size))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    use sha2::Digest;
+    // Most directories are small (a `__pycache__` of a few files): handing each entry to
+    // another thread costs more than stamping it.
+    let lines = if entries.len() < 64 {
+        entries
+            .iter()
+            .map(stamp_entry)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        entries
+            .par_iter()
+            .map(stamp_entry)
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let mut hasher = sha2::Sha256::new();
     let mut size = 0;
     for (line, entry_size) in &lines {
@@ -195,6 +170,47 @@ fn stamp_directory(directory: &Path) -> Result<(Sha256, u64), AssembleError> {
         size += entry_size;
     }
     Ok((Sha256::from_digest(&hasher.finalize().into()), size))
+}
+
+/// One entry's line (name, mode, size, inode, ctime, and a directory's own stamp) and the
+/// bytes of the regular files it holds.
+fn stamp_entry(entry: &std::fs::DirEntry) -> Result<(Vec<u8>, u64), AssembleError> {
+    use std::io::Write;
+    let metadata = entry
+        .metadata()
+        .map_err(|error| unreadable(&entry.path(), error))?;
+    let mut line = entry.file_name().into_encoded_bytes();
+    let written = write!(
+        line,
+        "\0{:o} {} {} {}.{}",
+        metadata.mode(),
+        metadata.len(),
+        metadata.ino(),
+        metadata.ctime(),
+        metadata.ctime_nsec()
+    );
+    written.map_err(|error| unreadable(&entry.path(), error))?;
+    let mut size = if metadata.is_file() {
+        metadata.len()
+    } else {
+        0
+    };
+    if metadata.is_dir() {
+        let (below, below_size) = stamp_directory(&entry.path())?;
+        line.push(b' ');
+        line.extend_from_slice(below.as_str().as_bytes());
+        size += below_size;
+    }
+    line.push(b'\n');
+    Ok((line, size))
+}
+
+fn unreadable(path: &Path, source: std::io::Error) -> AssembleError {
+    AssembleError::Io {
+        action: "cannot read",
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// What this machine knows of a prefix it assembled, kept in the cache.

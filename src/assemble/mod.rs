@@ -591,12 +591,36 @@ fn run_stages(
         &crate::progress::Downloads(progress),
     )?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
+    // The server's modules only feed its build: not fetched when the binary is already built
+    // (here or in the remote cache).
+    let mut server_from_remote_cache = false;
     let module_tree = match &server_plan {
-        Some(plan) => Some(fetch::fetch_go_modules(
-            plan.go,
-            &fetch_options,
-            fetch::Unavailable::Fail,
-        )?),
+        Some(plan) => {
+            match server::finished_or_pulled(plan, &source, &source_tree, &applied, options)? {
+                Some(from_remote) => {
+                    server_from_remote_cache = from_remote;
+                    Some(fetch::GoModuleTree {
+                        directory: PathBuf::new(),
+                        fetched: 0,
+                        files: plan
+                            .go
+                            .modules
+                            .iter()
+                            .map(|module| {
+                                usize::from(module.zip.is_some())
+                                    + usize::from(module.go_mod.is_some())
+                            })
+                            .sum(),
+                        unavailable: Vec::new(),
+                    })
+                }
+                None => Some(fetch::fetch_go_modules(
+                    plan.go,
+                    &fetch_options,
+                    fetch::Unavailable::Fail,
+                )?),
+            }
+        }
         None => None,
     };
     let web_inputs = match &web_plan {
@@ -604,7 +628,8 @@ fn run_stages(
             plan,
             &source,
             lock.web.as_ref(),
-            &fetch_options,
+            recipe.source.commit.as_deref(),
+            options,
             &crate::progress::Downloads(progress),
         )?),
         None => None,
@@ -737,7 +762,7 @@ fn run_stages(
     let built_server = match (&server_plan, &module_tree) {
         (Some(plan), Some(tree)) => {
             stages.start("server", None);
-            let built = server::build(
+            let mut built = server::build(
                 plan,
                 &source,
                 &source_tree,
@@ -745,6 +770,7 @@ fn run_stages(
                 &tree.directory,
                 options,
             )?;
+            built.from_remote_cache |= server_from_remote_cache;
             stages.finish(
                 "server",
                 format!(
@@ -767,13 +793,14 @@ fn run_stages(
     let built_web = match (&web_plan, &web_inputs) {
         (Some(plan), Some(inputs)) => {
             stages.start("web", None);
-            let built = web::build(
+            let mut built = web::build(
                 plan,
                 inputs,
                 &source,
                 recipe.source.commit.as_deref(),
                 options,
             )?;
+            built.from_remote_cache |= inputs.from_remote_cache;
             for warning in &built.warnings {
                 warnings.push(warning.to_string());
             }

@@ -55,15 +55,41 @@ pub fn build(
     module_tree: &Path,
     options: &AssembleOptions,
 ) -> Result<BuiltServer, AssembleError> {
-    // The tree id and the patches, in order, say what the patched files are.
-    let patches: Vec<&str> = applied.iter().map(|patch| patch.sha256.as_str()).collect();
-    let source_key = format!("{source_tree} {}", patches.join(" "));
+    let source_key = source_key(source_tree, applied);
     Ok(server::build(&ServerBuild {
         source,
         recipe: plan.recipe,
         go: plan.go,
         module_tree,
         source_key: &source_key,
+        cache_dir: &options.build.cache_dir,
+        toolchain: &plan.toolchain,
+        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+    })?)
+}
+
+/// What identifies the patched files: the tree id and the patches, in order.
+fn source_key(source_tree: &TreeId, applied: &[crate::patch::PatchReport]) -> String {
+    let patches: Vec<&str> = applied.iter().map(|patch| patch.sha256.as_str()).collect();
+    format!("{source_tree} {}", patches.join(" "))
+}
+
+/// Whether the binary is in the build cache already, or was just brought there from the remote
+/// cache (`Some(true)`); either way its modules need not be fetched.
+pub fn finished_or_pulled(
+    plan: &ServerPlan,
+    source: &Path,
+    source_tree: &TreeId,
+    applied: &[crate::patch::PatchReport],
+    options: &AssembleOptions,
+) -> Result<Option<bool>, AssembleError> {
+    Ok(server::finished_or_pulled(&ServerBuild {
+        source,
+        recipe: plan.recipe,
+        go: plan.go,
+        // Not read: the key covers go.sum, not the module files.
+        module_tree: Path::new(""),
+        source_key: &source_key(source_tree, applied),
         cache_dir: &options.build.cache_dir,
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),

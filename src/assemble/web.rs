@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{AssembleError, AssembleOptions, LoadedRecipe};
-use crate::fetch::{self, FetchOptions, NpmTarballs};
+use crate::fetch::{self, NpmTarballs};
 use crate::identity::{NpmIntegrity, Sha256};
 use crate::lock::LockedNpmPackage;
 use crate::web::{self, ApiClientChoice, BuiltWeb, OverrideSource, WebRecipe};
@@ -59,17 +59,22 @@ pub struct WebInputs {
     pub packages: Vec<LockedNpmPackage>,
     pub tarballs: NpmTarballs,
     pub jar: Option<PathBuf>,
+    /// The build was brought from the remote cache while fetching (so nothing was fetched).
+    pub from_remote_cache: bool,
 }
 
 /// Fetch every tarball of the project's package-lock, Node, npm, the registry overrides and
-/// the generator's jar, each checked before it is kept.
+/// the generator's jar, each checked before it is kept; unless the build they feed is in the
+/// build cache already, or the remote cache has it.
 pub fn fetch(
     plan: &WebPlan,
     source: &Path,
     locked: Option<&crate::lock::LockedWeb>,
-    options: &FetchOptions,
+    git_build_hash: Option<&str>,
+    options: &AssembleOptions,
     progress: &dyn fetch::Progress,
 ) -> Result<WebInputs, AssembleError> {
+    let fetch_options = &options.fetch;
     let project_lock = web::locked_packages(source, plan.recipe, plan.api_client)?;
     web::check_package_lock(&project_lock, locked)?;
     let web::ProjectLock {
@@ -79,20 +84,54 @@ pub fn fetch(
     } = project_lock;
     let mut downloads = packages.clone();
     downloads.extend(web::extra_downloads(plan.recipe));
-    let tarballs = fetch::fetch_npm_tarballs(&downloads, options)?;
-    let jar = match (&plan.recipe.api_client, &plan.java) {
-        (Some(client), Some(_)) => {
-            let request = fetch::jar_request(&client.generator)?;
-            let fetched = fetch::fetch_all(&[request], options, progress)?;
-            fetched.into_iter().next().map(|artifact| artifact.path)
-        }
+    let jar_request = match (&plan.recipe.api_client, &plan.java) {
+        (Some(client), Some(_)) => Some(fetch::jar_request(&client.generator)?),
         _ => None,
     };
+    // Where the jar is (or will be): the generator's presence is part of the build key.
+    let jar = jar_request
+        .as_ref()
+        .map(|request| fetch::ArtifactCache::new(&fetch_options.cache_dir).path(&request.sha256));
+    let unfetched = NpmTarballs {
+        directory: fetch_options
+            .cache_dir
+            .join(fetch::NPM_BUCKET)
+            .join("sha512"),
+        tarballs: downloads.len(),
+        downloaded: 0,
+    };
+    let available = web::finished_or_pulled(&web::WebBuild {
+        source,
+        recipe: plan.recipe,
+        packages: &packages,
+        tarballs: &unfetched,
+        generator: jar
+            .as_deref()
+            .zip(plan.java.clone())
+            .map(|(jar, java)| web::Generator { jar, java }),
+        cache_dir: &options.build.cache_dir,
+        git_build_hash,
+        remote_cache: crate::registry::RemoteCache::open(fetch_options).as_ref(),
+    })?;
+    if let Some(from_remote_cache) = available {
+        return Ok(WebInputs {
+            lock_sha256,
+            packages,
+            tarballs: unfetched,
+            jar,
+            from_remote_cache,
+        });
+    }
+    let tarballs = fetch::fetch_npm_tarballs(&downloads, fetch_options)?;
+    if let Some(request) = jar_request {
+        fetch::fetch_all(&[request], fetch_options, progress)?;
+    }
     Ok(WebInputs {
         lock_sha256,
         packages,
         tarballs,
         jar,
+        from_remote_cache: false,
     })
 }
 

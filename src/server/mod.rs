@@ -129,6 +129,22 @@ pub struct LinkedModule {
     pub sum: Option<GoSumHash>,
 }
 
+/// Whether the binary `request` would build is already in the build cache, or was just
+/// brought there from the remote cache (`Some(true)`): then the modules need not be fetched
+/// (the key does not read them).
+pub fn finished_or_pulled(request: &ServerBuild) -> Result<Option<bool>, ServerError> {
+    let binary = request.recipe.binary_name()?;
+    let key = build_key(request, request.toolchain);
+    let bucket = request.cache_dir.join(BUCKET);
+    if bucket.join(key.as_str()).join(binary.as_str()).is_file() {
+        return Ok(Some(false));
+    }
+    Ok(request
+        .remote_cache
+        .is_some_and(|remote| from_remote_cache(remote, &bucket, &key, &binary))
+        .then_some(true))
+}
+
 /// Build the server, or take it from the cache (see the module's documentation).
 pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     // 1.

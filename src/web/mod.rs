@@ -210,11 +210,9 @@ pub struct BuiltWeb {
     pub warnings: Vec<OverrideWarning>,
 }
 
-/// Build the web UI, or take it from the build cache.
-pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
-    // 1.
-    let project = request.source.join(&request.recipe.project);
-    check_engines(&project, request.recipe)?;
+/// The overrides this build applies (the generated client's only when it is generated), each
+/// checked.
+fn applied_overrides<'r>(request: &WebBuild<'r>) -> Result<Vec<&'r NpmOverride>, WebError> {
     let overrides = request
         .recipe
         .overrides
@@ -226,6 +224,30 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
     for entry in &overrides {
         entry.source()?;
     }
+    Ok(overrides)
+}
+
+/// Whether what `request` would build is already in the build cache, or was just brought there
+/// from the remote cache (`Some(true)`): then nothing it would read (npm's tarballs, the
+/// generator) needs fetching. Only the key's inputs are read.
+pub fn finished_or_pulled(request: &WebBuild) -> Result<Option<bool>, WebError> {
+    let key = build_key(request, &applied_overrides(request)?)?;
+    let bucket = request.cache_dir.join(BUCKET);
+    if finished_record(&bucket.join(key.as_str()))?.is_some() {
+        return Ok(Some(false));
+    }
+    Ok(request
+        .remote_cache
+        .is_some_and(|remote| remote::pull(remote, &bucket, &key))
+        .then_some(true))
+}
+
+/// Build the web UI, or take it from the build cache.
+pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
+    // 1.
+    let project = request.source.join(&request.recipe.project);
+    check_engines(&project, request.recipe)?;
+    let overrides = applied_overrides(request)?;
 
     // 2.
     let key = build_key(request, &overrides)?;
