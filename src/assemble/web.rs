@@ -97,7 +97,12 @@ pub fn fetch(
             .cache_dir
             .join(fetch::NPM_BUCKET)
             .join("sha512"),
-        tarballs: downloads.len(),
+        // Distinct tarballs, as the fetch counts them.
+        tarballs: downloads
+            .iter()
+            .map(|package| package.integrity.hex())
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
         downloaded: 0,
     };
     let available = web::finished_or_pulled(&web::WebBuild {

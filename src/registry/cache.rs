@@ -316,10 +316,17 @@ impl RemoteCache {
                 .ok()?;
             let title = layer["annotations"][TITLE_ANNOTATION].as_str()?;
             let name: crate::identity::FileName = title.parse().ok()?;
+            let size = layer["size"].as_u64()?;
             let stream = self
                 .attempt(|| self.registry.get_blob(repository, &digest))
                 .flatten()?;
-            let actual = write_hashed(stream, &directory.join(name.as_str())).ok()?;
+            // No more than the manifest's size is read: extra bytes fail the digest instead of
+            // filling the disk.
+            let actual = write_hashed(
+                stream.take(size.saturating_add(1)),
+                &directory.join(name.as_str()),
+            )
+            .ok()?;
             if actual != digest {
                 self.refused(
                     tag,
