@@ -1604,6 +1604,17 @@ fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// What the summary says of one stage.
+fn stage_detail(summary: &serde_json::Value, stage: &str) -> String {
+    summary["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["stage"] == stage)
+        .unwrap_or_else(|| panic!("no {stage} stage in {summary}"))["detail"]
+        .to_string()
+}
+
 /// The summary event of `assemble --json`.
 fn assembled(command: &mut assert_cmd::Command) -> serde_json::Value {
     let output = command.arg("--json").output().unwrap();
@@ -1797,13 +1808,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     );
     assert_eq!(summary["server"]["from_remote_cache"], true, "{summary}");
     // The modules only feed the build: not fetched for a binary already built.
-    let fetch_stage = summary["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stage| stage["stage"] == "fetch")
-        .unwrap()["detail"]
-        .to_string();
+    let fetch_stage = stage_detail(&summary, "fetch");
     says(&fetch_stage, "Go module files, 0 fetched");
     assert_eq!(
         summary["built_from_remote_cache"], summary["built"],
@@ -2420,13 +2425,7 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     assert_eq!(summary["web"]["from_remote_cache"], true, "{summary}");
     assert_eq!(tree_contents(&shared.join("web/dist")), built);
     // What only the build reads (npm's tarballs) is not fetched for a build already made.
-    let fetch_stage = summary["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|stage| stage["stage"] == "fetch")
-        .unwrap()["detail"]
-        .to_string();
+    let fetch_stage = stage_detail(&summary, "fetch");
     says(&fetch_stage, "npm tarballs, 0 downloaded");
     drop(registry);
 

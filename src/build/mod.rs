@@ -615,12 +615,19 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     }
     let remote = crate::registry::RemoteCache::open(&options.fetch)?;
     let parent = options.cache_dir.join("built");
-    fs_err::create_dir_all(&parent).ok()?;
-    let staging = tempfile::Builder::new()
-        .prefix(".remote-")
-        .tempdir_in(&parent)
-        .ok()?;
-    let (record_name, wheel_name) = remote.pull_built_wheel(key, staging.path())?;
+    let (staging, files) = remote.pull_into(
+        &parent,
+        &crate::registry::built_wheel_tag(key),
+        crate::registry::BUILT_WHEEL_TYPE,
+    )?;
+    let named = |wanted: &str| {
+        files
+            .iter()
+            .find(|(media_type, _)| media_type == wanted)
+            .map(|(_, name)| name.clone())
+    };
+    let record_name = named(crate::registry::RECORD_MEDIA_TYPE)?;
+    let wheel_name = named(crate::registry::FILE_MEDIA_TYPE)?;
     let record: BuiltWheel = fs_err::read(staging.path().join(&record_name))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())?;
@@ -639,11 +646,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
         remote.refused(&entry, "files that match its RECORD", &problem);
         return None;
     }
-    let staged = staging.keep();
-    if fs_err::rename(&staged, parent.join(key)).is_err() {
-        // Another process stored the same build first.
-        let _ = fs_err::remove_dir_all(&staged);
-    }
+    crate::registry::publish(staging, &parent.join(key));
     let mut built = cached(key, options)?;
     built.from_remote_cache = true;
     Some(built)

@@ -340,6 +340,23 @@ impl RemoteCache {
         Some(files)
     }
 
+    /// [`RemoteCache::pull_files`] into a new temporary directory inside `bucket`, so that
+    /// the caller can check the files and then [`publish`] the directory under its key.
+    pub fn pull_into(
+        &self,
+        bucket: &Path,
+        tag: &str,
+        artifact_type: &str,
+    ) -> Option<(tempfile::TempDir, Vec<(String, String)>)> {
+        std::fs::create_dir_all(bucket).ok()?;
+        let incoming = tempfile::Builder::new()
+            .prefix(".incoming-")
+            .tempdir_in(bucket)
+            .ok()?;
+        let files = self.pull_files(tag, artifact_type, incoming.path())?;
+        Some((incoming, files))
+    }
+
     /// Push a built wheel (its build record and the wheel) under its build key.
     pub fn push_built_wheel(&self, key: &str, record: &Path, wheel: &Path) {
         self.push_files(
@@ -348,23 +365,19 @@ impl RemoteCache {
             &[(record, RECORD_MEDIA_TYPE), (wheel, FILE_MEDIA_TYPE)],
         );
     }
+}
 
-    /// Pull the built wheel stored under `key` into `directory`: the names of its build record
-    /// and of the wheel, each checked against its blob digest (the caller checks the rest).
-    pub fn pull_built_wheel(&self, key: &str, directory: &Path) -> Option<(String, String)> {
-        let files = self.pull_files(&built_wheel_tag(key), BUILT_WHEEL_TYPE, directory)?;
-        let named = |wanted: &str| {
-            files
-                .iter()
-                .find(|(media_type, _)| media_type == wanted)
-                .map(|(_, name)| name.clone())
-        };
-        Some((named(RECORD_MEDIA_TYPE)?, named(FILE_MEDIA_TYPE)?))
+/// Rename a pulled and checked directory to `finished`, its key in the bucket; when another
+/// process put the same entry there first, ours is removed (the two are the same build).
+pub fn publish(incoming: tempfile::TempDir, finished: &Path) {
+    let kept = incoming.keep();
+    if std::fs::rename(&kept, finished).is_err() {
+        let _ = std::fs::remove_dir_all(&kept);
     }
 }
 
 /// The tag of a built wheel's entry.
-fn built_wheel_tag(key: &str) -> String {
+pub fn built_wheel_tag(key: &str) -> String {
     format!("built-wheel-{key}")
 }
 

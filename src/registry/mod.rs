@@ -21,8 +21,8 @@ use std::path::Path;
 
 pub use auth::{Credential, credential_for};
 pub use cache::{
-    FILE_MEDIA_TYPE, GO_SERVER_TYPE, RECORD_MEDIA_TYPE, RemoteCache, RemoteCacheLocation,
-    TAR_MEDIA_TYPE, WEB_TYPE,
+    BUILT_WHEEL_TYPE, FILE_MEDIA_TYPE, GO_SERVER_TYPE, RECORD_MEDIA_TYPE, RemoteCache,
+    RemoteCacheLocation, TAR_MEDIA_TYPE, WEB_TYPE, built_wheel_tag, publish,
 };
 pub use error::RegistryError;
 pub use push::{PushReport, push_layout};

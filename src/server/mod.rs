@@ -199,18 +199,9 @@ fn from_remote_cache(
     binary: &FileName,
 ) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    let Ok(incoming) = fs_err::create_dir_all(bucket).and_then(|()| {
-        tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempdir_in(bucket)
-    }) else {
-        return false;
-    };
-    let Some(files) = remote.pull_files(
-        &remote_tag(key),
-        crate::registry::GO_SERVER_TYPE,
-        incoming.path(),
-    ) else {
+    let Some((incoming, files)) =
+        remote.pull_into(bucket, &remote_tag(key), crate::registry::GO_SERVER_TYPE)
+    else {
         return false;
     };
     if files.len() != 1 || files[0].1 != binary.as_str() {
@@ -220,10 +211,7 @@ fn from_remote_cache(
     if fs_err::set_permissions(&pulled, std::fs::Permissions::from_mode(0o755)).is_err() {
         return false;
     }
-    let kept = incoming.keep();
-    if fs_err::rename(&kept, bucket.join(key.as_str())).is_err() {
-        let _ = fs_err::remove_dir_all(&kept);
-    }
+    crate::registry::publish(incoming, &bucket.join(key.as_str()));
     bucket.join(key.as_str()).join(binary.as_str()).is_file()
 }
 

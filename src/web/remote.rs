@@ -51,14 +51,7 @@ pub fn push(remote: &RemoteCache, bucket: &Path, key: &Sha256) {
 /// unpacked through the contained edge within the unpacking limits; `false` if anything is
 /// missing or wrong.
 pub fn pull(remote: &RemoteCache, bucket: &Path, key: &Sha256) -> bool {
-    let Ok(incoming) = fs_err::create_dir_all(bucket).and_then(|()| {
-        tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempdir_in(bucket)
-    }) else {
-        return false;
-    };
-    let Some(files) = remote.pull_files(&tag(key), WEB_TYPE, incoming.path()) else {
+    let Some((incoming, files)) = remote.pull_into(bucket, &tag(key), WEB_TYPE) else {
         return false;
     };
     let names: Vec<&str> = files.iter().map(|(_, name)| name.as_str()).collect();
@@ -74,10 +67,7 @@ pub fn pull(remote: &RemoteCache, bucket: &Path, key: &Sha256) -> bool {
     {
         return false;
     }
-    let kept = incoming.keep();
     let finished = bucket.join(key.as_str());
-    if fs_err::rename(&kept, &finished).is_err() {
-        let _ = fs_err::remove_dir_all(&kept);
-    }
+    crate::registry::publish(incoming, &finished);
     matches!(super::finished_record(&finished), Ok(Some(_)))
 }
