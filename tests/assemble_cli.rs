@@ -1790,10 +1790,8 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     akpkg::archive::copy_tree(&source, &other_source, &[]).unwrap();
     let second = directory.join("second/prefix");
     // It also fills a remote cache (a registry on 127.0.0.1), which then serves the binary.
-    let registry_directory = directory.join("registry");
-    fs_err::create_dir_all(&registry_directory).unwrap();
-    let registry = common::registry::Registry::start(&registry_directory, None);
-    let remote = format!("oci://{}/akpkg/cache", registry.address);
+    let registry = common::registry::Registry::start(&directory.join("registry"), None);
+    let remote = registry.remote_cache();
     let summary = assembled(
         assemble(&recipe, &other_source, &second, &directory.join("cache-2"))
             .args(["--go-proxy", &served.base, "--remote-cache", &remote])
@@ -2406,10 +2404,8 @@ fn the_web_ui_is_built_offline_from_pinned_packages_and_reproducibly() {
     fs_err::create_dir_all(&elsewhere).unwrap();
     akpkg::archive::copy_tree(&source, &elsewhere, &[]).unwrap();
     // It also fills a remote cache (a registry on 127.0.0.1), which then serves the build.
-    let registry_directory = directory.join("registry");
-    fs_err::create_dir_all(&registry_directory).unwrap();
-    let registry = common::registry::Registry::start(&registry_directory, None);
-    let remote = format!("oci://{}/akpkg/cache", registry.address);
+    let registry = common::registry::Registry::start(&directory.join("registry"), None);
+    let remote = registry.remote_cache();
     let second = directory.join("second/prefix");
     let summary = assembled(
         assemble(&recipe, &elsewhere, &second, &directory.join("cache-2"))
@@ -2514,13 +2510,13 @@ fn layer_sha256(prefix: &Path, output: &Path) -> String {
 fn builders_share_downloads_and_builds_through_a_registry() {
     let directory = tempfile::tempdir().unwrap();
     let (recipe, source, _lock) = locked_fixture_or_skip!(directory.path());
-    let registry_directory = directory.path().join("registry");
-    fs_err::create_dir_all(&registry_directory).unwrap();
-    let registry =
-        common::registry::Registry::start(&registry_directory, Some(("builder", "s3cret")));
+    let registry = common::registry::Registry::start(
+        &directory.path().join("registry"),
+        Some(("builder", "s3cret")),
+    );
     let docker_config =
         common::registry::docker_config(directory.path(), &registry.address, "builder", "s3cret");
-    let remote = format!("oci://{}/akpkg/cache", registry.address);
+    let remote = registry.remote_cache();
     let prefix = directory.path().join("opt/fixture");
     let builder = |cache: &str| {
         let mut command = assemble(&recipe, &source, &prefix, &directory.path().join(cache));

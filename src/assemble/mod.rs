@@ -466,11 +466,7 @@ pub fn up_to_date(
         .map(|plan| plan.toolchain.version.as_str());
     let prefix = std::path::absolute(&options.prefix)
         .map_err(AssembleError::io("cannot resolve", &options.prefix))?;
-    let Some(local_digest) = incremental::local_digest(loaded, target, options, go_version)? else {
-        return Ok(None);
-    };
-    let record = incremental::Record::path(&options.fetch.cache_dir, &prefix);
-    if !incremental::is_up_to_date(&prefix, &record, &local_digest) {
+    if !local_state(loaded, target, options, &prefix, go_version)?.1 {
         return Ok(None);
     }
     // As a run that did work would: what an interrupted one left beside the prefix goes.
@@ -480,6 +476,24 @@ pub fn up_to_date(
     }
     stages.finish("check", "up to date".to_string());
     Ok(Some(AssembleSummary::up_to_date(prefix, stages.done)))
+}
+
+/// This machine's digest of the inputs, and whether the prefix already is what they make (never
+/// with `--force`): the no-op check of both [`up_to_date`] and a full run.
+fn local_state(
+    loaded: &LoadedRecipe,
+    target: &Target,
+    options: &AssembleOptions,
+    prefix: &Path,
+    go_version: Option<&str>,
+) -> Result<(Option<crate::identity::Sha256>, bool), AssembleError> {
+    let local_digest = incremental::local_digest(loaded, target, options, go_version)?;
+    let record = incremental::Record::path(&options.fetch.cache_dir, prefix);
+    let unchanged = !options.force
+        && local_digest
+            .as_ref()
+            .is_some_and(|digest| incremental::is_up_to_date(prefix, &record, digest));
+    Ok((local_digest, unchanged))
 }
 
 fn run_stages(
@@ -525,12 +539,9 @@ fn run_stages(
     remove_abandoned_stagings(parent, &staging_prefix);
 
     // 3. Nothing to do when the prefix already is what this run would make.
-    let local_digest = incremental::local_digest(loaded, target, options, go_version)?;
+    let (local_digest, unchanged) = local_state(loaded, target, options, &prefix, go_version)?;
     let record = incremental::Record::path(&options.fetch.cache_dir, &prefix);
-    if let Some(digest) = &local_digest
-        && !options.force
-        && incremental::is_up_to_date(&prefix, &record, digest)
-    {
+    if unchanged {
         stages.finish("check", "up to date".to_string());
         return Ok(AssembleSummary::up_to_date(prefix, stages.done));
     }
@@ -591,37 +602,19 @@ fn run_stages(
         &crate::progress::Downloads(progress),
     )?;
     let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
-    // The server's modules only feed its build: not fetched when the binary is already built
-    // (here or in the remote cache).
-    let mut server_from_remote_cache = false;
-    let module_tree = match &server_plan {
+    let (module_tree, server_from_remote_cache) = match &server_plan {
         Some(plan) => {
-            match server::finished_or_pulled(plan, &source, &source_tree, &applied, options)? {
-                Some(from_remote) => {
-                    server_from_remote_cache = from_remote;
-                    Some(fetch::GoModuleTree {
-                        directory: PathBuf::new(),
-                        fetched: 0,
-                        files: plan
-                            .go
-                            .modules
-                            .iter()
-                            .map(|module| {
-                                usize::from(module.zip.is_some())
-                                    + usize::from(module.go_mod.is_some())
-                            })
-                            .sum(),
-                        unavailable: Vec::new(),
-                    })
-                }
-                None => Some(fetch::fetch_go_modules(
-                    plan.go,
-                    &fetch_options,
-                    fetch::Unavailable::Fail,
-                )?),
-            }
+            let (tree, from_remote_cache) = server::fetch_modules(
+                plan,
+                &source,
+                &source_tree,
+                &applied,
+                options,
+                &fetch_options,
+            )?;
+            (Some(tree), from_remote_cache)
         }
-        None => None,
+        None => (None, false),
     };
     let web_inputs = match &web_plan {
         Some(plan) => Some(web::fetch(
@@ -762,7 +755,7 @@ fn run_stages(
     let built_server = match (&server_plan, &module_tree) {
         (Some(plan), Some(tree)) => {
             stages.start("server", None);
-            let mut built = server::build(
+            let built = server::build(
                 plan,
                 &source,
                 &source_tree,
@@ -770,7 +763,6 @@ fn run_stages(
                 &tree.directory,
                 options,
             )?;
-            built.from_remote_cache |= server_from_remote_cache;
             stages.finish(
                 "server",
                 format!(
@@ -793,14 +785,13 @@ fn run_stages(
     let built_web = match (&web_plan, &web_inputs) {
         (Some(plan), Some(inputs)) => {
             stages.start("web", None);
-            let mut built = web::build(
+            let built = web::build(
                 plan,
                 inputs,
                 &source,
                 recipe.source.commit.as_deref(),
                 options,
             )?;
-            built.from_remote_cache |= inputs.from_remote_cache;
             for warning in &built.warnings {
                 warnings.push(warning.to_string());
             }
@@ -1095,7 +1086,9 @@ fn run_stages(
             packages: record.packages.len(),
             overrides: record.overrides.len(),
             from_cache: built.from_cache,
-            from_remote_cache: built.from_remote_cache,
+            from_remote_cache: web_inputs
+                .as_ref()
+                .is_some_and(|inputs| inputs.from_remote_cache),
         });
     let server_summary =
         manifest
@@ -1107,7 +1100,7 @@ fn run_stages(
                 go: record.go.clone(),
                 modules: record.modules.len(),
                 from_cache: built.from_cache,
-                from_remote_cache: built.from_remote_cache,
+                from_remote_cache: server_from_remote_cache,
             });
     Ok(AssembleSummary {
         prefix,

@@ -74,9 +74,45 @@ fn source_key(source_tree: &TreeId, applied: &[crate::patch::PatchReport]) -> St
     format!("{source_tree} {}", patches.join(" "))
 }
 
+/// The server's Go modules, fetched and checked against go.sum; unless the binary is in the
+/// build cache already or the remote cache has it (then it is brought into the build cache),
+/// since only its build reads them: then the tree is left empty and counts the files the lock
+/// pins. The flag says whether the binary came from the remote cache.
+pub fn fetch_modules(
+    plan: &ServerPlan,
+    source: &Path,
+    source_tree: &TreeId,
+    applied: &[crate::patch::PatchReport],
+    options: &AssembleOptions,
+    fetch_options: &crate::fetch::FetchOptions,
+) -> Result<(crate::fetch::GoModuleTree, bool), AssembleError> {
+    let Some(from_remote_cache) = finished_or_pulled(plan, source, source_tree, applied, options)?
+    else {
+        let tree = crate::fetch::fetch_go_modules(
+            plan.go,
+            fetch_options,
+            crate::fetch::Unavailable::Fail,
+        )?;
+        return Ok((tree, false));
+    };
+    let files = plan
+        .go
+        .modules
+        .iter()
+        .map(|module| usize::from(module.zip.is_some()) + usize::from(module.go_mod.is_some()))
+        .sum();
+    let tree = crate::fetch::GoModuleTree {
+        directory: std::path::PathBuf::new(),
+        fetched: 0,
+        files,
+        unavailable: Vec::new(),
+    };
+    Ok((tree, from_remote_cache))
+}
+
 /// Whether the binary is in the build cache already, or was just brought there from the remote
-/// cache (`Some(true)`); either way its modules need not be fetched.
-pub fn finished_or_pulled(
+/// cache (`Some(true)`).
+fn finished_or_pulled(
     plan: &ServerPlan,
     source: &Path,
     source_tree: &TreeId,

@@ -642,8 +642,16 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
         );
         return None;
     }
-    if let Err(problem) = crate::install::check_wheel_file(&wheel) {
-        remote.refused(&entry, "files that match its RECORD", &problem);
+    // The installer's own check (every entry against RECORD, hostile entries refused), into
+    // the unpack cache the install then reuses.
+    if let Err(problem) =
+        crate::install::unpack_cached(&wheel, Some(&wheel_name), &actual, &options.cache_dir, true)
+    {
+        remote.refused(
+            &entry,
+            "a wheel that matches its RECORD",
+            &problem.to_string(),
+        );
         return None;
     }
     crate::registry::publish(staging, &parent.join(key));

@@ -27,7 +27,6 @@ pub use archive::{UnpackedWheel, unpack_cached};
 pub use error::InstallError;
 pub use layout::Layout;
 pub use metadata::{EntryPoint, WheelInfo, parse_entry_points, parse_wheel_info};
-pub use record::check_wheel_file;
 pub use record::{RecordEntry, parse_record, record_hash};
 
 /// Replace an installed file (`relative` to the prefix root) with `content` and mode `mode`,

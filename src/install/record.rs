@@ -87,65 +87,6 @@ pub fn record_hash_of_digest(digest: &[u8; 32]) -> String {
     format!("sha256={}", URL_SAFE_NO_PAD.encode(digest))
 }
 
-/// Check a wheel file against its own RECORD without unpacking it: every member is listed,
-/// and every listed member with a hash has that hash and size. For wheels that come from
-/// elsewhere under a key (the remote cache), before they enter the build cache.
-pub fn check_wheel_file(path: &std::path::Path) -> Result<(), String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|error| error.to_string())?;
-    let mut names = Vec::with_capacity(archive.len());
-    for index in 0..archive.len() {
-        let member = archive.by_index(index).map_err(|error| error.to_string())?;
-        names.push(
-            member
-                .name()
-                .map_err(|error| error.to_string())?
-                .into_owned(),
-        );
-    }
-    let record_name = names
-        .iter()
-        .find(|name| name.ends_with(".dist-info/RECORD") && name.matches('/').count() == 1)
-        .cloned()
-        .ok_or("it has no .dist-info/RECORD")?;
-    let mut record = Vec::new();
-    archive
-        .by_name(&record_name)
-        .and_then(|mut entry| Ok(entry.read_to_end(&mut record)?))
-        .map_err(|error| format!("{record_name}: {error}"))?;
-    let entries = parse_record(&record)?;
-    let listed: std::collections::HashMap<&str, &RecordEntry> = entries
-        .iter()
-        .map(|entry| (entry.path.as_str(), entry))
-        .collect();
-    for (index, name) in names.iter().enumerate() {
-        let mut member = archive.by_index(index).map_err(|error| error.to_string())?;
-        if member.is_dir() {
-            continue;
-        }
-        let entry = listed
-            .get(name.as_str())
-            .ok_or_else(|| format!("{name} is not in its RECORD"))?;
-        if entry.hash.is_empty() {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        member
-            .read_to_end(&mut bytes)
-            .map_err(|error| format!("{name}: {error}"))?;
-        let actual = record_hash(&bytes);
-        if actual != entry.hash || entry.size.is_some_and(|size| size != bytes.len() as u64) {
-            return Err(format!(
-                "{name} is {actual}, {} bytes; its RECORD says {}",
-                bytes.len(),
-                entry.hash
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

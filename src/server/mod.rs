@@ -114,8 +114,6 @@ pub fn find_toolchain(
 pub struct BuiltServer {
     pub path: PathBuf,
     pub from_cache: bool,
-    /// Taken from the remote cache into the build cache by this run.
-    pub from_remote_cache: bool,
     /// The modules linked into it, from its build information.
     pub modules: Vec<LinkedModule>,
 }
@@ -157,10 +155,7 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     let key = build_key(request, toolchain);
     let bucket = request.cache_dir.join(BUCKET);
     let cached = bucket.join(key.as_str()).join(binary.as_str());
-    let from_remote_cache = !cached.is_file()
-        && request
-            .remote_cache
-            .is_some_and(|remote| from_remote_cache(remote, &bucket, &key, &binary));
+    // (The remote cache was asked by `finished_or_pulled`, before the modules were fetched.)
     let from_cache = cached.is_file();
 
     // 3.
@@ -180,7 +175,6 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     Ok(BuiltServer {
         path: cached,
         from_cache,
-        from_remote_cache,
         modules,
     })
 }

@@ -204,8 +204,6 @@ pub struct BuiltWeb {
     pub output: PathBuf,
     pub key: Sha256,
     pub from_cache: bool,
-    /// Taken from the remote cache into the build cache by this run.
-    pub from_remote_cache: bool,
     pub overrides: Vec<ResolvedOverride>,
     pub warnings: Vec<OverrideWarning>,
 }
@@ -253,10 +251,7 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
     let key = build_key(request, &overrides)?;
     let bucket = request.cache_dir.join(BUCKET);
     let finished = bucket.join(key.as_str());
-    let from_remote_cache = finished_record(&finished)?.is_none()
-        && request
-            .remote_cache
-            .is_some_and(|remote| remote::pull(remote, &bucket, &key));
+    // (The remote cache was asked by `finished_or_pulled`, before the tarballs were fetched.)
     let (record, from_cache) = match finished_record(&finished)? {
         Some(record) => (record, true),
         // 3. to 8.
@@ -272,7 +267,6 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
         output: finished.join("output"),
         key,
         from_cache,
-        from_remote_cache,
         overrides: record.overrides,
         warnings: record.warnings,
     })

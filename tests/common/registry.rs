@@ -23,8 +23,14 @@ impl Drop for Registry {
 }
 
 impl Registry {
+    /// The `--remote-cache` location of a repository on it.
+    pub fn remote_cache(&self) -> String {
+        format!("oci://{}/akpkg/cache", self.address)
+    }
+
     /// Start `docker-registry` in `directory`; with `htpasswd`, the one user it accepts.
     pub fn start(directory: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
+        std::fs::create_dir_all(directory).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
