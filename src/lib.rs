@@ -16,6 +16,7 @@ pub mod archive;
 pub mod assemble;
 pub mod build;
 pub mod cli;
+pub mod closure;
 pub mod contained;
 pub mod digest;
 pub mod fetch;

@@ -209,7 +209,8 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     // Progress goes to stderr: each stage when it starts and when it ends, each build as it
     // ends (stderr is not a terminal here, so lines instead of a bar), warnings when they arise.
     for stage in [
-        "source", "patch", "fetch", "build", "install", "copy", "verify", "move",
+        "source", "patch", "fetch", "build", "install", "copy", "closure", "manifest", "verify",
+        "move",
     ] {
         assert!(
             progress.contains(&format!(" {stage} …")) && progress.contains(&format!(" {stage} ")),
@@ -648,6 +649,11 @@ fn validate_cyclonedx(sbom: &Path) {
 /// is unreachable.
 fn locked_fixture(directory: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let source = common::fixture_source(directory);
+    lock_source(directory, source)
+}
+
+/// `source` (the fixture, changed or not) locked in `directory`, with its recipe.
+fn lock_source(directory: &Path, source: PathBuf) -> Option<(PathBuf, PathBuf, PathBuf)> {
     let lock = directory.join("fixture.lock");
     let output = akpkg()
         .args(["lock", "--python", "3.13", "--lock"])
@@ -923,7 +929,8 @@ fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     assert_eq!(
         stages,
         [
-            "source", "patch", "fetch", "build", "install", "copy", "verify", "move"
+            "source", "patch", "fetch", "build", "install", "copy", "closure", "manifest",
+            "verify", "move"
         ]
     );
     let summary = events.last().unwrap();
@@ -2610,5 +2617,321 @@ fn builders_share_downloads_and_builds_through_a_registry() {
     assert_eq!(
         layer_sha256(&prefix, &directory.path().join("d.tar")),
         layer_a
+    );
+}
+
+const CRC_EXTENSION: &str = r#"#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <zlib.h>
+
+static PyObject *crc(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    unsigned long sum = crc32(0L, data.buf, (uInt)data.len);
+    PyBuffer_Release(&data);
+    return PyLong_FromUnsignedLong(sum);
+}
+
+static PyMethodDef methods[] = {
+    {"crc", crc, METH_VARARGS, "zlib's crc32 of some bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_crc", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__crc(void) { return PyModule_Create(&module); }
+"#;
+
+/// The fixture with one more workspace member, `fixture-zlib`: a setuptools sdist with a C
+/// extension linking Debian's zlib (a library outside the C library's family).
+fn zlib_fixture(directory: &Path) -> PathBuf {
+    let source = common::fixture_source(directory);
+    let member = source.join("packages/fixture-zlib");
+    fs_err::create_dir_all(member.join("fixture_zlib")).unwrap();
+    fs_err::write(
+        member.join("pyproject.toml"),
+        "[project]\nname = \"fixture-zlib\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\n\n[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[tool.setuptools]\npackages = [\"fixture_zlib\"]\n",
+    )
+    .unwrap();
+    fs_err::write(
+        member.join("setup.py"),
+        "from setuptools import Extension, setup\n\nsetup(ext_modules=[Extension(\"fixture_zlib._crc\", [\"fixture_zlib/_crc.c\"], libraries=[\"z\"])])\n",
+    )
+    .unwrap();
+    fs_err::write(member.join("fixture_zlib/_crc.c"), CRC_EXTENSION).unwrap();
+    fs_err::write(
+        member.join("fixture_zlib/__init__.py"),
+        "from ._crc import crc\n",
+    )
+    .unwrap();
+    let edit = |file: &str, pairs: &[(&str, &str)]| {
+        let path = source.join(file);
+        let mut text = fs_err::read_to_string(&path).unwrap();
+        for (old, new) in pairs {
+            assert!(text.contains(old), "{file} has no {old:?}");
+            text = text.replacen(old, new, 1);
+        }
+        fs_err::write(&path, text).unwrap();
+    };
+    edit(
+        "pyproject.toml",
+        &[
+            (
+                "    \"fixture-cache\",\n]",
+                "    \"fixture-cache\",\n    \"fixture-zlib\",\n]",
+            ),
+            (
+                "\"packages/fixture-cache\"]",
+                "\"packages/fixture-cache\", \"packages/fixture-zlib\"]",
+            ),
+            (
+                "fixture-cache = { workspace = true }\n",
+                "fixture-cache = { workspace = true }\nfixture-zlib = { workspace = true }\n",
+            ),
+        ],
+    );
+    edit(
+        "uv.lock",
+        &[
+            (
+                "    \"fixture-guardian\",\n]",
+                "    \"fixture-guardian\",\n    \"fixture-zlib\",\n]",
+            ),
+            (
+                "    { name = \"fixture-guardian\" },\n]",
+                "    { name = \"fixture-guardian\" },\n    { name = \"fixture-zlib\" },\n]",
+            ),
+            (
+                "[[package]]\nname = \"fixture-guardian\"",
+                "[[package]]\nname = \"fixture-zlib\"\nversion = \"0.1.0\"\nsource = { editable = \"packages/fixture-zlib\" }\n\n[[package]]\nname = \"fixture-guardian\"",
+            ),
+        ],
+    );
+    source
+}
+
+/// `code` run by the prefix's own interpreter with nothing from the environment: no
+/// LD_LIBRARY_PATH, no PYTHONHOME, a bare PATH.
+fn run_bare_python(prefix: &Path, code: &str) -> String {
+    let output = Process::new(prefix.join("bin/python"))
+        .args(["-c", code])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LD_LIBRARY_PATH", "")
+        .current_dir(prefix.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Every file below `root` that holds `needle`.
+fn files_holding(root: &Path, needle: &str) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .filter(|entry| {
+            memchr::memmem::find(&fs_err::read(entry.path()).unwrap(), needle.as_bytes()).is_some()
+        })
+        .map(|entry| entry.path().to_path_buf())
+        .collect()
+}
+
+/// `--self-contained`: the prefix carries CPython and every library outside the C library's
+/// family. A C extension linking zlib imports with LD_LIBRARY_PATH empty and loads zlib from
+/// the prefix; the prefix moves; two builders in two directories with two caches make the same
+/// layer; no file names a path of the build machine. Without the flag, no RUNPATH leaves the
+/// prefix and the audit lists zlib1g instead.
+#[test]
+fn a_self_contained_prefix_carries_its_interpreter_and_libraries() {
+    let directory = tempfile::tempdir().unwrap();
+    let source = zlib_fixture(directory.path());
+    let Some((recipe, source, _)) = lock_source(directory.path(), source) else {
+        common::skip(module_path!(), "PyPI is not reachable");
+        return;
+    };
+    let first = directory.path().join("one/opt/fixture");
+    let second = directory.path().join("two/elsewhere/fixture-prefix");
+    let summary = assembled(
+        assemble(&recipe, &source, &first, &directory.path().join("cache-1"))
+            .arg("--self-contained"),
+    );
+    let closure = stage_detail(&summary, "closure");
+    assert!(closure.contains("CPython 3.13"), "{closure}");
+    assembled(
+        assemble(&recipe, &source, &second, &directory.path().join("cache-2"))
+            .arg("--self-contained"),
+    );
+    assert_eq!(
+        layer_sha256(&first, &directory.path().join("one.tar.gz")),
+        layer_sha256(&second, &directory.path().join("two.tar.gz")),
+        "two builders in two directories made different layers"
+    );
+
+    // The interpreter is the prefix's own, and zlib comes from lib/grafted.
+    assert!(!first.join("pyvenv.cfg").exists());
+    assert!(
+        fs_err::symlink_metadata(first.join("bin/python3.13"))
+            .unwrap()
+            .is_file()
+    );
+    let grafted: Vec<String> = fs_err::read_dir(first.join("lib/grafted"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let zlib = grafted
+        .iter()
+        .find(|name| name.starts_with("libz-") && name.ends_with(".so.1"))
+        .unwrap_or_else(|| panic!("no grafted zlib in {grafted:?}"));
+    let extension = fs_err::read_dir(first.join("lib/python3.13/site-packages/fixture_zlib"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().ends_with(".so"))
+        .unwrap();
+    let dynamic = akpkg::closure::elf::read_dynamic(&fs_err::read(&extension).unwrap()).unwrap();
+    assert!(dynamic.needed.contains(zlib), "{dynamic:?}");
+    assert_eq!(dynamic.search, ["$ORIGIN/../../../grafted"], "{dynamic:?}");
+    let mut crc = flate2::Crc::new();
+    crc.update(b"akpkg");
+    let probe = "import fixture_zlib, sys; print(fixture_zlib.crc(b'akpkg'), sys.prefix); print(open('/proc/self/maps').read())";
+    for prefix in [&first, &second] {
+        let shown = run_bare_python(prefix, probe);
+        let (first_line, maps) = shown.split_once('\n').unwrap();
+        assert_eq!(
+            first_line,
+            format!("{} {}", crc.sum(), prefix.display()),
+            "{shown}"
+        );
+        let loaded: Vec<&str> = maps
+            .lines()
+            .filter(|line| line.contains("libz") || line.contains("libpython"))
+            .collect();
+        assert!(!loaded.is_empty(), "{maps}");
+        for line in loaded {
+            assert!(
+                line.contains(&prefix.display().to_string()),
+                "loaded from outside the prefix: {line}"
+            );
+        }
+    }
+    // It runs where it is moved to, and verifies there.
+    let moved = directory.path().join("moved/fixture");
+    fs_err::create_dir_all(moved.parent().unwrap()).unwrap();
+    fs_err::rename(&second, &moved).unwrap();
+    assert!(run_bare_python(&moved, probe).starts_with(&format!("{} ", crc.sum())));
+    stdout_of(
+        akpkg()
+            .args(["verify", "--prefix"])
+            .arg(&moved)
+            .env("LD_LIBRARY_PATH", ""),
+    );
+
+    // What the manifest and the SBOM say of it.
+    let manifest = json_of(&first.join("akpkg-manifest.json"));
+    let native = &manifest["native"];
+    assert_eq!(native["self-contained"], true, "{native}");
+    assert_eq!(native["debian-packages"], serde_json::json!([]), "{native}");
+    assert_eq!(manifest["runtime-python"], "bin/python3.13");
+    assert!(
+        native["interpreter"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("3.13."),
+        "{native}"
+    );
+    let zlib_record = native["grafted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|library| library["soname"] == "libz.so.1")
+        .unwrap_or_else(|| panic!("{native}"));
+    assert_eq!(zlib_record["package"], "zlib1g", "{native}");
+    assert_eq!(zlib_record["file"], format!("lib/grafted/{zlib}"));
+    let sbom = json_of(&first.join("sbom.cdx.json"));
+    let purls: Vec<&str> = sbom["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|component| component["purl"].as_str())
+        .collect();
+    assert!(
+        purls
+            .iter()
+            .any(|purl| purl.starts_with("pkg:deb/debian/zlib1g@")),
+        "{purls:?}"
+    );
+    assert!(
+        purls
+            .iter()
+            .any(|purl| purl.starts_with("pkg:generic/cpython@3.13.")),
+        "{purls:?}"
+    );
+
+    // No file names the build machine: the test's directory (caches, sources, where it was
+    // staged) nor the build interpreter.
+    let interpreter = akpkg::target::Target::discover(Some(&"==3.13.*".parse().unwrap()), None)
+        .unwrap()
+        .interpreter
+        .unwrap()
+        .base_prefix;
+    for needle in [directory.path(), interpreter.as_path()] {
+        assert_eq!(
+            files_holding(&first, &needle.display().to_string()),
+            Vec::<PathBuf>::new(),
+            "files naming {}",
+            needle.display()
+        );
+    }
+    // verify names such a file.
+    fs_err::write(
+        first.join("lib/python3.13/site-packages/planted.txt"),
+        format!("{}/lib\n", first.display()),
+    )
+    .unwrap();
+    let planted = failure_of(akpkg().args(["verify", "--prefix"]).arg(&first));
+    says(
+        &planted,
+        "lib/python3.13/site-packages/planted.txt holds a path of the build machine",
+    );
+
+    // Without --self-contained: the system provides zlib (the audit says which package), and
+    // no RUNPATH leaves the prefix.
+    let system = directory.path().join("three/fixture");
+    let summary = assembled(&mut assemble(
+        &recipe,
+        &source,
+        &system,
+        &directory.path().join("cache-1"),
+    ));
+    assert!(
+        stage_detail(&summary, "closure").contains("RUNPATH entries outside the prefix dropped"),
+        "{summary}"
+    );
+    let extension = fs_err::read_dir(system.join("lib/python3.13/site-packages/fixture_zlib"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.to_string_lossy().ends_with(".so"))
+        .unwrap();
+    let dynamic = akpkg::closure::elf::read_dynamic(&fs_err::read(&extension).unwrap()).unwrap();
+    assert!(dynamic.search.is_empty(), "{dynamic:?}");
+    assert!(dynamic.needed.iter().any(|needed| needed == "libz.so.1"));
+    let manifest = json_of(&system.join("akpkg-manifest.json"));
+    assert_eq!(
+        manifest["native"]["debian-packages"],
+        serde_json::json!(["zlib1g"]),
+        "{manifest}"
+    );
+    assert_eq!(
+        run_bare_python(
+            &system,
+            "import fixture_zlib; print(fixture_zlib.crc(b'akpkg'))"
+        )
+        .trim(),
+        crc.sum().to_string()
     );
 }

@@ -38,6 +38,9 @@ pub enum AssembleError {
 
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+
+    #[error(transparent)]
+    Closure(#[from] crate::closure::ClosureError),
     #[error(transparent)]
     Contained(#[from] crate::contained::ContainedError),
 

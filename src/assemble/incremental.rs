@@ -51,6 +51,7 @@ fn shared_inputs(
         format!("patches {}", patches.join(" ")),
         format!("target {} {}", target.python_version, target.platform),
         format!("runtime-python {:?}", options.runtime_python),
+        format!("closure {:?}", options.closure),
         format!("compile {}", options.compile),
         format!("config-settings {:?}", options.config_settings),
         format!(

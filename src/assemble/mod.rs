@@ -46,7 +46,7 @@ use crate::tags::WheelFilename;
 use crate::target::Target;
 
 pub use error::AssembleError;
-pub use native::{NativeAudit, audit as audit_native};
+pub use native::{NativeAudit, audit as audit_native, not_carried as native_not_carried};
 pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
 pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
 pub use web::WebChoice;
@@ -74,6 +74,8 @@ pub struct AssembleOptions {
     pub prefix: PathBuf,
     pub source: SourceArgument,
     pub runtime_python: Option<PathBuf>,
+    /// Whether the prefix carries its interpreter and libraries (see `closure`).
+    pub closure: crate::closure::Closure,
     pub web_dist: Option<PathBuf>,
     pub allow_unverified_source: bool,
     pub compile: bool,
@@ -391,11 +393,21 @@ struct Manifest<'a> {
     native: serde_json::Value,
 }
 
+/// The manifest's `native`, as far as `verify` needs it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NativeSettings {
+    #[serde(default)]
+    pub self_contained: bool,
+}
+
 /// What `verify` needs from a prefix's manifest.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ManifestSettings {
     pub settings_module: Option<String>,
+    #[serde(default)]
+    pub native: NativeSettings,
     #[serde(default)]
     pub verify_environment: BTreeMap<String, String>,
     /// The Go server's binary and its hash, when the prefix has one.
@@ -907,7 +919,28 @@ fn run_stages(
         0o755,
     )?;
 
-    let runtime_python = layout.runtime_python.display().to_string();
+    stages.finish("copy", format!("{} paths, bin/ak", recipe.copy.len()));
+
+    // 9. The interpreter and the native libraries: the prefix made to run elsewhere.
+    stages.start("closure", None);
+    let closure = crate::closure::close(
+        &staged,
+        &crate::closure::ClosureOptions {
+            closure: options.closure,
+            python: &layout.build_python,
+            site_packages: &layout.scheme.purelib,
+            compile: options.compile,
+            cache_dir: &options.build.cache_dir,
+        },
+    )?;
+    stages.finish("closure", closure_detail(&closure));
+
+    stages.start("manifest", None);
+    let native_audit = native::audit(&staged)?;
+    let runtime_python = match &closure.interpreter {
+        Some(interpreter) => interpreter.executable.clone(),
+        None => layout.runtime_python.display().to_string(),
+    };
     let manifest = Manifest {
         akpkg: env!("CARGO_PKG_VERSION"),
         // The recipe's file name only: a path would name the build machine.
@@ -967,7 +1000,7 @@ fn run_stages(
             _ => None,
         },
         web: web_record,
-        native: native_manifest(&staged)?,
+        native: native_manifest(&native_audit, &closure),
         source_date_epoch: crate::timestamp::source_date_epoch(),
     };
     let staging = crate::contained::Contained::open(&staged)?;
@@ -1000,6 +1033,7 @@ fn run_stages(
         sbom_server.as_ref(),
         manifest.web.as_ref(),
         &applied,
+        &closure,
         &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
     );
     let mut sbom_text = serde_json::to_string_pretty(&document)
@@ -1011,10 +1045,7 @@ fn run_stages(
         crate::contained::FileMode::Regular,
         crate::contained::Existing::Replace,
     )?;
-    stages.finish(
-        "copy",
-        format!("{} paths, bin/ak, {MANIFEST}, {SBOM}", recipe.copy.len()),
-    );
+    stages.finish("manifest", format!("{MANIFEST}, {SBOM}"));
 
     stages.start("verify", None);
     // 9. The files always; the imports unless this machine has seen them pass for the same
@@ -1029,6 +1060,18 @@ fn run_stages(
         },
         progress,
     )?;
+    let mut report = report;
+    report.failures.extend(
+        crate::closure::build_paths::find(
+            &staged,
+            &build_paths(staging_directory.path(), &prefix, target, options),
+        )?
+        .iter()
+        .map(ToString::to_string),
+    );
+    if closure.self_contained {
+        report.failures.extend(native::not_carried(&native_audit));
+    }
     if !report.failures.is_empty() {
         return Err(AssembleError::VerifyFailed {
             prefix: prefix.clone(),
@@ -1168,14 +1211,85 @@ impl AssembleSummary {
 }
 
 /// The manifest's `native`: the ELF files and the Debian packages (names only: versions vary
-/// between builders of the same release) a runtime image must install for them.
-fn native_manifest(staged: &Path) -> Result<serde_json::Value, AssembleError> {
-    let audit = native::audit(staged)?;
-    Ok(serde_json::json!({
+/// between builders of the same release) a runtime image must install for them; for a
+/// self-contained prefix, its interpreter and the libraries grafted into it, with the
+/// packages and versions they came from.
+fn native_manifest(
+    audit: &NativeAudit,
+    closure: &crate::closure::ClosureReport,
+) -> serde_json::Value {
+    let mut native = serde_json::json!({
         "elf-files": audit.elf_files,
         "debian-packages": audit.packages(),
         "unresolved": audit.unresolved.keys().collect::<Vec<_>>(),
-    }))
+        "self-contained": closure.self_contained,
+    });
+    if closure.self_contained {
+        native["interpreter"] = serde_json::json!(closure.interpreter);
+        native["grafted"] = serde_json::json!(closure.grafted);
+    }
+    native
+}
+
+/// The build machine's paths that no file of the prefix may name: where it was staged, where
+/// it is going, the caches, the source given, and the build interpreter (which `pyvenv.cfg`
+/// and the manifest name when the prefix runs with it).
+fn build_paths(
+    staging: &Path,
+    prefix: &Path,
+    target: &Target,
+    options: &AssembleOptions,
+) -> Vec<crate::closure::build_paths::BuildPath> {
+    use crate::closure::build_paths::BuildPath;
+    let path = |path: &Path, what: &'static str| BuildPath {
+        path: path.to_path_buf(),
+        what,
+        allowed_in: Vec::new(),
+    };
+    let mut paths = vec![
+        path(staging, "the staging directory"),
+        path(
+            prefix,
+            "the prefix's own path: the prefix must not depend on it",
+        ),
+        path(&options.fetch.cache_dir, "the cache"),
+        path(&options.build.cache_dir, "the cache"),
+    ];
+    if let SourceArgument::Path(source) = &options.source
+        && let Ok(source) = std::path::absolute(source)
+    {
+        paths.push(path(&source, "the source given"));
+    }
+    if let Some(interpreter) = &target.interpreter {
+        let runs_with_it = options.closure == crate::closure::Closure::SystemLibraries
+            && options.runtime_python.is_none();
+        paths.push(BuildPath {
+            path: interpreter.base_prefix.clone(),
+            what: "the build interpreter",
+            allowed_in: if runs_with_it {
+                vec![PathBuf::from("pyvenv.cfg"), PathBuf::from(MANIFEST)]
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    paths
+}
+
+/// The closure stage's line: what was copied, grafted and rewritten.
+fn closure_detail(closure: &crate::closure::ClosureReport) -> String {
+    let rewritten = format!(
+        "{} ELF files rewritten, {} RUNPATH entries outside the prefix dropped",
+        closure.patched, closure.runpaths_dropped
+    );
+    match &closure.interpreter {
+        Some(interpreter) => format!(
+            "CPython {} copied in, {} libraries grafted, {rewritten}",
+            interpreter.version,
+            closure.grafted.len()
+        ),
+        None => rewritten,
+    }
 }
 
 /// `bin/ak`, with the release's commit as its default `GIT_BUILD_HASH` (checked: it goes into

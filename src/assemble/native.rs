@@ -11,9 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::Serialize;
+
+use crate::closure::elf::{Dynamic, loader_cache, packages_of, read_dynamic};
 
 use super::AssembleError;
 
@@ -60,6 +61,23 @@ impl NativeAudit {
         let packages = self.packages();
         (!packages.is_empty()).then(|| format!("apt-get install -y {}", packages.join(" ")))
     }
+}
+
+/// For a self-contained prefix: every library found on this machine that is not of the C
+/// library's family is one the prefix should have carried.
+pub fn not_carried(audit: &NativeAudit) -> Vec<String> {
+    audit
+        .system_libraries
+        .iter()
+        .filter(|(soname, _)| !crate::closure::SYSTEM_LIBRARIES.contains(&soname.as_str()))
+        .map(|(soname, library)| {
+            format!(
+                "{soname}, which {} needs, comes from this machine ({}): a self-contained prefix must carry it",
+                library.needed_by.join(", "),
+                library.path.display()
+            )
+        })
+        .collect()
 }
 
 /// One ELF file: what it needs and where it looks.
@@ -173,7 +191,7 @@ fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
         if !bytes.starts_with(b"\x7fELF") {
             continue;
         }
-        let Some((needed, search)) = dynamic_needs(&bytes) else {
+        let Some(Dynamic { needed, search, .. }) = read_dynamic(&bytes) else {
             continue;
         };
         files.push(ElfFile {
@@ -185,139 +203,10 @@ fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
     Ok(files)
 }
 
-/// The `DT_NEEDED` entries and the RUNPATH/RPATH directories of an ELF file, read from its
-/// program headers and dynamic segment only: the symbol tables (large in a Go binary) are
-/// never parsed. `None` when it is not a well-formed ELF file.
-fn dynamic_needs(bytes: &[u8]) -> Option<(Vec<String>, Vec<String>)> {
-    use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH, Dynamic};
-    use goblin::elf::program_header::ProgramHeader;
-    let header = goblin::elf::Elf::parse_header(bytes).ok()?;
-    let context = goblin::container::Ctx::new(header.container().ok()?, header.endianness().ok()?);
-    let program_headers = ProgramHeader::parse(
-        bytes,
-        usize::try_from(header.e_phoff).ok()?,
-        usize::from(header.e_phnum),
-        context,
-    )
-    .ok()?;
-    let Some(dynamic) = Dynamic::parse(bytes, &program_headers, context).ok()? else {
-        // Statically linked: it needs nothing.
-        return Some((Vec::new(), Vec::new()));
-    };
-    let strings =
-        goblin::strtab::Strtab::parse(bytes, dynamic.info.strtab, dynamic.info.strsz, 0).ok()?;
-    let needed = dynamic
-        .get_libraries(&strings)
-        .iter()
-        .map(|name| name.to_string())
-        .collect();
-    let search = dynamic
-        .dyns
-        .iter()
-        .filter(|entry| entry.d_tag == DT_RUNPATH || entry.d_tag == DT_RPATH)
-        .filter_map(|entry| strings.get_at(usize::try_from(entry.d_val).ok()?))
-        .flat_map(|entry| entry.split(':'))
-        .filter(|entry| !entry.is_empty())
-        .map(str::to_string)
-        .collect();
-    Some((needed, search))
-}
-
-/// soname → path, from `ldconfig -p` (this machine's x86-64 or other native entries first).
-fn loader_cache() -> BTreeMap<String, PathBuf> {
-    let output = Command::new("ldconfig")
-        .arg("-p")
-        .output()
-        .or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output());
-    let Ok(output) = output else {
-        return BTreeMap::new();
-    };
-    let mut cache = BTreeMap::new();
-    // "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1"
-    for line in String::from_utf8_lossy(&output.stdout).lines().skip(1) {
-        let Some((left, path)) = line.trim().split_once(" => ") else {
-            continue;
-        };
-        let Some((soname, kind)) = left.split_once(" (") else {
-            continue;
-        };
-        // ldconfig names the machine's ABI as `x86-64` or `AArch64`: compare loosely.
-        let native = kind
-            .to_ascii_lowercase()
-            .contains(&std::env::consts::ARCH.replace('_', "-"));
-        if native {
-            cache
-                .entry(soname.to_string())
-                .or_insert_with(|| PathBuf::from(path));
-        }
-    }
-    cache
-}
-
-/// path → (package, version), from `dpkg -S` and `dpkg-query`; empty without dpkg.
-fn packages_of(paths: &[&PathBuf]) -> BTreeMap<PathBuf, (String, String)> {
-    let mut owners = BTreeMap::new();
-    if paths.is_empty() {
-        return owners;
-    }
-    // With merged /usr, dpkg may know a file by its other name.
-    let mut queried: Vec<(PathBuf, &PathBuf)> = Vec::new();
-    for path in paths {
-        queried.push(((*path).clone(), path));
-        let text = path.display().to_string();
-        let other = match text.strip_prefix("/usr") {
-            Some(rest) => PathBuf::from(rest),
-            None => PathBuf::from(format!("/usr{text}")),
-        };
-        queried.push((other, path));
-    }
-    let Ok(output) = Command::new("dpkg")
-        .arg("-S")
-        .args(queried.iter().map(|(query, _)| query))
-        .output()
-    else {
-        return owners;
-    };
-    // "zlib1g:amd64: /lib/x86_64-linux-gnu/libz.so.1"
-    let mut names = BTreeMap::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Some((package, file)) = line.split_once(": ") else {
-            continue;
-        };
-        let package = package.split(',').next().unwrap_or(package).trim();
-        if let Some((_, original)) = queried.iter().find(|(query, _)| query == Path::new(file)) {
-            names
-                .entry((*original).clone())
-                .or_insert_with(|| package.split(':').next().unwrap_or(package).to_string());
-        }
-    }
-    let versions = versions_of(names.values());
-    for (path, name) in names {
-        let version = versions.get(&name).cloned().unwrap_or_default();
-        owners.insert(path, (name, version));
-    }
-    owners
-}
-
-fn versions_of<'a>(names: impl Iterator<Item = &'a String>) -> BTreeMap<String, String> {
-    let names: BTreeSet<&String> = names.collect();
-    let Ok(output) = Command::new("dpkg-query")
-        .args(["-W", "-f=${Package} ${Version}\\n"])
-        .args(names)
-        .output()
-    else {
-        return BTreeMap::new();
-    };
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .map(|(name, version)| (name.to_string(), version.to_string()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     /// A shared object built here with the C compiler, linking zlib: the audit finds libz on
     /// the system, in Debian's zlib1g, and its own RUNPATH when it leaves the prefix.

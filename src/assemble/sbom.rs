@@ -96,6 +96,56 @@ fn go_components(server: &SbomServer) -> Vec<Value> {
     entries
 }
 
+/// `pkg:deb/debian/NAME@VERSION?arch=ARCH` (the version's epoch colon percent-encoded).
+fn debian_purl(name: &str, version: &str) -> String {
+    let Ok(mut purl) = packageurl::PackageUrl::new("deb", name) else {
+        return format!("pkg:deb/debian/{name}@{version}");
+    };
+    let _ = purl.with_namespace("debian");
+    let _ = purl.with_version(version);
+    let _ = purl.add_qualifier("arch", crate::closure::elf::debian_architecture());
+    purl.to_string()
+}
+
+/// A self-contained prefix's interpreter and grafted libraries: each library as the file it
+/// is in the prefix, from the Debian package (a purl) its original came from.
+fn native_components(closure: &crate::closure::ClosureReport) -> Vec<Value> {
+    let mut entries = Vec::new();
+    if let Some(interpreter) = &closure.interpreter {
+        let purl = format!("pkg:generic/cpython@{}", interpreter.version);
+        entries.push(json!({
+            "type": "application",
+            "bom-ref": purl,
+            "name": "cpython",
+            "version": interpreter.version,
+            "purl": purl,
+            "hashes": [{ "alg": "SHA-256", "content": interpreter.sha256 }],
+            "properties": [
+                property("akpkg:obtained", "copied from the build interpreter"),
+                property("akpkg:file", interpreter.executable.clone()),
+            ],
+        }));
+    }
+    for library in &closure.grafted {
+        let mut component = json!({
+            "type": "library",
+            "bom-ref": format!("file:{}", library.file),
+            "name": library.soname,
+            "hashes": [{ "alg": "SHA-256", "content": library.sha256 }],
+            "properties": [
+                property("akpkg:obtained", "grafted from the build machine"),
+                property("akpkg:file", library.file.clone()),
+            ],
+        });
+        if let (Some(package), Some(version)) = (&library.package, &library.version) {
+            component["version"] = json!(version);
+            component["purl"] = json!(debian_purl(package, version));
+        }
+        entries.push(component);
+    }
+    entries
+}
+
 /// `pkg:npm/NAMESPACE/NAME@VERSION` (`@scope` percent-encoded by the purl crate).
 fn npm_purl(name: &str, version: &str) -> String {
     let (namespace, short) = match name.split_once('/') {
@@ -187,6 +237,7 @@ pub fn sbom(
     server: Option<&SbomServer<'_>>,
     web: Option<&super::web::WebRecord>,
     patches: &[crate::patch::PatchReport],
+    closure: &crate::closure::ClosureReport,
     timestamp: &str,
 ) -> Value {
     let normalized = |name: &str| purl_name(name);
@@ -276,6 +327,7 @@ pub fn sbom(
     if let Some(web) = web {
         entries.extend(web_components(web));
     }
+    entries.extend(native_components(closure));
     entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
     let patches: Vec<Value> = patches
         .iter()
@@ -331,6 +383,17 @@ mod tests {
         assert_eq!(super::purl_name("Django_Tenants"), "django-tenants");
         assert_eq!(super::purl_name("zope.interface"), "zope-interface");
         assert_eq!(super::purl_name("a-_b"), "a-b");
+    }
+
+    #[test]
+    fn debian_purls_encode_the_epoch() {
+        assert_eq!(
+            super::debian_purl("zlib1g", "1:1.2.13.dfsg-1"),
+            format!(
+                "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch={}",
+                crate::closure::elf::debian_architecture()
+            )
+        );
     }
 
     #[test]

@@ -300,7 +300,7 @@ fn settle(
     .map_err(BuildError::io("cannot write", &log))?;
     let mut pins = prepared.pins.clone();
     let mut environment = environment::ensure(&pins, target, options)?;
-    let mut variables = build_variables(&environment, options, &prepared.source);
+    let mut variables = build_variables(&environment, target, options, &prepared.source);
     let hook = "get_requires_for_build_wheel";
     let asked = call_hook(
         request,
@@ -342,7 +342,7 @@ fn settle(
         all.extend(dynamic.iter().cloned());
         pins = resolve(&all, target, index)?;
         environment = environment::ensure(&pins, target, options)?;
-        variables = build_variables(&environment, options, &prepared.source);
+        variables = build_variables(&environment, target, options, &prepared.source);
     }
     Ok(Settled {
         environment,
@@ -497,6 +497,7 @@ fn all_requires(system: &BuildSystem, dynamic: &[Requirement]) -> Vec<String> {
 /// settings, then `--build-env`.
 fn build_variables(
     environment: &environment::Environment,
+    target: &Target,
     options: &BuildOptions,
     source: &Path,
 ) -> Vec<(String, String)> {
@@ -528,13 +529,24 @@ fn build_variables(
     // Compilers record source paths (debug info, __FILE__); the temporary source directory
     // and the environment's path differ on every build, so they are mapped to fixed names and
     // the same inputs give the same extension modules.
-    let maps = [
+    // The interpreter's own prefix too: its headers' paths (in `__FILE__` and debug
+    // information) would name the build machine's interpreter; they become the path a
+    // self-contained prefix's copied interpreter names instead.
+    let mut maps = vec![
         (source.display().to_string(), "/usr/src/akpkg-build"),
         (
             environment.root.display().to_string(),
             "/usr/src/akpkg-build-env",
         ),
     ];
+    if let Some(interpreter) = &target.interpreter
+        && !crate::closure::build_paths::is_system_prefix(&interpreter.base_prefix)
+    {
+        maps.push((
+            interpreter.base_prefix.display().to_string(),
+            crate::closure::interpreter::PLACEHOLDER,
+        ));
+    }
     for flags in ["CFLAGS", "CXXFLAGS"] {
         let mut value = variables.get(flags).cloned().unwrap_or_default();
         for (from, to) in &maps {
@@ -580,7 +592,8 @@ fn build_key(
     options: &BuildOptions,
 ) -> String {
     let key = serde_json::json!({
-        "format": 2,
+        // 3: the interpreter's prefix is mapped out of compiled paths.
+        "format": 3,
         "source": source_id,
         "backend": system.backend,
         "backend-path": system.backend_path,

@@ -42,6 +42,15 @@ pub struct AssembleArgs {
     #[arg(long, value_name = "PATH", help_heading = "Interpreter")]
     pub runtime_python: Option<PathBuf>,
 
+    /// Carry the interpreter and every native library in the prefix, so that it runs on a
+    /// bare system of the same architecture with a C library as new as this one's: --python's
+    /// CPython is copied in (bin/python3.X, lib/python3.X) and every shared library an ELF file
+    /// needs, but the C library's family and the GCC runtime, is grafted into lib/grafted/
+    /// under a hashed name with $ORIGIN-relative RUNPATHs, as auditwheel repairs a wheel.
+    /// Needs patchelf.
+    #[arg(long, conflicts_with = "runtime_python", help_heading = "Interpreter")]
+    pub self_contained: bool,
+
     /// A web UI built elsewhere (authentik's web/dist) to put into the prefix instead of
     /// building the recipe's.
     #[arg(long, value_name = "DIR", help_heading = "Source and recipe")]
@@ -299,6 +308,11 @@ fn assemble_options(
             None => SourceArgument::FromRecipe,
         },
         runtime_python: args.runtime_python.clone(),
+        closure: if args.self_contained {
+            crate::closure::Closure::SelfContained
+        } else {
+            crate::closure::Closure::SystemLibraries
+        },
         web_dist: args.web_dist.clone(),
         allow_unverified_source: args.allow_unverified_source,
         compile: !args.no_compile,
@@ -336,7 +350,8 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             .failures
             .extend(assemble::check_server(&args.prefix, pin));
     }
-    // What the native code needs from the machine: every library must resolve.
+    // What the native code needs from the machine: every library must resolve, and a
+    // self-contained prefix needs nothing but the C library's family.
     let native = assemble::audit_native(&args.prefix)?;
     for (soname, needed_by) in &native.unresolved {
         report.failures.push(format!(
@@ -344,6 +359,25 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
             needed_by.join(", ")
         ));
     }
+    if settings.native.self_contained {
+        report
+            .failures
+            .extend(assemble::native_not_carried(&native));
+    }
+    // Nothing may depend on where the prefix is.
+    let here = std::path::absolute(&args.prefix).unwrap_or_else(|_| args.prefix.clone());
+    let findings = crate::closure::build_paths::find(
+        &args.prefix,
+        &[crate::closure::build_paths::BuildPath {
+            path: here,
+            what: "the prefix's own path: the prefix must not depend on it",
+            allowed_in: Vec::new(),
+        }],
+    )
+    .map_err(assemble::AssembleError::from)?;
+    report
+        .failures
+        .extend(findings.iter().map(ToString::to_string));
     if !report.failures.is_empty() {
         return Err(CliError::Usage(format!(
             "{} failed verification ({} problems):\n{}",

@@ -39,7 +39,6 @@ pub fn replace_installed_file(
     content: &[u8],
     mode: u32,
 ) -> Result<(), InstallError> {
-    let target = layout.root.join(relative);
     let destination = layout.destination()?;
     destination.write(
         relative,
@@ -47,7 +46,29 @@ pub fn replace_installed_file(
         FileMode::from_executable(mode & 0o111 != 0),
         Existing::Replace,
     )?;
-    let site_packages = layout.root.join(&layout.scheme.purelib);
+    update_records(
+        &layout.root,
+        &layout.scheme.purelib,
+        &[relative.to_path_buf()],
+    )
+}
+
+/// Re-hash `changed` (paths relative to the prefix `root`, already rewritten in place by a
+/// later step) in every RECORD of `site_packages` (relative to `root`) that lists them.
+pub fn update_records(
+    root: &Path,
+    site_packages: &Path,
+    changed: &[PathBuf],
+) -> Result<(), InstallError> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let destination = Contained::open(root)?;
+    let targets: HashSet<PathBuf> = changed
+        .iter()
+        .map(|relative| resolve_dots(&root.join(relative)))
+        .collect();
+    let site_packages = root.join(site_packages);
     let Ok(entries) = fs_err::read_dir(&site_packages) else {
         return Ok(());
     };
@@ -63,19 +84,23 @@ pub fn replace_installed_file(
         let Ok(bytes) = fs_err::read(&record_path) else {
             continue;
         };
-        let mut rows = parse_record(&bytes).map_err(|message| InstallError::InvalidWheel {
+        let invalid = |message| InstallError::InvalidWheel {
             wheel: record_path.clone(),
             message,
-        })?;
-        let mut changed = false;
+        };
+        let mut rows = parse_record(&bytes).map_err(invalid)?;
+        let mut rewritten = false;
         for row in &mut rows {
-            if resolve_dots(&site_packages.join(&row.path)) == resolve_dots(&target) {
-                row.hash = record_hash(content);
+            let file = resolve_dots(&site_packages.join(&row.path));
+            if targets.contains(&file) {
+                let content =
+                    fs_err::read(&file).map_err(InstallError::io("cannot read", &file))?;
+                row.hash = record_hash(&content);
                 row.size = Some(content.len() as u64);
-                changed = true;
+                rewritten = true;
             }
         }
-        if changed {
+        if rewritten {
             let name = format!(
                 "{}/RECORD",
                 dist_info
@@ -83,17 +108,46 @@ pub fn replace_installed_file(
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default()
             );
-            let text = write_record(rows, &name).map_err(|message| InstallError::InvalidWheel {
-                wheel: record_path.clone(),
-                message,
-            })?;
-            let relative = record_path
-                .strip_prefix(&layout.root)
-                .unwrap_or(&record_path);
+            let text = write_record(rows, &name).map_err(invalid)?;
+            let relative = record_path.strip_prefix(root).unwrap_or(&record_path);
             destination.write(relative, &text, FileMode::Regular, Existing::Replace)?;
         }
     }
     Ok(())
+}
+
+/// Byte-compile `sources` (paths relative to the prefix `root`) as installed modules are:
+/// unchecked-hash pycs recording the relative path, restored from the bytecode cache when it
+/// has them. For files no RECORD lists (a copied standard library); returns how many compiled.
+pub fn compile_sources(
+    root: &Path,
+    python: &Path,
+    python_full_version: &str,
+    python_version: (u8, u8),
+    sources: Vec<PathBuf>,
+    cache_dir: &Path,
+) -> Result<usize, InstallError> {
+    let jobs = sources
+        .into_par_iter()
+        .map(|relative| {
+            let source = root.join(&relative);
+            let content =
+                fs_err::read(&source).map_err(InstallError::io("cannot read", &source))?;
+            Ok(CompileJob {
+                source,
+                recorded_path: relative,
+                source_hash: record_hash(&content),
+            })
+        })
+        .collect::<Result<Vec<_>, InstallError>>()?;
+    let (major, minor) = python_version;
+    let cache = compile::BytecodeCache {
+        prefix: Contained::open(root)?,
+        directory: cache_dir.join("bytecode"),
+        interpreter: format!("{}\0{python_full_version}", python.display()),
+        cache_tag: format!("cpython-{major}{minor}"),
+    };
+    Ok(compile::compile_all(python, jobs, Some(&cache))?.len())
 }
 
 use compile::CompileJob;
