@@ -2934,4 +2934,30 @@ fn a_self_contained_prefix_carries_its_interpreter_and_libraries() {
         .trim(),
         crc.sum().to_string()
     );
+
+    // For an interpreter this machine does not have (the target image's): the imports are
+    // checked with the build interpreter standing in, and only pyvenv.cfg names the target's.
+    let for_image = directory.path().join("four/fixture");
+    let summary = assembled(
+        assemble(
+            &recipe,
+            &source,
+            &for_image,
+            &directory.path().join("cache-1"),
+        )
+        .args(["--runtime-python", "/opt/image-python/bin/python3.13"]),
+    );
+    assert!(
+        summary["verify"]["modules"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    assert!(
+        fs_err::read_to_string(for_image.join("pyvenv.cfg"))
+            .unwrap()
+            .contains("home = /opt/image-python/bin\n")
+    );
+    assert_eq!(
+        files_holding(&for_image, &interpreter.display().to_string()),
+        Vec::<PathBuf>::new()
+    );
 }

@@ -278,6 +278,8 @@ pub struct ImportProofs<'a> {
     pub input_digest: &'a Sha256,
     /// Run the import check even when a proof exists (`--force`).
     pub rerun: bool,
+    /// The build interpreter, to import with when the runtime one is not on this machine.
+    pub stand_in: Option<&'a Path>,
 }
 
 /// Verify a staged prefix: every file against its RECORD, then the imports, unless a proof
@@ -304,6 +306,7 @@ pub fn verify_staged(
                 staged,
                 recipe.settings_module.as_deref(),
                 &recipe.verify_environment,
+                proofs.stand_in,
                 &mut report,
             )?;
             if report.failures.is_empty() {

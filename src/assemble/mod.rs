@@ -1057,6 +1057,7 @@ fn run_stages(
             cache_dir: &options.build.cache_dir,
             input_digest: &manifest.input_digest,
             rerun: options.force,
+            stand_in: Some(&layout.build_python),
         },
         progress,
     )?;

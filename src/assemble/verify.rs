@@ -224,6 +224,7 @@ pub fn verify_prefix(
             &files.installed,
             settings_module,
             environment,
+            None,
             &mut report,
         )?;
     }
@@ -241,11 +242,14 @@ pub struct FileCheck {
 
 impl FileCheck {
     /// 2. of the module's documentation, for a prefix whose files were checked.
+    /// `stand_in`: the build interpreter, to import with when the prefix's own `bin/python`
+    /// leads nowhere on this machine (`--runtime-python` names the target's interpreter).
     pub fn check_imports(
         &self,
         prefix: &Path,
         settings_module: Option<&str>,
         environment: &BTreeMap<String, String>,
+        stand_in: Option<&Path>,
         report: &mut VerifyReport,
     ) -> Result<(), AssembleError> {
         check_imports(
@@ -253,6 +257,7 @@ impl FileCheck {
             &self.installed,
             settings_module,
             environment,
+            stand_in,
             report,
         )
     }
@@ -324,23 +329,64 @@ pub fn check_files(prefix: &Path) -> Result<FileCheck, AssembleError> {
     })
 }
 
+/// The interpreter that runs the import check, and the prefix it sees: the prefix's own; or,
+/// when its `bin/python` leads nowhere here and a stand-in is given, an environment in `work`
+/// made of the stand-in interpreter (the build's, of the same major.minor) over the prefix's
+/// own files, linked.
+fn importing_interpreter(
+    prefix: &Path,
+    stand_in: Option<&Path>,
+    work: &Path,
+) -> Result<(PathBuf, PathBuf), AssembleError> {
+    let own = prefix.join("bin/python");
+    let Some(build_python) = stand_in.filter(|_| !own.exists()) else {
+        return Ok((own, prefix.to_path_buf()));
+    };
+    let root = work.join("stand-in");
+    let bin = root.join("bin");
+    fs_err::create_dir_all(&bin).map_err(AssembleError::io("cannot create", &bin))?;
+    for entry in fs_err::read_dir(prefix).map_err(AssembleError::io("cannot read", prefix))? {
+        let entry = entry.map_err(AssembleError::io("cannot read", prefix))?;
+        let name = entry.file_name();
+        if name != "bin" && name != "pyvenv.cfg" {
+            std::os::unix::fs::symlink(entry.path(), root.join(&name))
+                .map_err(AssembleError::io("cannot link", &root.join(&name)))?;
+        }
+    }
+    let python = bin.join("python");
+    std::os::unix::fs::symlink(build_python, &python)
+        .map_err(AssembleError::io("cannot link", &python))?;
+    let config = root.join("pyvenv.cfg");
+    let home = build_python.parent().unwrap_or(Path::new("/"));
+    fs_err::write(
+        &config,
+        format!(
+            "home = {}\ninclude-system-site-packages = false\n",
+            home.display()
+        ),
+    )
+    .map_err(AssembleError::io("cannot write", &config))?;
+    Ok((python, root))
+}
+
 /// 2. of the module's documentation.
 fn check_imports(
     prefix: &Path,
     installed: &[Installed],
     settings_module: Option<&str>,
     environment: &BTreeMap<String, String>,
+    stand_in: Option<&Path>,
     report: &mut VerifyReport,
 ) -> Result<(), AssembleError> {
     // 2. Django and the imports, in the prefix's own interpreter. It runs in a directory of
     // its own, so a relative prefix is made absolute first.
     let prefix =
         &std::path::absolute(prefix).map_err(AssembleError::io("cannot resolve", prefix))?;
-    let python = prefix.join("bin/python");
     let work = tempfile::tempdir().map_err(AssembleError::io(
         "cannot create a temporary directory in",
         &std::env::temp_dir(),
     ))?;
+    let (python, prefix) = &importing_interpreter(prefix, stand_in, work.path())?;
     let script = work.path().join("verify.py");
     let request_path = work.path().join("request.json");
     let output_path = work.path().join("report.json");
