@@ -120,9 +120,17 @@ pub struct Inputs<'a> {
     /// The go command for the recipe's server (what was found, or why none fits), when the
     /// server is built.
     pub go: Option<Result<String, String>>,
-    /// Whether to look for java (the recipe generates the web UI's API client). `assemble`
-    /// looks for it itself, after its no-op check: starting java costs a fifth of a second.
+    pub optional: OptionalTools,
+}
+
+/// Tools only some runs need.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OptionalTools {
+    /// java (the recipe generates the web UI's API client). `assemble` looks for it itself,
+    /// after its no-op check: starting java costs a fifth of a second.
     pub java: bool,
+    /// patchelf (`--self-contained` rewrites ELF files).
+    pub patchelf: bool,
 }
 
 pub fn check(inputs: &Inputs) -> Report {
@@ -198,7 +206,16 @@ pub fn check(inputs: &Inputs) -> Report {
             problem: go.as_ref().err().cloned(),
         }));
     }
-    if inputs.java {
+    if inputs.optional.patchelf {
+        checks.push(probe_check(
+            "patchelf",
+            "--self-contained (grafting libraries into the prefix)",
+            Probe::Command("patchelf"),
+            "patchelf",
+            "patchelf",
+        ));
+    }
+    if inputs.optional.java {
         checks.push(probe_check(
             "a Java runtime (java)",
             "the web UI's API client generator; --no-web or --api-client locked leaves it out",

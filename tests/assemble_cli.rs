@@ -209,7 +209,7 @@ fn the_fixture_monorepo_assembles_verifies_moves_and_fails_safely() {
     // Progress goes to stderr: each stage when it starts and when it ends, each build as it
     // ends (stderr is not a terminal here, so lines instead of a bar), warnings when they arise.
     for stage in [
-        "source", "patch", "fetch", "build", "install", "copy", "closure", "manifest", "verify",
+        "source", "patch", "fetch", "build", "install", "copy", "closure", "record", "verify",
         "move",
     ] {
         assert!(
@@ -449,6 +449,12 @@ fn layers_are_reproducible_and_images_and_sboms_describe_them() {
     let warm = layer("warm.tar.gz", &second_cache, &[]);
     assert_eq!(sha256_of(&cold), sha256_of(&cold_again));
     assert_eq!(sha256_of(&cold), sha256_of(&warm));
+    // Readable like any file the user writes, not the temporary file's 0600.
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&cold).unwrap().permissions())
+            & 0o777,
+        0o644
+    );
 
     // The OCI layout: one manifest, whose one layer is that file and whose config runs bin/ak.
     let index = json_of(&oci.join("index.json"));
@@ -929,8 +935,8 @@ fn the_source_comes_from_the_recipe_url_and_json_reports_the_stages() {
     assert_eq!(
         stages,
         [
-            "source", "patch", "fetch", "build", "install", "copy", "closure", "manifest",
-            "verify", "move"
+            "source", "patch", "fetch", "build", "install", "copy", "closure", "record", "verify",
+            "move"
         ]
     );
     let summary = events.last().unwrap();

@@ -867,7 +867,7 @@ fn run_stages(
     stages.finish("install", format!("{} distributions", installed.len()));
 
     stages.start("copy", None);
-    // 8. The application tree, web assets, bin/ak, the manifest.
+    // 8. The application tree, web assets, bin/ak.
     for relative in &recipe.copy {
         let from = source.join(relative);
         let to = staged.join(relative);
@@ -935,7 +935,8 @@ fn run_stages(
     )?;
     stages.finish("closure", closure_detail(&closure));
 
-    stages.start("manifest", None);
+    // 10. What the prefix is: the manifest and the SBOM.
+    stages.start("record", None);
     let native_audit = native::audit(&staged)?;
     let runtime_python = match &closure.interpreter {
         Some(interpreter) => interpreter.executable.clone(),
@@ -1045,10 +1046,10 @@ fn run_stages(
         crate::contained::FileMode::Regular,
         crate::contained::Existing::Replace,
     )?;
-    stages.finish("manifest", format!("{MANIFEST}, {SBOM}"));
+    stages.finish("record", format!("{MANIFEST}, {SBOM}"));
 
     stages.start("verify", None);
-    // 9. The files always; the imports unless this machine has seen them pass for the same
+    // 11. The files always; the imports unless this machine has seen them pass for the same
     // inputs and the same files (a new prefix path, a prefix removed by hand), and not --force.
     let report = incremental::verify_staged(
         &staged,
@@ -1099,7 +1100,7 @@ fn run_stages(
         ),
     );
 
-    // 10. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
+    // 12. One move at a time per prefix: a concurrent assemble of the same prefix waits here,
     // then replaces this one's result as a whole.
     stages.start("move", None);
     let _move_lock = lock_directory(parent)?;

@@ -189,7 +189,10 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
                 &target,
                 found_go.as_ref(),
                 git_from_archives,
-                false,
+                crate::preflight::OptionalTools {
+                    java: false,
+                    patchelf: args.self_contained,
+                },
             );
             let missing = report.missing();
             // An interpreter that is missing or wrong keeps its own, more precise message when

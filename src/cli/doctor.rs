@@ -27,6 +27,10 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub no_git: bool,
 
+    /// Check for what assemble --self-contained needs too (patchelf).
+    #[arg(long)]
+    pub self_contained: bool,
+
     /// Print the checks as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -44,7 +48,10 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
         &cache_dir,
         args.no_git,
         Some(None),
-        true,
+        preflight::OptionalTools {
+            java: true,
+            patchelf: args.self_contained,
+        },
     );
     if args.json {
         let value = serde_json::json!({
@@ -101,7 +108,7 @@ pub fn checked_target(
     cache_dir: &std::path::Path,
     git_sources_from_archives: bool,
     go_command: Option<Option<&std::path::Path>>,
-    java: bool,
+    optional: preflight::OptionalTools,
 ) -> (
     Result<Target, CliError>,
     Report,
@@ -114,7 +121,7 @@ pub fn checked_target(
         &target,
         found.as_ref(),
         git_sources_from_archives,
-        java,
+        optional,
     );
     (target, report, found.and_then(Result::ok))
 }
@@ -140,7 +147,7 @@ pub fn preflight_report(
     target: &Result<Target, CliError>,
     found: Option<&Result<crate::server::Toolchain, crate::server::ServerError>>,
     git_sources_from_archives: bool,
-    java: bool,
+    optional: preflight::OptionalTools,
 ) -> Report {
     let interpreter = match target {
         Ok(target) => Ok(target
@@ -168,12 +175,15 @@ pub fn preflight_report(
         interpreter,
         git_sources_from_archives,
         go,
-        java: java
-            && loaded
-                .recipe
-                .web
-                .as_ref()
-                .is_some_and(|web| web.api_client.is_some()),
+        optional: preflight::OptionalTools {
+            java: optional.java
+                && loaded
+                    .recipe
+                    .web
+                    .as_ref()
+                    .is_some_and(|web| web.api_client.is_some()),
+            ..optional
+        },
     })
 }
 

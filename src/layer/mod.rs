@@ -141,8 +141,10 @@ pub fn write_layer(
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    // Readable as any file the user writes (tempfile's own 0600 would stay after the rename).
     let temporary = tempfile::Builder::new()
         .prefix(".layer-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(directory)
         .map_err(io_error("cannot create a temporary file in", directory))?;
     let file = std::io::BufWriter::new(
