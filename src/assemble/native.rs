@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::closure::elf::{Dynamic, loader_cache, packages_of, read_dynamic};
+use crate::closure::elf::{loader_cache, packages_of, prefix_elf_files};
 
 use super::AssembleError;
 
@@ -80,16 +80,9 @@ pub fn not_carried(audit: &NativeAudit) -> Vec<String> {
         .collect()
 }
 
-/// One ELF file: what it needs and where it looks.
-struct ElfFile {
-    relative: String,
-    needed: Vec<String>,
-    search: Vec<String>,
-}
-
 /// Audit every ELF file below `prefix`.
 pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
-    let files = elf_files(prefix)?;
+    let files = prefix_elf_files(prefix)?;
     let loader_cache = loader_cache();
     let mut audit = NativeAudit {
         elf_files: files.len(),
@@ -97,13 +90,14 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
     };
     let mut system: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
     for file in &files {
+        let relative = file.relative.display().to_string();
         let directory = prefix
             .join(&file.relative)
             .parent()
             .map_or_else(|| prefix.to_path_buf(), Path::to_path_buf);
         // Each search directory with `$ORIGIN` expanded, once per file.
         let mut inside = Vec::new();
-        for entry in &file.search {
+        for entry in &file.dynamic.search {
             let expanded =
                 PathBuf::from(entry.replace("$ORIGIN", &directory.display().to_string()));
             let stays_inside = expanded
@@ -114,10 +108,10 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
             } else {
                 audit
                     .runpaths_outside
-                    .push((file.relative.clone(), entry.clone()));
+                    .push((relative.clone(), entry.clone()));
             }
         }
-        for soname in &file.needed {
+        for soname in &file.dynamic.needed {
             if inside
                 .iter()
                 .any(|directory| directory.join(soname).exists())
@@ -130,14 +124,14 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
                         .entry(soname.clone())
                         .or_insert_with(|| (path.clone(), Vec::new()));
                     if needed_by.len() < 3 {
-                        needed_by.push(file.relative.clone());
+                        needed_by.push(relative.clone());
                     }
                 }
                 None => audit
                     .unresolved
                     .entry(soname.clone())
                     .or_default()
-                    .push(file.relative.clone()),
+                    .push(relative.clone()),
             }
         }
     }
@@ -160,47 +154,6 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
     audit.runpaths_outside.sort();
     audit.runpaths_outside.dedup();
     Ok(audit)
-}
-
-/// The ELF files of the prefix: shared objects (`*.so*`) and executables under `bin/`, not
-/// following symbolic links (a link to the build interpreter is the venv's, not the prefix's).
-fn elf_files(prefix: &Path) -> Result<Vec<ElfFile>, AssembleError> {
-    let mut files = Vec::new();
-    // Bytecode caches hold half the prefix's files and never an ELF file.
-    let walk = walkdir::WalkDir::new(prefix)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|entry| entry.file_name() != "__pycache__");
-    for entry in walk {
-        let entry = entry.map_err(|error| AssembleError::Verify(error.to_string()))?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        let relative = entry
-            .path()
-            .strip_prefix(prefix)
-            .unwrap_or(entry.path())
-            .display()
-            .to_string();
-        if !(name.contains(".so") || relative.starts_with("bin/")) {
-            continue;
-        }
-        let bytes =
-            fs_err::read(entry.path()).map_err(AssembleError::io("cannot read", entry.path()))?;
-        if !bytes.starts_with(b"\x7fELF") {
-            continue;
-        }
-        let Some(Dynamic { needed, search, .. }) = read_dynamic(&bytes) else {
-            continue;
-        };
-        files.push(ElfFile {
-            relative,
-            needed,
-            search,
-        });
-    }
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -242,6 +242,7 @@ pub struct FileCheck {
 
 impl FileCheck {
     /// 2. of the module's documentation, for a prefix whose files were checked.
+    ///
     /// `stand_in`: the build interpreter, to import with when the prefix's own `bin/python`
     /// leads nowhere on this machine (`--runtime-python` names the target's interpreter).
     pub fn check_imports(
@@ -398,7 +399,7 @@ fn check_imports(
     let request = serde_json::json!({ "settings": settings_module, "modules": modules });
     fs_err::write(&request_path, request.to_string())
         .map_err(AssembleError::io("cannot write", &request_path))?;
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .arg("-s")
         .arg(&script)
         .arg(&request_path)
@@ -409,7 +410,7 @@ fn check_imports(
         .envs(environment)
         .current_dir(work.path())
         .output()
-        .map_err(AssembleError::io("cannot run", &python))?;
+        .map_err(AssembleError::io("cannot run", python))?;
     let text = fs_err::read_to_string(&output_path).map_err(|_| {
         AssembleError::Verify(format!(
             "{} could not run the import check ({}): {}",

@@ -73,8 +73,8 @@ pub struct PrefixElf {
 }
 
 /// The ELF files below `root`: regular files named `*.so*` or under `bin/` (links are not
-/// followed: `bin/python` may be the venv's link to the interpreter). Bytecode caches, half the
-/// prefix's files and never an ELF file, are not read.
+/// followed: `bin/python` may be the venv's link to the interpreter), malformed ones left out.
+/// Bytecode caches, half the prefix's files and never an ELF file, are not read.
 pub fn prefix_elf_files(root: &Path) -> Result<Vec<PrefixElf>, super::ClosureError> {
     let mut files = Vec::new();
     let walk = walkdir::WalkDir::new(root)
@@ -100,9 +100,11 @@ pub fn prefix_elf_files(root: &Path) -> Result<Vec<PrefixElf>, super::ClosureErr
         if !is_elf(&bytes) {
             continue;
         }
-        let dynamic = read_dynamic(&bytes).ok_or_else(|| super::ClosureError::MalformedElf {
-            path: entry.path().to_path_buf(),
-        })?;
+        // No loader would load it either: nothing it names is needed.
+        let Some(dynamic) = read_dynamic(&bytes) else {
+            tracing::debug!(path = %entry.path().display(), "not a well-formed ELF file");
+            continue;
+        };
         files.push(PrefixElf {
             relative: relative.to_path_buf(),
             dynamic,
