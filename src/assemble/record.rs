@@ -1,0 +1,272 @@
+//! Step 10 of assemble: what the prefix is, written into it: `akpkg-manifest.json` (read back
+//! by `verify`, `layer` and the no-op check) and the CycloneDX SBOM.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::native::NativeAudit;
+use super::server::ServerRecord;
+use super::web::WebRecord;
+use super::{AssembleError, LoadedRecipe, MANIFEST, SBOM, sbom, verify};
+use crate::build::BuiltWheel;
+use crate::closure::ClosureReport;
+use crate::contained::{Contained, Existing, FileMode};
+use crate::identity::{Sha256, TreeId};
+use crate::install::{InstalledDistribution, WheelToInstall};
+use crate::patch::PatchReport;
+
+/// The manifest written into the prefix.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Manifest<'a> {
+    akpkg: &'static str,
+    recipe: String,
+    source: serde_json::Value,
+    target: serde_json::Value,
+    runtime_python: String,
+    settings_module: Option<&'a str>,
+    verify_environment: &'a BTreeMap<String, String>,
+    distributions: Vec<serde_json::Value>,
+    patches: Vec<serde_json::Value>,
+    warnings: &'a [String],
+    /// The digest of every input that determines the prefix's bytes (see `incremental`).
+    input_digest: Sha256,
+    /// The `SOURCE_DATE_EPOCH` it was built with, which `layer` takes too.
+    source_date_epoch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<WebRecord>,
+    /// What the native code needs from the machine it runs on (see `native`).
+    native: serde_json::Value,
+}
+
+/// The manifest's `native`, as far as `verify` needs it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NativeSettings {
+    #[serde(default)]
+    pub self_contained: bool,
+}
+
+/// What `verify` needs from a prefix's manifest.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ManifestSettings {
+    pub settings_module: Option<String>,
+    #[serde(default)]
+    pub native: NativeSettings,
+    #[serde(default)]
+    pub verify_environment: BTreeMap<String, String>,
+    /// The Go server's binary and its hash, when the prefix has one.
+    #[serde(default)]
+    pub server: Option<verify::ServerPin>,
+}
+
+/// A prefix's manifest as JSON, for labels and SBOMs.
+pub fn read_manifest(prefix: &Path) -> Result<serde_json::Value, AssembleError> {
+    let path = prefix.join(MANIFEST);
+    let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
+    serde_json::from_str(&text)
+        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
+}
+
+/// Read the settings `verify` needs from `PREFIX/akpkg-manifest.json`.
+pub fn manifest_settings(prefix: &Path) -> Result<ManifestSettings, AssembleError> {
+    let path = prefix.join(MANIFEST);
+    let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
+    serde_json::from_str(&text)
+        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
+}
+
+/// What step 10 records.
+pub struct RecordInputs<'a> {
+    pub loaded: &'a LoadedRecipe,
+    pub source_tree: &'a TreeId,
+    /// `bin/python3.X` for a self-contained prefix, else the runtime interpreter's path.
+    pub runtime_python: String,
+    pub warnings: &'a [String],
+    pub installed: &'a [(WheelToInstall, InstalledDistribution)],
+    pub built: &'a [BuiltWheel],
+    pub applied: &'a [PatchReport],
+    pub input_digest: Sha256,
+    pub server: Option<ServerRecord>,
+    pub web: Option<WebRecord>,
+    pub native: &'a NativeAudit,
+    pub closure: &'a ClosureReport,
+}
+
+/// What the later steps read of the manifest.
+pub struct Recorded {
+    pub input_digest: Sha256,
+    pub server: Option<ServerRecord>,
+    pub web: Option<WebRecord>,
+}
+
+/// Write the manifest and the SBOM into the staged prefix.
+pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, AssembleError> {
+    let recipe = &inputs.loaded.recipe;
+    let lock = &inputs.loaded.lock;
+    let manifest = Manifest {
+        akpkg: env!("CARGO_PKG_VERSION"),
+        // The recipe's file name only: a path would name the build machine.
+        recipe: format!(
+            "{} {} ({})",
+            recipe.name,
+            recipe.version,
+            Path::new(&inputs.loaded.origin)
+                .file_name()
+                .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+        ),
+        source: serde_json::json!({
+            "commit": recipe.source.commit,
+            // The tree that was built; "verified" says whether it is the recipe's pin.
+            "tree": inputs.source_tree,
+            "recipe-tree": recipe.source.tree,
+            "verified": *inputs.source_tree == recipe.source.tree,
+        }),
+        target: serde_json::json!({
+            "python-version": lock.target.python_version,
+            "platform": lock.target.platform,
+        }),
+        runtime_python: inputs.runtime_python.clone(),
+        settings_module: recipe.settings_module.as_deref(),
+        verify_environment: &recipe.verify_environment,
+        distributions: inputs
+            .installed
+            .iter()
+            .map(|(wheel, distribution)| distribution_entry(wheel, distribution, inputs.built))
+            .collect(),
+        patches: inputs
+            .applied
+            .iter()
+            .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
+            .collect(),
+        warnings: inputs.warnings,
+        input_digest: inputs.input_digest.clone(),
+        server: inputs.server.clone(),
+        web: inputs.web.clone(),
+        native: native_manifest(inputs.native, inputs.closure),
+        source_date_epoch: crate::timestamp::source_date_epoch(),
+    };
+    let staging = Contained::open(staged)?;
+    write_manifest(&staging, &manifest)?;
+    write_sbom(&staging, &inputs_for_sbom(&manifest, &inputs))?;
+    Ok(Recorded {
+        input_digest: manifest.input_digest,
+        server: manifest.server,
+        web: manifest.web,
+    })
+}
+
+/// A distribution's manifest entry: what it is and how its wheel was obtained.
+fn distribution_entry(
+    wheel: &WheelToInstall,
+    distribution: &InstalledDistribution,
+    built: &[BuiltWheel],
+) -> serde_json::Value {
+    let how = built
+        .iter()
+        .find(|built| {
+            wheel
+                .sha256
+                .as_ref()
+                .is_some_and(|sha256| built.sha256 == *sha256)
+        })
+        .map_or("wheel".to_string(), |built| {
+            format!("built ({}) from {}", built.backend, built.source)
+        });
+    serde_json::json!({
+        "name": distribution.name.to_string(),
+        "version": distribution.version.to_string(),
+        "wheel-sha256": wheel.sha256,
+        "obtained": how,
+    })
+}
+
+/// The SBOM document of a recorded prefix.
+fn inputs_for_sbom(manifest: &Manifest<'_>, inputs: &RecordInputs<'_>) -> serde_json::Value {
+    let recipe = &inputs.loaded.recipe;
+    let versions: Vec<String> = inputs
+        .installed
+        .iter()
+        .map(|(_, distribution)| distribution.version.to_string())
+        .collect();
+    let components: Vec<sbom::SbomComponent<'_>> = inputs
+        .installed
+        .iter()
+        .zip(&versions)
+        .map(|((wheel, distribution), version)| sbom::SbomComponent {
+            name: distribution.name.as_ref(),
+            version,
+            wheel_sha256: wheel.sha256.as_deref().unwrap_or_default(),
+        })
+        .collect();
+    let server = manifest.server.as_ref().map(|record| sbom::SbomServer {
+        binary: &record.binary,
+        sha256: record.sha256.as_str(),
+        go: &record.go,
+        modules: &record.modules,
+    });
+    sbom::sbom(
+        (&recipe.name, &recipe.version),
+        inputs.source_tree,
+        &inputs.loaded.lock,
+        &components,
+        server.as_ref(),
+        manifest.web.as_ref(),
+        inputs.applied,
+        inputs.closure,
+        &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
+    )
+}
+
+fn write_sbom(staging: &Contained, document: &serde_json::Value) -> Result<(), AssembleError> {
+    let mut text = serde_json::to_string_pretty(document)
+        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+    text.push('\n');
+    staging.write(
+        Path::new(SBOM),
+        text.as_bytes(),
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
+    Ok(())
+}
+
+/// The manifest's `native`: the ELF files and the Debian packages (names only: versions vary
+/// between builders of the same release) a runtime image must install for them; for a
+/// self-contained prefix, its interpreter and the libraries grafted into it, with the
+/// packages and versions they came from.
+fn native_manifest(
+    audit: &NativeAudit,
+    closure: &crate::closure::ClosureReport,
+) -> serde_json::Value {
+    let mut native = serde_json::json!({
+        "elf-files": audit.elf_files,
+        "debian-packages": audit.packages(),
+        "unresolved": audit.unresolved.keys().collect::<Vec<_>>(),
+        "self-contained": closure.self_contained,
+    });
+    if closure.self_contained {
+        native["interpreter"] = serde_json::json!(closure.interpreter);
+        native["grafted"] = serde_json::json!(closure.grafted);
+    }
+    native
+}
+
+/// Write the manifest into the staged prefix (again, once it carries the tree stamp).
+fn write_manifest(staging: &Contained, manifest: &Manifest) -> Result<(), AssembleError> {
+    let mut text = serde_json::to_string_pretty(manifest)
+        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+    text.push('\n');
+    staging.write(
+        Path::new(MANIFEST),
+        text.as_bytes(),
+        FileMode::Regular,
+        Existing::Replace,
+    )?;
+    Ok(())
+}
