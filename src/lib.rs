@@ -14,7 +14,6 @@
 
 pub mod archive;
 pub mod assemble;
-pub mod build;
 pub mod cli;
 pub mod closure;
 pub mod contained;
@@ -22,18 +21,19 @@ pub mod digest;
 pub mod fetch;
 pub mod identity;
 pub mod install;
+pub mod interpreter;
 pub mod layer;
 pub mod limits;
 pub mod lock;
 pub mod metadata;
 pub mod patch;
 pub mod pep508;
+pub mod pep517;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
 pub mod registry;
 pub mod server;
 pub mod tags;
-pub mod target;
 pub mod timestamp;
 pub mod web;

@@ -602,7 +602,7 @@ fn layers_are_reproducible_and_images_and_sboms_describe_them() {
 /// (installed from PyPI into a throwaway venv; skipped when that fails).
 fn validate_cyclonedx(sbom: &Path) {
     let venv = tempfile::tempdir().unwrap();
-    let python = akpkg::target::Target::discover(None, None)
+    let python = akpkg::interpreter::Target::discover(None, None)
         .ok()
         .and_then(|target| target.interpreter)
         .map(|interpreter| interpreter.executable);
@@ -2880,11 +2880,12 @@ fn a_self_contained_prefix_carries_its_interpreter_and_libraries() {
 
     // No file names the build machine: the test's directory (caches, sources, where it was
     // staged) nor the build interpreter.
-    let interpreter = akpkg::target::Target::discover(Some(&"==3.13.*".parse().unwrap()), None)
-        .unwrap()
-        .interpreter
-        .unwrap()
-        .base_prefix;
+    let interpreter =
+        akpkg::interpreter::Target::discover(Some(&"==3.13.*".parse().unwrap()), None)
+            .unwrap()
+            .interpreter
+            .unwrap()
+            .base_prefix;
     for needle in [directory.path(), interpreter.as_path()] {
         assert_eq!(
             files_holding(&first, &needle.display().to_string()),

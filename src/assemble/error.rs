@@ -24,7 +24,7 @@ pub enum AssembleError {
     Fetch(#[from] crate::fetch::FetchError),
 
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Build(#[from] crate::pep517::BuildError),
 
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AssembleError, AssembleOptions, LoadedRecipe, MANIFEST, SourceArgument};
 use crate::identity::{Sha256, TreeId};
-use crate::target::Target;
+use crate::interpreter::Target;
 
 /// The inputs every builder sees alike, one per line.
 fn shared_inputs(

@@ -43,13 +43,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::build::BuildOptions;
 use crate::fetch::FetchOptions;
 use crate::install::Layout;
+use crate::interpreter::Target;
 use crate::lock::AkpkgLock;
+use crate::pep517::BuildOptions;
 use crate::server::BuiltServer;
 use crate::tags::WheelFilename;
-use crate::target::Target;
 use crate::web::BuiltWeb;
 
 pub use error::AssembleError;

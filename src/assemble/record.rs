@@ -10,12 +10,12 @@ use super::native::NativeAudit;
 use super::server::ServerRecord;
 use super::web::WebRecord;
 use super::{AssembleError, LoadedRecipe, MANIFEST, SBOM, sbom, verify};
-use crate::build::BuiltWheel;
 use crate::closure::ClosureReport;
 use crate::contained::{Contained, Existing, FileMode};
 use crate::identity::{Sha256, TreeId};
 use crate::install::{InstalledDistribution, WheelToInstall};
 use crate::patch::PatchReport;
+use crate::pep517::BuiltWheel;
 
 /// The manifest written into the prefix.
 #[derive(Serialize)]

@@ -7,14 +7,14 @@ use std::str::FromStr;
 
 use super::inputs::Inputs;
 use super::{AssembleError, AssembleOptions, LoadedRecipe};
-use crate::build::{self, BuildRequest, BuiltWheel, Pin, SourceInput};
 use crate::fetch;
 use crate::install::{
     self, InstallOptions, InstalledDistribution, Layout, LinkMode, WheelToInstall,
 };
+use crate::interpreter::Target;
 use crate::lock::{AkpkgLock, LockedBuild};
+use crate::pep517::{self, BuildRequest, BuiltWheel, Pin, SourceInput};
 use crate::progress::Progress;
-use crate::target::Target;
 
 /// One build request per locked build, its source taken from what step 5 fetched.
 pub fn build_requests(
@@ -104,7 +104,7 @@ pub fn build_all(
     options: &AssembleOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<BuiltWheel>, AssembleError> {
-    let results = build::build_wheels_reporting(requests, target, &options.build, progress);
+    let results = pep517::build_wheels_reporting(requests, target, &options.build, progress);
     let mut built = Vec::new();
     let mut failures = Vec::new();
     for (request, result) in requests.iter().zip(results) {

@@ -297,7 +297,7 @@ fn from_which_cache(from_cache: bool, from_remote_cache: bool) -> &'static str {
 fn assemble_options(
     args: &AssembleArgs,
     loaded: &LoadedRecipe,
-    build_options: crate::build::BuildOptions,
+    build_options: crate::pep517::BuildOptions,
     toolchain: Option<crate::server::Toolchain>,
 ) -> Result<AssembleOptions, CliError> {
     let mut config_settings = BTreeMap::new();

@@ -7,8 +7,8 @@ use clap::Args;
 
 use super::fetch::NetworkArgs;
 use super::{CacheArgs, CliError, print};
-use crate::build::{self, BuildOptions, BuildRequest, SourceInput};
-use crate::target::Target;
+use crate::interpreter::Target;
+use crate::pep517::{self, BuildOptions, BuildRequest, SourceInput};
 
 #[derive(Debug, Args)]
 pub struct BuildWheelArgs {
@@ -155,7 +155,7 @@ pub fn run(args: BuildWheelArgs) -> Result<(), CliError> {
         source: SourceInput::from_path(&args.source)?,
         environment: None,
     };
-    let built = build::build_wheels(std::slice::from_ref(&request), &target, &options)
+    let built = pep517::build_wheels(std::slice::from_ref(&request), &target, &options)
         .into_iter()
         .next()
         .ok_or_else(|| CliError::Usage("nothing was built".to_string()))??;

@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::{CliError, print};
 use crate::assemble::LoadedRecipe;
+use crate::interpreter::Target;
 use crate::preflight::{self, Report};
-use crate::target::Target;
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {

@@ -363,7 +363,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
 /// The wheels, sdists and git sources a plan needs (local sources need no fetching).
 pub fn requests_of(
     plan: &Plan,
-    from_index: Option<(&fetch::IndexClient, &crate::target::Target)>,
+    from_index: Option<(&fetch::IndexClient, &crate::interpreter::Target)>,
 ) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
     let mut requests = Vec::new();
     let mut git_requests = Vec::new();

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use super::{CacheArgs, CliError, print};
 use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
-use crate::target::Target;
+use crate::interpreter::Target;
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {

@@ -11,12 +11,12 @@ use super::build::BuildArgs;
 use super::fetch::{NetworkArgs, requests_of};
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
-use crate::build::{self, BuildRequest, Pin, SourceInput};
 use crate::fetch::{self, IndexClient};
 use crate::lock::{
     AKPKG_LOCK_VERSION, AkpkgLock, LockedBuild, LockedEnvironment, LockedFile, LockedGit,
     LockedTarget, Source, SourceLockPin,
 };
+use crate::pep517::{self, BuildRequest, Pin, SourceInput};
 use crate::plan::{Action, BuildKind};
 
 #[derive(Debug, Args)]
@@ -223,7 +223,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             .par_iter()
             .map(|(request, _, _, _)| {
                 tracing::info!(name = %request.name, "resolving the build environment");
-                build::lock_build_environment(request, &target, &options, &index)
+                pep517::lock_build_environment(request, &target, &options, &index)
             })
             .collect()
     });

@@ -231,7 +231,7 @@ pub enum CliError {
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
     #[error(transparent)]
-    Target(#[from] crate::target::TargetError),
+    Target(#[from] crate::interpreter::TargetError),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
@@ -244,7 +244,7 @@ pub enum CliError {
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),
     #[error(transparent)]
-    Build(#[from] crate::build::BuildError),
+    Build(#[from] crate::pep517::BuildError),
     /// Boxed: it wraps every stage's error and would make every result large.
     #[error(transparent)]
     Assemble(Box<crate::assemble::AssembleError>),

@@ -8,9 +8,9 @@ use pep440_rs::VersionSpecifiers;
 use pep508_rs::PackageName;
 
 use super::{CacheArgs, CliError, print};
+use crate::interpreter::{Target, TargetError};
 use crate::lock::{self, Lock};
 use crate::plan::{self, BinaryPolicy, GroupSelection, Plan, PlanOptions};
-use crate::target::{Target, TargetError};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {

@@ -1,6 +1,6 @@
 //! The closure stage: the prefix made to run beyond the machine that built it.
 //!
-//! 1. With `--self-contained`, the interpreter is copied in ([`interpreter`]): the prefix
+//! 1. With `--self-contained`, the interpreter is copied in ([`copied_interpreter`]): the prefix
 //!    becomes a CPython installation of its own, with no `pyvenv.cfg`.
 //! 2. Every ELF file's needed libraries are resolved; RUNPATH entries that leave the prefix
 //!    are dropped, and with `--self-contained` every library outside the C library's family is
@@ -12,19 +12,19 @@
 //! [`build_paths`] is the check that follows: no file names a path of the build machine.
 
 pub mod build_paths;
+pub mod copied_interpreter;
 pub mod elf;
 mod error;
 pub mod graft;
-pub mod interpreter;
 mod patchelf;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use copied_interpreter::InterpreterRecord;
 pub use error::ClosureError;
 pub use graft::{GRAFTED, GraftedLibrary, SYSTEM_LIBRARIES};
-pub use interpreter::InterpreterRecord;
 pub use patchelf::{ElfEdit, Patchelf};
 
 /// How far the prefix goes.
@@ -73,8 +73,8 @@ pub fn close(root: &Path, options: &ClosureOptions<'_>) -> Result<ClosureReport,
     let self_contained = options.closure == Closure::SelfContained;
     // 1.
     let interpreter = if self_contained {
-        let files = interpreter::probe(options.python)?;
-        interpreter::copy(&files, root)?;
+        let files = copied_interpreter::probe(options.python)?;
+        copied_interpreter::copy(&files, root)?;
         Some(files)
     } else {
         None
@@ -110,14 +110,14 @@ pub fn close(root: &Path, options: &ClosureOptions<'_>) -> Result<ClosureReport,
 }
 
 fn finish_interpreter(
-    files: &interpreter::InterpreterFiles,
+    files: &copied_interpreter::InterpreterFiles,
     root: &Path,
     options: &ClosureOptions<'_>,
 ) -> Result<InterpreterRecord, ClosureError> {
-    let copied = interpreter::copied_files(files, root);
-    interpreter::rewrite_build_prefix(files, root, &copied)?;
+    let copied = copied_interpreter::copied_files(files, root);
+    copied_interpreter::rewrite_build_prefix(files, root, &copied)?;
     let compiled = if options.compile {
-        interpreter::compile_standard_library(
+        copied_interpreter::compile_standard_library(
             files,
             root,
             &copied,

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::InstallError;
 use crate::contained::{Contained, Existing, FileMode};
+use crate::interpreter::{Scheme, Target};
 use crate::tags::TargetTags;
-use crate::target::{Scheme, Target};
 
 #[derive(Debug, Clone)]
 pub struct Layout {

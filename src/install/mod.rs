@@ -903,7 +903,7 @@ mod tests {
         Layout {
             root: directory.join("prefix"),
             final_prefix: directory.join("prefix"),
-            scheme: crate::target::Scheme {
+            scheme: crate::interpreter::Scheme {
                 purelib: "lib/python3.13/site-packages".into(),
                 platlib: "lib/python3.13/site-packages".into(),
                 scripts: "bin".into(),
@@ -1040,7 +1040,8 @@ mod tests {
 
     #[test]
     fn the_file_system_root_is_never_a_prefix() {
-        let target = crate::target::Target::described("3.13", "manylinux_2_17_x86_64").unwrap();
+        let target =
+            crate::interpreter::Target::described("3.13", "manylinux_2_17_x86_64").unwrap();
         for root in ["/", "/.", "/usr/.."] {
             let error = Layout::new(&target, Path::new(root), None, None)
                 .unwrap_err()

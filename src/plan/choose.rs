@@ -9,9 +9,9 @@ use super::walk::Reached;
 use super::{
     Action, BinaryDecision, BinaryPolicy, BuildKind, PlanError, PlannedDistribution, Role,
 };
+use crate::interpreter::Target;
 use crate::lock::{Artifact, Lock, Package, Source};
 use crate::tags::WheelFilename;
-use crate::target::Target;
 
 /// How many of the target's tags an error message shows.
 const TAGS_IN_MESSAGES: usize = 4;

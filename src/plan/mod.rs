@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use pep440_rs::Version;
 use pep508_rs::PackageName;
 
+use crate::interpreter::Target;
 use crate::lock::{Artifact, Hash, Lock, ProjectSettings, Source};
-use crate::target::Target;
 
 pub use error::PlanError;
 pub use render::{render_json, render_requirements, render_table, write_json};

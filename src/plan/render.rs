@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::{Action, Plan, PlannedDistribution};
+use crate::interpreter::Target;
 use crate::lock::{Artifact, Source};
-use crate::target::Target;
 
 /// One line per distribution: name, version, source, action, why.
 pub fn render_table(plan: &Plan, target: &Target) -> String {

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::interpreter::Target;
 use crate::lock;
-use crate::target::Target;
 
 /// A small workspace: markers on edges, an extra that pulls a dependency, a dev group,
 /// a package with only a Windows wheel and an sdist, and one with only Windows wheels.

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use pep508_rs::ExtraName;
 
 use super::{GroupSelection, PlanError};
+use crate::interpreter::Target;
 use crate::lock::{Dependency, Lock};
-use crate::target::Target;
 
 /// A package the walk reached.
 #[derive(Debug)]

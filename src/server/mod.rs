@@ -306,7 +306,7 @@ fn go_build(
         detail: error.to_string(),
     })?;
     if !status.success() {
-        let (lines, tail) = crate::build::log_tail(&log, TAIL_LINES);
+        let (lines, tail) = crate::pep517::log_tail(&log, TAIL_LINES);
         return Err(ServerError::BuildFailed {
             package: request.recipe.package.clone(),
             status: status
@@ -369,7 +369,7 @@ pub fn modules_read_by_build(
         })?;
     if !output.status.success() {
         let (_, detail) =
-            crate::build::tail_of(&String::from_utf8_lossy(&output.stderr), TAIL_LINES);
+            crate::pep517::tail_of(&String::from_utf8_lossy(&output.stderr), TAIL_LINES);
         return Err(ServerError::Command {
             command: format!("go list -deps {}", request.recipe.package),
             detail,

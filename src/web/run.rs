@@ -197,7 +197,7 @@ impl Runner {
         if status.success() {
             return Ok(());
         }
-        let (lines, tail) = crate::build::log_tail(&self.log, TAIL_LINES);
+        let (lines, tail) = crate::pep517::log_tail(&self.log, TAIL_LINES);
         Err(WebError::CommandFailed {
             command: shown,
             status: status

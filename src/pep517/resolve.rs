@@ -25,8 +25,8 @@ use pubgrub::{
 
 use super::BuildError;
 use crate::fetch::{IndexClient, IndexFile};
+use crate::interpreter::Target;
 use crate::tags::WheelFilename;
-use crate::target::Target;
 
 /// One chosen wheel of a build environment.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::{BuildError, BuildOptions, Pin};
 use crate::fetch::{self, ArtifactRequest};
 use crate::install::{self, InstallOptions, Layout, LinkMode, WheelToInstall};
-use crate::target::Target;
+use crate::interpreter::Target;
 
 /// A ready environment.
 #[derive(Debug, Clone)]

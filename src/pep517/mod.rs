@@ -35,8 +35,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::fetch::{FetchOptions, IndexClient};
+use crate::interpreter::Target;
 use crate::tags::WheelFilename;
-use crate::target::Target;
 
 pub use error::BuildError;
 /// The last lines of a failed build's log, shared with the other stages that run builds.
@@ -544,7 +544,7 @@ fn build_variables(
     {
         maps.push((
             interpreter.base_prefix.display().to_string(),
-            crate::closure::interpreter::PLACEHOLDER,
+            crate::closure::copied_interpreter::PLACEHOLDER,
         ));
     }
     for flags in ["CFLAGS", "CXXFLAGS"] {
