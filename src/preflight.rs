@@ -160,11 +160,9 @@ pub fn check(inputs: &Inputs) -> Report {
     let native: Vec<&NativeNeed> = NATIVE_NEEDS
         .iter()
         .filter(|need| {
-            inputs
-                .lock
-                .build
-                .iter()
-                .any(|build| build.kind == "sdist" && build.name == need.distribution)
+            inputs.lock.build.iter().any(|build| {
+                build.kind == crate::lock::BuildKind::Sdist && build.name == need.distribution
+            })
         })
         .collect();
     if !native.is_empty() {

@@ -177,7 +177,7 @@ fn a_fixture_workspace_is_locked_and_fetched_from_its_lock() {
     assert_eq!(environment.packages.len(), 1);
     assert_eq!(environment.packages[0].sha256, helper_sha256);
     let (member, member_environment) = lock.environment_of("member").unwrap();
-    assert_eq!(member.kind, "workspace");
+    assert_eq!(member.kind, akpkg::lock::BuildKind::Workspace);
     assert!(member_environment.packages.is_empty());
 
     // The lock's bundle carries the build wheel; an empty cache fetches from it offline.

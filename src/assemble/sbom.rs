@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use crate::lock::AkpkgLock;
+use crate::lock::{AkpkgLock, BuildKind};
 
 /// What the SBOM records of one installed distribution.
 pub struct SbomComponent<'a> {
@@ -269,11 +269,13 @@ pub fn sbom(
                     }
                 }
                 Some(build) => {
-                    let obtained = match build.kind.as_str() {
-                        "sdist" => "built from sdist",
-                        "git" => "built from a git commit",
-                        "project" | "workspace" => "built from the application's source tree",
-                        _ => "built from a source directory",
+                    let obtained = match build.kind {
+                        BuildKind::Sdist => "built from sdist",
+                        BuildKind::Git => "built from a git commit",
+                        BuildKind::Project | BuildKind::Workspace => {
+                            "built from the application's source tree"
+                        }
+                        BuildKind::Directory => "built from a source directory",
                     };
                     properties.push(property("akpkg:obtained", obtained));
                     // The built wheel's own hash is the first; the source's follows.

@@ -12,7 +12,7 @@ use crate::install::{
     self, InstallOptions, InstalledDistribution, Layout, LinkMode, WheelToInstall,
 };
 use crate::interpreter::Target;
-use crate::lock::{AkpkgLock, LockedBuild};
+use crate::lock::{AkpkgLock, BuildKind, LockedBuild};
 use crate::pep517::{self, BuildRequest, BuiltWheel, Pin, SourceInput};
 use crate::progress::Progress;
 
@@ -52,8 +52,8 @@ fn source_of(
     inputs: &Inputs,
     source: &Path,
 ) -> Result<SourceInput, AssembleError> {
-    match locked.kind.as_str() {
-        "sdist" => {
+    match locked.kind {
+        BuildKind::Sdist => {
             let file = lock
                 .runtime
                 .iter()
@@ -77,7 +77,7 @@ fn source_of(
                 })?;
             Ok(SourceInput::Sdist(path))
         }
-        "git" => {
+        BuildKind::Git => {
             let (git, checkout) = lock
                 .git
                 .iter()
@@ -91,9 +91,9 @@ fn source_of(
                 None => checkout.directory.clone(),
             }))
         }
-        _ => Ok(SourceInput::Directory(
-            source.join(locked.path.as_deref().unwrap_or(".")),
-        )),
+        BuildKind::Workspace | BuildKind::Project | BuildKind::Directory => Ok(
+            SourceInput::Directory(source.join(locked.path.as_deref().unwrap_or("."))),
+        ),
     }
 }
 

@@ -269,7 +269,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         locked_builds.push(LockedBuild {
             name: request.name.clone(),
             version: version.clone(),
-            kind: kind.as_str().to_string(),
+            kind: *kind,
             path: tree_path.clone(),
             backend: environment.backend,
             requires: environment.requires,

@@ -98,12 +98,34 @@ pub struct LockedEnvironment {
     pub packages: Vec<LockedFile>,
 }
 
+/// What a build starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildKind {
+    Sdist,
+    Git,
+    Workspace,
+    Project,
+    Directory,
+}
+
+impl BuildKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildKind::Sdist => "sdist",
+            BuildKind::Git => "git",
+            BuildKind::Workspace => "workspace",
+            BuildKind::Project => "project",
+            BuildKind::Directory => "directory",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedBuild {
     pub name: String,
     pub version: String,
-    /// `sdist`, `git`, `workspace`, `project` or `directory`.
-    pub kind: String,
+    pub kind: BuildKind,
     /// For `workspace`, `project` and `directory`: the source tree, relative to the project
     /// directory (`.` for the project itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,7 +256,7 @@ impl AkpkgLock {
             let mut table = Table::new();
             table["name"] = value(&build.name);
             table["version"] = value(&build.version);
-            table["kind"] = value(&build.kind);
+            table["kind"] = value(build.kind.as_str());
             if let Some(path) = &build.path {
                 table["path"] = value(path);
             }
@@ -365,7 +387,7 @@ mod tests {
             build: vec![LockedBuild {
                 name: "authentik".to_string(),
                 version: "2025.12.4".to_string(),
-                kind: "project".to_string(),
+                kind: BuildKind::Project,
                 path: Some(".".to_string()),
                 backend: "hatchling.build".to_string(),
                 requires: vec!["hatchling".to_string()],

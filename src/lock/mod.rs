@@ -28,8 +28,8 @@ use pep508_rs::{ExtraName, MarkerTree, PackageName};
 use serde::Serialize;
 
 pub use akpkg_lock::{
-    AKPKG_LOCK_VERSION, AkpkgLock, LockedBuild, LockedEnvironment, LockedFile, LockedGit,
-    LockedTarget, SourceLockPin,
+    AKPKG_LOCK_VERSION, AkpkgLock, BuildKind, LockedBuild, LockedEnvironment, LockedFile,
+    LockedGit, LockedTarget, SourceLockPin,
 };
 pub use error::LockError;
 pub use go_modules::{LockedGo, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module};

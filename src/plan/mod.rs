@@ -18,6 +18,7 @@ use pep440_rs::Version;
 use pep508_rs::PackageName;
 
 use crate::interpreter::Target;
+pub use crate::lock::BuildKind;
 use crate::lock::{Artifact, Hash, Lock, ProjectSettings, Source};
 
 pub use error::PlanError;
@@ -99,27 +100,6 @@ pub enum Action {
     FromIndex { hashes: Vec<Hash> },
     /// A virtual project: only its dependencies are installed.
     Nothing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuildKind {
-    Sdist,
-    Git,
-    Workspace,
-    Project,
-    Directory,
-}
-
-impl BuildKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildKind::Sdist => "sdist",
-            BuildKind::Git => "git",
-            BuildKind::Workspace => "workspace",
-            BuildKind::Project => "project",
-            BuildKind::Directory => "directory",
-        }
-    }
 }
 
 /// Names selected for a binary policy, each with where the selection came from.
