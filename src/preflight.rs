@@ -207,7 +207,7 @@ pub fn check(inputs: &Inputs) -> Report {
     if inputs.optional.patchelf {
         checks.push(probe_check(
             "patchelf",
-            "--self-contained (grafting libraries into the prefix)",
+            "--self-contained, which grafts libraries into the prefix",
             Probe::Command("patchelf"),
             "patchelf",
             "patchelf",
