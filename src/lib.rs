@@ -27,6 +27,7 @@ pub mod limits;
 pub mod lock;
 pub mod metadata;
 pub mod patch;
+pub mod path_io;
 pub mod pep508;
 pub mod pep517;
 pub mod plan;

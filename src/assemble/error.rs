@@ -120,7 +120,7 @@ impl AssembleError {
         move |source| AssembleError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }

@@ -47,7 +47,7 @@ impl ClosureError {
         move |source| ClosureError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }

@@ -112,7 +112,7 @@ impl InstallError {
         move |source| InstallError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }

@@ -47,7 +47,7 @@ impl BuildError {
         move |source| BuildError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }

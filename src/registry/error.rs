@@ -76,7 +76,7 @@ impl RegistryError {
         RegistryError::Io {
             action,
             path: path.to_path_buf(),
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 

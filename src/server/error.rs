@@ -74,7 +74,7 @@ impl ServerError {
         move |source| ServerError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }

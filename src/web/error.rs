@@ -103,7 +103,7 @@ impl WebError {
         move |source| WebError::Io {
             action,
             path,
-            source,
+            source: crate::path_io::reason(source),
         }
     }
 }
