@@ -17,7 +17,7 @@ use crate::limits::{ArchiveBudget, Budgeted};
 /// Why an archive could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -42,7 +42,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| ArchiveError::Io {
         action,
         path,
-        source: crate::path_io::reason(source),
+        source,
     }
 }
 

@@ -28,7 +28,7 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 /// Why a contained write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainedError {
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -1,22 +1,23 @@
 //! The reason of a path I/O error, once: every stage's `Io { action, path, source }` prints
 //! `{action} {path}: {source}`, and fs-err's errors carry the path in their own text
-//! (``failed to create directory `/x` ``), which would print it twice. [`reason`] takes the
-//! operating system's error back out of fs-err's wrapper.
+//! (``failed to create directory `/x` ``), which would print it twice. [`Reason`] shows the
+//! operating system's reason alone.
 
-/// `error` without fs-err's description of it (``failed to open file `/x`: ``), keeping its
-/// kind and the operating system's reason; `error` itself when it is not fs-err's. fs-err
-/// keeps the original error private (unless a feature, which would drop the reason from every
-/// other message), so its own text is cut at the path's closing quote.
-pub fn reason(error: std::io::Error) -> std::io::Error {
-    let text = match error.get_ref() {
-        Some(inner) => inner.to_string(),
-        None => return error,
-    };
-    match text.rsplit_once("`: ") {
-        Some((description, reason)) if description.starts_with("failed to ") => {
-            std::io::Error::new(error.kind(), reason.to_string())
+/// Shows an I/O error without fs-err's description of it (``failed to open file `/x`: ``):
+/// its reason only, the path being printed by the message around it. fs-err keeps the
+/// original error private (unless a feature, which would drop the reason from every other
+/// message), so its text is cut after the path's closing quote. Any other error shows as it is.
+pub struct Reason<'a>(pub &'a std::io::Error);
+
+impl std::fmt::Display for Reason<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = self.0.to_string();
+        match text.rsplit_once("`: ") {
+            Some((description, reason)) if description.starts_with("failed to ") => {
+                formatter.write_str(reason)
+            }
+            _ => formatter.write_str(&text),
         }
-        _ => error,
     }
 }
 
@@ -41,8 +42,17 @@ mod tests {
             crate::closure::ClosureError::io("cannot create", path)(failed()).to_string(),
             @"cannot create /proc/akpkg-not-there/directory: No such file or directory (os error 2)"
         );
-        // An error that is not fs-err's is kept as it is.
+        let fetch = crate::fetch::FetchError::Io {
+            action: "cannot create",
+            path: path.to_path_buf(),
+            source: failed(),
+        };
+        insta::assert_snapshot!(
+            fetch.to_string(),
+            @"cannot create /proc/akpkg-not-there/directory: No such file or directory (os error 2)"
+        );
+        // An error that is not fs-err's shows as it is.
         let plain = std::io::Error::other("refused");
-        assert_eq!(super::reason(plain).to_string(), "refused");
+        assert_eq!(super::Reason(&plain).to_string(), "refused");
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -120,7 +120,7 @@ impl AssembleError {
         move |source| AssembleError::Io {
             action,
             path,
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -47,7 +47,7 @@ impl ClosureError {
         move |source| ClosureError::Io {
             action,
             path,
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 }

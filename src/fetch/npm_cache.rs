@@ -124,7 +124,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Fetch
     move |source| FetchError::Io {
         action,
         path,
-        source: crate::path_io::reason(source),
+        source,
     }
 }
 

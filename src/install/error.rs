@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -112,7 +112,7 @@ impl InstallError {
         move |source| InstallError::Io {
             action,
             path,
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 }

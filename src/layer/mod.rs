@@ -111,7 +111,7 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     move |source| LayerError::Io {
         action,
         path,
-        source: crate::path_io::reason(source),
+        source,
     }
 }
 

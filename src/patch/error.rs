@@ -7,7 +7,7 @@ pub enum PatchError {
     #[error(transparent)]
     Contained(#[from] crate::contained::ContainedError),
 
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -47,7 +47,7 @@ impl BuildError {
         move |source| BuildError::Io {
             action,
             path,
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 }

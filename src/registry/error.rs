@@ -63,7 +63,7 @@ pub enum RegistryError {
     Layout { path: PathBuf, message: String },
 
     /// From `std::fs` calls, so the path is printed once (fs-err would add it again).
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -76,7 +76,7 @@ impl RegistryError {
         RegistryError::Io {
             action,
             path: path.to_path_buf(),
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 

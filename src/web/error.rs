@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -103,7 +103,7 @@ impl WebError {
         move |source| WebError::Io {
             action,
             path,
-            source: crate::path_io::reason(source),
+            source,
         }
     }
 }
