@@ -152,8 +152,8 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
         source_date_epoch: crate::timestamp::source_date_epoch(),
     };
     let staging = Contained::open(staged)?;
-    write_manifest(&staging, &manifest)?;
-    write_sbom(&staging, &inputs_for_sbom(&manifest, &inputs))?;
+    write_json(&staging, MANIFEST, &manifest)?;
+    write_json(&staging, SBOM, &inputs_for_sbom(&manifest, &inputs))?;
     Ok(Recorded {
         input_digest: manifest.input_digest,
         server: manifest.server,
@@ -223,19 +223,6 @@ fn inputs_for_sbom(manifest: &Manifest<'_>, inputs: &RecordInputs<'_>) -> serde_
     )
 }
 
-fn write_sbom(staging: &Contained, document: &serde_json::Value) -> Result<(), AssembleError> {
-    let mut text = serde_json::to_string_pretty(document)
-        .map_err(|error| AssembleError::Verify(error.to_string()))?;
-    text.push('\n');
-    staging.write(
-        Path::new(SBOM),
-        text.as_bytes(),
-        FileMode::Regular,
-        Existing::Replace,
-    )?;
-    Ok(())
-}
-
 /// The manifest's `native`: the ELF files and the Debian packages (names only: versions vary
 /// between builders of the same release) a runtime image must install for them; for a
 /// self-contained prefix, its interpreter and the libraries grafted into it, with the
@@ -257,13 +244,17 @@ fn native_manifest(
     native
 }
 
-/// Write the manifest into the staged prefix (again, once it carries the tree stamp).
-fn write_manifest(staging: &Contained, manifest: &Manifest) -> Result<(), AssembleError> {
-    let mut text = serde_json::to_string_pretty(manifest)
-        .map_err(|error| AssembleError::Verify(error.to_string()))?;
+/// `value` as pretty JSON, ending in a newline, at `name` in the staged prefix.
+fn write_json(
+    staging: &Contained,
+    name: &str,
+    value: &impl Serialize,
+) -> Result<(), AssembleError> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|error| AssembleError::Verify(format!("{name}: {error}")))?;
     text.push('\n');
     staging.write(
-        Path::new(MANIFEST),
+        Path::new(name),
         text.as_bytes(),
         FileMode::Regular,
         Existing::Replace,
