@@ -3,8 +3,8 @@
 //! nothing where the prefix is used, and it makes two builders' prefixes differ.
 //!
 //! Every regular file is searched (bytecode included) for all the paths at once
-//! (Aho-Corasick); a hit counts only when the path ends there (`/srv/app` is not found in
-//! `/srv/application`).
+//! (Aho-Corasick); a hit counts only when the whole path is there (`/srv/app` is not found in
+//! `/srv/application`, nor `/authentik` in `/static/authentik/`).
 
 use std::path::{Path, PathBuf};
 
@@ -83,10 +83,20 @@ pub fn find(root: &Path, paths: &[BuildPath]) -> Result<Vec<Finding>, ClosureErr
             let mut found: Vec<Finding> = Vec::new();
             for hit in automaton.find_overlapping_iter(&bytes) {
                 let path = paths[hit.pattern().as_usize()];
+                // A whole path, not the tail or the start of another name: `/authentik` is not
+                // found in `/static/authentik/` nor in `/authentik-web`.
+                let name_character =
+                    |byte: &u8| byte.is_ascii_alphanumeric() || b"._-".contains(byte);
                 let ends_there = bytes
                     .get(hit.end())
-                    .is_none_or(|next| !(next.is_ascii_alphanumeric() || b"._-".contains(next)));
-                if ends_there
+                    .is_none_or(|next| !name_character(next));
+                let starts_there = hit
+                    .start()
+                    .checked_sub(1)
+                    .and_then(|before| bytes.get(before))
+                    .is_none_or(|before| !name_character(before));
+                if starts_there
+                    && ends_there
                     && !path.allowed_in.iter().any(|allowed| allowed == relative)
                     && !found.iter().any(|finding| finding.path == path.path)
                 {
@@ -121,6 +131,8 @@ mod tests {
         };
         write("lib/a.so", b"\x7fELF\0/srv/build/app/lib\0");
         write("lib/b.txt", b"see /srv/build/application\n");
+        write("lib/e.js", b"fetch('/static/srv/build/app/x.js')");
+        write("lib/f.json", b"{\"url\": \"file:///srv/build/app/src\"}");
         write("pyvenv.cfg", b"home = /opt/python/bin\n");
         write("lib/c.pyc", b"\0/opt/python\0");
         let paths = [
@@ -146,6 +158,7 @@ mod tests {
             [
                 "lib/a.so holds a path of the build machine, /srv/build/app (the staging directory)",
                 "lib/c.pyc holds a path of the build machine, /opt/python (the build interpreter)",
+                "lib/f.json holds a path of the build machine, /srv/build/app (the staging directory)",
             ]
         );
     }
