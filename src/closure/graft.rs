@@ -110,6 +110,7 @@ pub fn plan(root: &Path, files: &[PrefixElf], graft: bool) -> Result<GraftPlan, 
         prefix: root,
         graft,
         loader: loader_cache(),
+        // The first file of each name, in the walk's sorted order, wins (collected in reverse).
         in_prefix: files
             .iter()
             .filter_map(|file| {
