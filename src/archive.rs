@@ -46,6 +46,24 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) ->
     }
 }
 
+/// The single top-level directory of `root`, as a forge's archive or an sdist wraps its tree
+/// (`authentik-version-2025.12.4/`, `name-version/`): `None` when `root` holds anything else,
+/// or when its one entry is a file or a link.
+pub fn single_top_level_directory(root: &Path) -> Result<Option<PathBuf>, ArchiveError> {
+    let mut entries = fs_err::read_dir(root).map_err(io_error("cannot read", root))?;
+    let Some(first) = entries.next() else {
+        return Ok(None);
+    };
+    let first = first.map_err(io_error("cannot read", root))?;
+    if entries.next().is_some() {
+        return Ok(None);
+    }
+    let kind = first
+        .file_type()
+        .map_err(io_error("cannot read", &first.path()))?;
+    Ok(kind.is_dir().then(|| first.path()))
+}
+
 /// Unpack a tar archive (plain or gzip-compressed, told apart by its first bytes) into
 /// `destination`, which must exist. Every write goes through [`Contained`]; the archive's size
 /// bounds what it may unpack ([`crate::limits`]).
@@ -528,6 +546,23 @@ pub(crate) mod test_archives {
 mod tests {
     use super::test_archives::{RawEntry, raw_entries};
     use super::*;
+
+    #[test]
+    fn only_a_lone_real_directory_is_a_top_level_directory() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(single_top_level_directory(root.path()).unwrap(), None);
+        let wrapped = root.path().join("name-1.0");
+        fs_err::create_dir(&wrapped).unwrap();
+        assert_eq!(
+            single_top_level_directory(root.path()).unwrap(),
+            Some(wrapped.clone())
+        );
+        fs_err::write(root.path().join("PKG-INFO"), "").unwrap();
+        assert_eq!(single_top_level_directory(root.path()).unwrap(), None);
+        let linked = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&wrapped, linked.path().join("link")).unwrap();
+        assert_eq!(single_top_level_directory(linked.path()).unwrap(), None);
+    }
 
     /// A tar with one raw entry, its name written into the header as is (the `tar` crate's
     /// builder refuses `..`, which is what a hostile archive would carry).

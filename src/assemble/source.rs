@@ -39,15 +39,12 @@ pub(super) fn stage_source(
         crate::archive::unpack_tar(&given, &root)?;
     }
     // A forge's archive wraps the tree in one directory (`authentik-version-2025.12.4/`).
-    let entries: Vec<PathBuf> = fs_err::read_dir(&root)
-        .map_err(AssembleError::io("cannot read", &root))?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .collect();
-    let source = match entries.as_slice() {
-        [only] if only.is_dir() && !given.is_dir() => only.clone(),
-        _ => root,
+    let wrapped = if given.is_dir() {
+        None
+    } else {
+        crate::archive::single_top_level_directory(&root)?
     };
+    let source = wrapped.unwrap_or(root);
     let actual = fetch::tree_id(&source)?;
     if actual != recipe.source.tree {
         let difference = first_difference(&source, &recipe.source.entries, source_files)?;

@@ -82,14 +82,10 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         Some(path) if path.is_dir() => Some(path.clone()),
         Some(archive) => {
             crate::archive::unpack_tar(archive, unpacked.path())?;
-            let entries: Vec<PathBuf> = fs_err::read_dir(unpacked.path())?
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .collect();
-            Some(match entries.as_slice() {
-                [only] if only.is_dir() => only.clone(),
-                _ => unpacked.path().to_path_buf(),
-            })
+            Some(
+                crate::archive::single_top_level_directory(unpacked.path())?
+                    .unwrap_or_else(|| unpacked.path().to_path_buf()),
+            )
         }
     };
     let mut lock_args = args.lock.clone();

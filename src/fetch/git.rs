@@ -299,20 +299,8 @@ pub fn import_archive(
         crate::archive::unpack_tar(archive, &root)?;
     }
     let mut candidates = vec![root.clone()];
-    let top_level: Vec<PathBuf> = fs_err::read_dir(&root)
-        .map_err(|source| FetchError::Io {
-            action: "cannot read",
-            path: root.clone(),
-            source,
-        })?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .collect();
-    if let [only] = top_level.as_slice()
-        && only.is_dir()
-        && !only.is_symlink()
-    {
-        candidates.push(only.clone());
+    if let Some(only) = crate::archive::single_top_level_directory(&root)? {
+        candidates.push(only);
     }
     let mut computed = Vec::new();
     for candidate in &candidates {

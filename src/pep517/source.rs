@@ -92,15 +92,7 @@ pub fn prepare(input: &SourceInput, work: &Path) -> Result<PathBuf, BuildError> 
     match input {
         SourceInput::Sdist(path) => {
             crate::archive::unpack_tar(path, &root)?;
-            let entries: Vec<PathBuf> = fs_err::read_dir(&root)
-                .map_err(BuildError::io("cannot read", &root))?
-                .filter_map(Result::ok)
-                .map(|entry| entry.path())
-                .collect();
-            match entries.as_slice() {
-                [only] if only.is_dir() => Ok(only.clone()),
-                _ => Ok(root),
-            }
+            Ok(crate::archive::single_top_level_directory(&root)?.unwrap_or(root))
         }
         SourceInput::Directory(path) => {
             crate::archive::copy_tree(path, &root, COPY_EXCLUDES)?;
