@@ -593,11 +593,7 @@ fn build_server(
             plan.recipe.package,
             plan.toolchain.version,
             built.modules.len(),
-            if built.from_cache {
-                ", from the build cache"
-            } else {
-                ""
-            }
+            build_cache_note(built.from_cache)
         ),
     );
     Ok(Some(built))
@@ -633,11 +629,7 @@ fn build_web(
             "{} npm packages, {} overrides{}",
             inputs.packages.len(),
             built.overrides.len(),
-            if built.from_cache {
-                ", from the build cache"
-            } else {
-                ""
-            }
+            build_cache_note(built.from_cache)
         ),
     );
     Ok(Some(built))
@@ -733,6 +725,15 @@ fn web_summary(
         from_cache: built.from_cache,
         from_remote_cache: inputs.is_some_and(|inputs| inputs.from_remote_cache),
     })
+}
+
+/// `, from the build cache`, when it was.
+fn build_cache_note(from_cache: bool) -> &'static str {
+    if from_cache {
+        ", from the build cache"
+    } else {
+        ""
+    }
 }
 
 /// ` (N from the remote cache)`, when any.

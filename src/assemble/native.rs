@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::closure::elf::{loader_cache, packages_of, prefix_elf_files};
+use crate::closure::elf::{
+    expand_origin, loader_cache, packages_of, prefix_elf_files, split_search,
+};
 
 use super::AssembleError;
 
@@ -91,26 +93,16 @@ pub fn audit(prefix: &Path) -> Result<NativeAudit, AssembleError> {
     let mut system: BTreeMap<String, (PathBuf, Vec<String>)> = BTreeMap::new();
     for file in &files {
         let relative = file.relative.display().to_string();
-        let directory = prefix
-            .join(&file.relative)
-            .parent()
-            .map_or_else(|| prefix.to_path_buf(), Path::to_path_buf);
+        let directory = file.relative.parent().unwrap_or(Path::new(""));
+        let (inside, outside) = split_search(prefix, directory, &file.dynamic.search);
+        audit
+            .runpaths_outside
+            .extend(outside.into_iter().map(|entry| (relative.clone(), entry)));
         // Each search directory with `$ORIGIN` expanded, once per file.
-        let mut inside = Vec::new();
-        for entry in &file.dynamic.search {
-            let expanded =
-                PathBuf::from(entry.replace("$ORIGIN", &directory.display().to_string()));
-            let stays_inside = expanded
-                .strip_prefix(prefix)
-                .is_ok_and(crate::contained::lexically_inside);
-            if stays_inside {
-                inside.push(expanded);
-            } else {
-                audit
-                    .runpaths_outside
-                    .push((relative.clone(), entry.clone()));
-            }
-        }
+        let inside: Vec<PathBuf> = inside
+            .iter()
+            .map(|entry| expand_origin(entry, &prefix.join(directory)))
+            .collect();
         for soname in &file.dynamic.needed {
             if inside
                 .iter()

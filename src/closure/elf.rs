@@ -64,6 +64,40 @@ pub fn read_dynamic(bytes: &[u8]) -> Option<Dynamic> {
     })
 }
 
+/// `$ORIGIN` (or `${ORIGIN}`) in a RUNPATH entry replaced by `directory`.
+pub fn expand_origin(entry: &str, directory: &Path) -> PathBuf {
+    let directory = directory.display().to_string();
+    PathBuf::from(
+        entry
+            .replace("${ORIGIN}", &directory)
+            .replace("$ORIGIN", &directory),
+    )
+}
+
+/// The RUNPATH entries of a file in `directory` (relative to the prefix at `prefix`), split
+/// into those that stay inside the prefix (as written, without repeats; judged lexically,
+/// `$ORIGIN/..` included) and those that leave it.
+pub fn split_search(
+    prefix: &Path,
+    directory: &Path,
+    search: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let origin = prefix.join(directory);
+    let mut inside: Vec<String> = Vec::new();
+    let mut outside = Vec::new();
+    for entry in search {
+        let stays = expand_origin(entry, &origin)
+            .strip_prefix(prefix)
+            .is_ok_and(crate::contained::lexically_inside);
+        if !stays {
+            outside.push(entry.clone());
+        } else if !inside.contains(entry) {
+            inside.push(entry.clone());
+        }
+    }
+    (inside, outside)
+}
+
 /// One ELF file of a prefix.
 #[derive(Debug, Clone)]
 pub struct PrefixElf {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::ClosureError;
-use super::elf::{Dynamic, PrefixElf, loader_cache, read_dynamic};
+use super::elf::{Dynamic, PrefixElf, expand_origin, loader_cache, read_dynamic, split_search};
 use super::patchelf::{ElfEdit, Patchelf};
 use crate::contained::{Contained, Existing, FileMode};
 
@@ -81,6 +81,8 @@ struct Plan<'a> {
 
 struct Graft {
     source: PathBuf,
+    /// The bytes read, hashed and parsed: the copy is exactly what the hashed name names.
+    content: Vec<u8>,
     new_name: String,
     sha256: String,
     dynamic: Dynamic,
@@ -147,9 +149,7 @@ pub fn apply(
     };
     for (soname, graft) in &plan.grafts {
         let file = Path::new(GRAFTED).join(&graft.new_name);
-        let content =
-            fs_err::read(&graft.source).map_err(ClosureError::io("cannot read", &graft.source))?;
-        prefix.write(&file, &content, FileMode::Regular, Existing::Replace)?;
+        prefix.write(&file, &graft.content, FileMode::Regular, Existing::Replace)?;
         report.grafted.push(GraftedLibrary {
             soname: soname.clone(),
             file,
@@ -219,22 +219,8 @@ impl Plan<'_> {
 
     /// The RUNPATH entries that stay inside the prefix, as written, and how many do not.
     fn inside_entries(&self, directory: &Path, search: &[String]) -> (Vec<String>, usize) {
-        let mut inside = Vec::new();
-        let mut dropped = 0;
-        for entry in search {
-            let expanded = expand_origin(entry, &self.prefix.join(directory));
-            let stays = expanded
-                .strip_prefix(self.prefix)
-                .is_ok_and(crate::contained::lexically_inside);
-            if stays {
-                if !inside.contains(entry) {
-                    inside.push(entry.clone());
-                }
-            } else {
-                dropped += 1;
-            }
-        }
-        (inside, dropped)
+        let (inside, outside) = split_search(self.prefix, directory, search);
+        (inside, outside.len())
     }
 
     fn found_in(&self, directory: &Path, runpath: &[String], soname: &str) -> bool {
@@ -275,6 +261,7 @@ impl Plan<'_> {
             soname.to_string(),
             Graft {
                 source,
+                content: bytes,
                 new_name: new_name.clone(),
                 sha256,
                 dynamic,
@@ -344,16 +331,6 @@ impl Plan<'_> {
             }
         }
     }
-}
-
-/// `$ORIGIN` (or `${ORIGIN}`) in a RUNPATH entry replaced by `directory`.
-fn expand_origin(entry: &str, directory: &Path) -> PathBuf {
-    let directory = directory.display().to_string();
-    PathBuf::from(
-        entry
-            .replace("${ORIGIN}", &directory)
-            .replace("$ORIGIN", &directory),
-    )
 }
 
 /// `$ORIGIN/<the way from directory to target>`, both relative to the prefix.
