@@ -17,12 +17,8 @@ use crate::limits::{ArchiveBudget, Budgeted};
 /// Why an archive could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     #[error("{archive}: refusing entry `{entry}`: {reason}")]
     Unsafe {
         archive: PathBuf,
@@ -39,10 +35,12 @@ pub enum ArchiveError {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError {
     let path = path.to_path_buf();
-    move |source| ArchiveError::Io {
-        action,
-        path,
-        source,
+    move |source| {
+        ArchiveError::Io(crate::path_io::PathIoError {
+            action,
+            path,
+            source,
+        })
     }
 }
 
@@ -358,10 +356,12 @@ pub fn write_tree_tar<W: std::io::Write>(
     let mut entries = 0;
     let append_error = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ArchiveError::Io {
-            action: "cannot append to the archive",
-            path,
-            source,
+        move |source| {
+            ArchiveError::Io(crate::path_io::PathIoError {
+                action: "cannot append to the archive",
+                path,
+                source,
+            })
         }
     };
     // The tree's parents in the archive: `opt/`, then `opt/authentik/` below.
@@ -385,10 +385,12 @@ pub fn write_tree_tar<W: std::io::Write>(
         .sort_by_file_name()
         .follow_links(false);
     for entry in walk {
-        let entry = entry.map_err(|error| ArchiveError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(directory).to_path_buf(),
-            source: error.into(),
+        let entry = entry.map_err(|error| {
+            ArchiveError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: error.path().unwrap_or(directory).to_path_buf(),
+                source: error.into(),
+            })
         })?;
         let path = entry.path();
         let name = archive_name(directory, path, &options.root)?;
@@ -486,10 +488,12 @@ pub fn copy_tree_under(
                 .any(|name| entry.file_name() == std::ffi::OsStr::new(name))
         });
     for entry in walk {
-        let entry = entry.map_err(|error| ArchiveError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(from).to_path_buf(),
-            source: error.into(),
+        let entry = entry.map_err(|error| {
+            ArchiveError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: error.path().unwrap_or(from).to_path_buf(),
+                source: error.into(),
+            })
         })?;
         let relative = under.join(entry.path().strip_prefix(from).unwrap_or(entry.path()));
         let kind = entry.file_type();

@@ -28,12 +28,8 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 /// Why a contained write failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainedError {
-    #[error("cannot {action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
     #[error("{}: refusing a path that leads outside {}", path.display(), root.display())]
     Escapes { path: PathBuf, root: PathBuf },
     #[error("{} already exists", path.display())]
@@ -97,11 +93,11 @@ impl Contained {
     /// Open an existing directory as a destination.
     pub fn open(root: &Path) -> Result<Contained, ContainedError> {
         let directory = Dir::open_ambient_dir(root, ambient_authority()).map_err(|source| {
-            ContainedError::Io {
-                action: "open the directory",
+            ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot open the directory",
                 path: root.to_path_buf(),
                 source,
-            }
+            })
         })?;
         Ok(Contained {
             directory,
@@ -111,10 +107,12 @@ impl Contained {
 
     /// Create a directory (and its parents) outside any destination, then open it.
     pub fn create(root: &Path) -> Result<Contained, ContainedError> {
-        fs_err::create_dir_all(root).map_err(|source| ContainedError::Io {
-            action: "create",
-            path: root.to_path_buf(),
-            source,
+        fs_err::create_dir_all(root).map_err(|source| {
+            ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot create",
+                path: root.to_path_buf(),
+                source,
+            })
         })?;
         Contained::open(root)
     }
@@ -158,11 +156,11 @@ impl Contained {
             {
                 ContainedError::Escapes { path, root }
             } else {
-                ContainedError::Io {
+                ContainedError::Io(crate::path_io::PathIoError {
                     action,
                     path,
                     source,
-                }
+                })
             }
         }
     }
@@ -172,7 +170,7 @@ impl Contained {
         self.check(relative)?;
         self.directory
             .create_dir_all(relative)
-            .map_err(self.error("create", relative))
+            .map_err(self.error("cannot create", relative))
     }
 
     /// The entry at `relative` without following a final link, if there is one.
@@ -190,7 +188,7 @@ impl Contained {
         match self.directory.remove_file(relative) {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(self.error("remove", relative)(error)),
+            Err(error) => Err(self.error("cannot remove", relative)(error)),
         }
     }
 
@@ -218,13 +216,13 @@ impl Contained {
                         path: self.path(relative),
                     }
                 } else {
-                    self.error("create", relative)(error)
+                    self.error("cannot create", relative)(error)
                 }
             })?
             .into_std();
         // The umask must not decide the mode: set it on the open file, not by path.
         file.set_permissions(std::fs::Permissions::from_mode(mode.bits()))
-            .map_err(self.error("set the mode of", relative))?;
+            .map_err(self.error("cannot set the mode of", relative))?;
         Ok(file)
     }
 
@@ -239,7 +237,7 @@ impl Contained {
         self.create_parent(relative)?;
         let mut file = self.create_file(relative, mode, existing)?;
         file.write_all(content)
-            .map_err(self.error("write", relative))
+            .map_err(self.error("cannot write", relative))
     }
 
     /// Stream `reader` into a new file (parents created), returning the bytes written.
@@ -253,8 +251,11 @@ impl Contained {
         self.create_parent(relative)?;
         let file = self.create_file(relative, mode, existing)?;
         let mut writer = std::io::BufWriter::with_capacity(128 * 1024, file);
-        let written = std::io::copy(reader, &mut writer).map_err(self.error("write", relative))?;
-        writer.flush().map_err(self.error("write", relative))?;
+        let written =
+            std::io::copy(reader, &mut writer).map_err(self.error("cannot write", relative))?;
+        writer
+            .flush()
+            .map_err(self.error("cannot write", relative))?;
         Ok(written)
     }
 
@@ -267,10 +268,12 @@ impl Contained {
         relative: &Path,
         expected: &crate::identity::Sha256,
     ) -> Result<Option<crate::identity::Sha256>, ContainedError> {
-        let file = std::fs::File::open(source).map_err(|error| ContainedError::Io {
-            action: "read",
-            path: source.to_path_buf(),
-            source: error,
+        let file = std::fs::File::open(source).map_err(|error| {
+            ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: source.to_path_buf(),
+                source: error,
+            })
         })?;
         let mut hashing = crate::digest::HashingReader::new(file);
         self.write_from(relative, &mut hashing, FileMode::Regular, Existing::Replace)?;
@@ -301,17 +304,21 @@ impl Contained {
         if link_mode == LinkMode::Hardlink && self.hard_link_from(source, relative).is_ok() {
             return Ok(());
         }
-        let mut input = std::fs::File::open(source).map_err(|error| ContainedError::Io {
-            action: "read",
-            path: source.to_path_buf(),
-            source: error,
+        let mut input = std::fs::File::open(source).map_err(|error| {
+            ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: source.to_path_buf(),
+                source: error,
+            })
         })?;
         let executable = input
             .metadata()
-            .map_err(|error| ContainedError::Io {
-                action: "read",
-                path: source.to_path_buf(),
-                source: error,
+            .map_err(|error| {
+                ContainedError::Io(crate::path_io::PathIoError {
+                    action: "cannot read",
+                    path: source.to_path_buf(),
+                    source: error,
+                })
             })?
             .permissions()
             .mode()
@@ -328,7 +335,7 @@ impl Contained {
         // `io::copy` between two files uses copy_file_range, which shares extents where it can.
         std::io::copy(&mut input, &mut output)
             .map(|_| ())
-            .map_err(self.error("copy into", relative))
+            .map_err(self.error("cannot copy into", relative))
     }
 
     /// Give the entry `from` the name `to` (both inside), replacing a file of that name
@@ -338,7 +345,7 @@ impl Contained {
         self.check(to)?;
         self.directory
             .rename(from, &self.directory, to)
-            .map_err(self.error("move into place", to))
+            .map_err(self.error("cannot move into place", to))
     }
 
     /// A fresh name for a temporary entry, starting with `prefix`: unique in this process and
@@ -367,7 +374,7 @@ impl Contained {
             } else {
                 parent
             })
-            .map_err(self.error("open", parent))?;
+            .map_err(self.error("cannot open", parent))?;
         rustix::fs::linkat(
             rustix::fs::CWD,
             source,
@@ -375,7 +382,7 @@ impl Contained {
             name,
             rustix::fs::AtFlags::empty(),
         )
-        .map_err(|errno| self.error("link", relative)(errno.into()))
+        .map_err(|errno| self.error("cannot link", relative)(errno.into()))
     }
 
     /// A hard link from one entry of the destination to another; the source must be a
@@ -384,18 +391,18 @@ impl Contained {
         self.check(source)?;
         self.check(relative)?;
         if !self.entry_type(source).is_some_and(|kind| kind.is_file()) {
-            return Err(ContainedError::Io {
-                action: "link to",
+            return Err(ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot link to",
                 path: self.path(source),
                 source: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "it is not a regular file in the destination",
                 ),
-            });
+            }));
         }
         self.directory
             .hard_link(source, &self.directory, relative)
-            .map_err(self.error("link", relative))
+            .map_err(self.error("cannot link", relative))
     }
 
     /// A symbolic link whose target must resolve inside the destination, checked again (for
@@ -412,7 +419,7 @@ impl Contained {
         }
         self.directory
             .symlink(target, relative)
-            .map_err(self.error("create the link", relative))
+            .map_err(self.error("cannot create the link", relative))
     }
 
     /// A link akpkg itself makes to a file on the host (the prefix's `bin/python`). Writes never
@@ -421,7 +428,7 @@ impl Contained {
         self.check(relative)?;
         self.directory
             .symlink_contents(target, relative)
-            .map_err(self.error("create the link", relative))
+            .map_err(self.error("cannot create the link", relative))
     }
 
     /// Whether the link at `relative`, followed through every link on its way, stays inside.
@@ -435,7 +442,7 @@ impl Contained {
         let target = self
             .directory
             .read_link_contents(relative)
-            .map_err(self.error("read the link", relative))?;
+            .map_err(self.error("cannot read the link", relative))?;
         if target.is_absolute() {
             return Err(escapes());
         }

@@ -14,6 +14,7 @@
 
 pub mod archive;
 pub mod assemble;
+pub mod cache;
 pub mod cli;
 pub mod closure;
 pub mod contained;
@@ -30,6 +31,7 @@ pub mod patch;
 pub mod path_io;
 pub mod pep508;
 pub mod pep517;
+pub mod pipeline;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

@@ -1,5 +1,5 @@
-//! The reason of a path I/O error, once: every stage's `Io { action, path, source }` prints
-//! `{action} {path}: {source}`, and fs-err's errors carry the path in their own text
+//! Path I/O errors, shared by every stage: [`PathIoError`] prints `{action} {path}: {reason}`,
+//! the path once: and fs-err's errors carry the path in their own text
 //! (``failed to create directory `/x` ``), which would print it twice. [`Reason`] shows the
 //! operating system's reason alone.
 
@@ -18,6 +18,33 @@ impl std::fmt::Display for Reason<'_> {
             }
             _ => formatter.write_str(&text),
         }
+    }
+}
+
+/// The one path I/O error every stage wraps (`Io(#[from] PathIoError)`): what was being done,
+/// to which path, and the operating system's reason, printed as `{action} {path}: {reason}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {}", path.display(), Reason(source))]
+pub struct PathIoError {
+    pub action: &'static str,
+    pub path: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The error of `action` on `path`, for `map_err`: any stage's error that wraps
+/// [`PathIoError`] can be the result.
+pub fn io<E: From<PathIoError>>(
+    action: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> E {
+    let path = path.to_path_buf();
+    move |source| {
+        E::from(PathIoError {
+            action,
+            path,
+            source,
+        })
     }
 }
 
@@ -42,11 +69,11 @@ mod tests {
             crate::closure::ClosureError::io("cannot create", path)(failed()).to_string(),
             @"cannot create /proc/akpkg-not-there/directory: No such file or directory (os error 2)"
         );
-        let fetch = crate::fetch::FetchError::Io {
+        let fetch = crate::fetch::FetchError::Io(crate::path_io::PathIoError {
             action: "cannot create",
             path: path.to_path_buf(),
             source: failed(),
-        };
+        });
         insta::assert_snapshot!(
             fetch.to_string(),
             @"cannot create /proc/akpkg-not-there/directory: No such file or directory (os error 2)"

@@ -1114,7 +1114,7 @@ fn a_missing_or_read_only_prefix_parent_is_refused_first() {
     let error = attempt(&read_only.join("authentik"));
     insta::assert_snapshot!(error.trim_end(), @"error: cannot assemble into [DIR]/read-only/authentik: [DIR]/read-only is not writable (read-only filesystem or storage medium). akpkg builds the new prefix beside the old one and moves it into place, so the parent directory must be writable: choose another --prefix, or run as a user who may write there");
     assert!(
-        !directory.path().join("cache/artifacts").exists(),
+        !directory.path().join("cache/artifacts-v1").exists(),
         "nothing was fetched"
     );
 }
@@ -1204,7 +1204,7 @@ fn an_unchanged_prefix_is_left_alone_and_any_change_rebuilds() {
     let manifest = json_of(&prefix.join("akpkg-manifest.json"));
     assert!(manifest["input-digest"].is_string(), "{manifest}");
     assert!(manifest.get("tree-stamp").is_none(), "{manifest}");
-    let records = fs_err::read_dir(cache.join("assembled"))
+    let records = fs_err::read_dir(cache.join("assembled-v1"))
         .unwrap()
         .filter(|entry| entry.as_ref().unwrap().path().extension() == Some("json".as_ref()))
         .count();
@@ -1353,7 +1353,7 @@ fn what_is_at_the_prefix_is_never_destroyed_unless_forced() {
         "notes.txt"
     );
     assert!(
-        !directory.path().join("cache/artifacts").exists(),
+        !directory.path().join("cache/artifacts-v1").exists(),
         "refused before anything was fetched"
     );
 
@@ -1878,7 +1878,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
         .args(["--offline", "--bundle"])
         .arg(&bundle)
         .env("GOPROXY", "off")
-        .env("GOCACHE", directory.join("cache-1/go-build-cache"));
+        .env("GOCACHE", directory.join("cache-1/go-build-cache-v1"));
     common::without_network(&mut command);
     let summary = assembled(&mut command);
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
@@ -2566,7 +2566,7 @@ fn builders_share_downloads_and_builds_through_a_registry() {
 
     // One built wheel's blob changed in the registry's storage (same size): refused with the
     // key and both digests, built again here, and the layer is still the same.
-    let built = directory.path().join("cache-a/built");
+    let built = directory.path().join("cache-a/built-v1");
     let wheel = fs_err::read_dir(&built)
         .unwrap()
         .map(|entry| entry.unwrap().path())

@@ -232,8 +232,8 @@ def make_module(config_settings):
     );
     let (out, cache) = (directory.path().join("out"), directory.path().join("cache"));
     let error = failure_of(without_network(&mut build_wheel(&project, &out, &cache)));
-    let log = cache.join("build-logs");
-    let error = error.replace(&log.display().to_string(), "CACHE/build-logs");
+    let log = cache.join("build-logs-v1");
+    let error = error.replace(&log.display().to_string(), "CACHE/build-logs-v1");
     // The log's name carries a hash of the source; the traceback's frames vary with paths
     // and Python versions, so only its first and last lines are kept.
     let mut in_traceback = false;
@@ -241,7 +241,9 @@ def make_module(config_settings):
         .lines()
         .filter_map(|line| {
             if line.starts_with("--- the full log is ") {
-                return Some("--- the full log is CACHE/build-logs/project-<hash>.log".to_string());
+                return Some(
+                    "--- the full log is CACHE/build-logs-v1/project-<hash>.log".to_string(),
+                );
             }
             if line.starts_with("Traceback ") {
                 in_traceback = true;

@@ -95,7 +95,7 @@ fn fetches_from_a_local_server_then_works_offline() {
         "{summary}"
     );
     assert_eq!(
-        fs_err::read(cache.join("artifacts/sha256").join(sha256(&sdist))).unwrap(),
+        fs_err::read(cache.join("artifacts-v1/sha256").join(sha256(&sdist))).unwrap(),
         sdist
     );
     drop(server);
@@ -122,7 +122,11 @@ fn fetches_from_a_local_server_then_works_offline() {
         verified.starts_with("checked 2 artifacts") && verified.contains(": 0 corrupt"),
         "{verified}"
     );
-    fs_err::write(cache.join("artifacts/sha256").join(sha256(&wheel)), b"rot").unwrap();
+    fs_err::write(
+        cache.join("artifacts-v1/sha256").join(sha256(&wheel)),
+        b"rot",
+    )
+    .unwrap();
     let verified = stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
     assert!(
         verified.contains(": 1 corrupt") && verified.contains(&sha256(&wheel)),
@@ -279,7 +283,7 @@ fn hash_only_requirements_are_found_on_the_index() {
     let index = format!("--index-url={}/simple", server.base);
     stdout_of(&mut fetch(&requirements, &cache, &[&index, "--retries=0"]));
     // The native wheel ranks above the pure one on manylinux_2_17_x86_64; nothing else came.
-    let stored: Vec<String> = fs_err::read_dir(cache.join("artifacts/sha256"))
+    let stored: Vec<String> = fs_err::read_dir(cache.join("artifacts-v1/sha256"))
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -294,7 +298,7 @@ fn hash_only_requirements_are_found_on_the_index() {
     stdout_of(&mut fetch(&requirements, &cache, &[&index, "--retries=0"]));
     assert!(
         cache
-            .join("artifacts/sha256")
+            .join("artifacts-v1/sha256")
             .join(sha256(b"sdist"))
             .is_file()
     );
@@ -599,7 +603,7 @@ fn fetches_real_wheels_from_pypi() {
             .as_str()
             .unwrap()
             .to_string();
-        let stored = cache.join("artifacts/sha256").join(&sha256);
+        let stored = cache.join("artifacts-v1/sha256").join(&sha256);
         assert_eq!(
             akpkg::digest::sha256_hex_of_file(&stored).unwrap(),
             sha256,
@@ -722,7 +726,8 @@ fn npm_tarballs_are_checked_and_npm_ci_installs_them_offline() {
         "the link and the workspace source are not downloads"
     );
 
-    let options = akpkg::fetch::FetchOptions::new(directory.join("cache"));
+    let options =
+        akpkg::fetch::FetchOptions::new(akpkg::cache::Cache::new(directory.join("cache")));
     let tarballs = akpkg::fetch::fetch_npm_tarballs(&packages, &options).unwrap();
     assert_eq!((tarballs.tarballs, tarballs.downloaded), (2, 2));
     let again = akpkg::fetch::fetch_npm_tarballs(&packages, &options).unwrap();
@@ -737,7 +742,8 @@ fn npm_tarballs_are_checked_and_npm_ci_installs_them_offline() {
         &fs_err::read_to_string(&tampered_lock).unwrap(),
     )
     .unwrap();
-    let fresh = akpkg::fetch::FetchOptions::new(directory.join("fresh-cache"));
+    let fresh =
+        akpkg::fetch::FetchOptions::new(akpkg::cache::Cache::new(directory.join("fresh-cache")));
     let error = akpkg::fetch::fetch_npm_tarballs(&tampered, &fresh)
         .unwrap_err()
         .to_string();

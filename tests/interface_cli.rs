@@ -97,5 +97,70 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
             ),
         "{error}"
     );
-    assert!(!cache.join("artifacts").exists(), "nothing was fetched");
+    assert!(!cache.join("artifacts-v1").exists(), "nothing was fetched");
+}
+
+/// `akpkg layer` labels an image from the prefix's manifest: a directory akpkg did not assemble
+/// (no manifest) gets no labels from it, and a manifest that is there but unreadable is an
+/// error naming it, never a silently unlabelled image.
+#[test]
+fn layer_reads_the_manifest_typed_and_refuses_a_broken_one() {
+    let directory = tempfile::tempdir().unwrap();
+    let prefix = directory.path().join("prefix");
+    fs_err::create_dir_all(&prefix).unwrap();
+    fs_err::write(prefix.join("README"), "plain\n").unwrap();
+    let layer = |name: &str| {
+        let mut command = akpkg();
+        command
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["layer", "--prefix"])
+            .arg(&prefix)
+            .arg("--output")
+            .arg(directory.path().join(format!("{name}.tar")))
+            .arg("--oci")
+            .arg(directory.path().join(name));
+        command
+    };
+    let config_labels = |name: &str| {
+        let layout = directory.path().join(name);
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs_err::read(layout.join("index.json")).unwrap()).unwrap();
+        let blob = |digest: &str| {
+            let hex = digest.trim_start_matches("sha256:");
+            serde_json::from_slice::<serde_json::Value>(
+                &fs_err::read(layout.join("blobs/sha256").join(hex)).unwrap(),
+            )
+            .unwrap()
+        };
+        let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+        blob(manifest["config"]["digest"].as_str().unwrap())["config"]["Labels"].clone()
+    };
+    layer("plain").assert().success();
+    let labels = config_labels("plain");
+    assert!(labels.get("dev.akpkg.version").is_some(), "{labels}");
+    assert!(labels.get("dev.akpkg.source-tree").is_none(), "{labels}");
+
+    fs_err::write(
+        prefix.join("akpkg-manifest.json"),
+        r#"{"recipe": "app", "source": {"commit": "c0ffee", "recipe-tree": "t", "tree": "t", "verified": true}, "native": {"debian-packages": ["libpq5", "zlib1g"]}}"#,
+    )
+    .unwrap();
+    layer("labelled").assert().success();
+    let labels = config_labels("labelled");
+    assert_eq!(labels["org.opencontainers.image.title"], "app", "{labels}");
+    assert_eq!(
+        labels["org.opencontainers.image.revision"], "c0ffee",
+        "{labels}"
+    );
+    assert_eq!(labels["dev.akpkg.source-tree"], "t", "{labels}");
+    assert_eq!(
+        labels["dev.akpkg.debian-packages"], "libpq5 zlib1g",
+        "{labels}"
+    );
+
+    fs_err::write(prefix.join("akpkg-manifest.json"), "{ not json").unwrap();
+    let output = layer("broken").output().unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("akpkg-manifest.json"), "{message}");
 }

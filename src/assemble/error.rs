@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("recipe: {0}")]
     Recipe(String),
@@ -60,6 +56,14 @@ pub enum AssembleError {
 
     #[error("{0}")]
     Verify(String),
+
+    /// A JSON document akpkg reads or writes (the manifest, the SBOM) that does not parse or
+    /// serialize.
+    #[error("{}: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 
     #[error(
         "cannot download the release's source from {url}: {detail}\nWhere that host cannot be reached, give the release archive or a source tree with --source FILE|DIR"
@@ -116,12 +120,7 @@ impl AssembleError {
         action: &'static str,
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> AssembleError {
-        let path = path.to_path_buf();
-        move |source| AssembleError::Io {
-            action,
-            path,
-            source,
-        }
+        crate::path_io::io(action, path)
     }
 }
 

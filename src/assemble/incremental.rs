@@ -18,7 +18,7 @@
 //!   contents are not re-hashed (`akpkg verify` does that).
 //!
 //! The last two are this machine's, not the prefix's: they are kept in the cache
-//! (`CACHE/assembled/<sha256 of the prefix path>.json`), with the input digest they vouch for.
+//! (`CACHE/assembled-v1/<sha256 of the prefix path>.json`), with the input digest they vouch for.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -207,11 +207,11 @@ fn stamp_entry(entry: &std::fs::DirEntry) -> Result<(Vec<u8>, u64), AssembleErro
 }
 
 fn unreadable(path: &Path, source: std::io::Error) -> AssembleError {
-    AssembleError::Io {
+    AssembleError::Io(crate::path_io::PathIoError {
         action: "cannot read",
         path: path.to_path_buf(),
         source,
-    }
+    })
 }
 
 /// What this machine knows of a prefix it assembled, kept in the cache.
@@ -227,9 +227,11 @@ pub struct Record {
 
 impl Record {
     /// Where the record of `prefix` is kept.
-    pub fn path(cache_dir: &Path, prefix: &Path) -> PathBuf {
+    pub fn path(cache: &crate::cache::Cache, prefix: &Path) -> PathBuf {
         let key = Sha256::of_bytes(prefix.as_os_str().as_encoded_bytes());
-        cache_dir.join("assembled").join(format!("{key}.json"))
+        cache
+            .bucket(crate::cache::Bucket::Assembled)
+            .join(format!("{key}.json"))
     }
 
     fn read(path: &Path) -> Option<Record> {
@@ -254,10 +256,10 @@ pub struct ImportProof {
 }
 
 impl ImportProof {
-    pub fn path(cache_dir: &Path, input_digest: &Sha256, contents: &Sha256) -> PathBuf {
+    pub fn path(cache: &crate::cache::Cache, input_digest: &Sha256, contents: &Sha256) -> PathBuf {
         let key = Sha256::of_bytes(format!("{input_digest}\0{contents}").as_bytes());
-        cache_dir
-            .join("assembled")
+        cache
+            .bucket(crate::cache::Bucket::Assembled)
             .join("imports")
             .join(format!("{key}.json"))
     }
@@ -274,7 +276,7 @@ impl ImportProof {
 
 /// Where import proofs are kept, and for which inputs.
 pub struct ImportProofs<'a> {
-    pub cache_dir: &'a Path,
+    pub cache: &'a crate::cache::Cache,
     pub input_digest: &'a Sha256,
     /// Run the import check even when a proof exists (`--force`).
     pub rerun: bool,
@@ -292,7 +294,7 @@ pub fn verify_staged(
 ) -> Result<super::VerifyReport, AssembleError> {
     progress.step("hashing every file against its RECORD");
     let files = super::verify::check_files(staged)?;
-    let proof = ImportProof::path(proofs.cache_dir, proofs.input_digest, &files.contents);
+    let proof = ImportProof::path(proofs.cache, proofs.input_digest, &files.contents);
     let mut report = files.report.clone();
     match ImportProof::read(&proof).filter(|_| !proofs.rerun) {
         Some(proven) if report.failures.is_empty() => {
@@ -323,23 +325,10 @@ pub fn verify_staged(
 
 /// Write `value` as JSON at `path` whole or not at all (a temporary name, then a rename).
 fn keep(path: &Path, value: &impl Serialize) {
-    let Some((directory, name)) = path.parent().zip(path.file_name()) else {
-        return;
-    };
-    let written = crate::contained::Contained::create(directory)
+    let written = serde_json::to_vec_pretty(value)
         .map_err(|error| error.to_string())
-        .and_then(|store| {
-            let text = serde_json::to_vec_pretty(value).map_err(|error| error.to_string())?;
-            let temporary = crate::contained::Contained::temporary_name(".record-");
-            store
-                .write(
-                    &temporary,
-                    &text,
-                    crate::contained::FileMode::Regular,
-                    crate::contained::Existing::Refuse,
-                )
-                .and_then(|()| store.rename_within(&temporary, Path::new(name)))
-                .map_err(|error| error.to_string())
+        .and_then(|text| {
+            crate::cache::publish_bytes(path, &text).map_err(|error| error.to_string())
         });
     if let Err(error) = written {
         tracing::debug!("cannot keep {}: {error}", path.display());

@@ -40,7 +40,7 @@ pub fn fetch(
     progress: &dyn Progress,
 ) -> Result<Inputs, AssembleError> {
     let lock = &loaded.lock;
-    let (requests, git_requests) = fetch::lock_requests(lock);
+    let fetch_set = crate::pipeline::FetchSet::of_akpkg_lock(lock);
     let mut fetch_options = options.fetch.clone();
     for git in &lock.git {
         fetch_options
@@ -49,11 +49,11 @@ pub fn fetch(
             .or_insert_with(|| git.tree.clone());
     }
     let fetched = fetch::fetch_all(
-        &requests,
+        &fetch_set.artifacts,
         &fetch_options,
         &crate::progress::Downloads(progress),
     )?;
-    let checkouts = fetch::fetch_git_sources(&git_requests, &fetch_options)?;
+    let checkouts = fetch::fetch_git_sources(&fetch_set.git, &fetch_options)?;
     let (module_tree, server_from_remote_cache) = match server_plan {
         Some(plan) => {
             let (tree, from_remote_cache) = super::server::fetch_modules(

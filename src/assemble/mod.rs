@@ -55,7 +55,7 @@ use crate::web::BuiltWeb;
 pub use error::AssembleError;
 pub use native::{NativeAudit, audit as audit_native, not_carried as native_not_carried};
 pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
-pub use record::{ManifestSettings, NativeSettings, manifest_settings, read_manifest};
+pub use record::{ManifestSettings, ManifestSource, NativeSettings, manifest_settings};
 pub use staging::Leftover;
 pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
 pub use web::WebChoice;
@@ -326,7 +326,7 @@ fn local_state(
     go_version: Option<&str>,
 ) -> Result<(Option<crate::identity::Sha256>, bool), AssembleError> {
     let local_digest = incremental::local_digest(loaded, target, options, go_version)?;
-    let record = incremental::Record::path(&options.fetch.cache_dir, prefix);
+    let record = incremental::Record::path(&options.fetch.cache, prefix);
     let unchanged = !options.force
         && local_digest
             .as_ref()
@@ -462,7 +462,7 @@ fn run_stages(
             python: &layout.build_python,
             site_packages: &layout.scheme.purelib,
             compile: options.compile,
-            cache_dir: &options.build.cache_dir,
+            cache: &options.build.cache,
         },
     )?;
     stages.finish("closure", closure_detail(&closure));
@@ -530,7 +530,7 @@ fn run_stages(
             tree_stamp,
         }
         .write(&incremental::Record::path(
-            &options.fetch.cache_dir,
+            &options.fetch.cache,
             &place.prefix,
         ));
     }
@@ -652,7 +652,7 @@ fn verify_staged(
         &staging.staged,
         &loaded.recipe,
         &incremental::ImportProofs {
-            cache_dir: &options.build.cache_dir,
+            cache: &options.build.cache,
             input_digest: &recorded.input_digest,
             rerun: options.force,
             stand_in: Some(&layout.build_python),
@@ -796,8 +796,8 @@ fn build_paths(
             prefix,
             "the prefix's own path: the prefix must not depend on it",
         ),
-        path(&options.fetch.cache_dir, "the cache"),
-        path(&options.build.cache_dir, "the cache"),
+        path(options.fetch.cache.root(), "the cache"),
+        path(options.build.cache.root(), "the cache"),
     ];
     if let SourceArgument::Path(source) = &options.source
         && let Ok(source) = std::path::absolute(source)

@@ -23,7 +23,7 @@ use crate::pep517::BuiltWheel;
 struct Manifest<'a> {
     akpkg: &'static str,
     recipe: String,
-    source: serde_json::Value,
+    source: ManifestSource,
     target: serde_json::Value,
     runtime_python: String,
     settings_module: Option<&'a str>,
@@ -43,18 +43,35 @@ struct Manifest<'a> {
     native: serde_json::Value,
 }
 
-/// The manifest's `native`, as far as `verify` needs it.
+/// The manifest's `source`: the tree that was built, and whether it is the recipe's pin.
+/// (Fields in alphabetical order: the order the manifest had as untyped JSON.)
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ManifestSource {
+    pub commit: Option<String>,
+    pub recipe_tree: String,
+    pub tree: String,
+    pub verified: bool,
+}
+
+/// The manifest's `native`, as far as `verify` and `layer` need it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct NativeSettings {
     #[serde(default)]
     pub self_contained: bool,
+    /// The Debian packages a runtime image must install for the prefix's native code.
+    #[serde(default)]
+    pub debian_packages: Vec<String>,
 }
 
-/// What `verify` needs from a prefix's manifest.
+/// What `verify`, `layer` and the summaries read from a prefix's manifest.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ManifestSettings {
+    pub recipe: Option<String>,
+    pub source: Option<ManifestSource>,
+    pub source_date_epoch: Option<u64>,
     pub settings_module: Option<String>,
     #[serde(default)]
     pub native: NativeSettings,
@@ -65,20 +82,11 @@ pub struct ManifestSettings {
     pub server: Option<verify::ServerPin>,
 }
 
-/// A prefix's manifest as JSON, for labels and SBOMs.
-pub fn read_manifest(prefix: &Path) -> Result<serde_json::Value, AssembleError> {
-    let path = prefix.join(MANIFEST);
-    let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
-    serde_json::from_str(&text)
-        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
-}
-
-/// Read the settings `verify` needs from `PREFIX/akpkg-manifest.json`.
+/// Read what `verify`, `layer` and the summaries need from `PREFIX/akpkg-manifest.json`.
 pub fn manifest_settings(prefix: &Path) -> Result<ManifestSettings, AssembleError> {
     let path = prefix.join(MANIFEST);
     let text = fs_err::read_to_string(&path).map_err(AssembleError::io("cannot read", &path))?;
-    serde_json::from_str(&text)
-        .map_err(|error| AssembleError::Verify(format!("{}: {error}", path.display())))
+    serde_json::from_str(&text).map_err(|source| AssembleError::Json { path, source })
 }
 
 /// What step 10 records.
@@ -120,13 +128,12 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
                 .file_name()
                 .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
         ),
-        source: serde_json::json!({
-            "commit": recipe.source.commit,
-            // The tree that was built; "verified" says whether it is the recipe's pin.
-            "tree": inputs.source_tree,
-            "recipe-tree": recipe.source.tree,
-            "verified": *inputs.source_tree == recipe.source.tree,
-        }),
+        source: ManifestSource {
+            commit: recipe.source.commit.clone(),
+            recipe_tree: recipe.source.tree.clone(),
+            tree: inputs.source_tree.to_string(),
+            verified: *inputs.source_tree == recipe.source.tree,
+        },
         target: serde_json::json!({
             "python-version": lock.target.python_version,
             "platform": lock.target.platform,
@@ -153,7 +160,11 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
     };
     let staging = Contained::open(staged)?;
     write_json(&staging, MANIFEST, &manifest)?;
-    write_json(&staging, SBOM, &inputs_for_sbom(&manifest, &inputs))?;
+    let sbom = inputs_for_sbom(&manifest, &inputs).map_err(|source| AssembleError::Json {
+        path: staging.path(Path::new(SBOM)),
+        source,
+    })?;
+    write_json(&staging, SBOM, &sbom)?;
     Ok(Recorded {
         input_digest: manifest.input_digest,
         server: manifest.server,
@@ -187,7 +198,10 @@ fn distribution_entry(
 }
 
 /// The SBOM document of a recorded prefix.
-fn inputs_for_sbom(manifest: &Manifest<'_>, inputs: &RecordInputs<'_>) -> serde_json::Value {
+fn inputs_for_sbom(
+    manifest: &Manifest<'_>,
+    inputs: &RecordInputs<'_>,
+) -> Result<sbom::Bom, serde_json::Error> {
     let recipe = &inputs.loaded.recipe;
     let versions: Vec<String> = inputs
         .installed
@@ -210,16 +224,19 @@ fn inputs_for_sbom(manifest: &Manifest<'_>, inputs: &RecordInputs<'_>) -> serde_
         go: &record.go,
         modules: &record.modules,
     });
+    let source_tree = inputs.source_tree.to_string();
     sbom::sbom(
-        (&recipe.name, &recipe.version),
-        inputs.source_tree,
         &inputs.loaded.lock,
-        &components,
-        server.as_ref(),
-        manifest.web.as_ref(),
-        inputs.applied,
-        inputs.closure,
-        &crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
+        sbom::SbomInputs {
+            application: (&recipe.name, &recipe.version),
+            source_tree: &source_tree,
+            components: &components,
+            server: server.as_ref(),
+            web: manifest.web.as_ref(),
+            patches: inputs.applied,
+            closure: inputs.closure,
+            timestamp: crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
+        },
     )
 }
 
@@ -250,8 +267,10 @@ fn write_json(
     name: &str,
     value: &impl Serialize,
 ) -> Result<(), AssembleError> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|error| AssembleError::Verify(format!("{name}: {error}")))?;
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| AssembleError::Json {
+        path: staging.path(Path::new(name)),
+        source,
+    })?;
     text.push('\n');
     staging.write(
         Path::new(name),

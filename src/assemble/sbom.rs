@@ -7,9 +7,182 @@
 //! its pedigree. Nothing in it varies between runs: the timestamp is SOURCE_DATE_EPOCH's and the
 //! serial number is derived from the content.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::lock::{AkpkgLock, BuildKind};
+
+// The document's types: a typed serde model of the parts of CycloneDX 1.5 akpkg writes (the
+// `cyclonedx-bom` crate was weighed: its 0.8 line models 1.5, but pulls in a validation layer
+// and its own purl and date types for what is a few structs here). Fields are declared in the
+// alphabetical order of their JSON names, the order the document had as untyped JSON, so its
+// bytes (and its content-derived serial number) did not change.
+
+/// A CycloneDX document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bom {
+    bom_format: &'static str,
+    pub components: Vec<Component>,
+    pub metadata: Metadata,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    serial_number: Option<String>,
+    spec_version: &'static str,
+    version: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    pub component: Component,
+    pub timestamp: String,
+    pub tools: Tools,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tools {
+    pub components: Vec<Component>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComponentType {
+    Application,
+    Library,
+}
+
+/// One component; what a kind of component does not have is left out of the document.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    #[serde(rename = "bom-ref", skip_serializing_if = "Option::is_none")]
+    pub bom_ref: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_references: Vec<ExternalReference>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hashes: Vec<Hash>,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pedigree: Option<Pedigree>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub properties: Option<Vec<Property>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: ComponentType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+impl Component {
+    fn new(kind: ComponentType, name: impl Into<String>) -> Component {
+        Component {
+            bom_ref: None,
+            external_references: Vec::new(),
+            hashes: Vec::new(),
+            name: name.into(),
+            pedigree: None,
+            properties: None,
+            purl: None,
+            kind,
+            version: None,
+        }
+    }
+
+    /// A component named by its purl, which is its `bom-ref` too.
+    fn with_purl(kind: ComponentType, name: impl Into<String>, purl: String) -> Component {
+        Component {
+            bom_ref: Some(purl.clone()),
+            purl: Some(purl),
+            ..Component::new(kind, name)
+        }
+    }
+
+    fn version(mut self, version: impl Into<String>) -> Component {
+        self.version = Some(version.into());
+        self
+    }
+
+    fn hash(mut self, algorithm: HashAlgorithm, content: impl Into<String>) -> Component {
+        self.hashes.push(Hash {
+            algorithm,
+            content: content.into(),
+        });
+        self
+    }
+
+    fn property(mut self, name: &str, value: impl Into<String>) -> Component {
+        self.properties
+            .get_or_insert_with(Vec::new)
+            .push(property(name, value));
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum HashAlgorithm {
+    #[serde(rename = "SHA-256")]
+    Sha256,
+    #[serde(rename = "SHA-512")]
+    Sha512,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hash {
+    #[serde(rename = "alg")]
+    pub algorithm: HashAlgorithm,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReferenceType {
+    Distribution,
+    Vcs,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalReference {
+    #[serde(rename = "type")]
+    pub kind: ReferenceType,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Property {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pedigree {
+    pub patches: Vec<Patch>,
+}
+
+/// A patch applied to the application's source (CycloneDX's `unofficial` patch type).
+#[derive(Debug, Clone, Serialize)]
+pub struct Patch {
+    pub diff: Diff,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    pub text: DiffText,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffText {
+    pub content: String,
+    pub content_type: &'static str,
+}
+
+fn property(name: &str, value: impl Into<String>) -> Property {
+    Property {
+        name: name.to_string(),
+        value: value.into(),
+    }
+}
 
 /// What the SBOM records of one installed distribution.
 pub struct SbomComponent<'a> {
@@ -34,8 +207,30 @@ fn purl_name(name: &str) -> String {
     normalized
 }
 
-fn property(name: &str, value: impl Into<String>) -> Value {
-    json!({ "name": name, "value": value.into() })
+/// A purl through the purl crate (which percent-encodes each part); a part the crate refuses
+/// leaves a plain `pkg:` text, so the document stays whole.
+fn purl(kind: &str, namespace: Option<&str>, name: &str, version: &str) -> String {
+    let plain = || match namespace {
+        Some(namespace) => format!("pkg:{kind}/{namespace}/{name}@{version}"),
+        None => format!("pkg:{kind}/{name}@{version}"),
+    };
+    let Ok(mut purl) = packageurl::PackageUrl::new(kind, name) else {
+        return plain();
+    };
+    if let Some(namespace) = namespace
+        && purl.with_namespace(namespace).is_err()
+    {
+        return plain();
+    }
+    if purl.with_version(version).is_err() {
+        return plain();
+    }
+    purl.to_string()
+}
+
+/// `pkg:pypi/NAME@VERSION`, the name normalized.
+fn pypi_purl(name: &str, version: &str) -> String {
+    purl("pypi", None, &purl_name(name), version)
 }
 
 /// What the SBOM records of the Go server.
@@ -47,7 +242,7 @@ pub struct SbomServer<'a> {
     pub modules: &'a [crate::server::LinkedModule],
 }
 
-/// `pkg:golang/NAMESPACE/NAME@VERSION`, percent-encoded by the purl crate.
+/// `pkg:golang/NAMESPACE/NAME@VERSION`.
 fn golang_purl(module: &crate::server::LinkedModule) -> String {
     let (namespace, name) = module
         .path
@@ -55,43 +250,29 @@ fn golang_purl(module: &crate::server::LinkedModule) -> String {
         .map_or((None, module.path.as_str()), |(namespace, name)| {
             (Some(namespace), name)
         });
-    let Ok(mut purl) = packageurl::PackageUrl::new("golang", name) else {
-        return format!("pkg:golang/{}@{}", module.path, module.version);
-    };
-    if let Some(namespace) = namespace {
-        // Valid module paths are valid namespaces; the fallback keeps the document whole.
-        let _ = purl.with_namespace(namespace);
-    }
-    let _ = purl.with_version(module.version.as_str());
-    purl.to_string()
+    purl("golang", namespace, name, module.version.as_str())
 }
 
 /// The server binary and one component per Go module linked into it, with its go.sum hash.
-fn go_components(server: &SbomServer) -> Vec<Value> {
-    let mut entries = vec![json!({
-        "type": "application",
-        "bom-ref": format!("file:{}", server.binary),
-        "name": server.binary,
-        "hashes": [{ "alg": "SHA-256", "content": server.sha256 }],
-        "properties": [
-            property("akpkg:obtained", "built from the application's source tree"),
-            property("akpkg:go", server.go),
-        ],
-    })];
+fn go_components(server: &SbomServer) -> Vec<Component> {
+    let mut binary = Component::new(ComponentType::Application, server.binary)
+        .hash(HashAlgorithm::Sha256, server.sha256)
+        .property("akpkg:obtained", "built from the application's source tree")
+        .property("akpkg:go", server.go);
+    binary.bom_ref = Some(format!("file:{}", server.binary));
+    let mut entries = vec![binary];
     for module in server.modules {
-        let purl = golang_purl(module);
-        let mut properties = Vec::new();
+        let mut component = Component::with_purl(
+            ComponentType::Library,
+            module.path.as_str(),
+            golang_purl(module),
+        )
+        .version(module.version.as_str());
+        component.properties = Some(Vec::new());
         if let Some(sum) = &module.sum {
-            properties.push(property("akpkg:go-sum", sum.as_str()));
+            component = component.property("akpkg:go-sum", sum.as_str());
         }
-        entries.push(json!({
-            "type": "library",
-            "bom-ref": purl,
-            "name": module.path.as_str(),
-            "version": module.version.as_str(),
-            "purl": purl,
-            "properties": properties,
-        }));
+        entries.push(component);
     }
     entries
 }
@@ -109,75 +290,55 @@ fn debian_purl(name: &str, version: &str) -> String {
 
 /// A self-contained prefix's interpreter and grafted libraries: each library as the file it
 /// is in the prefix, from the Debian package (a purl) its original came from.
-fn native_components(closure: &crate::closure::ClosureReport) -> Vec<Value> {
+fn native_components(closure: &crate::closure::ClosureReport) -> Vec<Component> {
     let mut entries = Vec::new();
     if let Some(interpreter) = &closure.interpreter {
         let purl = format!("pkg:generic/cpython@{}", interpreter.version);
-        entries.push(json!({
-            "type": "application",
-            "bom-ref": purl,
-            "name": "cpython",
-            "version": interpreter.version,
-            "purl": purl,
-            "hashes": [{ "alg": "SHA-256", "content": interpreter.sha256 }],
-            "properties": [
-                property("akpkg:obtained", "copied from the build interpreter"),
-                property("akpkg:file", interpreter.executable.clone()),
-            ],
-        }));
+        entries.push(
+            Component::with_purl(ComponentType::Application, "cpython", purl)
+                .version(interpreter.version.clone())
+                .hash(HashAlgorithm::Sha256, interpreter.sha256.clone())
+                .property("akpkg:obtained", "copied from the build interpreter")
+                .property("akpkg:file", interpreter.executable.clone()),
+        );
     }
     for library in &closure.grafted {
-        let mut component = json!({
-            "type": "library",
-            "bom-ref": format!("file:{}", library.file),
-            "name": library.soname,
-            "hashes": [{ "alg": "SHA-256", "content": library.sha256 }],
-            "properties": [
-                property("akpkg:obtained", "grafted from the build machine"),
-                property("akpkg:file", library.file.clone()),
-            ],
-        });
+        let mut component = Component::new(ComponentType::Library, library.soname.clone())
+            .hash(HashAlgorithm::Sha256, library.sha256.clone())
+            .property("akpkg:obtained", "grafted from the build machine")
+            .property("akpkg:file", library.file.clone());
+        component.bom_ref = Some(format!("file:{}", library.file));
         if let (Some(package), Some(version)) = (&library.package, &library.version) {
-            component["version"] = json!(version);
-            component["purl"] = json!(debian_purl(package, version));
+            component.version = Some(version.clone());
+            component.purl = Some(debian_purl(package, version));
         }
         entries.push(component);
     }
     entries
 }
 
-/// `pkg:npm/NAMESPACE/NAME@VERSION` (`@scope` percent-encoded by the purl crate).
+/// `pkg:npm/NAMESPACE/NAME@VERSION` (`@scope` percent-encoded).
 fn npm_purl(name: &str, version: &str) -> String {
-    let (namespace, short) = match name.split_once('/') {
-        Some((scope, short)) if scope.starts_with('@') => (Some(scope), short),
-        _ => (None, name),
-    };
-    let Ok(mut purl) = packageurl::PackageUrl::new("npm", short) else {
-        return format!("pkg:npm/{name}@{version}");
-    };
-    if let Some(namespace) = namespace {
-        let _ = purl.with_namespace(namespace);
+    match name.split_once('/') {
+        Some((scope, short)) if scope.starts_with('@') => purl("npm", Some(scope), short, version),
+        _ => purl("npm", None, name, version),
     }
-    let _ = purl.with_version(version);
-    purl.to_string()
 }
 
-fn npm_component(package: &super::web::WebPackage, obtained: &str) -> Value {
-    let purl = npm_purl(&package.name, &package.version);
-    json!({
-        "type": "library",
-        "bom-ref": purl,
-        "name": package.name,
-        "version": package.version,
-        "purl": purl,
-        "hashes": [{ "alg": "SHA-512", "content": package.integrity.hex() }],
-        "properties": [property("akpkg:obtained", obtained)],
-    })
+fn npm_component(package: &super::web::WebPackage, obtained: &str) -> Component {
+    Component::with_purl(
+        ComponentType::Library,
+        package.name.clone(),
+        npm_purl(&package.name, &package.version),
+    )
+    .version(package.version.clone())
+    .hash(HashAlgorithm::Sha512, package.integrity.hex())
+    .property("akpkg:obtained", obtained)
 }
 
 /// Every npm package the web UI was built with, its overrides, Node, npm and the generator.
-fn web_components(web: &super::web::WebRecord) -> Vec<Value> {
-    let mut entries: Vec<Value> = web
+fn web_components(web: &super::web::WebRecord) -> Vec<Component> {
+    let mut entries: Vec<Component> = web
         .packages
         .iter()
         .map(|package| npm_component(package, "npm package of the web UI build"))
@@ -188,11 +349,10 @@ fn web_components(web: &super::web::WebRecord) -> Vec<Value> {
             version: resolved.version.clone(),
             integrity: resolved.integrity.clone(),
         };
-        let mut component = npm_component(&package, "npm package of the web UI build");
-        if let Some(properties) = component["properties"].as_array_mut() {
-            properties.push(property("akpkg:override", resolved.source.clone()));
-        }
-        entries.push(component);
+        entries.push(
+            npm_component(&package, "npm package of the web UI build")
+                .property("akpkg:override", resolved.source.clone()),
+        );
     }
     entries.push(npm_component(&web.node, "Node, which built the web UI"));
     entries.push(npm_component(
@@ -204,170 +364,172 @@ fn web_components(web: &super::web::WebRecord) -> Vec<Value> {
             .name
             .split_once(':')
             .unwrap_or(("", generator.name.as_str()));
-        let purl = packageurl::PackageUrl::new("maven", artifact)
-            .map(|mut purl| {
-                let _ = purl.with_namespace(group);
-                let _ = purl.with_version(generator.version.as_str());
-                purl.to_string()
-            })
-            .unwrap_or_else(|_| format!("pkg:maven/{}@{}", generator.name, generator.version));
-        entries.push(json!({
-            "type": "application",
-            "bom-ref": purl,
-            "name": generator.name,
-            "version": generator.version,
-            "purl": purl,
-            "hashes": [{ "alg": "SHA-256", "content": generator.sha256.as_str() }],
-            "properties": [property("akpkg:obtained", "generated the web UI's API client")],
-        }));
+        let purl = purl("maven", Some(group), artifact, generator.version.as_str());
+        entries.push(
+            Component::with_purl(ComponentType::Application, generator.name.clone(), purl)
+                .version(generator.version.as_str())
+                .hash(HashAlgorithm::Sha256, generator.sha256.as_str())
+                .property("akpkg:obtained", "generated the web UI's API client"),
+        );
     }
     // A package nested at several places is one component.
-    entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
-    entries.dedup_by(|a, b| a["bom-ref"] == b["bom-ref"]);
+    entries.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
+    entries.dedup_by(|a, b| a.bom_ref == b.bom_ref);
     entries
 }
 
-/// The SBOM as JSON.
-#[allow(clippy::too_many_arguments)]
-pub fn sbom(
+/// The component of one installed Python distribution: how it was obtained and from what.
+fn python_component(lock: &AkpkgLock, component: &SbomComponent<'_>) -> Component {
+    let name = purl_name(component.name);
+    let runtime = lock
+        .runtime
+        .iter()
+        .find(|file| purl_name(&file.name) == name && file.version == component.version);
+    let build = lock
+        .build
+        .iter()
+        .find(|build| purl_name(&build.name) == name);
+    let mut entry = Component::with_purl(
+        ComponentType::Library,
+        component.name,
+        pypi_purl(component.name, component.version),
+    )
+    .version(component.version)
+    .hash(HashAlgorithm::Sha256, component.wheel_sha256);
+    entry.properties = Some(Vec::new());
+    let Some(build) = build else {
+        if let Some(file) = runtime {
+            entry.external_references.push(ExternalReference {
+                kind: ReferenceType::Distribution,
+                url: file.url.clone(),
+            });
+        }
+        return entry.property("akpkg:obtained", "wheel");
+    };
+    let obtained = match build.kind {
+        BuildKind::Sdist => "built from sdist",
+        BuildKind::Git => "built from a git commit",
+        BuildKind::Project | BuildKind::Workspace => "built from the application's source tree",
+        BuildKind::Directory => "built from a source directory",
+    };
+    entry = entry.property("akpkg:obtained", obtained);
+    // The built wheel's own hash is the first; the source's follows.
+    if let Some(file) = runtime.filter(|file| !file.filename.ends_with(".whl")) {
+        entry.hashes.clear();
+        entry = entry
+            .hash(HashAlgorithm::Sha256, file.sha256.clone())
+            .property("akpkg:wheel-sha256", component.wheel_sha256);
+        entry.external_references.push(ExternalReference {
+            kind: ReferenceType::Distribution,
+            url: file.url.clone(),
+        });
+    }
+    if let Some(git) = lock.git.iter().find(|git| purl_name(&git.name) == name) {
+        entry.external_references.push(ExternalReference {
+            kind: ReferenceType::Vcs,
+            url: format!("{}@{}", git.repository, git.commit),
+        });
+        entry = entry.property("akpkg:git-tree", git.tree.clone());
+    }
+    entry = entry.property("akpkg:build-backend", build.backend.clone());
+    if let Some((_, environment)) = lock.environment_of(&build.name) {
+        let pins: Vec<String> = environment
+            .packages
+            .iter()
+            .map(|package| {
+                format!(
+                    "{}=={} sha256:{}",
+                    package.name, package.version, package.sha256
+                )
+            })
+            .collect();
+        entry = entry.property("akpkg:build-environment", pins.join(", "));
+    }
+    entry
+}
+
+/// The application itself, with the applied patches as its pedigree.
+fn application_component(
     application: (&str, &str),
     source_tree: &str,
-    lock: &AkpkgLock,
-    components: &[SbomComponent<'_>],
-    server: Option<&SbomServer<'_>>,
-    web: Option<&super::web::WebRecord>,
     patches: &[crate::patch::PatchReport],
-    closure: &crate::closure::ClosureReport,
-    timestamp: &str,
-) -> Value {
-    let normalized = |name: &str| purl_name(name);
-    let mut entries: Vec<Value> = components
+) -> Component {
+    let patches = patches
         .iter()
-        .map(|component| {
-            let purl = format!(
-                "pkg:pypi/{}@{}",
-                purl_name(component.name),
-                component.version
-            );
-            let name = normalized(component.name);
-            let runtime = lock
-                .runtime
-                .iter()
-                .find(|file| normalized(&file.name) == name && file.version == component.version);
-            let build = lock
-                .build
-                .iter()
-                .find(|build| normalized(&build.name) == name);
-            let mut hashes = vec![json!({ "alg": "SHA-256", "content": component.wheel_sha256 })];
-            let mut references = Vec::new();
-            let mut properties = Vec::new();
-            match build {
-                None => {
-                    properties.push(property("akpkg:obtained", "wheel"));
-                    if let Some(file) = runtime {
-                        references.push(json!({ "type": "distribution", "url": file.url }));
-                    }
-                }
-                Some(build) => {
-                    let obtained = match build.kind {
-                        BuildKind::Sdist => "built from sdist",
-                        BuildKind::Git => "built from a git commit",
-                        BuildKind::Project | BuildKind::Workspace => {
-                            "built from the application's source tree"
-                        }
-                        BuildKind::Directory => "built from a source directory",
-                    };
-                    properties.push(property("akpkg:obtained", obtained));
-                    // The built wheel's own hash is the first; the source's follows.
-                    if let Some(file) = runtime.filter(|file| !file.filename.ends_with(".whl")) {
-                        hashes.clear();
-                        hashes.push(json!({ "alg": "SHA-256", "content": file.sha256 }));
-                        references.push(json!({ "type": "distribution", "url": file.url }));
-                        properties.push(property("akpkg:wheel-sha256", component.wheel_sha256));
-                    }
-                    if let Some(git) = lock.git.iter().find(|git| normalized(&git.name) == name) {
-                        references.push(json!({
-                            "type": "vcs",
-                            "url": format!("{}@{}", git.repository, git.commit),
-                        }));
-                        properties.push(property("akpkg:git-tree", git.tree.clone()));
-                    }
-                    properties.push(property("akpkg:build-backend", build.backend.clone()));
-                    if let Some((_, environment)) = lock.environment_of(&build.name) {
-                        let pins: Vec<String> = environment
-                            .packages
-                            .iter()
-                            .map(|package| {
-                                format!(
-                                    "{}=={} sha256:{}",
-                                    package.name, package.version, package.sha256
-                                )
-                            })
-                            .collect();
-                        properties.push(property("akpkg:build-environment", pins.join(", ")));
-                    }
-                }
-            }
-            let mut component = json!({
-                "type": "library",
-                "bom-ref": purl,
-                "name": component.name,
-                "version": component.version,
-                "purl": purl,
-                "hashes": hashes,
-                "properties": properties,
-            });
-            if !references.is_empty() {
-                component["externalReferences"] = Value::Array(references);
-            }
-            component
+        .map(|patch| Patch {
+            diff: Diff {
+                text: DiffText {
+                    content: format!(
+                        "{} (sha256 {}): {}",
+                        patch.origin,
+                        patch.sha256,
+                        patch.files.join(", ")
+                    ),
+                    content_type: "text/plain",
+                },
+            },
+            kind: "unofficial",
         })
         .collect();
-    if let Some(server) = server {
+    let mut component = Component::new(ComponentType::Application, application.0)
+        .version(application.1)
+        .property("akpkg:source-tree", source_tree);
+    component.bom_ref = Some(format!("{}@{}", application.0, application.1));
+    component.pedigree = Some(Pedigree { patches });
+    component
+}
+
+/// Everything the SBOM records, beside the lock.
+pub struct SbomInputs<'a> {
+    /// The application's name and version.
+    pub application: (&'a str, &'a str),
+    pub source_tree: &'a str,
+    pub components: &'a [SbomComponent<'a>],
+    pub server: Option<&'a SbomServer<'a>>,
+    pub web: Option<&'a super::web::WebRecord>,
+    pub patches: &'a [crate::patch::PatchReport],
+    pub closure: &'a crate::closure::ClosureReport,
+    pub timestamp: String,
+}
+
+/// The SBOM document.
+pub fn sbom(lock: &AkpkgLock, inputs: SbomInputs<'_>) -> Result<Bom, serde_json::Error> {
+    let mut entries: Vec<Component> = inputs
+        .components
+        .iter()
+        .map(|component| python_component(lock, component))
+        .collect();
+    if let Some(server) = inputs.server {
         entries.extend(go_components(server));
     }
-    if let Some(web) = web {
+    if let Some(web) = inputs.web {
         entries.extend(web_components(web));
     }
-    entries.extend(native_components(closure));
-    entries.sort_by(|a, b| a["bom-ref"].as_str().cmp(&b["bom-ref"].as_str()));
-    let patches: Vec<Value> = patches
-        .iter()
-        .map(|patch| {
-            json!({
-                "type": "unofficial",
-                "diff": { "text": {
-                    "contentType": "text/plain",
-                    "content": format!("{} (sha256 {}): {}", patch.origin, patch.sha256, patch.files.join(", ")),
-                } },
-            })
-        })
-        .collect();
-    let mut bom = json!({
-        "bomFormat": "CycloneDX",
-        "specVersion": "1.5",
-        "version": 1,
-        "metadata": {
-            "timestamp": timestamp,
-            "tools": { "components": [{
-                "type": "application",
-                "name": "akpkg",
-                "version": env!("CARGO_PKG_VERSION"),
-            }] },
-            "component": {
-                "type": "application",
-                "bom-ref": format!("{}@{}", application.0, application.1),
-                "name": application.0,
-                "version": application.1,
-                "properties": [property("akpkg:source-tree", source_tree)],
-                "pedigree": { "patches": patches },
+    entries.extend(native_components(inputs.closure));
+    entries.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));
+    let tool =
+        Component::new(ComponentType::Application, "akpkg").version(env!("CARGO_PKG_VERSION"));
+    let mut bom = Bom {
+        bom_format: "CycloneDX",
+        components: entries,
+        metadata: Metadata {
+            component: application_component(
+                inputs.application,
+                inputs.source_tree,
+                inputs.patches,
+            ),
+            timestamp: inputs.timestamp,
+            tools: Tools {
+                components: vec![tool],
             },
         },
-        "components": entries,
-    });
+        serial_number: None,
+        spec_version: "1.5",
+        version: 1,
+    };
     // A serial number derived from the content: the same inputs, the same document.
-    let digest = crate::digest::sha256_hex(bom.to_string().as_bytes());
-    bom["serialNumber"] = Value::String(format!(
+    let digest = crate::digest::sha256_hex(serde_json::to_string(&bom)?.as_bytes());
+    bom.serial_number = Some(format!(
         "urn:uuid:{}-{}-4{}-8{}-{}",
         &digest[..8],
         &digest[8..12],
@@ -375,7 +537,7 @@ pub fn sbom(
         &digest[17..20],
         &digest[20..32]
     ));
-    bom
+    Ok(bom)
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub fn build(
         go: plan.go,
         module_tree,
         source_key: &source_key,
-        cache_dir: &options.build.cache_dir,
+        cache: &options.build.cache,
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
     })?)
@@ -126,7 +126,7 @@ fn finished_or_pulled(
         // Not read: the key covers go.sum, not the module files.
         module_tree: Path::new(""),
         source_key: &source_key(source_tree, applied),
-        cache_dir: &options.build.cache_dir,
+        cache: &options.build.cache,
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
     })?)

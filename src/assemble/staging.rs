@@ -55,11 +55,11 @@ impl Place {
                         kind: source.kind(),
                     }
                 }
-                _ => AssembleError::Io {
+                _ => AssembleError::Io(crate::path_io::PathIoError {
                     action: "cannot create a staging directory in",
                     path: self.parent.clone(),
                     source,
-                },
+                }),
             })?;
         let lock = lock_file(&directory.path().join(STAGING_LOCK), false)?;
         let work = directory.path().join("work");
@@ -142,10 +142,12 @@ fn lock_file(path: &Path, wait: bool) -> Result<fs_err::File, AssembleError> {
     } else {
         rustix::fs::FlockOperation::NonBlockingLockExclusive
     };
-    rustix::fs::flock(file.file(), operation).map_err(|error| AssembleError::Io {
-        action: "cannot lock",
-        path: path.to_path_buf(),
-        source: error.into(),
+    rustix::fs::flock(file.file(), operation).map_err(|error| {
+        AssembleError::Io(crate::path_io::PathIoError {
+            action: "cannot lock",
+            path: path.to_path_buf(),
+            source: error.into(),
+        })
     })?;
     Ok(file)
 }
@@ -160,11 +162,11 @@ fn create_parent(prefix: &Path, parent: &Path) -> Result<(), AssembleError> {
                 kind: source.kind(),
             }
         }
-        _ => AssembleError::Io {
+        _ => AssembleError::Io(crate::path_io::PathIoError {
             action: "cannot create",
             path: parent.to_path_buf(),
             source,
-        },
+        }),
     })
 }
 
@@ -213,10 +215,12 @@ fn lock_directory(directory: &Path) -> Result<fs_err::File, AssembleError> {
     let handle =
         fs_err::File::open(directory).map_err(AssembleError::io("cannot open", directory))?;
     rustix::fs::flock(handle.file(), rustix::fs::FlockOperation::LockExclusive).map_err(
-        |error| AssembleError::Io {
-            action: "cannot lock",
-            path: directory.to_path_buf(),
-            source: error.into(),
+        |error| {
+            AssembleError::Io(crate::path_io::PathIoError {
+                action: "cannot lock",
+                path: directory.to_path_buf(),
+                source: error.into(),
+            })
         },
     )?;
     Ok(handle)
@@ -272,9 +276,11 @@ fn move_into_place(staged: &Path, prefix: &Path) -> Result<(), AssembleError> {
         prefix,
         rustix::fs::RenameFlags::EXCHANGE,
     )
-    .map_err(|error| AssembleError::Io {
-        action: "cannot exchange the new prefix with",
-        path: prefix.to_path_buf(),
-        source: error.into(),
+    .map_err(|error| {
+        AssembleError::Io(crate::path_io::PathIoError {
+            action: "cannot exchange the new prefix with",
+            path: prefix.to_path_buf(),
+            source: error.into(),
+        })
     })
 }

@@ -91,11 +91,11 @@ pub fn fetch(
     // Where the jar is (or will be): the generator's presence is part of the build key.
     let jar = jar_request
         .as_ref()
-        .map(|request| fetch::ArtifactCache::new(&fetch_options.cache_dir).path(&request.sha256));
+        .map(|request| fetch::ArtifactCache::new(&fetch_options.cache).path(&request.sha256));
     let unfetched = NpmTarballs {
         directory: fetch_options
-            .cache_dir
-            .join(fetch::NPM_BUCKET)
+            .cache
+            .bucket(crate::cache::Bucket::Npm)
             .join("sha512"),
         // Distinct tarballs, as the fetch counts them.
         tarballs: downloads
@@ -114,7 +114,7 @@ pub fn fetch(
             .as_deref()
             .zip(plan.java.clone())
             .map(|(jar, java)| web::Generator { jar, java }),
-        cache_dir: &options.build.cache_dir,
+        cache: &options.build.cache,
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(fetch_options).as_ref(),
     })?;
@@ -161,7 +161,7 @@ pub fn build(
         packages: &inputs.packages,
         tarballs: &inputs.tarballs,
         generator,
-        cache_dir: &options.build.cache_dir,
+        cache: &options.build.cache,
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
     })?)

@@ -65,7 +65,7 @@ fn source_of(
                 .ok_or_else(|| {
                     AssembleError::Recipe(format!("lock: no sdist for `{}`", locked.name))
                 })?;
-            let artifact_cache = fetch::ArtifactCache::new(&inputs.fetch_options.cache_dir);
+            let artifact_cache = fetch::ArtifactCache::new(&inputs.fetch_options.cache);
             let path = inputs
                 .fetched
                 .iter()
@@ -174,7 +174,7 @@ pub fn install(
         layout,
         &wheels,
         &InstallOptions {
-            cache_dir: options.build.cache_dir.clone(),
+            cache: options.build.cache.clone(),
             link_mode: LinkMode::Copy,
             verify_record: true,
             compile: options.compile,

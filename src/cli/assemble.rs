@@ -167,7 +167,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     let build_options = args.build.options(&args.network, &args.cache)?;
     let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
     let target =
-        super::doctor::target_for_lock(&loaded, args.python.as_deref(), &build_options.cache_dir);
+        super::doctor::target_for_lock(&loaded, args.python.as_deref(), &build_options.cache);
     let found_go = super::doctor::find_go(&loaded, (!args.no_server).then_some(args.go.as_deref()));
     let toolchain = found_go
         .as_ref()
@@ -456,13 +456,11 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
 
 /// What the manifest says when the prefix was built from a source that is not the recipe's pin.
 fn unverified_source(prefix: &std::path::Path) -> Option<String> {
-    let manifest = assemble::read_manifest(prefix).ok()?;
-    let source = manifest.get("source")?;
-    (source.get("verified")? == false).then(|| {
+    let source = assemble::manifest_settings(prefix).ok()?.source?;
+    (!source.verified).then(|| {
         format!(
             "built from an unverified source: tree {}, where the recipe pins {} (--allow-unverified-source)",
-            source.get("tree").and_then(|tree| tree.as_str()).unwrap_or("unknown"),
-            source.get("recipe-tree").and_then(|tree| tree.as_str()).unwrap_or("unknown"),
+            source.tree, source.recipe_tree,
         )
     })
 }

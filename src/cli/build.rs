@@ -73,7 +73,7 @@ impl BuildArgs {
             .collect::<Result<_, _>>()?;
         let source_date_epoch = crate::timestamp::source_date_epoch();
         Ok(BuildOptions {
-            cache_dir: fetch.cache_dir.clone(),
+            cache: fetch.cache.clone(),
             fetch,
             build_env,
             jobs: self
@@ -145,8 +145,8 @@ fn name_of(source: &std::path::Path) -> String {
 pub fn run(args: BuildWheelArgs) -> Result<(), CliError> {
     let options = args.build.options(&args.network, &args.cache)?;
     let target = match &args.python {
-        Some(python) => super::plan::target_for_python(python, Some(&options.cache_dir))?,
-        None => Target::discover(None, Some(&options.cache_dir))?,
+        Some(python) => super::plan::target_for_python(python, Some(&options.cache))?,
+        None => Target::discover(None, Some(&options.cache))?,
     };
     let name = name_of(&args.source);
     let request = BuildRequest {

@@ -41,11 +41,11 @@ pub struct DoctorArgs {
 
 pub fn run(args: DoctorArgs) -> Result<(), CliError> {
     let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
-    let cache_dir = args.cache.locate()?;
+    let cache = args.cache.locate()?;
     let (_, report, _) = checked_target(
         &loaded,
         args.python.as_deref(),
-        &cache_dir,
+        &cache,
         args.no_git,
         Some(None),
         preflight::OptionalTools {
@@ -105,7 +105,7 @@ fn describe(loaded: &LoadedRecipe, report: &Report) -> String {
 pub fn checked_target(
     loaded: &LoadedRecipe,
     python: Option<&str>,
-    cache_dir: &std::path::Path,
+    cache: &crate::cache::Cache,
     git_sources_from_archives: bool,
     go_command: Option<Option<&std::path::Path>>,
     optional: preflight::OptionalTools,
@@ -114,7 +114,7 @@ pub fn checked_target(
     Report,
     Option<crate::server::Toolchain>,
 ) {
-    let target = target_for_lock(loaded, python, cache_dir);
+    let target = target_for_lock(loaded, python, cache);
     let found = find_go(loaded, go_command);
     let report = preflight_report(
         loaded,
@@ -191,10 +191,10 @@ pub fn preflight_report(
 pub fn target_for_lock(
     loaded: &LoadedRecipe,
     python: Option<&str>,
-    cache_dir: &std::path::Path,
+    cache: &crate::cache::Cache,
 ) -> Result<Target, CliError> {
     match python {
-        Some(python) => super::plan::target_for_python(python, Some(cache_dir)),
+        Some(python) => super::plan::target_for_python(python, Some(cache)),
         None => {
             let wanted = format!("=={}.*", loaded.lock.target.python_version);
             let specifiers = wanted.parse().map_err(|_| {
@@ -203,7 +203,7 @@ pub fn target_for_lock(
                     loaded.lock.target.python_version
                 ))
             })?;
-            Ok(Target::discover(Some(&specifiers), Some(cache_dir))?)
+            Ok(Target::discover(Some(&specifiers), Some(cache))?)
         }
     }
 }

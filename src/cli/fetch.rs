@@ -7,10 +7,9 @@ use clap::{Args, Subcommand};
 
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
-use crate::fetch::{self, ArtifactCache, ArtifactRequest, FetchOptions, GitRequest, Mirror};
-use crate::identity::{GitCommit, Sha256, TreeId};
-use crate::lock::Source;
-use crate::plan::{Action, Plan};
+use crate::fetch::{self, ArtifactCache, FetchOptions, Mirror};
+use crate::identity::{GitCommit, TreeId};
+use crate::pipeline::FetchSet;
 
 #[derive(Debug, Args)]
 pub struct FetchArgs {
@@ -228,7 +227,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     // akpkg's own lock already names every file, build environments included: no planning.
     let mut go = None;
     let mut web = None;
-    let (mut requests, git_requests) = if crate::lock::is_akpkg_lock(&args.lock.lock) {
+    let fetch_set = if crate::lock::is_akpkg_lock(&args.lock.lock) {
         let lock = crate::lock::AkpkgLock::read(&args.lock.lock)?;
         go = lock.go.clone();
         web = lock.web.clone();
@@ -238,13 +237,14 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
                 .entry(git.commit.clone())
                 .or_insert_with(|| git.tree.clone());
         }
-        fetch::lock_requests(&lock)
+        FetchSet::of_akpkg_lock(&lock)
     } else {
         let (plan, target, _) =
             plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
         let index = fetch::IndexClient::new(&options)?;
-        requests_of(&plan, Some((&index, &target)))?
+        FetchSet::of_plan(&plan, Some((&index, &target)))?
     };
+    let (mut requests, git_requests) = (fetch_set.artifacts, fetch_set.git);
     // The web UI's generator jar is an artifact like the wheels (by sha256, bundled beside them).
     if let Some(generator) = web.as_ref().and_then(|web| web.generator.as_ref()) {
         requests.push(fetch::jar_request(generator)?);
@@ -312,7 +312,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         let value = serde_json::json!({
             "event": "summary",
             "artifacts": fetched.len(),
-            "cache": options.cache_dir.join("artifacts"),
+            "cache": options.cache.bucket(crate::cache::Bucket::Artifacts),
             "downloaded": downloaded.len(),
             "bytes": bytes,
             "bundle": args.dest,
@@ -328,7 +328,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     let mut summary = format!(
         "{} artifacts in {} ({} downloaded, {:.1} MB) in {seconds:.1}s\n",
         fetched.len(),
-        options.cache_dir.join("artifacts").display(),
+        options
+            .cache
+            .bucket(crate::cache::Bucket::Artifacts)
+            .display(),
         downloaded.len(),
         bytes as f64 / 1e6,
     );
@@ -360,101 +363,6 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     print(&summary)
 }
 
-/// The wheels, sdists and git sources a plan needs (local sources need no fetching).
-pub fn requests_of(
-    plan: &Plan,
-    from_index: Option<(&fetch::IndexClient, &crate::interpreter::Target)>,
-) -> Result<(Vec<ArtifactRequest>, Vec<GitRequest>), CliError> {
-    let mut requests = Vec::new();
-    let mut git_requests = Vec::new();
-    for distribution in &plan.distributions {
-        let version = distribution
-            .version
-            .as_ref()
-            .map_or_else(String::new, ToString::to_string);
-        let artifact = match &distribution.action {
-            Action::Wheel { artifact, .. }
-            | Action::Build {
-                sdist: Some(artifact),
-                ..
-            } => artifact,
-            Action::Build { sdist: None, .. } => {
-                if let Source::Git {
-                    repository, commit, ..
-                } = &distribution.source
-                {
-                    git_requests.push(GitRequest {
-                        name: distribution.name.to_string(),
-                        version: version.clone(),
-                        repository: repository.clone(),
-                        commit: commit.parse().map_err(|error| {
-                            CliError::Usage(format!(
-                                "`{}`: its git commit: {error}",
-                                distribution.name
-                            ))
-                        })?,
-                    });
-                }
-                continue;
-            }
-            Action::FromIndex { hashes } => {
-                // Hash-only pins: the index names the files; the hash still decides.
-                let Some((index, target)) = from_index else {
-                    return Err(CliError::Usage(format!(
-                        "`{}` is pinned by hash only; finding its file needs an index",
-                        distribution.name
-                    )));
-                };
-                let pinned: Vec<Sha256> = hashes.iter().filter_map(|hash| hash.sha256()).collect();
-                let sha256s: Vec<&str> = pinned.iter().map(Sha256::as_str).collect();
-                let (file, _) = index.file_by_hash(
-                    distribution.name.as_ref(),
-                    &version,
-                    &sha256s,
-                    &target.tags,
-                )?;
-                requests.push(ArtifactRequest {
-                    name: distribution.name.to_string(),
-                    version,
-                    filename: file.filename.parse().map_err(|error| {
-                        CliError::Usage(format!(
-                            "`{}`: the index's file name: {error}",
-                            distribution.name
-                        ))
-                    })?,
-                    url: Some(file.url.clone()),
-                    sha256: file.sha256.as_deref().unwrap_or_default().parse().map_err(
-                        |error| {
-                            CliError::Usage(format!(
-                                "`{}`: the index's sha256: {error}",
-                                distribution.name
-                            ))
-                        },
-                    )?,
-                    size: None,
-                });
-                continue;
-            }
-            Action::Nothing => continue,
-        };
-        let sha256 = artifact.hash.as_ref().and_then(|hash| hash.sha256()).ok_or_else(|| {
-            CliError::Usage(format!(
-                "`{}` {version}: the lock gives no sha256 for {}, and akpkg fetches nothing unverified",
-                distribution.name, artifact.filename
-            ))
-        })?;
-        requests.push(ArtifactRequest {
-            name: distribution.name.to_string(),
-            version,
-            filename: artifact.filename.clone(),
-            url: artifact.url.clone(),
-            sha256,
-            size: artifact.size,
-        });
-    }
-    Ok((requests, git_requests))
-}
-
 pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
     match command {
         CacheCommand::Verify(cache) => {
@@ -474,7 +382,7 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
             print(&report)
         }
         CacheCommand::Clean(cache) => {
-            let directory = cache.locate()?;
+            let directory = cache.locate()?.root().to_path_buf();
             // Only a directory akpkg made its cache: `--cache-dir ~` must not delete a home.
             if directory.exists() && !fetch::is_marked_cache(&directory) {
                 return Err(CliError::Usage(format!(

@@ -66,10 +66,10 @@ pub enum LinkModeArg {
 
 pub fn run(args: InstallArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let cache_dir = args.cache.resolve()?;
+    let cache = args.cache.resolve()?;
     let target = match &args.python {
-        Some(python) => super::plan::target_for_python(python, Some(&cache_dir))?,
-        None => Target::discover(None, Some(&cache_dir))?,
+        Some(python) => super::plan::target_for_python(python, Some(&cache))?,
+        None => Target::discover(None, Some(&cache))?,
     };
     let layout = Layout::new(
         &target,
@@ -78,7 +78,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         args.runtime_python.as_deref(),
     )?;
     let options = InstallOptions {
-        cache_dir,
+        cache,
         link_mode: match args.link_mode {
             LinkModeArg::Copy => LinkMode::Copy,
             LinkModeArg::Hardlink => LinkMode::Hardlink,

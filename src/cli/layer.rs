@@ -99,10 +99,18 @@ impl ImageArgs {
     /// Write the layer of `prefix` (and the OCI layout, if asked).
     pub fn write(&self, prefix: &Path, at: &str, output: &Path) -> Result<Written, CliError> {
         // The date the prefix was built with, unless SOURCE_DATE_EPOCH says otherwise.
-        if let Some(epoch) = crate::assemble::read_manifest(prefix)
-            .ok()
-            .and_then(|manifest| manifest["source-date-epoch"].as_u64())
-        {
+        // A directory akpkg did not assemble has no manifest, and gets no labels from it; a
+        // manifest that is there must be readable.
+        let manifest = match crate::assemble::manifest_settings(prefix) {
+            Err(crate::assemble::AssembleError::Io(error))
+                if error.source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                None
+            }
+            read => Some(read?),
+        };
+        let manifest = manifest.as_ref();
+        if let Some(epoch) = manifest.and_then(|manifest| manifest.source_date_epoch) {
             crate::timestamp::default_from_inputs(epoch);
         }
         let mtime = crate::timestamp::source_date_epoch();
@@ -125,28 +133,36 @@ impl ImageArgs {
             sbom: None,
         };
         if let Some(oci) = &self.oci {
-            let manifest = crate::assemble::read_manifest(prefix).unwrap_or_default();
             let mut labels = BTreeMap::new();
             labels.insert(
                 "dev.akpkg.version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             );
-            for (pointer, label) in [
-                ("/recipe", "org.opencontainers.image.title"),
-                ("/source/commit", "org.opencontainers.image.revision"),
-                ("/source/tree", "dev.akpkg.source-tree"),
+            let source = manifest.and_then(|manifest| manifest.source.as_ref());
+            for (value, label) in [
+                (
+                    manifest.and_then(|manifest| manifest.recipe.clone()),
+                    "org.opencontainers.image.title",
+                ),
+                (
+                    source.and_then(|source| source.commit.clone()),
+                    "org.opencontainers.image.revision",
+                ),
+                (
+                    source.map(|source| source.tree.clone()),
+                    "dev.akpkg.source-tree",
+                ),
             ] {
-                if let Some(value) = manifest.pointer(pointer).and_then(|value| value.as_str()) {
-                    labels.insert(label.to_string(), value.to_string());
+                if let Some(value) = value {
+                    labels.insert(label.to_string(), value);
                 }
             }
             // What a base image must install for the prefix's native code (`akpkg verify`).
-            if let Some(packages) = manifest
-                .pointer("/native/debian-packages")
-                .and_then(|value| value.as_array())
-            {
-                let names: Vec<&str> = packages.iter().filter_map(|name| name.as_str()).collect();
-                labels.insert("dev.akpkg.debian-packages".to_string(), names.join(" "));
+            if let Some(manifest) = manifest {
+                labels.insert(
+                    "dev.akpkg.debian-packages".to_string(),
+                    manifest.native.debian_packages.join(" "),
+                );
             }
             let at = format!("/{}", at.trim_matches('/'));
             let digest = layer::write_oci_layout(

@@ -200,23 +200,23 @@ pub struct CacheArgs {
 
 impl CacheArgs {
     /// The cache directory, created and marked as akpkg's.
-    pub fn resolve(&self) -> Result<PathBuf, CliError> {
-        let directory = self.locate()?;
-        crate::fetch::mark_cache(&directory)?;
-        Ok(directory)
+    pub fn resolve(&self) -> Result<crate::cache::Cache, CliError> {
+        let cache = self.locate()?;
+        crate::fetch::mark_cache(&cache)?;
+        Ok(cache)
     }
 
     /// The cache directory, as it is.
-    pub fn locate(&self) -> Result<PathBuf, CliError> {
+    pub fn locate(&self) -> Result<crate::cache::Cache, CliError> {
         if let Some(directory) = &self.cache_dir {
-            return Ok(directory.clone());
+            return Ok(crate::cache::Cache::new(directory));
         }
         let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|value| !value.is_empty());
         if let Some(xdg) = xdg {
-            return Ok(PathBuf::from(xdg).join("akpkg"));
+            return Ok(crate::cache::Cache::new(PathBuf::from(xdg).join("akpkg")));
         }
         std::env::var_os("HOME")
-            .map(|home| PathBuf::from(home).join(".cache/akpkg"))
+            .map(|home| crate::cache::Cache::new(PathBuf::from(home).join(".cache/akpkg")))
             .ok_or_else(|| {
                 CliError::Usage(
                     "no cache directory: set --cache-dir, AKPKG_CACHE_DIR or HOME".to_string(),
@@ -236,6 +236,9 @@ pub enum CliError {
     Plan(#[from] crate::plan::PlanError),
     #[error(transparent)]
     Fetch(#[from] crate::fetch::FetchError),
+    /// Boxed: it wraps the fetch, build, server and web errors.
+    #[error(transparent)]
+    Pipeline(Box<crate::pipeline::PipelineError>),
 
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
@@ -260,6 +263,12 @@ pub enum CliError {
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+}
+
+impl From<crate::pipeline::PipelineError> for CliError {
+    fn from(error: crate::pipeline::PipelineError) -> CliError {
+        CliError::Pipeline(Box::new(error))
+    }
 }
 
 impl From<crate::web::WebError> for CliError {

@@ -151,14 +151,14 @@ pub fn plan_from_args(
     let read_time = started.elapsed();
 
     // The cache only remembers interpreter probes here; without one, probe every time.
-    let cache_dir = cache.resolve().ok();
+    let resolved = cache.resolve().ok();
     if !selection.overrides.is_empty() {
         let overrides = resolve_overrides(&selection.overrides, cache)?;
         for warning in lock::apply_overrides(&mut lock, &overrides)? {
             tracing::warn!("{warning}");
         }
     }
-    let target = select_target(target_args, &lock, cache_dir.as_deref())?;
+    let target = select_target(target_args, &lock, resolved.as_ref())?;
     let planning = Instant::now();
     let plan = plan::plan(&lock, &target, &options)?;
     tracing::info!(
@@ -240,22 +240,25 @@ fn resolve_overrides(texts: &[String], cache: &CacheArgs) -> Result<Vec<lock::Ov
 pub fn select_target(
     args: &TargetArgs,
     lock: &Lock,
-    cache_dir: Option<&Path>,
+    cache: Option<&crate::cache::Cache>,
 ) -> Result<Target, CliError> {
     if let (Some(version), Some(platform)) = (&args.python_version, &args.platform) {
         return Ok(Target::described(version, platform)?);
     }
     match &args.python {
-        None => Ok(Target::discover(lock.requires_python.as_ref(), cache_dir)?),
-        Some(python) => target_for_python(python, cache_dir),
+        None => Ok(Target::discover(lock.requires_python.as_ref(), cache)?),
+        Some(python) => target_for_python(python, cache),
     }
 }
 
 /// `--python`: a version to discover (`3.13`), else a path or command to probe.
-pub fn target_for_python(python: &str, cache_dir: Option<&Path>) -> Result<Target, CliError> {
-    match (version_request(python), cache_dir) {
+pub fn target_for_python(
+    python: &str,
+    cache: Option<&crate::cache::Cache>,
+) -> Result<Target, CliError> {
+    match (version_request(python), cache) {
         // The version is the user's own flag: say so, not that the lock's range failed.
-        (Some(specifiers), _) => Target::discover(Some(&specifiers), cache_dir).map_err(|error| {
+        (Some(specifiers), _) => Target::discover(Some(&specifiers), cache).map_err(|error| {
             match error {
                 TargetError::NoInterpreter { tried, .. } => TargetError::NoRequestedVersion {
                     version: python.to_string(),
@@ -265,10 +268,7 @@ pub fn target_for_python(python: &str, cache_dir: Option<&Path>) -> Result<Targe
             }
             .into()
         }),
-        (None, Some(cache_dir)) => Ok(Target::from_interpreter_cached(
-            Path::new(python),
-            cache_dir,
-        )?),
+        (None, Some(cache)) => Ok(Target::from_interpreter_cached(Path::new(python), cache)?),
         (None, None) => Ok(Target::from_interpreter(Path::new(python))?),
     }
 }

@@ -43,7 +43,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         retries: args.retries,
         netrc: crate::fetch::Netrc::from_environment(),
         // Pushing reads no cache; the field is the fetch stage's.
-        ..crate::fetch::FetchOptions::new(std::env::temp_dir())
+        ..crate::fetch::FetchOptions::new(crate::cache::Cache::new(std::env::temp_dir()))
     };
     let report = registry::push_layout(&args.oci, &reference, &args.mount_from, &options)?;
     if args.json {

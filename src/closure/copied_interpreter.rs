@@ -282,7 +282,7 @@ pub fn compile_standard_library(
     root: &Path,
     copied: &[PathBuf],
     build_python: &Path,
-    cache_dir: &Path,
+    cache: &crate::cache::Cache,
 ) -> Result<usize, ClosureError> {
     let sources: Vec<PathBuf> = copied
         .iter()
@@ -304,7 +304,7 @@ pub fn compile_standard_library(
         &files.version,
         short,
         sources,
-        cache_dir,
+        cache,
     )?)
 }
 

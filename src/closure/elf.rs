@@ -116,10 +116,12 @@ pub fn prefix_elf_files(root: &Path) -> Result<Vec<PrefixElf>, super::ClosureErr
         .into_iter()
         .filter_entry(|entry| entry.file_name() != "__pycache__");
     for entry in walk {
-        let entry = entry.map_err(|error| super::ClosureError::Io {
-            action: "cannot read",
-            path: error.path().unwrap_or(root).to_path_buf(),
-            source: error.into(),
+        let entry = entry.map_err(|error| {
+            super::ClosureError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: error.path().unwrap_or(root).to_path_buf(),
+                source: error.into(),
+            })
         })?;
         if !entry.file_type().is_file() {
             continue;

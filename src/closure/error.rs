@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClosureError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error(
         "patchelf is needed to rewrite the prefix's ELF files ({reason}); install it (Debian: apt-get install -y patchelf) or put it on PATH"
@@ -43,11 +39,6 @@ pub enum ClosureError {
 
 impl ClosureError {
     pub fn io(action: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| ClosureError::Io {
-            action,
-            path,
-            source,
-        }
+        crate::path_io::io(action, path)
     }
 }

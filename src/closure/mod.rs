@@ -44,7 +44,7 @@ pub struct ClosureOptions<'a> {
     /// `lib/python3.X/site-packages`, relative to the prefix: its RECORDs are kept true.
     pub site_packages: &'a Path,
     pub compile: bool,
-    pub cache_dir: &'a Path,
+    pub cache: &'a crate::cache::Cache,
 }
 
 /// A grafted library and the Debian package it came from.
@@ -122,7 +122,7 @@ fn finish_interpreter(
             root,
             &copied,
             options.python,
-            options.cache_dir,
+            options.cache,
         )?
     } else {
         0

@@ -59,10 +59,12 @@ pub struct BundleGitSources {
 /// Read a bundle's manifest: its git archives and their pinned tree ids.
 pub fn read_bundle(bundle: &Path) -> Result<BundleGitSources, FetchError> {
     let path = bundle.join(BUNDLE_MANIFEST);
-    let text = fs_err::read_to_string(&path).map_err(|source| FetchError::Io {
-        action: "cannot read the bundle manifest",
-        path: path.clone(),
-        source,
+    let text = fs_err::read_to_string(&path).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot read the bundle manifest",
+            path: path.clone(),
+            source,
+        })
     })?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|error| {
         FetchError::Setup(format!(
@@ -129,10 +131,12 @@ pub fn write_bundle(
             std::io::BufWriter::new(file),
             &crate::archive::TarOptions::default(),
         )?;
-        writer.into_inner().map_err(|error| FetchError::Io {
-            action: "cannot write",
-            path: root.path(Path::new(&archive)),
-            source: error.into_error(),
+        writer.into_inner().map_err(|error| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot write",
+                path: root.path(Path::new(&archive)),
+                source: error.into_error(),
+            })
         })?;
         git_entries.push(GitEntry {
             name: request.name.clone(),

@@ -17,9 +17,9 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 /// Redirects followed at the most.
 const MAX_REDIRECTS: usize = 10;
 
-/// The one HTTP client of a run's downloads and index pages. Every redirect hop is checked
+/// The HTTP client of the run's [`super::HttpService`]. Every redirect hop is checked
 /// against the plain-HTTP rule, not only the first URL.
-pub fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
+pub(super) fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
     let insecure_hosts = options.insecure_hosts.clone();
     let policy = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= MAX_REDIRECTS {
@@ -114,7 +114,7 @@ pub fn download(
     progress: &dyn Progress,
 ) -> Result<(), FetchError> {
     // `--index-url`s are asked first, in order; the lock's URL (mirrored) is the fallback.
-    let url = match from_indexes(client, request, options) {
+    let url = match from_indexes(request, options) {
         Some(url) => url,
         None => {
             let original = request.url.as_deref().ok_or_else(|| FetchError::NoUrl {
@@ -235,11 +235,11 @@ fn attempt_unpinned(
     let io = |action: &'static str| {
         let path = destination.to_path_buf();
         move |source| {
-            Attempt::Fatal(FetchError::Io {
+            Attempt::Fatal(FetchError::Io(crate::path_io::PathIoError {
                 action,
                 path,
                 source,
-            })
+            }))
         }
     };
     let mut response = super::netrc::authorize(client.get(url), url, &options.netrc)
@@ -278,19 +278,10 @@ fn attempt_unpinned(
 }
 
 /// The URL of the file an index lists with this sha256 (or, without hashes, this name).
-fn from_indexes(
-    client: &reqwest::blocking::Client,
-    request: &ArtifactRequest,
-    options: &FetchOptions,
-) -> Option<String> {
+fn from_indexes(request: &ArtifactRequest, options: &FetchOptions) -> Option<String> {
+    let http = options.http().ok()?;
     options.index_urls.iter().find_map(|index| {
-        match super::index::project_files(
-            client,
-            index,
-            &request.name,
-            &options.netrc,
-            options.limits.index_page_bytes,
-        ) {
+        match http.project_files(index, &request.name, options) {
             Ok(files) => files
                 .into_iter()
                 .find(|file| match &file.sha256 {

@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("cannot set up downloads: {0}")]
     Setup(String),
@@ -164,4 +160,14 @@ pub struct GoModuleMismatch {
     pub origin: String,
     pub expected: String,
     pub actual: String,
+}
+
+impl FetchError {
+    /// The error of `action` on `path`, for `map_err`.
+    pub fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> FetchError {
+        crate::path_io::io(action, path)
+    }
 }

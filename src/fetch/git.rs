@@ -102,10 +102,12 @@ type TreeEntry = (Vec<u8>, &'static str, [u8; 20]);
 fn entries_of(directory: &Path, excluded: &[&str]) -> Result<Vec<TreeEntry>, FetchError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| FetchError::Io {
-            action: "cannot read",
-            path,
-            source,
+        move |source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path,
+                source,
+            })
         }
     };
     let mut entries: Vec<TreeEntry> = Vec::new();
@@ -198,39 +200,35 @@ pub struct GitCheckout {
     pub tree_id: TreeId,
 }
 
-/// Fetch exactly `commit` of `repository` with the `git` CLI into `CACHE/git/<commit>/`
+/// Fetch exactly `commit` of `repository` with the `git` CLI into `CACHE/git-v1/<commit>/`
 /// (shallow where the server allows), check the files' tree id against the commit's, and reuse
 /// an earlier checkout.
 pub fn fetch_commit(
     repository: &str,
     commit: &GitCommit,
-    cache_dir: &Path,
+    cache: &crate::cache::Cache,
 ) -> Result<GitCheckout, FetchError> {
-    let parent = cache_dir.join("git");
+    let parent = cache.bucket(crate::cache::Bucket::Git);
     let directory = parent.join(commit);
     let tree_file = parent.join(format!("{commit}.tree"));
     if let (true, Some(tree_id)) = (directory.is_dir(), recorded_tree(&tree_file)) {
         return Ok(GitCheckout { directory, tree_id });
     }
-    fs_err::create_dir_all(&parent).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: parent.clone(),
-        source,
-    })?;
-    let staging = tempfile::Builder::new()
-        .prefix(".git-")
-        .tempdir_in(&parent)
-        .map_err(|source| FetchError::Io {
-            action: "cannot create a temporary directory in",
+    let staging = crate::cache::incoming_dir_in(&parent).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot create a directory in",
             path: parent.clone(),
             source,
-        })?;
+        })
+    })?;
     let work = staging.path().join("checkout");
     let git = |arguments: &[&str]| run_git(&work, arguments);
-    fs_err::create_dir_all(&work).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: work.clone(),
-        source,
+    fs_err::create_dir_all(&work).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot create",
+            path: work.clone(),
+            source,
+        })
     })?;
     git(&["init", "--quiet"])?;
     git(&["remote", "add", "origin", repository])?;
@@ -247,10 +245,12 @@ pub fn fetch_commit(
     ])?;
     let expected = git(&["rev-parse", &format!("{commit}^{{tree}}")])?;
     let work_tree = work.clone();
-    fs_err::remove_dir_all(work.join(".git")).map_err(|source| FetchError::Io {
-        action: "cannot remove",
-        path: work.join(".git"),
-        source,
+    fs_err::remove_dir_all(work.join(".git")).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot remove",
+            path: work.join(".git"),
+            source,
+        })
     })?;
     let actual = tree_id(&work_tree)?;
     if actual != expected {
@@ -269,29 +269,25 @@ pub fn import_archive(
     archive: &Path,
     commit: &GitCommit,
     expected_tree: Option<&TreeId>,
-    cache_dir: &Path,
+    cache: &crate::cache::Cache,
 ) -> Result<GitCheckout, FetchError> {
-    let parent = cache_dir.join("git");
+    let parent = cache.bucket(crate::cache::Bucket::Git);
     let directory = parent.join(commit);
     let tree_file = parent.join(format!("{commit}.tree"));
-    fs_err::create_dir_all(&parent).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: parent.clone(),
-        source,
-    })?;
-    let staging = tempfile::Builder::new()
-        .prefix(".archive-")
-        .tempdir_in(&parent)
-        .map_err(|source| FetchError::Io {
-            action: "cannot create a temporary directory in",
+    let staging = crate::cache::incoming_dir_in(&parent).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot create a directory in",
             path: parent.clone(),
             source,
-        })?;
+        })
+    })?;
     let root = staging.path().join("files");
-    fs_err::create_dir_all(&root).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: root.clone(),
-        source,
+    fs_err::create_dir_all(&root).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot create",
+            path: root.clone(),
+            source,
+        })
     })?;
     if archive.is_dir() {
         crate::archive::copy_tree(archive, &root, &[".git"])?;
@@ -324,7 +320,7 @@ pub fn import_archive(
     }))
 }
 
-/// Move checked files to `CACHE/git/<commit>/`, then record their tree id beside them (the
+/// Move checked files to `CACHE/git-v1/<commit>/`, then record their tree id beside them (the
 /// record last: a directory without it is not trusted).
 fn store_checkout(
     files: &Path,
@@ -332,23 +328,23 @@ fn store_checkout(
     tree_file: &Path,
     tree_id: TreeId,
 ) -> Result<GitCheckout, FetchError> {
-    match fs_err::rename(files, &directory) {
-        Ok(()) => {}
-        // Another process stored the same commit first; its tree file follows.
-        Err(_) if directory.is_dir() => {}
-        Err(source) => {
-            return Err(FetchError::Io {
-                action: "cannot move into place",
-                path: directory,
-                source,
-            });
-        }
+    // Another process that stored the same commit first writes its tree file too.
+    if let Err(source) = crate::cache::publish_path(files, &directory, Path::is_dir) {
+        return Err(FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot move into place",
+            path: directory,
+            source,
+        }));
     }
-    fs_err::write(tree_file, format!("{tree_id}\n")).map_err(|source| FetchError::Io {
-        action: "cannot write",
-        path: tree_file.to_path_buf(),
-        source,
-    })?;
+    crate::cache::publish_bytes(tree_file, format!("{tree_id}\n").as_bytes()).map_err(
+        |source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot write",
+                path: tree_file.to_path_buf(),
+                source,
+            })
+        },
+    )?;
     Ok(GitCheckout { directory, tree_id })
 }
 
@@ -449,7 +445,7 @@ mod tests {
         fs_err::write(origin.join("a.txt"), "changed\n").unwrap();
         git(&origin, &["commit", "--quiet", "-am", "two"]);
 
-        let cache = directory.path().join("cache");
+        let cache = crate::cache::Cache::new(directory.path().join("cache"));
         let url = format!("file://{}", origin.display());
         let commit: GitCommit = commit.parse().unwrap();
         let checkout = fetch_commit(&url, &commit, &cache).unwrap();
@@ -484,7 +480,7 @@ mod tests {
         ]);
         let path = directory.path().join("hostile.tar");
         fs_err::write(&path, archive).unwrap();
-        let cache = directory.path().join("deep/cache");
+        let cache = crate::cache::Cache::new(directory.path().join("deep/cache"));
         let commit: GitCommit = "0".repeat(40).parse().unwrap();
         let tree: TreeId = "1".repeat(40).parse().unwrap();
         let error = import_archive(&path, &commit, Some(&tree), &cache)

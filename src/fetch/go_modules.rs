@@ -17,9 +17,6 @@ use super::{FetchError, FetchOptions};
 use crate::identity::GoSumHash;
 use crate::lock::{LockedGo, LockedGoModule};
 
-/// The cache bucket of the module proxy tree (its format version in the name).
-pub const GO_PROXY_BUCKET: &str = "go-proxy-v1";
-
 /// A bundle's module proxy tree.
 pub const BUNDLE_GO_PROXY: &str = "go-proxy";
 
@@ -90,9 +87,9 @@ pub enum Unavailable {
 }
 
 impl GoModuleTree {
-    /// The proxy tree of `cache_dir`.
-    pub fn in_cache(cache_dir: &Path) -> PathBuf {
-        cache_dir.join(GO_PROXY_BUCKET)
+    /// The proxy tree of `cache`.
+    pub fn in_cache(cache: &crate::cache::Cache) -> PathBuf {
+        cache.bucket(crate::cache::Bucket::GoProxy)
     }
 }
 
@@ -124,7 +121,7 @@ pub fn fetch_go_modules(
     options: &FetchOptions,
     unavailable: Unavailable,
 ) -> Result<GoModuleTree, FetchError> {
-    let directory = GoModuleTree::in_cache(&options.cache_dir);
+    let directory = GoModuleTree::in_cache(&options.cache);
     let files = files_of(go);
     let missing: Vec<&ProxyFile> = files
         .iter()
@@ -154,10 +151,12 @@ pub fn fetch_go_modules(
             let copy = |temporary: &Path| {
                 fs_err::copy(&origin, temporary)
                     .map(|_| ())
-                    .map_err(|source| FetchError::Io {
-                        action: "cannot copy",
-                        path: origin.clone(),
-                        source,
+                    .map_err(|source| {
+                        FetchError::Io(crate::path_io::PathIoError {
+                            action: "cannot copy",
+                            path: origin.clone(),
+                            source,
+                        })
                     })
             };
             place_checked(file, &directory, copy, &origin.display().to_string())?;
@@ -190,16 +189,13 @@ fn download_all(
     if missing.is_empty() {
         return Ok(Vec::new());
     }
-    let client = super::download::client(options)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.concurrency.max(1))
-        .build()
-        .map_err(|error| FetchError::Setup(error.to_string()))?;
-    let outcomes: Vec<Result<Option<String>, FetchError>> = pool.install(|| {
+    let http = options.http()?;
+    let client = http.client();
+    let outcomes: Vec<Result<Option<String>, FetchError>> = http.run_downloads(|| {
         missing
             .par_iter()
             .map(
-                |file| match fetch_from_proxies(&client, file, directory, options) {
+                |file| match fetch_from_proxies(client, file, directory, options) {
                     Ok(()) => Ok(None),
                     Err(error) if unavailable == Unavailable::Skip && is_not_there(&error) => {
                         Ok(Some(format!(
@@ -252,7 +248,7 @@ fn fetch_from_proxies(
             Err(FetchError::Status { status, url, .. }) if is_not_there_status(status) => {
                 refusals.push(format!("{url} answered {status}"));
             }
-            Err(FetchError::Io { source, path, .. })
+            Err(FetchError::Io(crate::path_io::PathIoError { source, path, .. }))
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 refusals.push(format!("{} does not exist", path.display()));
@@ -291,10 +287,12 @@ fn obtain(
     {
         return fs_err::copy(&path, temporary)
             .map(|_| ())
-            .map_err(|source| FetchError::Io {
-                action: "cannot copy",
-                path,
-                source,
+            .map_err(|source| {
+                FetchError::Io(crate::path_io::PathIoError {
+                    action: "cannot copy",
+                    path,
+                    source,
+                })
             });
     }
     super::download::download_checked_later(
@@ -352,25 +350,14 @@ fn write_info(module: &LockedGoModule, directory: &Path) -> Result<(), FetchErro
     if path.is_file() {
         return Ok(());
     }
-    let parent = path.parent().unwrap_or(directory);
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FetchError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    fs_err::create_dir_all(parent).map_err(io("cannot create", parent))?;
     let text = serde_json::json!({ "Version": module.version.as_str() }).to_string();
-    let mut temporary = tempfile::NamedTempFile::new_in(parent)
-        .map_err(io("cannot create a temporary file in", parent))?;
-    std::io::Write::write_all(&mut temporary, text.as_bytes())
-        .map_err(io("cannot write", &path))?;
-    temporary
-        .persist(&path)
-        .map(|_| ())
-        .map_err(|error| io("cannot write", &path)(error.error))
+    crate::cache::publish_bytes(&path, text.as_bytes()).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot write",
+            path: path.clone(),
+            source,
+        })
+    })
 }
 
 /// Go's `dirhash.Hash1` of files given as (name, sha256 of the contents).

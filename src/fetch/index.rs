@@ -7,9 +7,6 @@
 //! following syntax, #<hashname>=<hashvalue>". PEP 691 serves the same as JSON when asked with
 //! `Accept: application/vnd.pypi.simple.v1+json`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use serde::Deserialize;
 use url::Url;
 
@@ -90,25 +87,35 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// The files of `project` on the index at `index_url` (the URL that ends in `/simple`).
-pub fn project_files(
-    client: &reqwest::blocking::Client,
-    index_url: &str,
-    project: &str,
-    netrc: &super::Netrc,
-    cap: u64,
-) -> Result<Vec<IndexFile>, String> {
-    // PEP 503: the project's URL is `<index>/<normalized name>/`.
+/// The page of `project` on the index at `index_url` (the URL that ends in `/simple`): PEP 503's
+/// `<index>/<normalized name>/`.
+pub fn page_url(index_url: &str, project: &str) -> String {
     let normalized = project.to_ascii_lowercase().replace(['_', '.'], "-");
-    let page = format!("{}/{normalized}/", index_url.trim_end_matches('/'));
+    format!("{}/{normalized}/", index_url.trim_end_matches('/'))
+}
+
+/// One attempt at reading the index page `page`: a broken connection and 408, 429 and 5xx are
+/// worth another try (see [`super::with_retries`]); anything else is final.
+pub fn read_page(
+    client: &reqwest::blocking::Client,
+    page: &str,
+    netrc: &super::Netrc,
+    options: &super::FetchOptions,
+) -> Result<Vec<IndexFile>, super::Retryable<String>> {
+    use super::Retryable::{Fatal, Transient};
+    let cap = options.limits.index_page_bytes;
     let page_url =
-        Url::parse(&page).map_err(|error| format!("invalid index URL {page}: {error}"))?;
-    let response = super::netrc::authorize(client.get(page_url.clone()), &page, netrc)
+        Url::parse(page).map_err(|error| Fatal(format!("invalid index URL {page}: {error}")))?;
+    let response = super::netrc::authorize(client.get(page_url.clone()), page, netrc)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .send()
-        .map_err(|error| format!("cannot read the index page: {error}"))?;
+        .map_err(|error| Transient(None, format!("cannot read the index page: {error}")))?;
     if !response.status().is_success() {
-        return Err(format!("the index page answered {}", response.status()));
+        let message = format!("the index page answered {}", response.status());
+        return Err(match super::transient_status(&response) {
+            Some(retry_after) => Transient(retry_after, message),
+            None => Fatal(message),
+        });
     }
     let is_json = response
         .headers()
@@ -118,14 +125,14 @@ pub fn project_files(
     // Read at most the cap (and one byte more, to know it was crossed), never the whole body.
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::Read::take(response, cap + 1), &mut text)
-        .map_err(|error| format!("cannot read the index page: {error}"))?;
+        .map_err(|error| Transient(None, format!("cannot read the index page: {error}")))?;
     if text.len() as u64 > cap {
-        return Err(format!(
+        return Err(Fatal(format!(
             "the index page is larger than {cap} bytes (raise it with --max-index-page-size)"
-        ));
+        )));
     }
     if is_json {
-        parse_json(&page_url, &text)
+        parse_json(&page_url, &text).map_err(Fatal)
     } else {
         Ok(parse_html(&page_url, &text))
     }
@@ -230,10 +237,8 @@ pub const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 /// Index pages and core metadata for resolving (build requirements): each project page is read
 /// once per run; METADATA files enter the artifact cache like any artifact, verified by sha256.
 pub struct IndexClient {
-    client: reqwest::blocking::Client,
     options: FetchOptions,
     indexes: Vec<String>,
-    pages: Mutex<HashMap<String, Vec<IndexFile>>>,
 }
 
 impl IndexClient {
@@ -243,44 +248,26 @@ impl IndexClient {
         } else {
             options.index_urls.clone()
         };
+        // Built here, so a broken setup is reported before the first page is needed.
+        options.http()?;
         Ok(IndexClient {
-            client: super::download::client(options)?,
             options: options.clone(),
             indexes,
-            pages: Mutex::new(HashMap::new()),
         })
     }
 
     /// The files of `project` on the first index that lists it.
     pub fn files(&self, project: &str) -> Result<Vec<IndexFile>, FetchError> {
-        if let Some(files) = self
-            .pages
-            .lock()
-            .ok()
-            .and_then(|pages| pages.get(project).cloned())
-        {
-            return Ok(files);
-        }
         if self.options.offline {
             return Err(FetchError::Index(format!(
                 "`{project}`: resolving it needs an index, and --offline forbids asking one"
             )));
         }
+        let http = self.options.http()?;
         let mut failures = Vec::new();
         for index in &self.indexes {
-            match project_files(
-                &self.client,
-                index,
-                project,
-                &self.options.netrc,
-                self.options.limits.index_page_bytes,
-            ) {
-                Ok(files) => {
-                    if let Ok(mut pages) = self.pages.lock() {
-                        pages.insert(project.to_string(), files.clone());
-                    }
-                    return Ok(files);
-                }
+            match http.project_files(index, project, &self.options) {
+                Ok(files) => return Ok(files),
                 Err(message) => failures.push(format!("{}: {message}", redacted(index))),
             }
         }
@@ -374,20 +361,24 @@ impl IndexClient {
 }
 
 fn read_text(path: &std::path::Path) -> Result<String, FetchError> {
-    fs_err::read_to_string(path).map_err(|source| FetchError::Io {
-        action: "cannot read",
-        path: path.to_path_buf(),
-        source,
+    fs_err::read_to_string(path).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot read",
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }
 
 /// `*.dist-info/METADATA` of a wheel file.
 fn wheel_metadata(path: &std::path::Path) -> Result<String, FetchError> {
     let invalid = |reason: String| FetchError::Index(format!("{}: {reason}", path.display()));
-    let file = fs_err::File::open(path).map_err(|source| FetchError::Io {
-        action: "cannot open",
-        path: path.to_path_buf(),
-        source,
+    let file = fs_err::File::open(path).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot open",
+            path: path.to_path_buf(),
+            source,
+        })
     })?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|error| invalid(format!("not a zip file: {error}")))?;

@@ -1,7 +1,7 @@
 //! The `fetch` stage: every artifact a plan needs reaches the content-addressed cache, verified.
 //!
 //! The lock's URLs are hints; the sha256 is the identity. An artifact is stored as
-//! `CACHE/artifacts/sha256/<hex>` only after its bytes hashed to `<hex>`, written to a temporary
+//! `CACHE/artifacts-v1/sha256/<hex>` only after its bytes hashed to `<hex>`, written to a temporary
 //! file in the same directory and renamed into place, so no partial or wrong file ever has a
 //! final name and a cache hit can be trusted by its name. Downloads run in parallel (bounded),
 //! retry transient failures with exponential backoff (honouring `Retry-After`), and never retry
@@ -12,6 +12,7 @@ mod download;
 mod error;
 mod git;
 mod go_modules;
+mod http;
 mod index;
 mod netrc;
 mod npm_cache;
@@ -28,9 +29,7 @@ use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub(crate) use download::plain_http_host;
-pub use download::{
-    Retryable, client, download_unpinned, transient_status, with_retries, without_url,
-};
+pub use download::{Retryable, download_unpinned, transient_status, with_retries, without_url};
 pub use error::FetchError;
 pub use git::{
     GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
@@ -39,11 +38,10 @@ pub use go_modules::{
     BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash,
     write_bundle_tree, zip_hash,
 };
+pub use http::{HttpService, SharedHttp};
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
 pub use netrc::Netrc;
-pub use npm_cache::{
-    BUNDLE_NPM, NPM_BUCKET, NpmCache, NpmTarballs, fetch_npm_tarballs, write_bundle_npm,
-};
+pub use npm_cache::{BUNDLE_NPM, NpmCache, NpmTarballs, fetch_npm_tarballs, write_bundle_npm};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +84,7 @@ pub struct Mirror {
 
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
-    pub cache_dir: PathBuf,
+    pub cache: crate::cache::Cache,
     /// Downloads at once.
     pub concurrency: usize,
     /// Attempts after the first, for transient failures.
@@ -120,12 +118,14 @@ pub struct FetchOptions {
     pub npm_bundle: Option<PathBuf>,
     /// The shared remote cache (`--remote-cache`), asked before downloading or building.
     pub remote_cache: Option<crate::registry::RemoteCacheLocation>,
+    /// The run's one HTTP service, built on first use from these options (see [`http`]).
+    pub http: SharedHttp,
 }
 
 impl FetchOptions {
-    pub fn new(cache_dir: PathBuf) -> FetchOptions {
+    pub fn new(cache: crate::cache::Cache) -> FetchOptions {
         FetchOptions {
-            cache_dir,
+            cache,
             concurrency: 8,
             retries: 4,
             retry_delay: Duration::from_millis(500),
@@ -142,6 +142,7 @@ impl FetchOptions {
             go_bundle: None,
             npm_bundle: None,
             remote_cache: None,
+            http: SharedHttp::default(),
         }
     }
 }
@@ -152,13 +153,13 @@ pub const CACHE_MARKER: &str = "CACHEDIR.TAG";
 
 const CACHE_MARKER_CONTENT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by akpkg.\n# For information about cache directory tags see https://bford.info/cachedir/\n";
 
-/// Mark `cache_dir` as akpkg's cache (creating it), so `cache clean` knows it may delete it.
-pub fn mark_cache(cache_dir: &Path) -> Result<(), FetchError> {
-    if is_marked_cache(cache_dir) {
+/// Mark `cache` as akpkg's cache (creating it), so `cache clean` knows it may delete it.
+pub fn mark_cache(cache: &crate::cache::Cache) -> Result<(), FetchError> {
+    if is_marked_cache(cache.root()) {
         return Ok(());
     }
     // Written aside and renamed into place: processes sharing a new cache may all mark it.
-    let root = crate::contained::Contained::create(cache_dir)?;
+    let root = crate::contained::Contained::create(cache.root())?;
     let temporary = Contained::temporary_name(".cachedir-");
     root.write(
         &temporary,
@@ -194,9 +195,9 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    pub fn new(cache_dir: &Path) -> ArtifactCache {
+    pub fn new(cache: &crate::cache::Cache) -> ArtifactCache {
         ArtifactCache {
-            directory: cache_dir.join("artifacts").join("sha256"),
+            directory: cache.bucket(crate::cache::Bucket::Artifacts).join("sha256"),
         }
     }
 
@@ -216,11 +217,11 @@ impl ArtifactCache {
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| {
-                StoreFailure::Write(FetchError::Io {
+                StoreFailure::Write(FetchError::Io(crate::path_io::PathIoError {
                     action,
                     path,
                     source,
-                })
+                }))
             }
         };
         // Written under a temporary name through the contained edge, and renamed to the hash
@@ -293,18 +294,22 @@ impl ArtifactCache {
     /// was stored (bit rot, a hand edit) is removed and reported.
     pub fn check(&self, request: &ArtifactRequest) -> Result<PathBuf, FetchError> {
         let path = self.path(&request.sha256);
-        let actual = crate::digest::sha256_hex_of_file(&path).map_err(|source| FetchError::Io {
-            action: "cannot read",
-            path: path.clone(),
-            source,
+        let actual = crate::digest::sha256_hex_of_file(&path).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: path.clone(),
+                source,
+            })
         })?;
         if actual == request.sha256 {
             return Ok(path);
         }
-        fs_err::remove_file(&path).map_err(|source| FetchError::Io {
-            action: "cannot remove",
-            path: path.clone(),
-            source,
+        fs_err::remove_file(&path).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot remove",
+                path: path.clone(),
+                source,
+            })
         })?;
         Err(FetchError::ChangedInCache {
             name: request.name.clone(),
@@ -323,11 +328,11 @@ impl ArtifactCache {
                 return Ok((0, Vec::new()));
             }
             Err(source) => {
-                return Err(FetchError::Io {
+                return Err(FetchError::Io(crate::path_io::PathIoError {
                     action: "cannot list",
                     path: self.directory.clone(),
                     source,
-                });
+                }));
             }
         };
         let paths: Vec<PathBuf> = entries
@@ -350,10 +355,12 @@ impl ArtifactCache {
             .cloned()
             .collect();
         for path in &corrupt {
-            fs_err::remove_file(path).map_err(|source| FetchError::Io {
-                action: "cannot remove",
-                path: path.clone(),
-                source,
+            fs_err::remove_file(path).map_err(|source| {
+                FetchError::Io(crate::path_io::PathIoError {
+                    action: "cannot remove",
+                    path: path.clone(),
+                    source,
+                })
             })?;
         }
         Ok((paths.len(), corrupt))
@@ -408,19 +415,21 @@ fn import_local<'a>(
             still_missing.push(request);
             continue;
         };
-        let mut file = fs_err::File::open(&found).map_err(|source| FetchError::Io {
-            action: "cannot open",
-            path: found.clone(),
-            source,
+        let mut file = fs_err::File::open(&found).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot open",
+                path: found.clone(),
+                source,
+            })
         })?;
         match cache.store_verified(&mut file, &request.sha256) {
             Ok(()) => tracing::debug!(file = %found.display(), "taken from a local directory"),
             Err(StoreFailure::Read(source)) => {
-                return Err(FetchError::Io {
+                return Err(FetchError::Io(crate::path_io::PathIoError {
                     action: "cannot read",
                     path: found,
                     source,
-                });
+                }));
             }
             Err(StoreFailure::Write(error)) => return Err(error),
             Err(StoreFailure::Mismatch(actual)) => {
@@ -464,29 +473,24 @@ pub(crate) fn place_checked(
     check: impl FnOnce(&Path) -> Result<(), FetchError>,
 ) -> Result<(), FetchError> {
     let parent = destination.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(parent).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: parent.to_path_buf(),
-        source,
-    })?;
-    let temporary = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempfile_in(parent)
-        .map_err(|source| FetchError::Io {
-            action: "cannot create a temporary file in",
-            path: parent.to_path_buf(),
-            source,
+    let temporary = crate::cache::incoming_file_in(parent)
+        .map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot create a file in",
+                path: parent.to_path_buf(),
+                source,
+            })
         })?
         .into_temp_path();
     obtain(&temporary)?;
     check(&temporary)?;
-    temporary
-        .persist(destination)
-        .map_err(|error| FetchError::Io {
+    crate::cache::publish_file(temporary, destination).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
             action: "cannot write",
             path: destination.to_path_buf(),
-            source: error.error,
+            source,
         })
+    })
 }
 
 /// Fetch every request into the cache (or find it there).
@@ -495,7 +499,7 @@ pub fn fetch_all(
     options: &FetchOptions,
     progress: &dyn Progress,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
-    let cache = ArtifactCache::new(&options.cache_dir);
+    let cache = ArtifactCache::new(&options.cache);
     cache.remove_abandoned(&options.limits);
     let missing: Vec<&ArtifactRequest> = requests
         .iter()
@@ -516,22 +520,21 @@ pub fn fetch_all(
 
     let mut pulled_from_remote = std::collections::HashSet::new();
     if !missing.is_empty() {
-        fs_err::create_dir_all(cache.directory()).map_err(|source| FetchError::Io {
-            action: "cannot create",
-            path: cache.directory().to_path_buf(),
-            source,
+        fs_err::create_dir_all(cache.directory()).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot create",
+                path: cache.directory().to_path_buf(),
+                source,
+            })
         })?;
-        let client = download::client(options)?;
+        let http = options.http()?;
+        let client = http.client();
         let remote = crate::registry::RemoteCache::open(options);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.concurrency.max(1))
-            .build()
-            .map_err(|error| FetchError::Setup(error.to_string()))?;
         progress.start(
             missing.len(),
             missing.iter().filter_map(|request| request.size).sum(),
         );
-        let downloaded = pool.install(|| {
+        let downloaded = http.run_downloads(|| {
             missing
                 .par_iter()
                 .map(|request| {
@@ -539,7 +542,7 @@ pub fn fetch_all(
                         .as_ref()
                         .is_some_and(|remote| from_remote_cache(remote, request, &cache, options));
                     if !pulled {
-                        download::download(&client, request, &cache, options, progress)?;
+                        download::download(client, request, &cache, options, progress)?;
                         if let Some(remote) = &remote {
                             remote.push_artifact(
                                 &request.sha256,
@@ -637,7 +640,7 @@ pub fn fetch_git_sources(
     requests: &[GitRequest],
     options: &FetchOptions,
 ) -> Result<Vec<GitCheckout>, FetchError> {
-    let git_directory = options.cache_dir.join("git");
+    let git_directory = options.cache.bucket(crate::cache::Bucket::Git);
     let cached = |request: &GitRequest| {
         git_directory.join(&request.commit).is_dir()
             && git_directory
@@ -675,12 +678,12 @@ pub fn fetch_git_sources(
         .map(|request| {
             let pinned = options.git_trees.get(&request.commit);
             let checkout = if cached(request) {
-                fetch_commit(&request.repository, &request.commit, &options.cache_dir)?
+                fetch_commit(&request.repository, &request.commit, &options.cache)?
             } else if let Some(archive) = archive_for(request) {
-                git::import_archive(&archive, &request.commit, pinned, &options.cache_dir)?
+                git::import_archive(&archive, &request.commit, pinned, &options.cache)?
             } else {
                 let url = mirrored(&request.repository, &options.mirrors);
-                fetch_commit(&url, &request.commit, &options.cache_dir)?
+                fetch_commit(&url, &request.commit, &options.cache)?
             };
             match pinned {
                 Some(tree) if *tree != checkout.tree_id => Err(FetchError::Git(format!(
@@ -695,41 +698,6 @@ pub fn fetch_git_sources(
             }
         })
         .collect()
-}
-
-/// Every runtime artifact, build-environment wheel and git source of akpkg's lock, each file
-/// once.
-pub fn lock_requests(lock: &crate::lock::AkpkgLock) -> (Vec<ArtifactRequest>, Vec<GitRequest>) {
-    let mut seen = std::collections::HashSet::new();
-    let requests = lock
-        .runtime
-        .iter()
-        .chain(
-            lock.environment
-                .iter()
-                .flat_map(|environment| &environment.packages),
-        )
-        .filter(|file| seen.insert(file.sha256.clone()))
-        .map(|file| ArtifactRequest {
-            name: file.name.clone(),
-            version: file.version.clone(),
-            filename: file.filename.clone(),
-            url: Some(file.url.clone()),
-            sha256: file.sha256.clone(),
-            size: None,
-        })
-        .collect();
-    let git = lock
-        .git
-        .iter()
-        .map(|git| GitRequest {
-            name: git.name.clone(),
-            version: git.version.clone(),
-            repository: git.repository.clone(),
-            commit: git.commit.clone(),
-        })
-        .collect();
-    (requests, git)
 }
 
 /// One error listing every missing item (`--offline`), one per line.

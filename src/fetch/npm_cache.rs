@@ -40,7 +40,7 @@ impl NpmCache {
         integrity: &NpmIntegrity,
         tarball: &Path,
     ) -> Result<(), FetchError> {
-        let bytes = fs_err::read(tarball).map_err(io("cannot read", tarball))?;
+        let bytes = fs_err::read(tarball).map_err(FetchError::io("cannot read", tarball))?;
         let actual = NpmIntegrity::of_bytes(&bytes);
         if actual != *integrity {
             return Err(FetchError::NpmIntegrityMismatch {
@@ -74,8 +74,8 @@ impl NpmCache {
             .join("content-v2/sha512")
             .join(split(&integrity.hex()));
         let parent = content.parent().unwrap_or(&self.root);
-        fs_err::create_dir_all(parent).map_err(io("cannot create", parent))?;
-        fs_err::write(&content, bytes).map_err(io("cannot write", &content))
+        fs_err::create_dir_all(parent).map_err(FetchError::io("cannot create", parent))?;
+        fs_err::write(&content, bytes).map_err(FetchError::io("cannot write", &content))
     }
 
     /// Append the index line that maps `url` (asked for with `accept`) to the content.
@@ -104,7 +104,7 @@ impl NpmCache {
             .join("index-v5")
             .join(split(&crate::digest::sha256_hex(key.as_bytes())));
         let parent = index.parent().unwrap_or(&self.root);
-        fs_err::create_dir_all(parent).map_err(io("cannot create", parent))?;
+        fs_err::create_dir_all(parent).map_err(FetchError::io("cannot create", parent))?;
         let line = format!(
             "\n{}\t{entry}",
             crate::digest::hex(&sha1::Sha1::digest(entry.as_bytes()))
@@ -113,24 +113,11 @@ impl NpmCache {
             .create(true)
             .append(true)
             .open(&index)
-            .map_err(io("cannot open", &index))?;
+            .map_err(FetchError::io("cannot open", &index))?;
         file.write_all(line.as_bytes())
-            .map_err(io("cannot write", &index))
+            .map_err(FetchError::io("cannot write", &index))
     }
 }
-
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> FetchError {
-    let path = path.to_path_buf();
-    move |source| FetchError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-/// The cache bucket of checked npm tarballs, named by their sha512 (format version in the
-/// name).
-pub const NPM_BUCKET: &str = "npm-v1";
 
 /// Where a bundle keeps npm tarballs, named by their sha512 in hexadecimal.
 pub const BUNDLE_NPM: &str = "npm";
@@ -197,7 +184,10 @@ pub fn fetch_npm_tarballs(
 ) -> Result<NpmTarballs, FetchError> {
     use rayon::prelude::*;
     let store = NpmTarballs {
-        directory: options.cache_dir.join(NPM_BUCKET).join("sha512"),
+        directory: options
+            .cache
+            .bucket(crate::cache::Bucket::Npm)
+            .join("sha512"),
         tarballs: 0,
         downloaded: 0,
     };
@@ -231,20 +221,19 @@ pub fn fetch_npm_tarballs(
             .map(|package| format!("npm {} {} ({})", package.name, package.version, package.url));
         return Err(super::offline_missing(lines));
     }
-    fs_err::create_dir_all(&store.directory).map_err(|source| FetchError::Io {
-        action: "cannot create",
-        path: store.directory.clone(),
-        source,
+    fs_err::create_dir_all(&store.directory).map_err(|source| {
+        FetchError::Io(crate::path_io::PathIoError {
+            action: "cannot create",
+            path: store.directory.clone(),
+            source,
+        })
     })?;
-    let client = super::download::client(options)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.concurrency.max(1))
-        .build()
-        .map_err(|error| FetchError::Setup(error.to_string()))?;
-    pool.install(|| {
+    let http = options.http()?;
+    let client = http.client();
+    http.run_downloads(|| {
         missing
             .par_iter()
-            .try_for_each(|package| download_checked(&client, package, &store, options))
+            .try_for_each(|package| download_checked(client, package, &store, options))
     })?;
     Ok(NpmTarballs {
         tarballs: distinct.len(),
@@ -271,13 +260,13 @@ fn download_checked(
         .filter(|path| path.is_file());
     let obtain = |temporary: &Path| match &bundled {
         // A bundle's copy is checked like a download before it is kept.
-        Some(path) => fs_err::copy(path, temporary)
-            .map(|_| ())
-            .map_err(|source| FetchError::Io {
+        Some(path) => fs_err::copy(path, temporary).map(|_| ()).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
                 action: "cannot copy",
                 path: path.clone(),
                 source,
-            }),
+            })
+        }),
         None => super::download::download_checked_later(
             client,
             (&package.name, &package.version),
@@ -287,15 +276,19 @@ fn download_checked(
         ),
     };
     let check = |temporary: &Path| {
-        let file = fs_err::File::open(temporary).map_err(|source| FetchError::Io {
-            action: "cannot read",
-            path: temporary.to_path_buf(),
-            source,
+        let file = fs_err::File::open(temporary).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: temporary.to_path_buf(),
+                source,
+            })
         })?;
-        let actual = NpmIntegrity::of_reader(file).map_err(|source| FetchError::Io {
-            action: "cannot read",
-            path: temporary.to_path_buf(),
-            source,
+        let actual = NpmIntegrity::of_reader(file).map_err(|source| {
+            FetchError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: temporary.to_path_buf(),
+                source,
+            })
         })?;
         if actual == package.integrity {
             return Ok(());

@@ -194,13 +194,13 @@ fn options(cache: &Path) -> FetchOptions {
     FetchOptions {
         retry_delay: Duration::from_millis(10),
         retries: 3,
-        ..FetchOptions::new(cache.to_path_buf())
+        ..FetchOptions::new(crate::cache::Cache::new(cache))
     }
 }
 
 /// Files in the artifact directory, temporaries included.
 fn stored(cache: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs_err::read_dir(cache.join("artifacts/sha256"))
+    let mut names: Vec<String> = fs_err::read_dir(cache.join("artifacts-v1/sha256"))
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
@@ -230,7 +230,7 @@ fn downloads_are_verified_stored_by_hash_and_reused() {
         fetched[1].path,
         cache
             .path()
-            .join("artifacts/sha256")
+            .join("artifacts-v1/sha256")
             .join(crate::digest::sha256_hex(b"beta"))
     );
 
@@ -454,7 +454,7 @@ fn fetched_into_a_cache(name: &str, body: &[u8]) -> (tempfile::TempDir, Vec<Fetc
 #[test]
 fn a_file_changed_in_the_cache_is_caught_when_read() {
     let (cache, fetched) = fetched_into_a_cache("c", b"pinned");
-    let store = ArtifactCache::new(cache.path());
+    let store = ArtifactCache::new(&crate::cache::Cache::new(cache.path()));
     assert_eq!(store.check(&fetched[0].request).unwrap(), fetched[0].path);
     fs_err::write(&fetched[0].path, b"bit rot").unwrap();
     let error = store
@@ -462,7 +462,7 @@ fn a_file_changed_in_the_cache_is_caught_when_read() {
         .unwrap_err()
         .to_string()
         .replace(&cache.path().display().to_string(), "[CACHE]");
-    insta::assert_snapshot!(error, @"`c` 1.0: [CACHE]/artifacts/sha256/3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af changed in the cache: its bytes now hash to sha256 28d39a93160599ba951ef3430709d416c9ff1e7812c55088fc0c4ece31efac0e, not to the pinned hash it is named after. It was removed, so the next run downloads it again (`akpkg cache verify` checks every file)");
+    insta::assert_snapshot!(error, @"`c` 1.0: [CACHE]/artifacts-v1/sha256/3fab5c181bd28a09b64397df76ae2bfaf1eac182979b5fdb7a342858004f36af changed in the cache: its bytes now hash to sha256 28d39a93160599ba951ef3430709d416c9ff1e7812c55088fc0c4ece31efac0e, not to the pinned hash it is named after. It was removed, so the next run downloads it again (`akpkg cache verify` checks every file)");
     assert!(!fetched[0].path.exists(), "the changed file was removed");
 }
 
@@ -490,7 +490,7 @@ fn a_download_cut_short_every_time_fails_after_the_retries() {
 #[test]
 fn cache_verify_removes_corrupt_entries() {
     let (cache, fetched) = fetched_into_a_cache("v", b"valid");
-    let store = ArtifactCache::new(cache.path());
+    let store = ArtifactCache::new(&crate::cache::Cache::new(cache.path()));
     assert_eq!(store.verify().unwrap(), (1, Vec::new()));
     fs_err::write(&fetched[0].path, b"bit rot").unwrap();
     assert_eq!(store.verify().unwrap(), (1, vec![fetched[0].path.clone()]));
@@ -632,18 +632,91 @@ fn index_pages_are_read_up_to_their_cap() {
     let page = format!("<html>{}</html>", "<a href='x'>x</a>".repeat(200_000));
     let server = Server::start(vec![("/simple/big/", vec![Reply::Body(page.into_bytes())])]);
     let cache = tempfile::tempdir().unwrap();
-    let options = options(cache.path());
-    let client = download::client(&options).unwrap();
-    let error = index::project_files(
-        &client,
-        &server.url("/simple"),
-        "big",
-        &options.netrc,
-        1024 * 1024,
-    )
-    .unwrap_err();
+    let mut options = options(cache.path());
+    options.limits.index_page_bytes = 1024 * 1024;
+    let error = options
+        .http()
+        .unwrap()
+        .project_files(&server.url("/simple"), "big", &options)
+        .unwrap_err();
     assert!(error.contains("larger than 1048576 bytes"), "{error}");
     assert!(error.contains("--max-index-page-size"), "{error}");
+    // Too large is final: not worth another try.
+    assert_eq!(server.hits("/simple/big/"), 1);
+}
+
+#[test]
+fn index_pages_are_retried_when_transient_and_read_once_per_run() {
+    let page = "<html><a href='../../f/x-1.0-py3-none-any.whl#sha256=00'>x-1.0-py3-none-any.whl</a></html>";
+    let server = Server::start(vec![
+        (
+            "/simple/x/",
+            vec![
+                Reply::Status(503),
+                Reply::TooManyRequests,
+                Reply::Body(page.as_bytes().to_vec()),
+            ],
+        ),
+        ("/simple/gone/", vec![Reply::Status(404)]),
+    ]);
+    let cache = tempfile::tempdir().unwrap();
+    let options = options(cache.path());
+    // Clones share the one service and its page cache.
+    let clone = options.clone();
+    let files = options
+        .http()
+        .unwrap()
+        .project_files(&server.url("/simple"), "X", &options)
+        .unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].filename, "x-1.0-py3-none-any.whl");
+    let again = clone
+        .http()
+        .unwrap()
+        .project_files(&server.url("/simple"), "x", &clone)
+        .unwrap();
+    assert_eq!(again, files);
+    assert_eq!(
+        server.hits("/simple/x/"),
+        3,
+        "two retries, then one read for the run"
+    );
+    let error = options
+        .http()
+        .unwrap()
+        .project_files(&server.url("/simple"), "gone", &options)
+        .unwrap_err();
+    assert!(error.contains("404"), "{error}");
+    assert_eq!(server.hits("/simple/gone/"), 1, "a 404 is final");
+}
+
+#[test]
+fn the_download_limit_holds_for_the_whole_process() {
+    let cache = tempfile::tempdir().unwrap();
+    let options = FetchOptions {
+        concurrency: 2,
+        ..options(cache.path())
+    };
+    let http = options.http().unwrap();
+    let running = std::sync::atomic::AtomicUsize::new(0);
+    let most = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        http.run_downloads(|| {
+            use rayon::prelude::*;
+            (0..8).into_par_iter().for_each(|_| {
+                let now = running.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        })
+    };
+    // Two stages downloading at the same time, as the web UI and the Go server do.
+    std::thread::scope(|scope| {
+        scope.spawn(work);
+        scope.spawn(work);
+    });
+    assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[test]
@@ -679,7 +752,7 @@ fn a_bundle_carries_only_artifacts_rehashed_on_the_way() {
 #[test]
 fn abandoned_downloads_are_cleaned_by_the_next_run() {
     let cache = tempfile::tempdir().unwrap();
-    let artifacts = ArtifactCache::new(cache.path());
+    let artifacts = ArtifactCache::new(&crate::cache::Cache::new(cache.path()));
     fs_err::create_dir_all(artifacts.directory()).unwrap();
     let old = artifacts.directory().join(".incoming-old");
     let fresh = artifacts.directory().join(".incoming-fresh");
@@ -704,7 +777,7 @@ fn many_processes_may_mark_one_new_cache_at_once() {
     let directory = cache.path().join("new");
     std::thread::scope(|scope| {
         for _ in 0..8 {
-            scope.spawn(|| mark_cache(&directory).unwrap());
+            scope.spawn(|| mark_cache(&crate::cache::Cache::new(&directory)).unwrap());
         }
     });
     assert!(is_marked_cache(&directory));

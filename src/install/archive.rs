@@ -1,6 +1,6 @@
 //! Unpack a wheel once into the cache, refusing hostile entries and checking RECORD.
 //!
-//! `CACHE/unpacked/sha256/<wheel hash>/` holds `files/` (the wheel's entries) and
+//! `CACHE/unpacked-v1/sha256/<wheel hash>/` holds `files/` (the wheel's entries) and
 //! `manifest.json` (what was checked). It is built in a temporary sibling and renamed into place,
 //! so a half-unpacked wheel is never visible under its final name.
 
@@ -85,16 +85,16 @@ fn still_intact(directory: &Path, manifest: &Manifest, sha256: &str) -> bool {
             .all(|(path, _, size, stamp)| FileStamp::of(&files.join(path)) == Some((*stamp, *size)))
 }
 
-/// Unpack `wheel` (whose sha256 is `sha256`) under `cache_root`, or reuse an earlier unpacking.
+/// Unpack `wheel` (whose sha256 is `sha256`) into the cache, or reuse an earlier unpacking.
 pub fn unpack_cached(
     wheel: &Path,
     filename: Option<&str>,
     sha256: &str,
-    cache_root: &Path,
+    cache: &crate::cache::Cache,
     verify_record: bool,
 ) -> Result<UnpackedWheel, InstallError> {
     let filename = wheel_filename(wheel, filename)?;
-    let parent = cache_root.join("unpacked").join("sha256");
+    let parent = cache.bucket(crate::cache::Bucket::Unpacked).join("sha256");
     let final_directory = parent.join(sha256);
 
     // Reuse what an earlier run checked at least as strictly, if nothing changed since.
@@ -123,14 +123,8 @@ pub fn unpack_cached(
         });
     }
 
-    fs_err::create_dir_all(&parent).map_err(InstallError::io("cannot create", &parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".unpacking-")
-        .tempdir_in(&parent)
-        .map_err(InstallError::io(
-            "cannot create a temporary directory in",
-            &parent,
-        ))?;
+    let staging = crate::cache::incoming_dir_in(&parent)
+        .map_err(InstallError::io("cannot create a directory in", &parent))?;
     let files_directory = staging.path().join("files");
     let extracted = extract(wheel, &files_directory)?;
     let dist_info = find_dist_info(wheel, &filename, &extracted)?;
@@ -186,18 +180,11 @@ pub fn unpack_cached(
         fs_err::remove_dir_all(&final_directory)
             .map_err(InstallError::io("cannot remove stale", &final_directory))?;
     }
-    let staging_path = staging.keep();
-    match fs_err::rename(&staging_path, &final_directory) {
-        Ok(()) => {}
-        // Another process renamed its copy first: use that one, drop ours.
-        Err(_) if read_manifest(&final_directory).is_some() => {
-            let _ = fs_err::remove_dir_all(&staging_path);
-        }
-        Err(error) => {
-            let _ = fs_err::remove_dir_all(&staging_path);
-            return Err(InstallError::io("cannot move into place", &final_directory)(error));
-        }
-    }
+    // Another process that published its copy first: that one is used, ours dropped.
+    crate::cache::publish_dir(staging, &final_directory, |entry| {
+        read_manifest(entry).is_some()
+    })
+    .map_err(InstallError::io("cannot move into place", &final_directory))?;
     Ok(from_manifest(wheel, filename, &final_directory, manifest))
 }
 
@@ -335,7 +322,7 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
             return Err(refuse(limit.to_string()));
         }
         let size = written.map_err(|error| match error {
-            ContainedError::Io { source, .. }
+            ContainedError::Io(crate::path_io::PathIoError { source, .. })
                 if source.kind() == std::io::ErrorKind::InvalidData
                     || source.kind() == std::io::ErrorKind::UnexpectedEof =>
             {
@@ -522,11 +509,17 @@ mod tests {
         let wheel = directory.path().join("tiny-1.0-py3-none-any.whl");
         fs_err::write(&wheel, b"not the pinned bytes").unwrap();
         let pinned = "0".repeat(64);
-        let error = unpack_cached(&wheel, None, &pinned, directory.path(), true)
-            .unwrap_err()
-            .to_string()
-            .replace(&directory.path().display().to_string(), "[TMP]");
+        let error = unpack_cached(
+            &wheel,
+            None,
+            &pinned,
+            &crate::cache::Cache::new(directory.path()),
+            true,
+        )
+        .unwrap_err()
+        .to_string()
+        .replace(&directory.path().display().to_string(), "[TMP]");
         insta::assert_snapshot!(error, @"[TMP]/tiny-1.0-py3-none-any.whl: its sha256 is efceeaf5fb56a1ccd6fa9bc35662058ea2af228ad6f8275d2b697ced3244d795, not the pinned 0000000000000000000000000000000000000000000000000000000000000000: the file changed after it was fetched. `akpkg cache verify` removes changed files from the cache; run again to download it anew");
-        assert!(!directory.path().join("unpacked").exists());
+        assert!(!directory.path().join("unpacked-v1").exists());
     }
 }

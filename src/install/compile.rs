@@ -10,7 +10,7 @@
 //! tracebacks still name the file where it is.
 //!
 //! Such a pyc depends only on the source's bytes, the recorded path and the interpreter, so
-//! compiled files are kept in `CACHE/bytecode/` under a key of those three: a warm install
+//! compiled files are kept in `CACHE/bytecode-v1/` under a key of those three: a warm install
 //! copies them instead of compiling again, into any prefix path.
 
 use std::io::Write;
@@ -114,20 +114,8 @@ impl BytecodeCache {
     /// Keep a freshly compiled pyc; best effort, since a miss only costs a compile later.
     fn store(&self, job: &CompileJob, pyc: &Path) {
         let cached = self.entry(job);
-        let Some(parent) = cached.parent() else {
-            return;
-        };
-        let temporary = parent.join(format!(
-            ".{}.{}",
-            std::process::id(),
-            cached
-                .file_name()
-                .map(|name| name.to_string_lossy())
-                .unwrap_or_default()
-        ));
-        let stored = fs_err::create_dir_all(parent)
-            .and_then(|()| fs_err::copy(pyc, &temporary))
-            .and_then(|_| fs_err::rename(&temporary, &cached));
+        let stored =
+            fs_err::read(pyc).and_then(|bytes| crate::cache::publish_bytes(&cached, &bytes));
         if let Err(error) = stored {
             tracing::debug!(
                 "cannot keep {} in the bytecode cache: {error}",

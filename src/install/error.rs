@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("{wheel}: not a readable zip archive: {message}")]
     Zip { wheel: PathBuf, message: String },
@@ -109,10 +105,12 @@ impl InstallError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| InstallError::Io {
-            action,
-            path,
-            source,
+        move |source| {
+            InstallError::from(crate::path_io::PathIoError {
+                action,
+                path,
+                source,
+            })
         }
     }
 }

@@ -125,7 +125,7 @@ pub fn compile_sources(
     python_full_version: &str,
     python_version: (u8, u8),
     sources: Vec<PathBuf>,
-    cache_dir: &Path,
+    cache: &crate::cache::Cache,
 ) -> Result<usize, InstallError> {
     let jobs = sources
         .into_par_iter()
@@ -143,7 +143,7 @@ pub fn compile_sources(
     let (major, minor) = python_version;
     let cache = compile::BytecodeCache {
         prefix: Contained::open(root)?,
-        directory: cache_dir.join("bytecode"),
+        directory: cache.bucket(crate::cache::Bucket::Bytecode),
         interpreter: format!("{}\0{python_full_version}", python.display()),
         cache_tag: format!("cpython-{major}{minor}"),
     };
@@ -172,7 +172,7 @@ pub struct WheelToInstall {
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
     /// The cache whose `unpacked/` holds unpacked wheels.
-    pub cache_dir: PathBuf,
+    pub cache: crate::cache::Cache,
     pub link_mode: LinkMode,
     /// Refuse wheels whose RECORD disagrees with their contents.
     pub verify_record: bool,
@@ -220,13 +220,13 @@ pub fn install_wheels_reporting(
         .map(|wheel| {
             let sha256 = match &wheel.sha256 {
                 Some(sha256) => sha256.to_string(),
-                None => remembered_sha256(&wheel.path, &options.cache_dir)?,
+                None => remembered_sha256(&wheel.path, &options.cache)?,
             };
             let unpacked = archive::unpack_cached(
                 &wheel.path,
                 wheel.filename.as_deref(),
                 &sha256,
-                &options.cache_dir,
+                &options.cache,
                 options.verify_record,
             )?;
             check_tags(layout, &unpacked)?;
@@ -266,7 +266,7 @@ pub fn install_wheels_reporting(
     // 2.f "Compile any installed .py to .pyc."
     if options.compile {
         progress.step("byte-compiling (or restoring from the bytecode cache)");
-        compile_installed(layout, &plans, &mut records, &options.cache_dir)?;
+        compile_installed(layout, &plans, &mut records, &options.cache)?;
         phase.done("byte-compile");
     }
 
@@ -653,7 +653,7 @@ fn compile_installed(
     layout: &Layout,
     plans: &[WheelPlan],
     records: &mut [Vec<RecordEntry>],
-    cache_dir: &Path,
+    cache: &crate::cache::Cache,
 ) -> Result<(), InstallError> {
     let mut owner: HashMap<PathBuf, usize> = HashMap::new();
     let mut jobs = Vec::new();
@@ -683,7 +683,7 @@ fn compile_installed(
     let (major, minor) = layout.python_version;
     let cache = compile::BytecodeCache {
         prefix: layout.destination()?,
-        directory: cache_dir.join("bytecode"),
+        directory: cache.bucket(crate::cache::Bucket::Bytecode),
         interpreter: format!(
             "{}\0{}",
             layout.build_python.display(),
@@ -786,11 +786,11 @@ fn finish_wheel(
     })
 }
 
-/// A wheel's sha256, remembered under `CACHE/file-hashes/` by the file's identity and change
+/// A wheel's sha256, remembered under `CACHE/file-hashes-v1/` by the file's identity and change
 /// times (device, inode, size, modification and status-change time), so that installing the
 /// same files again does not re-read them. Any write to the file changes its status-change
 /// time, which makes a new key, so a changed file is always hashed anew.
-fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallError> {
+fn remembered_sha256(path: &Path, cache: &crate::cache::Cache) -> Result<String, InstallError> {
     use std::os::unix::fs::MetadataExt;
     let metadata = fs_err::metadata(path).map_err(InstallError::io("cannot read", path))?;
     let identity = format!(
@@ -805,7 +805,7 @@ fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallErr
         metadata.ctime_nsec()
     );
     let key = crate::digest::sha256_hex(identity.as_bytes());
-    let memo = cache_dir.join("file-hashes").join(&key);
+    let memo = cache.bucket(crate::cache::Bucket::FileHashes).join(&key);
     if let Ok(known) = fs_err::read_to_string(&memo)
         && known.len() == 64
         && known.bytes().all(|byte| byte.is_ascii_hexdigit())
@@ -814,15 +814,8 @@ fn remembered_sha256(path: &Path, cache_dir: &Path) -> Result<String, InstallErr
     }
     let sha256 = sha256_of_file(path)?;
     // Best effort: a memo that cannot be written only costs the next run a re-hash.
-    if let Some(parent) = memo.parent() {
-        let written = fs_err::create_dir_all(parent).and_then(|()| {
-            let temporary = parent.join(format!(".{key}.{}", std::process::id()));
-            fs_err::write(&temporary, &sha256)?;
-            fs_err::rename(&temporary, &memo)
-        });
-        if let Err(error) = written {
-            tracing::debug!("cannot remember the hash of {}: {error}", path.display());
-        }
+    if let Err(error) = crate::cache::publish_bytes(&memo, sha256.as_bytes()) {
+        tracing::debug!("cannot remember the hash of {}: {error}", path.display());
     }
     Ok(sha256)
 }
@@ -934,7 +927,7 @@ mod tests {
         direct_url: Option<serde_json::Value>,
     ) -> Result<Vec<InstalledDistribution>, InstallError> {
         let options = InstallOptions {
-            cache_dir: directory.join("cache"),
+            cache: crate::cache::Cache::new(directory.join("cache")),
             link_mode: LinkMode::Copy,
             verify_record: true,
             compile: false,
@@ -1024,7 +1017,7 @@ mod tests {
         let sha256 = crate::digest::sha256_hex_of_file(&wheel).unwrap();
         let cached = directory
             .path()
-            .join("cache/unpacked/sha256")
+            .join("cache/unpacked-v1/sha256")
             .join(&sha256)
             .join("files/tiny.py");
         fs_err::remove_file(&cached).unwrap();

@@ -147,15 +147,20 @@ impl Target {
     }
 
     /// Like [`Target::from_interpreter`], but remembers the probe's report under
-    /// `cache_dir/interpreters/`, keyed by the path as given and the interpreter file's path,
+    /// `cache/interpreters/`, keyed by the path as given and the interpreter file's path,
     /// size, modification and status-change times, the system's `/etc/ld.so.cache` (a libc update changes it) and the
     /// probe script itself. Only an interpreter that is its own `sys.executable` is remembered:
     /// a pyenv shim or wrapper script can switch interpreters without changing itself.
-    pub fn from_interpreter_cached(python: &Path, cache_dir: &Path) -> Result<Target, TargetError> {
+    pub fn from_interpreter_cached(
+        python: &Path,
+        cache: &crate::cache::Cache,
+    ) -> Result<Target, TargetError> {
         let Some((resolved, key)) = probe_cache_key(python) else {
             return Target::from_interpreter(python);
         };
-        let entry = cache_dir.join("interpreters").join(format!("{key}.json"));
+        let entry = cache
+            .bucket(crate::cache::Bucket::Interpreters)
+            .join(format!("{key}.json"));
         if let Ok(saved) = fs_err::read(&entry)
             && let Ok(report) = parse_report(python, &saved)
         {
@@ -167,15 +172,7 @@ impl Target {
             fs_err::canonicalize(&report.executable).is_ok_and(|executable| executable == resolved);
         if is_itself {
             // Best effort: a report that cannot be saved only costs the next run a probe.
-            let saved = entry
-                .parent()
-                .map_or(Ok(()), fs_err::create_dir_all)
-                .and_then(|()| {
-                    let temporary = entry.with_extension(format!("{}.tmp", std::process::id()));
-                    fs_err::write(&temporary, &output)?;
-                    fs_err::rename(&temporary, &entry)
-                });
-            if let Err(error) = saved {
+            if let Err(error) = crate::cache::publish_bytes(&entry, &output) {
                 tracing::debug!("cannot remember the probe of {}: {error}", python.display());
             }
         }
@@ -298,7 +295,7 @@ impl Target {
     /// `python3`/`python` on PATH, then pyenv's installed versions, newest first.
     pub fn discover(
         requires_python: Option<&VersionSpecifiers>,
-        cache_dir: Option<&Path>,
+        cache: Option<&crate::cache::Cache>,
     ) -> Result<Target, TargetError> {
         let mut tried = Vec::new();
         let mut seen = HashSet::new();
@@ -308,8 +305,8 @@ impl Target {
             if !seen.insert(canonical) {
                 continue;
             }
-            let probed = match cache_dir {
-                Some(cache_dir) => Target::from_interpreter_cached(&candidate, cache_dir),
+            let probed = match cache {
+                Some(cache) => Target::from_interpreter_cached(&candidate, cache),
                 None => Target::from_interpreter(&candidate),
             };
             match probed {
@@ -529,12 +526,16 @@ mod tests {
         };
         let python = target.interpreter.unwrap().executable;
         let cache = tempfile::tempdir().unwrap();
-        let first = Target::from_interpreter_cached(&python, cache.path()).unwrap();
-        let saved: Vec<_> = fs_err::read_dir(cache.path().join("interpreters"))
+        let first =
+            Target::from_interpreter_cached(&python, &crate::cache::Cache::new(cache.path()))
+                .unwrap();
+        let saved: Vec<_> = fs_err::read_dir(cache.path().join("interpreters-v1"))
             .unwrap()
             .collect();
         assert_eq!(saved.len(), 1);
-        let second = Target::from_interpreter_cached(&python, cache.path()).unwrap();
+        let second =
+            Target::from_interpreter_cached(&python, &crate::cache::Cache::new(cache.path()))
+                .unwrap();
         assert_eq!(first.python_version, second.python_version);
         assert_eq!(first.best_tags(3), second.best_tags(3));
 
@@ -550,9 +551,9 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        Target::from_interpreter_cached(&wrapper, cache.path()).unwrap();
+        Target::from_interpreter_cached(&wrapper, &crate::cache::Cache::new(cache.path())).unwrap();
         assert_eq!(
-            fs_err::read_dir(cache.path().join("interpreters"))
+            fs_err::read_dir(cache.path().join("interpreters-v1"))
                 .unwrap()
                 .count(),
             1

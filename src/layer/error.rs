@@ -1,15 +1,9 @@
 //! Errors of the `layer` stage.
 
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("{0}")]
     Usage(String),

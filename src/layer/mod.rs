@@ -108,10 +108,12 @@ impl<W> Hashing<W> {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayerError {
     let path = path.to_path_buf();
-    move |source| LayerError::Io {
-        action,
-        path,
-        source,
+    move |source| {
+        LayerError::Io(crate::path_io::PathIoError {
+            action,
+            path,
+            source,
+        })
     }
 }
 

@@ -106,184 +106,219 @@ pub fn apply_overrides(lock: &mut Lock, overrides: &[Override]) -> Result<Vec<St
             .packages
             .iter()
             .position(|package| package.name == item.name);
-        if let OverrideSource::Remove = item.source {
-            let Some(removed) = existing else {
-                return Err(LockError::Invalid {
-                    location: Location::at_line(&lock.path, 1, 1),
-                    message: format!(
-                        "{}: cannot remove `{}`, which the lock does not have",
-                        item.origin, item.name
-                    ),
-                });
-            };
-            let mut dependents = Vec::new();
-            for package in &mut lock.packages {
-                // Every edge list of the package: dependencies, extras' and groups'.
-                let edge_lists = std::iter::once(&mut package.dependencies)
-                    .chain(package.optional_dependencies.values_mut())
-                    .chain(package.dependency_groups.values_mut());
-                let mut dropped = false;
-                for edges in edge_lists {
-                    let before = edges.len();
-                    edges.retain(|edge| edge.package != removed);
-                    dropped |= edges.len() < before;
-                }
-                if dropped {
-                    dependents.push(package.name.to_string());
-                }
-            }
-            lock.roots.retain(|&root| root != removed);
-            warnings.push(format!(
-                "{}: `{}` removed; {}",
-                item.origin,
-                item.name,
-                if dependents.is_empty() {
-                    "nothing depended on it".to_string()
-                } else {
-                    format!("no longer installed for {}", dependents.join(", "))
-                }
-            ));
+        let Some(replacement) = replacement(lock, item, existing)? else {
+            warnings.push(remove(lock, item, existing)?);
             continue;
-        }
-        let (version, source, wheels, sdist) = match &item.source {
-            OverrideSource::Git { repository, commit } => (
-                existing.and_then(|index| lock.packages[index].version.clone()),
-                Source::Git {
-                    repository: repository.clone(),
-                    reference: None,
-                    commit: commit.clone(),
-                    subdirectory: None,
-                },
-                Vec::new(),
-                None,
-            ),
-            OverrideSource::Index {
-                version,
-                wheels,
-                sdist,
-            } => (
-                Some(version.clone()),
-                Source::Registry {
-                    index: "override".to_string(),
-                },
-                wheels.clone(),
-                sdist.clone(),
-            ),
-            OverrideSource::Path(path) if path.is_file() => {
-                // A local wheel or sdist, pinned by the hash of its bytes now.
-                let sha256 = crate::digest::sha256_hex(&fs_err::read(path).map_err(|source| {
-                    LockError::Read {
-                        path: path.clone(),
-                        source,
-                    }
-                })?);
-                let filename: crate::identity::FileName = path
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-                    .parse()
-                    .map_err(|error| LockError::Invalid {
-                        location: Location::at_line(path, 1, 1),
-                        message: format!("the override's file name: {error}"),
-                    })?;
-                let artifact = Artifact {
-                    filename: filename.clone(),
-                    url: Some(format!("file://{}", path.display())),
-                    path: Some(path.clone()),
-                    hash: super::Hash::parse(&format!("sha256:{sha256}")),
-                    size: None,
-                };
-                let wheel = filename.parse::<crate::tags::WheelFilename>().ok();
-                let version = wheel
-                    .as_ref()
-                    .map(|wheel| wheel.version.clone())
-                    .or_else(|| existing.and_then(|index| lock.packages[index].version.clone()));
-                let (wheels, sdist) = if wheel.is_some() {
-                    (vec![artifact], None)
-                } else {
-                    (Vec::new(), Some(artifact))
-                };
-                (version, Source::Path { path: path.clone() }, wheels, sdist)
-            }
-            OverrideSource::Path(path) => (
-                existing.and_then(|index| lock.packages[index].version.clone()),
-                Source::Directory { path: path.clone() },
-                Vec::new(),
-                None,
-            ),
-            OverrideSource::Remove => continue,
         };
-        let note = describe(&item.source);
-        match existing {
-            Some(index) => {
-                let package = &mut lock.packages[index];
-                package.version = version.clone().or(package.version.take());
-                package.source = source;
-                package.wheels = wheels;
-                package.sdist = sdist;
-                package.allowed_hashes.clear();
-                package.override_note = Some(note);
-            }
-            None => {
-                // Added: a dependency of the project (or of every root).
-                let location = Location::at_line(&lock.path, 1, 1);
-                lock.packages.push(Package {
-                    name: item.name.clone(),
-                    version: version.clone(),
-                    source,
-                    sdist,
-                    wheels,
-                    allowed_hashes: Vec::new(),
-                    dependencies: Vec::new(),
-                    optional_dependencies: Default::default(),
-                    dependency_groups: Default::default(),
-                    marker: MarkerTree::TRUE,
-                    requires_dist: Vec::new(),
-                    override_note: Some(format!("added, {note}")),
-                    location,
-                });
-                let added = lock.packages.len() - 1;
-                let parents: Vec<usize> = match lock.project_root {
-                    Some(root) => vec![root],
-                    None => lock.roots.clone(),
-                };
-                for parent in parents {
-                    lock.packages[parent].dependencies.push(Dependency {
-                        package: added,
-                        extras: Vec::new(),
-                        marker: MarkerTree::TRUE,
-                    });
-                }
-            }
-        }
-        // Dependents whose declared specifier the new version does not satisfy.
+        let version = replacement.version.clone();
+        replace_or_add(lock, item, existing, replacement);
         if let Some(version) = &version {
-            for package in &lock.packages {
-                for declared in &package.requires_dist {
-                    if declared.name == item.name
-                        && declared
-                            .specifier
-                            .as_ref()
-                            .is_some_and(|specifier| !specifier.contains(version))
-                    {
-                        warnings.push(format!(
-                            "{}: `{}` declares `{}{}`, but the override gives {}",
-                            item.origin,
-                            package.name,
-                            item.name,
-                            declared
-                                .specifier
-                                .as_ref()
-                                .map(ToString::to_string)
-                                .unwrap_or_default(),
-                            version
-                        ));
-                    }
-                }
-            }
+            warnings.extend(unsatisfied_dependents(lock, item, version));
         }
     }
     Ok(warnings)
+}
+
+/// Remove the package `item` names (at `existing`) and every edge to it; the warning says who
+/// no longer installs it.
+fn remove(lock: &mut Lock, item: &Override, existing: Option<usize>) -> Result<String, LockError> {
+    let Some(removed) = existing else {
+        return Err(LockError::Invalid {
+            location: Location::at_line(&lock.path, 1, 1),
+            message: format!(
+                "{}: cannot remove `{}`, which the lock does not have",
+                item.origin, item.name
+            ),
+        });
+    };
+    let mut dependents = Vec::new();
+    for package in &mut lock.packages {
+        // Every edge list of the package: dependencies, extras' and groups'.
+        let edge_lists = std::iter::once(&mut package.dependencies)
+            .chain(package.optional_dependencies.values_mut())
+            .chain(package.dependency_groups.values_mut());
+        let mut dropped = false;
+        for edges in edge_lists {
+            let before = edges.len();
+            edges.retain(|edge| edge.package != removed);
+            dropped |= edges.len() < before;
+        }
+        if dropped {
+            dependents.push(package.name.to_string());
+        }
+    }
+    lock.roots.retain(|&root| root != removed);
+    Ok(format!(
+        "{}: `{}` removed; {}",
+        item.origin,
+        item.name,
+        if dependents.is_empty() {
+            "nothing depended on it".to_string()
+        } else {
+            format!("no longer installed for {}", dependents.join(", "))
+        }
+    ))
+}
+
+/// What an override puts in a package's place.
+struct Replacement {
+    version: Option<Version>,
+    source: Source,
+    wheels: Vec<Artifact>,
+    sdist: Option<Artifact>,
+}
+
+/// The replacement `item` gives (none for a removal); where it names no version, the existing
+/// package's stays.
+fn replacement(
+    lock: &Lock,
+    item: &Override,
+    existing: Option<usize>,
+) -> Result<Option<Replacement>, LockError> {
+    let existing_version = || existing.and_then(|index| lock.packages[index].version.clone());
+    let keeping_version = |source| Replacement {
+        version: existing_version(),
+        source,
+        wheels: Vec::new(),
+        sdist: None,
+    };
+    Ok(Some(match &item.source {
+        OverrideSource::Git { repository, commit } => keeping_version(Source::Git {
+            repository: repository.clone(),
+            reference: None,
+            commit: commit.clone(),
+            subdirectory: None,
+        }),
+        OverrideSource::Index {
+            version,
+            wheels,
+            sdist,
+        } => Replacement {
+            version: Some(version.clone()),
+            source: Source::Registry {
+                index: "override".to_string(),
+            },
+            wheels: wheels.clone(),
+            sdist: sdist.clone(),
+        },
+        OverrideSource::Path(path) if path.is_file() => local_file(path, existing_version())?,
+        OverrideSource::Path(path) => keeping_version(Source::Directory { path: path.clone() }),
+        OverrideSource::Remove => return Ok(None),
+    }))
+}
+
+/// A local wheel or sdist, pinned by the hash of its bytes now.
+fn local_file(
+    path: &std::path::Path,
+    existing_version: Option<Version>,
+) -> Result<Replacement, LockError> {
+    let bytes = fs_err::read(path).map_err(|source| LockError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let sha256 = crate::digest::sha256_hex(&bytes);
+    let filename: crate::identity::FileName = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .parse()
+        .map_err(|error| LockError::Invalid {
+            location: Location::at_line(path, 1, 1),
+            message: format!("the override's file name: {error}"),
+        })?;
+    let artifact = Artifact {
+        filename: filename.clone(),
+        url: Some(format!("file://{}", path.display())),
+        path: Some(path.to_path_buf()),
+        hash: super::Hash::parse(&format!("sha256:{sha256}")),
+        size: None,
+    };
+    let wheel = filename.parse::<crate::tags::WheelFilename>().ok();
+    let version = wheel
+        .as_ref()
+        .map(|wheel| wheel.version.clone())
+        .or(existing_version);
+    let (wheels, sdist) = if wheel.is_some() {
+        (vec![artifact], None)
+    } else {
+        (Vec::new(), Some(artifact))
+    };
+    Ok(Replacement {
+        version,
+        source: Source::Path {
+            path: path.to_path_buf(),
+        },
+        wheels,
+        sdist,
+    })
+}
+
+/// Put `replacement` in the place of the package at `existing`, or add it as a dependency of
+/// the project (or of every root).
+fn replace_or_add(
+    lock: &mut Lock,
+    item: &Override,
+    existing: Option<usize>,
+    replacement: Replacement,
+) {
+    let note = describe(&item.source);
+    if let Some(index) = existing {
+        let package = &mut lock.packages[index];
+        package.version = replacement.version.or(package.version.take());
+        package.source = replacement.source;
+        package.wheels = replacement.wheels;
+        package.sdist = replacement.sdist;
+        package.allowed_hashes.clear();
+        package.override_note = Some(note);
+        return;
+    }
+    let location = Location::at_line(&lock.path, 1, 1);
+    lock.packages.push(Package {
+        name: item.name.clone(),
+        version: replacement.version,
+        source: replacement.source,
+        sdist: replacement.sdist,
+        wheels: replacement.wheels,
+        allowed_hashes: Vec::new(),
+        dependencies: Vec::new(),
+        optional_dependencies: Default::default(),
+        dependency_groups: Default::default(),
+        marker: MarkerTree::TRUE,
+        requires_dist: Vec::new(),
+        override_note: Some(format!("added, {note}")),
+        location,
+    });
+    let added = lock.packages.len() - 1;
+    let parents: Vec<usize> = match lock.project_root {
+        Some(root) => vec![root],
+        None => lock.roots.clone(),
+    };
+    for parent in parents {
+        lock.packages[parent].dependencies.push(Dependency {
+            package: added,
+            extras: Vec::new(),
+            marker: MarkerTree::TRUE,
+        });
+    }
+}
+
+/// Dependents whose declared specifier the override's version does not satisfy.
+fn unsatisfied_dependents(lock: &Lock, item: &Override, version: &Version) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for package in &lock.packages {
+        for declared in &package.requires_dist {
+            let Some(specifier) = &declared.specifier else {
+                continue;
+            };
+            if declared.name == item.name && !specifier.contains(version) {
+                warnings.push(format!(
+                    "{}: `{}` declares `{}{}`, but the override gives {}",
+                    item.origin, package.name, item.name, specifier, version
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 #[cfg(test)]

@@ -1,18 +1,12 @@
 //! Errors of the `patch` stage: each names the patch file, the target file and the text.
 
-use std::path::PathBuf;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error(transparent)]
     Contained(#[from] crate::contained::ContainedError),
 
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("patch {patch}: {message}")]
     Invalid { patch: String, message: String },

@@ -129,10 +129,12 @@ impl Patch {
 
     /// Read a patch file.
     pub fn read(path: &Path) -> Result<Patch, PatchError> {
-        let text = fs_err::read_to_string(path).map_err(|source| PatchError::Io {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source,
+        let text = fs_err::read_to_string(path).map_err(|source| {
+            PatchError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: path.to_path_buf(),
+                source,
+            })
         })?;
         Patch::parse(&path.display().to_string(), &text)
     }

@@ -2,7 +2,7 @@
 //! installer into a fresh virtual environment for the target interpreter.
 //!
 //! An environment is keyed by the interpreter and the pins' hashes, created in a temporary
-//! directory and renamed into `CACHE/build-envs/<key>` when complete, then shared by every build
+//! directory and renamed into `CACHE/build-envs-v1/<key>` when complete, then shared by every build
 //! that needs the same pins (the four hatchling members and authentik share one). Builds only
 //! read it.
 
@@ -44,7 +44,9 @@ pub fn ensure(
             "building needs a real interpreter (--python), not a described target".to_string(),
         )
     })?;
-    let parent = options.cache_dir.join("build-envs");
+    let parent = options
+        .cache
+        .bucket(crate::cache::Bucket::BuildEnvironments);
     let root = parent.join(key(pins, target));
     let complete = root.join(".akpkg-complete");
     let environment = Environment {
@@ -69,14 +71,8 @@ pub fn ensure(
         .collect();
     let fetched = fetch::fetch_all(&requests, &options.fetch, &fetch::Silent)?;
 
-    fs_err::create_dir_all(&parent).map_err(BuildError::io("cannot create", &parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".env-")
-        .tempdir_in(&parent)
-        .map_err(BuildError::io(
-            "cannot create a temporary directory in",
-            &parent,
-        ))?;
+    let staging = crate::cache::incoming_dir_in(&parent)
+        .map_err(BuildError::io("cannot create a directory in", &parent))?;
     let staged = staging.path().join("env");
     let layout = Layout::new(target, &staged, None, None)?;
     let wheels: Vec<WheelToInstall> = fetched
@@ -94,7 +90,7 @@ pub fn ensure(
         &layout,
         &wheels,
         &InstallOptions {
-            cache_dir: options.cache_dir.clone(),
+            cache: options.cache.clone(),
             // Copies: a backend that touched its own files must not reach the shared cache.
             link_mode: LinkMode::Copy,
             verify_record: true,
@@ -105,12 +101,9 @@ pub fn ensure(
     let staged_complete = staged.join(".akpkg-complete");
     fs_err::write(&staged_complete, "")
         .map_err(BuildError::io("cannot write", &staged_complete))?;
-    match fs_err::rename(&staged, &root) {
-        Ok(()) => {}
-        // Another build made the same environment first; theirs is as good.
-        Err(_) if complete.is_file() => {}
-        Err(error) => return Err(BuildError::io("cannot move into place", &root)(error)),
-    }
+    // Another build that made the same environment first has as good a one.
+    crate::cache::publish_path(&staged, &root, |_| complete.is_file())
+        .map_err(BuildError::io("cannot move into place", &root))?;
     Ok(environment)
 }
 

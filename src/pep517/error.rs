@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
@@ -43,12 +39,7 @@ impl BuildError {
         action: &'static str,
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> BuildError {
-        let path = path.to_path_buf();
-        move |source| BuildError::Io {
-            action,
-            path,
-            source,
-        }
+        crate::path_io::io(action, path)
     }
 }
 

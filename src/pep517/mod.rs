@@ -86,7 +86,7 @@ pub const PASSED_THROUGH: &[&str] = &[
 /// How to build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    pub cache_dir: PathBuf,
+    pub cache: crate::cache::Cache,
     /// For the build environments' wheels and the index.
     pub fetch: FetchOptions,
     /// `--build-env KEY=VALUE`, on top of the scrubbed environment.
@@ -282,7 +282,7 @@ fn settle(
     options: &BuildOptions,
     index: &IndexClient,
 ) -> Result<Settled, BuildError> {
-    let log_directory = options.cache_dir.join("build-logs");
+    let log_directory = options.cache.bucket(crate::cache::Bucket::BuildLogs);
     fs_err::create_dir_all(&log_directory)
         .map_err(BuildError::io("cannot create", &log_directory))?;
     let log = hooks::log_path(
@@ -476,7 +476,7 @@ pub fn build_wheel(
         options,
     )?;
     if let Some(remote) = crate::registry::RemoteCache::open(&options.fetch) {
-        let directory = options.cache_dir.join("built").join(&key);
+        let directory = options.cache.bucket(crate::cache::Bucket::Built).join(&key);
         remote.push_built_wheel(&key, &directory.join(BUILD_RECORD), &built.path);
     }
     Ok(finished(built))
@@ -611,7 +611,7 @@ const BUILD_RECORD: &str = "akpkg-build.json";
 
 /// A wheel of the build cache, if one was stored under `key`.
 fn cached(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
-    let directory = options.cache_dir.join("built").join(key);
+    let directory = options.cache.bucket(crate::cache::Bucket::Built).join(key);
     let text = fs_err::read_to_string(directory.join(BUILD_RECORD)).ok()?;
     let mut built: BuiltWheel = serde_json::from_str(&text).ok()?;
     built.path = directory.join(&built.filename);
@@ -627,7 +627,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
         return Some(built);
     }
     let remote = crate::registry::RemoteCache::open(&options.fetch)?;
-    let parent = options.cache_dir.join("built");
+    let parent = options.cache.bucket(crate::cache::Bucket::Built);
     let (staging, files) = remote.pull_into(
         &parent,
         &crate::registry::built_wheel_tag(key),
@@ -658,7 +658,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     // The installer's own check (every entry against RECORD, hostile entries refused), into
     // the unpack cache the install then reuses.
     if let Err(problem) =
-        crate::install::unpack_cached(&wheel, Some(&wheel_name), &actual, &options.cache_dir, true)
+        crate::install::unpack_cached(&wheel, Some(&wheel_name), &actual, &options.cache, true)
     {
         remote.refused(
             &entry,
@@ -673,22 +673,16 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     Some(built)
 }
 
-/// Move a fresh wheel into `CACHE/built/<key>/` with its record, atomically.
+/// Move a fresh wheel into `CACHE/built-v1/<key>/` with its record, atomically.
 fn store(
     key: &str,
     wheel: &Path,
     mut built: BuiltWheel,
     options: &BuildOptions,
 ) -> Result<BuiltWheel, BuildError> {
-    let parent = options.cache_dir.join("built");
-    fs_err::create_dir_all(&parent).map_err(BuildError::io("cannot create", &parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".built-")
-        .tempdir_in(&parent)
-        .map_err(BuildError::io(
-            "cannot create a temporary directory in",
-            &parent,
-        ))?;
+    let parent = options.cache.bucket(crate::cache::Bucket::Built);
+    let staging = crate::cache::incoming_dir_in(&parent)
+        .map_err(BuildError::io("cannot create a directory in", &parent))?;
     let staged_wheel = staging.path().join(&built.filename);
     fs_err::copy(wheel, &staged_wheel).map_err(BuildError::io("cannot copy to", &staged_wheel))?;
     built.sha256 = crate::digest::sha256_hex_of_file(&staged_wheel)
@@ -698,11 +692,11 @@ fn store(
     let record_path = staging.path().join(BUILD_RECORD);
     fs_err::write(&record_path, record).map_err(BuildError::io("cannot write", &record_path))?;
     let directory = parent.join(key);
-    let staged = staging.keep();
-    if fs_err::rename(&staged, &directory).is_err() {
-        // Another process stored the same build first.
-        let _ = fs_err::remove_dir_all(&staged);
-    }
+    // Another process that stored the same build first has as good a wheel.
+    crate::cache::publish_dir(staging, &directory, |entry| {
+        entry.join(BUILD_RECORD).is_file()
+    })
+    .map_err(BuildError::io("cannot move into place", &directory))?;
     built.path = directory.join(&built.filename);
     Ok(built)
 }

@@ -348,11 +348,7 @@ impl RemoteCache {
         tag: &str,
         artifact_type: &str,
     ) -> Option<(tempfile::TempDir, Vec<(String, String)>)> {
-        std::fs::create_dir_all(bucket).ok()?;
-        let incoming = tempfile::Builder::new()
-            .prefix(".incoming-")
-            .tempdir_in(bucket)
-            .ok()?;
+        let incoming = crate::cache::incoming_dir_in(bucket).ok()?;
         let files = self.pull_files(tag, artifact_type, incoming.path())?;
         Some((incoming, files))
     }
@@ -369,10 +365,10 @@ impl RemoteCache {
 
 /// Rename a pulled and checked directory to `finished`, its key in the bucket; when another
 /// process put the same entry there first, ours is removed (the two are the same build).
+/// Best effort: an entry that cannot be published is only fetched again next time.
 pub fn publish(incoming: tempfile::TempDir, finished: &Path) {
-    let kept = incoming.keep();
-    if std::fs::rename(&kept, finished).is_err() {
-        let _ = std::fs::remove_dir_all(&kept);
+    if let Err(error) = crate::cache::publish_dir(incoming, finished, Path::is_dir) {
+        tracing::debug!("cannot keep {}: {error}", finished.display());
     }
 }
 

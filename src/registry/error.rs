@@ -62,22 +62,17 @@ pub enum RegistryError {
     #[error("the OCI image layout {path}: {message}")]
     Layout { path: PathBuf, message: String },
 
-    /// From `std::fs` calls, so the path is printed once (fs-err would add it again).
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 }
 
 impl RegistryError {
     pub(super) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
-        RegistryError::Io {
+        RegistryError::Io(crate::path_io::PathIoError {
             action,
             path: path.to_path_buf(),
             source,
-        }
+        })
     }
 
     pub(super) fn layout(path: &std::path::Path, message: impl Into<String>) -> Self {

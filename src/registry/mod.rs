@@ -74,10 +74,14 @@ impl Registry {
                 }
             })?
         };
-        let http = crate::fetch::client(options).map_err(|error| RegistryError::Request {
-            url: base.to_string(),
-            message: error.to_string(),
-        })?;
+        let http = options
+            .http()
+            .map_err(|error| RegistryError::Request {
+                url: base.to_string(),
+                message: error.to_string(),
+            })?
+            .client()
+            .clone();
         Ok(Registry {
             http,
             base,
@@ -437,7 +441,8 @@ mod tests {
     /// A token-authenticated registry in miniature, on 127.0.0.1: `/v2/` answers 401 with a
     /// Bearer challenge unless the request carries the token, which `/token` gives for the
     /// right login and password. Returns its address and the requests it saw (request line and
-    /// Authorization header).
+    /// Authorization header). One request per connection, each answer saying so: a client that
+    /// kept the connection for its next request would race the server's close.
     fn token_registry(requests: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
@@ -462,15 +467,15 @@ mod tests {
                 }
                 let answer = if line.starts_with("GET /token?") {
                     if authorization == "Basic YnVpbGRlcjpzM2NyZXQ=" {
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{\"token\":\"t0k3n\"}".to_string()
+                        "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 17\r\n\r\n{\"token\":\"t0k3n\"}".to_string()
                     } else {
-                        "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n".to_string()
+                        "HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".to_string()
                     }
                 } else if authorization == "Bearer t0k3n" {
-                    "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".to_string()
+                    "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".to_string()
                 } else {
                     format!(
-                        "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer realm=\"{realm}\",service=\"test-registry\"\r\ncontent-length: 0\r\n\r\n"
+                        "HTTP/1.1 401 Unauthorized\r\nconnection: close\r\nwww-authenticate: Bearer realm=\"{realm}\",service=\"test-registry\"\r\ncontent-length: 0\r\n\r\n"
                     )
                 };
                 seen.push(format!("{} {authorization}", line.trim()));
@@ -487,7 +492,7 @@ mod tests {
         let options = FetchOptions {
             retries: 0,
             netrc: crate::fetch::Netrc::parse("machine 127.0.0.1 login builder password s3cret"),
-            ..FetchOptions::new(std::env::temp_dir())
+            ..FetchOptions::new(crate::cache::Cache::new(std::env::temp_dir()))
         };
         let registry = Registry::connect(&address, &options).unwrap();
         let digest = Sha256::of_bytes(b"blob");

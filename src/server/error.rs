@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error(
         "the server needs the go command, and `{command}` cannot be run ({detail}). Install Go {required} or newer and put it on PATH, or give its path with --go"
@@ -70,11 +66,6 @@ impl ServerError {
         action: &'static str,
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> ServerError {
-        let path = path.to_path_buf();
-        move |source| ServerError::Io {
-            action,
-            path,
-            source,
-        }
+        crate::path_io::io(action, path)
     }
 }

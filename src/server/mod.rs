@@ -27,9 +27,6 @@ use crate::lock::LockedGo;
 pub use error::ServerError;
 pub use toolchain::{Toolchain, is_at_least};
 
-/// The cache bucket of built servers (its format version in the name).
-const BUCKET: &str = "go-server-v1";
-
 /// Lines of a failed build's log shown in the error.
 const TAIL_LINES: usize = 40;
 
@@ -91,7 +88,7 @@ pub struct ServerBuild<'a> {
     pub module_tree: &'a Path,
     /// What identifies the source's files: its tree id and the patches applied.
     pub source_key: &'a str,
-    pub cache_dir: &'a Path,
+    pub cache: &'a crate::cache::Cache,
     /// The go command, found by [`find_toolchain`].
     pub toolchain: &'a Toolchain,
     /// The shared remote cache, asked before building and given what was built.
@@ -133,7 +130,7 @@ pub struct LinkedModule {
 pub fn finished_or_pulled(request: &ServerBuild) -> Result<Option<bool>, ServerError> {
     let binary = request.recipe.binary_name()?;
     let key = build_key(request, request.toolchain);
-    let bucket = request.cache_dir.join(BUCKET);
+    let bucket = request.cache.bucket(crate::cache::Bucket::GoServer);
     if bucket.join(key.as_str()).join(binary.as_str()).is_file() {
         return Ok(Some(false));
     }
@@ -153,7 +150,7 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
 
     // 2.
     let key = build_key(request, toolchain);
-    let bucket = request.cache_dir.join(BUCKET);
+    let bucket = request.cache.bucket(crate::cache::Bucket::GoServer);
     let cached = bucket.join(key.as_str()).join(binary.as_str());
     // (The remote cache was asked by `finished_or_pulled`, before the modules were fetched.)
     let from_cache = cached.is_file();
@@ -275,13 +272,8 @@ fn go_build(
     let logs = bucket.join("logs");
     fs_err::create_dir_all(&logs).map_err(ServerError::io("cannot create", &logs))?;
     let log = logs.join(format!("{key}.log"));
-    let incoming = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempdir_in(bucket)
-        .map_err(ServerError::io(
-            "cannot create a temporary directory in",
-            bucket,
-        ))?;
+    let incoming = crate::cache::incoming_dir_in(bucket)
+        .map_err(ServerError::io("cannot create a directory in", bucket))?;
     let output = incoming.path().join(binary.as_str());
     let home = incoming.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
@@ -319,18 +311,11 @@ fn go_build(
     }
     fs_err::remove_dir_all(&home).map_err(ServerError::io("cannot remove", &home))?;
     let finished = bucket.join(key.as_str());
-    let kept = incoming.keep();
-    if let Err(error) = fs_err::rename(&kept, &finished) {
-        // Another run finished the same key first: its binary is the same build.
-        let _ = fs_err::remove_dir_all(&kept);
-        if !finished.join(binary.as_str()).is_file() {
-            return Err(ServerError::Io {
-                action: "cannot move the build into",
-                path: finished,
-                source: error,
-            });
-        }
-    }
+    // Another run that finished the same key first has the same build.
+    crate::cache::publish_dir(incoming, &finished, |entry| {
+        entry.join(binary.as_str()).is_file()
+    })
+    .map_err(ServerError::io("cannot move the build into", &finished))?;
     Ok(())
 }
 
@@ -414,7 +399,7 @@ fn unescape(text: &str) -> String {
 
 /// The build's whole environment: nothing of the caller's but PATH and the C toolchain's.
 fn build_environment(request: &ServerBuild, home: &Path) -> BTreeMap<String, String> {
-    let cache = |name: &str| request.cache_dir.join(name).display().to_string();
+    let cache = |bucket| request.cache.bucket(bucket).display().to_string();
     let proxy = url::Url::from_directory_path(request.module_tree)
         .map_or_else(|()| String::new(), |url| url.to_string());
     let mut environment: BTreeMap<String, String> = [
@@ -427,15 +412,15 @@ fn build_environment(request: &ServerBuild, home: &Path) -> BTreeMap<String, Str
         ("GOSUMDB", "off".to_string()),
         ("GOVCS", "*:off".to_string()),
         ("GOWORK", "off".to_string()),
-        ("GOMODCACHE", cache("go-module-cache")),
+        ("GOMODCACHE", cache(crate::cache::Bucket::GoModuleCache)),
         (
             "GOCACHE",
             std::env::var("GOCACHE")
                 .ok()
                 .filter(|value| Path::new(value).is_absolute())
-                .unwrap_or_else(|| cache("go-build-cache")),
+                .unwrap_or_else(|| cache(crate::cache::Bucket::GoBuildCache)),
         ),
-        ("GOPATH", cache("go-path")),
+        ("GOPATH", cache(crate::cache::Bucket::GoPath)),
         // Nothing of Go's embeds a time; set for the C compiler's __DATE__ and the like.
         (
             "SOURCE_DATE_EPOCH",

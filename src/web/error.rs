@@ -4,12 +4,8 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("{action} {}: {}", path.display(), crate::path_io::Reason(source))]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] crate::path_io::PathIoError),
 
     #[error("{path}: not valid JSON: {detail}")]
     Json { path: PathBuf, detail: String },
@@ -99,11 +95,6 @@ impl WebError {
         action: &'static str,
         path: &std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> WebError {
-        let path = path.to_path_buf();
-        move |source| WebError::Io {
-            action,
-            path,
-            source,
-        }
+        crate::path_io::io(action, path)
     }
 }

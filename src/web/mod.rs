@@ -33,9 +33,6 @@ pub use package_lock::{OverrideWarning, ResolvedOverride};
 use crate::identity::{NpmIntegrity, Sha256};
 use crate::lock::LockedNpmPackage;
 
-/// The build cache's bucket for web outputs (format version in the name).
-pub const BUCKET: &str = "web-v1";
-
 /// What the recipe's `[web]` says to build.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -184,7 +181,7 @@ pub struct WebBuild<'a> {
     pub tarballs: &'a crate::fetch::NpmTarballs,
     /// The generator's jar and the java command, when the client is generated.
     pub generator: Option<Generator<'a>>,
-    pub cache_dir: &'a Path,
+    pub cache: &'a crate::cache::Cache,
     /// `GIT_BUILD_HASH`: the release commit, so that file names and the server agree.
     pub git_build_hash: Option<&'a str>,
     /// The shared remote cache, asked before building and given what was built.
@@ -230,7 +227,7 @@ fn applied_overrides<'r>(request: &WebBuild<'r>) -> Result<Vec<&'r NpmOverride>,
 /// generator) needs fetching. Only the key's inputs are read.
 pub fn finished_or_pulled(request: &WebBuild) -> Result<Option<bool>, WebError> {
     let key = build_key(request, &applied_overrides(request)?)?;
-    let bucket = request.cache_dir.join(BUCKET);
+    let bucket = request.cache.bucket(crate::cache::Bucket::Web);
     if finished_record(&bucket.join(key.as_str()))?.is_some() {
         return Ok(Some(false));
     }
@@ -249,7 +246,7 @@ pub fn build(request: &WebBuild) -> Result<BuiltWeb, WebError> {
 
     // 2.
     let key = build_key(request, &overrides)?;
-    let bucket = request.cache_dir.join(BUCKET);
+    let bucket = request.cache.bucket(crate::cache::Bucket::Web);
     let finished = bucket.join(key.as_str());
     // (The remote cache was asked by `finished_or_pulled`, before the tarballs were fetched.)
     let (record, from_cache) = match finished_record(&finished)? {
@@ -563,7 +560,7 @@ npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integri
             packages: &[],
             tarballs: &tarballs,
             generator: None,
-            cache_dir: directory.path(),
+            cache: &crate::cache::Cache::new(directory.path()),
             git_build_hash: Some("abc"),
             remote_cache: None,
         };

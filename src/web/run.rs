@@ -355,11 +355,11 @@ fn lock(path: &Path) -> Result<fs_err::File, WebError> {
         .open(path)
         .map_err(WebError::io("cannot open the lock file", path))?;
     rustix::fs::flock(file.file(), rustix::fs::FlockOperation::LockExclusive).map_err(|error| {
-        WebError::Io {
+        WebError::Io(crate::path_io::PathIoError {
             action: "cannot lock",
             path: path.to_path_buf(),
             source: error.into(),
-        }
+        })
     })?;
     Ok(file)
 }
@@ -483,13 +483,8 @@ fn publish(
     bucket: &Path,
     finished: &Path,
 ) -> Result<(), WebError> {
-    let incoming = tempfile::Builder::new()
-        .prefix(".incoming-")
-        .tempdir_in(bucket)
-        .map_err(WebError::io(
-            "cannot create a temporary directory in",
-            bucket,
-        ))?;
+    let incoming = crate::cache::incoming_dir_in(bucket)
+        .map_err(WebError::io("cannot create a directory in", bucket))?;
     let copy = incoming.path().join("output");
     fs_err::create_dir_all(&copy).map_err(WebError::io("cannot create", &copy))?;
     crate::archive::copy_tree(output, &copy, &[])?;
@@ -499,16 +494,7 @@ fn publish(
         detail: error.to_string(),
     })?;
     fs_err::write(&record_path, text).map_err(WebError::io("cannot write", &record_path))?;
-    let kept = incoming.keep();
-    if let Err(error) = fs_err::rename(&kept, finished) {
-        let _ = fs_err::remove_dir_all(&kept);
-        if !finished.join("output").is_dir() {
-            return Err(WebError::Io {
-                action: "cannot move the build into",
-                path: finished.to_path_buf(),
-                source: error,
-            });
-        }
-    }
+    crate::cache::publish_dir(incoming, finished, |entry| entry.join("output").is_dir())
+        .map_err(WebError::io("cannot move the build into", finished))?;
     Ok(())
 }

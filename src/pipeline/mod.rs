@@ -1,0 +1,20 @@
+//! The steps that join the stages, as typed values that both the CLI and `assemble` take:
+//! a plan's fetch set, its build set, and akpkg's lock written from them.
+//!
+//! ```text
+//! plan ──FetchSet::of_plan──▶ FetchSet ──fetch──▶ artifacts, checkouts
+//!      ──build_set──────────▶ [PlannedBuild] ──lock_build_environments──▶ LockedBuilds
+//!      ──akpkg_lock──────────▶ AkpkgLock ──write──▶ FILE
+//! ```
+
+mod build_set;
+mod error;
+mod fetch_set;
+mod write_lock;
+
+pub use build_set::{FetchedSources, PlannedBuild, build_set};
+pub use error::{EnvironmentFailure, PipelineError};
+pub use fetch_set::FetchSet;
+pub use write_lock::{
+    LockInputs, LockedBuilds, akpkg_lock, lock_build_environments, lock_go, write,
+};
