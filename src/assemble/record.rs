@@ -20,7 +20,7 @@ use crate::pep517::BuiltWheel;
 /// The manifest written into the prefix.
 #[derive(Serialize)]
 #[serde(rename_all = "kebab-case")]
-struct Manifest<'a> {
+struct PrefixManifest<'a> {
     akpkg: &'static str,
     recipe: String,
     source: ManifestSource,
@@ -117,7 +117,7 @@ pub struct Recorded {
 pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, AssembleError> {
     let recipe = &inputs.loaded.recipe;
     let lock = &inputs.loaded.lock;
-    let manifest = Manifest {
+    let manifest = PrefixManifest {
         akpkg: env!("CARGO_PKG_VERSION"),
         // The recipe's file name only: a path would name the build machine.
         recipe: format!(
@@ -199,7 +199,7 @@ fn distribution_entry(
 
 /// The SBOM document of a recorded prefix.
 fn inputs_for_sbom(
-    manifest: &Manifest<'_>,
+    manifest: &PrefixManifest<'_>,
     inputs: &RecordInputs<'_>,
 ) -> Result<sbom::Bom, serde_json::Error> {
     let recipe = &inputs.loaded.recipe;

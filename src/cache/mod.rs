@@ -148,7 +148,7 @@ pub fn incoming_file_in(parent: &Path) -> io::Result<tempfile::NamedTempFile> {
         .map_err(|error| with_path(error, "cannot create a file in", parent))
 }
 
-/// The prefix of entries still being written; `cache clean` and readers skip them.
+/// The prefix of entries still being written: never a key, so never mistaken for an entry.
 pub const INCOMING_PREFIX: &str = ".incoming-";
 
 /// Who holds the published entry.

@@ -43,7 +43,7 @@ struct GitEntry {
 }
 
 #[derive(Deserialize)]
-struct Manifest {
+struct BundleManifest {
     #[serde(default)]
     git: Vec<GitEntry>,
 }
@@ -66,7 +66,7 @@ pub fn read_bundle(bundle: &Path) -> Result<BundleGitSources, FetchError> {
             source,
         })
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|error| {
+    let manifest: BundleManifest = serde_json::from_str(&text).map_err(|error| {
         FetchError::Setup(format!(
             "{}: not a bundle manifest: {error}",
             path.display()

@@ -202,7 +202,7 @@ impl ArtifactCache {
     }
 
     /// Where the artifact with this sha256 is (or would be) stored.
-    pub fn path(&self, sha256: &str) -> PathBuf {
+    pub fn path(&self, sha256: &Sha256) -> PathBuf {
         self.directory.join(sha256)
     }
 

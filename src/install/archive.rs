@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::InstallError;
 use super::record::{RecordEntry, parse_record, record_hash_of_digest};
 use crate::contained::{Contained, ContainedError, Existing, FileMode};
+use crate::identity::Sha256;
 use crate::limits::{ArchiveBudget, Budgeted};
 use crate::tags::WheelFilename;
 
@@ -34,9 +35,9 @@ pub struct UnpackedWheel {
 
 /// What an unpacking checked, bound to the wheel it came from.
 #[derive(Serialize, Deserialize)]
-struct Manifest {
+struct UnpackedManifest {
     /// The sha256 of the wheel these files came from.
-    wheel_sha256: String,
+    wheel_sha256: Sha256,
     dist_info: String,
     /// Whether RECORD was checked and agreed.
     verified: bool,
@@ -75,10 +76,10 @@ impl FileStamp {
 
 /// Whether an unpacked entry is still what its manifest says: bound to this wheel, and every
 /// file a regular file with its size and stamp.
-fn still_intact(directory: &Path, manifest: &Manifest, sha256: &str) -> bool {
+fn still_intact(directory: &Path, manifest: &UnpackedManifest, sha256: &Sha256) -> bool {
     use rayon::prelude::*;
     let files = directory.join("files");
-    manifest.wheel_sha256 == sha256
+    manifest.wheel_sha256 == *sha256
         && manifest
             .files
             .par_iter()
@@ -89,7 +90,7 @@ fn still_intact(directory: &Path, manifest: &Manifest, sha256: &str) -> bool {
 pub fn unpack_cached(
     wheel: &Path,
     filename: Option<&str>,
-    sha256: &str,
+    sha256: &Sha256,
     cache: &crate::cache::Cache,
     verify_record: bool,
 ) -> Result<UnpackedWheel, InstallError> {
@@ -113,12 +114,11 @@ pub fn unpack_cached(
     }
 
     // The wheel's bytes are read only on a miss: check first that they are the pinned ones.
-    let actual =
-        crate::digest::sha256_hex_of_file(wheel).map_err(InstallError::io("cannot read", wheel))?;
-    if actual != sha256 {
+    let actual = Sha256::of_file(wheel).map_err(InstallError::io("cannot read", wheel))?;
+    if actual != *sha256 {
         return Err(InstallError::ChangedWheel {
             wheel: wheel.to_path_buf(),
-            expected: sha256.to_string(),
+            expected: sha256.clone(),
             actual,
         });
     }
@@ -149,8 +149,8 @@ pub fn unpack_cached(
             Ok((entry.path.clone(), entry.hash.clone(), size, stamp))
         })
         .collect::<Result<_, InstallError>>()?;
-    let manifest = Manifest {
-        wheel_sha256: sha256.to_string(),
+    let manifest = UnpackedManifest {
+        wheel_sha256: sha256.clone(),
         dist_info,
         verified: verify_record,
         record_relaxed,
@@ -204,7 +204,7 @@ fn wheel_filename(wheel: &Path, given: Option<&str>) -> Result<WheelFilename, In
     )
 }
 
-fn read_manifest(directory: &Path) -> Option<Manifest> {
+fn read_manifest(directory: &Path) -> Option<UnpackedManifest> {
     let text = fs_err::read(directory.join("manifest.json")).ok()?;
     serde_json::from_slice(&text).ok()
 }
@@ -213,7 +213,7 @@ fn from_manifest(
     wheel: &Path,
     filename: WheelFilename,
     directory: &Path,
-    manifest: Manifest,
+    manifest: UnpackedManifest,
 ) -> UnpackedWheel {
     UnpackedWheel {
         wheel: wheel.to_path_buf(),
@@ -508,7 +508,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let wheel = directory.path().join("tiny-1.0-py3-none-any.whl");
         fs_err::write(&wheel, b"not the pinned bytes").unwrap();
-        let pinned = "0".repeat(64);
+        let pinned: Sha256 = "0".repeat(64).parse().unwrap();
         let error = unpack_cached(
             &wheel,
             None,

@@ -22,8 +22,8 @@ pub enum InstallError {
     )]
     ChangedWheel {
         wheel: PathBuf,
-        expected: String,
-        actual: String,
+        expected: crate::identity::Sha256,
+        actual: crate::identity::Sha256,
     },
 
     #[error("{wheel}: the archive lists `{entry}` twice")]

@@ -15,6 +15,8 @@ mod record;
 mod scripts;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::identity::Sha256;
 use std::path::{Component, Path, PathBuf};
 
 use pep440_rs::Version;
@@ -219,7 +221,7 @@ pub fn install_wheels_reporting(
         .par_iter()
         .map(|wheel| {
             let sha256 = match &wheel.sha256 {
-                Some(sha256) => sha256.to_string(),
+                Some(sha256) => sha256.clone(),
                 None => remembered_sha256(&wheel.path, &options.cache)?,
             };
             let unpacked = archive::unpack_cached(
@@ -790,7 +792,7 @@ fn finish_wheel(
 /// times (device, inode, size, modification and status-change time), so that installing the
 /// same files again does not re-read them. Any write to the file changes its status-change
 /// time, which makes a new key, so a changed file is always hashed anew.
-fn remembered_sha256(path: &Path, cache: &crate::cache::Cache) -> Result<String, InstallError> {
+fn remembered_sha256(path: &Path, cache: &crate::cache::Cache) -> Result<Sha256, InstallError> {
     use std::os::unix::fs::MetadataExt;
     let metadata = fs_err::metadata(path).map_err(InstallError::io("cannot read", path))?;
     let identity = format!(
@@ -806,9 +808,9 @@ fn remembered_sha256(path: &Path, cache: &crate::cache::Cache) -> Result<String,
     );
     let key = crate::digest::sha256_hex(identity.as_bytes());
     let memo = cache.bucket(crate::cache::Bucket::FileHashes).join(&key);
-    if let Ok(known) = fs_err::read_to_string(&memo)
-        && known.len() == 64
-        && known.bytes().all(|byte| byte.is_ascii_hexdigit())
+    if let Some(known) = fs_err::read_to_string(&memo)
+        .ok()
+        .and_then(|known| known.parse::<Sha256>().ok())
     {
         return Ok(known);
     }
@@ -820,9 +822,9 @@ fn remembered_sha256(path: &Path, cache: &crate::cache::Cache) -> Result<String,
     Ok(sha256)
 }
 
-/// The lowercase hex sha256 of a file.
-fn sha256_of_file(path: &Path) -> Result<String, InstallError> {
-    crate::digest::sha256_hex_of_file(path).map_err(InstallError::io("cannot read", path))
+/// The sha256 of a file.
+fn sha256_of_file(path: &Path) -> Result<Sha256, InstallError> {
+    Sha256::of_file(path).map_err(InstallError::io("cannot read", path))
 }
 
 #[cfg(test)]

@@ -30,13 +30,13 @@ struct Header {
 #[serde(rename_all = "kebab-case")]
 struct UvLockFile {
     requires_python: Option<Spanned<String>>,
-    manifest: Option<Manifest>,
+    manifest: Option<UvManifest>,
     #[serde(default, rename = "package")]
     packages: Vec<UvPackage>,
 }
 
 #[derive(Deserialize)]
-struct Manifest {
+struct UvManifest {
     #[serde(default)]
     members: Vec<Spanned<String>>,
 }

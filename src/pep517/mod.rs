@@ -35,6 +35,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::fetch::{FetchOptions, IndexClient};
+use crate::identity::Sha256;
 use crate::interpreter::Target;
 use crate::tags::WheelFilename;
 
@@ -116,7 +117,7 @@ pub struct BuiltWheel {
     /// In the build cache.
     pub path: PathBuf,
     pub filename: String,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub backend: String,
     /// The static and dynamic build requirements.
     pub requires: Vec<String>,
@@ -457,24 +458,19 @@ pub fn build_wheel(
         ));
     }
     let requires = all_requires(&prepared.system, &settled.dynamic);
-    let built = store(
-        &key,
-        &produced,
-        BuiltWheel {
-            name: request.name.clone(),
-            path: PathBuf::new(),
-            filename,
-            sha256: String::new(),
-            backend: prepared.system.backend.clone(),
-            requires,
-            environment: settled.pins,
-            source: prepared.source_id.clone(),
-            from_cache: false,
-            from_remote_cache: false,
-            seconds: 0.0,
-        },
-        options,
-    )?;
+    let built = store(&key, &produced, &filename, options, |sha256| BuiltWheel {
+        name: request.name.clone(),
+        path: PathBuf::new(),
+        filename: filename.clone(),
+        sha256,
+        backend: prepared.system.backend.clone(),
+        requires,
+        environment: settled.pins,
+        source: prepared.source_id.clone(),
+        from_cache: false,
+        from_remote_cache: false,
+        seconds: 0.0,
+    })?;
     if let Some(remote) = crate::registry::RemoteCache::open(&options.fetch) {
         let directory = options.cache.bucket(crate::cache::Bucket::Built).join(&key);
         remote.push_built_wheel(&key, &directory.join(BUILD_RECORD), &built.path);
@@ -645,7 +641,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())?;
     let wheel = staging.path().join(&wheel_name);
-    let actual = crate::digest::sha256_hex_of_file(&wheel).ok()?;
+    let actual = Sha256::of_file(&wheel).ok()?;
     let entry = format!("the built wheel {wheel_name} (key {key})");
     if record_name != BUILD_RECORD || record.filename != wheel_name || record.sha256 != actual {
         remote.refused(
@@ -674,19 +670,22 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
 }
 
 /// Move a fresh wheel into `CACHE/built-v1/<key>/` with its record, atomically.
+/// `record` makes the build record from the stored wheel's sha256.
 fn store(
     key: &str,
     wheel: &Path,
-    mut built: BuiltWheel,
+    filename: &str,
     options: &BuildOptions,
+    record: impl FnOnce(Sha256) -> BuiltWheel,
 ) -> Result<BuiltWheel, BuildError> {
     let parent = options.cache.bucket(crate::cache::Bucket::Built);
     let staging = crate::cache::incoming_dir_in(&parent)
         .map_err(BuildError::io("cannot create a directory in", &parent))?;
-    let staged_wheel = staging.path().join(&built.filename);
+    let staged_wheel = staging.path().join(filename);
     fs_err::copy(wheel, &staged_wheel).map_err(BuildError::io("cannot copy to", &staged_wheel))?;
-    built.sha256 = crate::digest::sha256_hex_of_file(&staged_wheel)
-        .map_err(BuildError::io("cannot read", &staged_wheel))?;
+    let mut built = record(
+        Sha256::of_file(&staged_wheel).map_err(BuildError::io("cannot read", &staged_wheel))?,
+    );
     let record = serde_json::to_string_pretty(&built)
         .map_err(|error| BuildError::Setup(error.to_string()))?;
     let record_path = staging.path().join(BUILD_RECORD);

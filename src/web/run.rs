@@ -220,7 +220,7 @@ pub fn build_at_fixed_path(
     let root = PathBuf::from(format!("/tmp/akpkg-web-{}", &key.as_str()[..16]));
     // One build per key at a time: the path is shared by every cache directory. A build that
     // finished while this one waited is taken as it is.
-    let _lock = lock(&PathBuf::from(format!("{}.lock", root.display())))?;
+    let _lock = lock_exclusively(&PathBuf::from(format!("{}.lock", root.display())))?;
     let finished = bucket.join(key.as_str());
     if let Some(record) = super::finished_record(&finished)? {
         return Ok(record);
@@ -347,7 +347,7 @@ fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|word| (*word).to_string()).collect()
 }
 
-fn lock(path: &Path) -> Result<fs_err::File, WebError> {
+fn lock_exclusively(path: &Path) -> Result<fs_err::File, WebError> {
     let file = fs_err::OpenOptions::new()
         .create(true)
         .truncate(false)
