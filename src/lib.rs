@@ -1,16 +1,26 @@
-//! akpkg: build authentik's Python backend from pinned sources into a relocatable prefix.
+//! akpkg: build authentik from pinned sources into a relocatable prefix.
 //!
-//! One module per pipeline stage; data flows one way:
-//! - [`lock`] reads pinned requirements (uv.lock, requirements.txt, pylock.toml) into a `Lock`;
-//! - [`plan`] chooses, for one [`target`], the wheel or build of every distribution;
-//! - [`fetch`] brings every artifact and git source of a plan into the cache, verified;
-//! - [`install`] installs wheel files into a relocatable, venv-style prefix.
+//! The stages, in the order data flows through them:
+//! - [`lock`] reads pinned requirements (uv.lock, requirements.txt, pylock.toml, akpkg's lock);
+//! - [`plan`] chooses, for one [`interpreter::Target`], the wheel or build of every distribution;
+//! - [`pipeline`] joins the stages in typed steps: a plan's fetch set and build set, akpkg's lock;
+//! - [`fetch`] brings every artifact, git source, Go module and npm tarball into the cache,
+//!   verified, over the run's one HTTP service;
+//! - [`patch`] applies the recipe's patches to the source;
+//! - [`pep517`] builds wheels from sdists and source trees in isolated environments;
+//! - [`server`] builds the Go server, [`web`] the web UI;
+//! - [`install`] installs wheels into a relocatable prefix;
+//! - [`closure`] makes the prefix's native code need nothing of the build machine;
+//! - [`assemble`] runs them into a staged prefix, records and verifies it, and moves it in place;
+//! - [`layer`] writes a prefix as a reproducible layer and OCI image; [`registry`] pushes it
+//!   and serves the remote cache.
 //!
-//! [`tags`] holds wheel file names and tag ranking, [`pep508`] guarded requirement and marker
-//! parsing, [`digest`] the shared sha256 helpers,
-//! [`archive`] safe tar reading and deterministic tar writing, [`contained`] the one I/O edge
-//! for writes into a destination, [`identity`] the typed identities checked at the boundary, and
-//! [`cli`] parses arguments and prints.
+//! Shared by the stages: [`cache`] (the cache's one layout and the only way to write into it),
+//! [`contained`] (the one I/O edge for writes into a destination), [`path_io`] (the one path
+//! I/O error), [`identity`] (typed identities checked at the boundary), [`archive`] (safe tar
+//! reading, deterministic tar writing), [`tags`], [`pep508`], [`metadata`], [`digest`],
+//! [`limits`], [`timestamp`], [`progress`] and [`preflight`]. [`cli`] maps arguments to options
+//! and prints.
 
 pub mod archive;
 pub mod assemble;

@@ -272,14 +272,6 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         )),
         None => None,
     };
-    let downloaded: Vec<_> = fetched
-        .iter()
-        .filter(|artifact| artifact.downloaded)
-        .collect();
-    let bytes: u64 = downloaded
-        .iter()
-        .filter_map(|artifact| artifact.request.size)
-        .sum();
     if let Some(destination) = &args.dest {
         let git_sources: Vec<_> = git_requests
             .iter()
@@ -295,72 +287,109 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         }
         fetch::write_bundle(&fetched, &git_sources, destination)?;
     }
-    let git: Vec<serde_json::Value> = git_requests
-        .iter()
-        .zip(&checkouts)
-        .map(|(request, checkout)| {
-            serde_json::json!({
-                "name": request.name,
-                "repository": request.repository,
-                "commit": request.commit.to_string(),
-                "tree": checkout.tree_id.to_string(),
-            })
-        })
-        .collect();
-    let seconds = started.elapsed().as_secs_f64();
+    let report = Report {
+        artifacts: &fetched,
+        git: git_requests.iter().zip(&checkouts).collect(),
+        go_modules: go_modules.as_ref().map(|(_, tree)| tree),
+        npm: npm.as_ref().map(|(_, tarballs)| tarballs),
+        cache: options.cache.bucket(crate::cache::Bucket::Artifacts),
+        bundle: args.dest.as_deref(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
     if args.json {
-        let value = serde_json::json!({
+        print(&format!("{}\n", report.json()))
+    } else {
+        print(&report.text())
+    }
+}
+
+/// What `akpkg fetch` brought, for its summary.
+struct Report<'a> {
+    artifacts: &'a [fetch::FetchedArtifact],
+    git: Vec<(&'a fetch::GitRequest, &'a fetch::GitCheckout)>,
+    go_modules: Option<&'a fetch::GoModuleTree>,
+    npm: Option<&'a fetch::NpmTarballs>,
+    cache: PathBuf,
+    bundle: Option<&'a std::path::Path>,
+    seconds: f64,
+}
+
+impl Report<'_> {
+    fn downloaded(&self) -> (usize, u64) {
+        let downloaded = self.artifacts.iter().filter(|artifact| artifact.downloaded);
+        let bytes = downloaded
+            .clone()
+            .filter_map(|artifact| artifact.request.size)
+            .sum();
+        (downloaded.count(), bytes)
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let (downloaded, bytes) = self.downloaded();
+        let git: Vec<serde_json::Value> = self
+            .git
+            .iter()
+            .map(|(request, checkout)| {
+                serde_json::json!({
+                    "name": request.name,
+                    "repository": request.repository,
+                    "commit": request.commit.to_string(),
+                    "tree": checkout.tree_id.to_string(),
+                })
+            })
+            .collect();
+        serde_json::json!({
             "event": "summary",
-            "artifacts": fetched.len(),
-            "cache": options.cache.bucket(crate::cache::Bucket::Artifacts),
-            "downloaded": downloaded.len(),
+            "artifacts": self.artifacts.len(),
+            "cache": self.cache,
+            "downloaded": downloaded,
             "bytes": bytes,
-            "bundle": args.dest,
+            "bundle": self.bundle,
             "git": git,
-            "go-module-files": go_modules.as_ref().map(|(_, tree)| tree.files),
-            "go-module-files-fetched": go_modules.as_ref().map(|(_, tree)| tree.fetched),
-            "npm-tarballs": npm.as_ref().map(|(_, tarballs)| tarballs.tarballs),
-            "npm-tarballs-downloaded": npm.as_ref().map(|(_, tarballs)| tarballs.downloaded),
-            "seconds": seconds,
-        });
-        return print(&format!("{value}\n"));
+            "go-module-files": self.go_modules.map(|tree| tree.files),
+            "go-module-files-fetched": self.go_modules.map(|tree| tree.fetched),
+            "npm-tarballs": self.npm.map(|tarballs| tarballs.tarballs),
+            "npm-tarballs-downloaded": self.npm.map(|tarballs| tarballs.downloaded),
+            "seconds": self.seconds,
+        })
     }
-    let mut summary = format!(
-        "{} artifacts in {} ({} downloaded, {:.1} MB) in {seconds:.1}s\n",
-        fetched.len(),
-        options
-            .cache
-            .bucket(crate::cache::Bucket::Artifacts)
-            .display(),
-        downloaded.len(),
-        bytes as f64 / 1e6,
-    );
-    if let Some((_, tree)) = &go_modules {
-        summary.push_str(&format!(
-            "{} Go module files in {} ({} fetched), checked against go.sum\n",
-            tree.files,
-            tree.directory.display(),
-            tree.fetched
-        ));
+
+    fn text(&self) -> String {
+        let (downloaded, bytes) = self.downloaded();
+        let mut summary = format!(
+            "{} artifacts in {} ({downloaded} downloaded, {:.1} MB) in {:.1}s\n",
+            self.artifacts.len(),
+            self.cache.display(),
+            bytes as f64 / 1e6,
+            self.seconds,
+        );
+        if let Some(tree) = self.go_modules {
+            summary.push_str(&format!(
+                "{} Go module files in {} ({} fetched), checked against go.sum\n",
+                tree.files,
+                tree.directory.display(),
+                tree.fetched
+            ));
+        }
+        if let Some(tarballs) = self.npm {
+            summary.push_str(&format!(
+                "{} npm tarballs in {} ({} downloaded), checked by sha512\n",
+                tarballs.tarballs,
+                tarballs.directory.display(),
+                tarballs.downloaded
+            ));
+        }
+        if let Some(destination) = self.bundle {
+            summary.push_str(&format!("bundle written to {}\n", destination.display()));
+        }
+        for (request, checkout) in &self.git {
+            summary.push_str(&format!(
+                "git {} {} at {}: tree {}\n",
+                request.name, request.repository, request.commit, checkout.tree_id
+            ));
+        }
+        summary
     }
-    if let Some((_, tarballs)) = &npm {
-        summary.push_str(&format!(
-            "{} npm tarballs in {} ({} downloaded), checked by sha512\n",
-            tarballs.tarballs,
-            tarballs.directory.display(),
-            tarballs.downloaded
-        ));
-    }
-    if let Some(destination) = &args.dest {
-        summary.push_str(&format!("bundle written to {}\n", destination.display()));
-    }
-    for (request, checkout) in git_requests.iter().zip(&checkouts) {
-        summary.push_str(&format!(
-            "git {} {} at {}: tree {}\n",
-            request.name, request.repository, request.commit, checkout.tree_id
-        ));
-    }
-    print(&summary)
 }
 
 pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {

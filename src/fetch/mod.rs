@@ -118,7 +118,7 @@ pub struct FetchOptions {
     pub npm_bundle: Option<PathBuf>,
     /// The shared remote cache (`--remote-cache`), asked before downloading or building.
     pub remote_cache: Option<crate::registry::RemoteCacheLocation>,
-    /// The run's one HTTP service, built on first use from these options (see [`http`]).
+    /// The run's one HTTP service, built on first use from these options ([`HttpService`]).
     pub http: SharedHttp,
 }
 
