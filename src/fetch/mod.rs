@@ -230,7 +230,7 @@ impl ArtifactCache {
             .map_err(|error| StoreFailure::Write(error.into()))?;
         let temporary = Temporary {
             store: &store,
-            name: Contained::temporary_name(".incoming-"),
+            name: Contained::temporary_name(crate::cache::INCOMING_PREFIX),
         };
         let mut file = store
             .create_file(&temporary.name, FileMode::Regular, Existing::Refuse)
@@ -271,7 +271,7 @@ impl ArtifactCache {
             let is_incoming = entry
                 .file_name()
                 .to_string_lossy()
-                .starts_with(".incoming-");
+                .starts_with(crate::cache::INCOMING_PREFIX);
             let idle = entry
                 .metadata()
                 .and_then(|metadata| metadata.modified())
