@@ -59,13 +59,8 @@ pub struct BundleGitSources {
 /// Read a bundle's manifest: its git archives and their pinned tree ids.
 pub fn read_bundle(bundle: &Path) -> Result<BundleGitSources, FetchError> {
     let path = bundle.join(BUNDLE_MANIFEST);
-    let text = fs_err::read_to_string(&path).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot read the bundle manifest",
-            path: path.clone(),
-            source,
-        })
-    })?;
+    let text = fs_err::read_to_string(&path)
+        .map_err(FetchError::io("cannot read the bundle manifest", &path))?;
     let manifest: BundleManifest = serde_json::from_str(&text).map_err(|error| {
         FetchError::Setup(format!(
             "{}: not a bundle manifest: {error}",

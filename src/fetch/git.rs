@@ -214,22 +214,11 @@ pub fn fetch_commit(
     if let (true, Some(tree_id)) = (directory.is_dir(), recorded_tree(&tree_file)) {
         return Ok(GitCheckout { directory, tree_id });
     }
-    let staging = crate::cache::incoming_dir_in(&parent).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot create a directory in",
-            path: parent.clone(),
-            source,
-        })
-    })?;
+    let staging = crate::cache::incoming_dir_in(&parent)
+        .map_err(FetchError::io("cannot create a directory in", &parent))?;
     let work = staging.path().join("checkout");
     let git = |arguments: &[&str]| run_git(&work, arguments);
-    fs_err::create_dir_all(&work).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot create",
-            path: work.clone(),
-            source,
-        })
-    })?;
+    fs_err::create_dir_all(&work).map_err(FetchError::io("cannot create", &work))?;
     git(&["init", "--quiet"])?;
     git(&["remote", "add", "origin", repository])?;
     // Servers that allow fetching a commit by id take the shallow route; others need history.
@@ -245,13 +234,8 @@ pub fn fetch_commit(
     ])?;
     let expected = git(&["rev-parse", &format!("{commit}^{{tree}}")])?;
     let work_tree = work.clone();
-    fs_err::remove_dir_all(work.join(".git")).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot remove",
-            path: work.join(".git"),
-            source,
-        })
-    })?;
+    fs_err::remove_dir_all(work.join(".git"))
+        .map_err(FetchError::io("cannot remove", &work.join(".git")))?;
     let actual = tree_id(&work_tree)?;
     if actual != expected {
         return Err(FetchError::Git(format!(
@@ -274,21 +258,10 @@ pub fn import_archive(
     let parent = cache.bucket(crate::cache::Bucket::Git);
     let directory = parent.join(commit);
     let tree_file = parent.join(format!("{commit}.tree"));
-    let staging = crate::cache::incoming_dir_in(&parent).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot create a directory in",
-            path: parent.clone(),
-            source,
-        })
-    })?;
+    let staging = crate::cache::incoming_dir_in(&parent)
+        .map_err(FetchError::io("cannot create a directory in", &parent))?;
     let root = staging.path().join("files");
-    fs_err::create_dir_all(&root).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot create",
-            path: root.clone(),
-            source,
-        })
-    })?;
+    fs_err::create_dir_all(&root).map_err(FetchError::io("cannot create", &root))?;
     if archive.is_dir() {
         crate::archive::copy_tree(archive, &root, &[".git"])?;
     } else {

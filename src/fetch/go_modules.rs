@@ -151,13 +151,7 @@ pub fn fetch_go_modules(
             let copy = |temporary: &Path| {
                 fs_err::copy(&origin, temporary)
                     .map(|_| ())
-                    .map_err(|source| {
-                        FetchError::Io(crate::path_io::PathIoError {
-                            action: "cannot copy",
-                            path: origin.clone(),
-                            source,
-                        })
-                    })
+                    .map_err(FetchError::io("cannot copy", &origin))
             };
             place_checked(file, &directory, copy, &origin.display().to_string())?;
         }
@@ -351,13 +345,8 @@ fn write_info(module: &LockedGoModule, directory: &Path) -> Result<(), FetchErro
         return Ok(());
     }
     let text = serde_json::json!({ "Version": module.version.as_str() }).to_string();
-    crate::cache::publish_bytes(&path, text.as_bytes()).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot write",
-            path: path.clone(),
-            source,
-        })
-    })
+    crate::cache::publish_bytes(&path, text.as_bytes())
+        .map_err(FetchError::io("cannot write", &path))
 }
 
 /// Go's `dirhash.Hash1` of files given as (name, sha256 of the contents).

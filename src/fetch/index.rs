@@ -361,25 +361,13 @@ impl IndexClient {
 }
 
 fn read_text(path: &std::path::Path) -> Result<String, FetchError> {
-    fs_err::read_to_string(path).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot read",
-            path: path.to_path_buf(),
-            source,
-        })
-    })
+    fs_err::read_to_string(path).map_err(FetchError::io("cannot read", path))
 }
 
 /// `*.dist-info/METADATA` of a wheel file.
 fn wheel_metadata(path: &std::path::Path) -> Result<String, FetchError> {
     let invalid = |reason: String| FetchError::Index(format!("{}: {reason}", path.display()));
-    let file = fs_err::File::open(path).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot open",
-            path: path.to_path_buf(),
-            source,
-        })
-    })?;
+    let file = fs_err::File::open(path).map_err(FetchError::io("cannot open", path))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|error| invalid(format!("not a zip file: {error}")))?;
     let name = (0..archive.len())

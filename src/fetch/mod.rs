@@ -294,23 +294,12 @@ impl ArtifactCache {
     /// was stored (bit rot, a hand edit) is removed and reported.
     pub fn check(&self, request: &ArtifactRequest) -> Result<PathBuf, FetchError> {
         let path = self.path(&request.sha256);
-        let actual = crate::digest::sha256_hex_of_file(&path).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: path.clone(),
-                source,
-            })
-        })?;
+        let actual = crate::digest::sha256_hex_of_file(&path)
+            .map_err(FetchError::io("cannot read", &path))?;
         if actual == request.sha256 {
             return Ok(path);
         }
-        fs_err::remove_file(&path).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot remove",
-                path: path.clone(),
-                source,
-            })
-        })?;
+        fs_err::remove_file(&path).map_err(FetchError::io("cannot remove", &path))?;
         Err(FetchError::ChangedInCache {
             name: request.name.clone(),
             version: request.version.clone(),
@@ -355,13 +344,7 @@ impl ArtifactCache {
             .cloned()
             .collect();
         for path in &corrupt {
-            fs_err::remove_file(path).map_err(|source| {
-                FetchError::Io(crate::path_io::PathIoError {
-                    action: "cannot remove",
-                    path: path.clone(),
-                    source,
-                })
-            })?;
+            fs_err::remove_file(path).map_err(FetchError::io("cannot remove", path))?;
         }
         Ok((paths.len(), corrupt))
     }
@@ -415,13 +398,7 @@ fn import_local<'a>(
             still_missing.push(request);
             continue;
         };
-        let mut file = fs_err::File::open(&found).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot open",
-                path: found.clone(),
-                source,
-            })
-        })?;
+        let mut file = fs_err::File::open(&found).map_err(FetchError::io("cannot open", &found))?;
         match cache.store_verified(&mut file, &request.sha256) {
             Ok(()) => tracing::debug!(file = %found.display(), "taken from a local directory"),
             Err(StoreFailure::Read(source)) => {
@@ -474,23 +451,12 @@ pub(crate) fn place_checked(
 ) -> Result<(), FetchError> {
     let parent = destination.parent().unwrap_or(Path::new("."));
     let temporary = crate::cache::incoming_file_in(parent)
-        .map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot create a file in",
-                path: parent.to_path_buf(),
-                source,
-            })
-        })?
+        .map_err(FetchError::io("cannot create a file in", parent))?
         .into_temp_path();
     obtain(&temporary)?;
     check(&temporary)?;
-    crate::cache::publish_file(temporary, destination).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot write",
-            path: destination.to_path_buf(),
-            source,
-        })
-    })
+    crate::cache::publish_file(temporary, destination)
+        .map_err(FetchError::io("cannot write", destination))
 }
 
 /// Fetch every request into the cache (or find it there).
@@ -520,13 +486,8 @@ pub fn fetch_all(
 
     let mut pulled_from_remote = std::collections::HashSet::new();
     if !missing.is_empty() {
-        fs_err::create_dir_all(cache.directory()).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot create",
-                path: cache.directory().to_path_buf(),
-                source,
-            })
-        })?;
+        fs_err::create_dir_all(cache.directory())
+            .map_err(FetchError::io("cannot create", cache.directory()))?;
         let http = options.http()?;
         let client = http.client();
         let remote = crate::registry::RemoteCache::open(options);

@@ -221,13 +221,8 @@ pub fn fetch_npm_tarballs(
             .map(|package| format!("npm {} {} ({})", package.name, package.version, package.url));
         return Err(super::offline_missing(lines));
     }
-    fs_err::create_dir_all(&store.directory).map_err(|source| {
-        FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot create",
-            path: store.directory.clone(),
-            source,
-        })
-    })?;
+    fs_err::create_dir_all(&store.directory)
+        .map_err(FetchError::io("cannot create", &store.directory))?;
     let http = options.http()?;
     let client = http.client();
     http.run_downloads(|| {
@@ -260,13 +255,9 @@ fn download_checked(
         .filter(|path| path.is_file());
     let obtain = |temporary: &Path| match &bundled {
         // A bundle's copy is checked like a download before it is kept.
-        Some(path) => fs_err::copy(path, temporary).map(|_| ()).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot copy",
-                path: path.clone(),
-                source,
-            })
-        }),
+        Some(path) => fs_err::copy(path, temporary)
+            .map(|_| ())
+            .map_err(FetchError::io("cannot copy", path)),
         None => super::download::download_checked_later(
             client,
             (&package.name, &package.version),
@@ -276,20 +267,10 @@ fn download_checked(
         ),
     };
     let check = |temporary: &Path| {
-        let file = fs_err::File::open(temporary).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: temporary.to_path_buf(),
-                source,
-            })
-        })?;
-        let actual = NpmIntegrity::of_reader(file).map_err(|source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: temporary.to_path_buf(),
-                source,
-            })
-        })?;
+        let file =
+            fs_err::File::open(temporary).map_err(FetchError::io("cannot read", temporary))?;
+        let actual =
+            NpmIntegrity::of_reader(file).map_err(FetchError::io("cannot read", temporary))?;
         if actual == package.integrity {
             return Ok(());
         }
