@@ -46,6 +46,7 @@ pub mod plan;
 pub mod preflight;
 pub mod progress;
 pub mod registry;
+pub mod release;
 pub mod server;
 pub mod tags;
 pub mod timestamp;

@@ -197,7 +197,8 @@ pub fn check(inputs: &Inputs) -> Report {
         // Distributions ship older Go than servers need (Debian 12: 1.19): no package line.
         checks.push(Pending::Ready(Check {
             what: format!("Go {} or newer, with a C compiler for cgo", locked.go),
-            needed_for: "the Go server, bin/authentik; --no-server leaves it out".to_string(),
+            needed_for: "the Go server, bin/authentik; `akpkg assemble --no-server` leaves it out"
+                .to_string(),
             found: go.as_ref().ok().cloned(),
             debian: None,
             fedora: None,
@@ -216,7 +217,7 @@ pub fn check(inputs: &Inputs) -> Report {
     if inputs.optional.java {
         checks.push(probe_check(
             "a Java runtime (java)",
-            "the web UI's API client generator; --no-web or --api-client locked leaves it out",
+            "the web UI's API client generator; `akpkg assemble --no-web` or `akpkg assemble --api-client locked` leaves it out",
             Probe::Command("java"),
             "default-jre-headless",
             "java-17-openjdk-headless",

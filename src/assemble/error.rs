@@ -10,6 +10,11 @@ pub enum AssembleError {
     #[error("recipe: {0}")]
     Recipe(String),
 
+    #[error(
+        "akpkg has no built-in release {release}; it has {known} (`akpkg releases` lists them; --recipe FILE builds another)"
+    )]
+    UnknownRelease { release: String, known: String },
+
     #[error(transparent)]
     Lock(#[from] crate::lock::LockError),
 

@@ -54,7 +54,10 @@ use crate::web::BuiltWeb;
 
 pub use error::AssembleError;
 pub use native::{NativeAudit, audit as audit_native, not_carried as native_not_carried};
-pub use recipe::{DEFAULT_RECIPE, LoadedRecipe, Recipe, RecipeWithoutLock, SourcePin};
+pub use recipe::{
+    DEFAULT_RECIPE, LoadedRecipe, RELEASES, Recipe, RecipeChoice, RecipeFiles, RecipeWithoutLock,
+    SourcePin, recipe_files,
+};
 pub use record::{ManifestSettings, ManifestSource, NativeSettings, manifest_settings};
 pub use staging::Leftover;
 pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
@@ -88,6 +91,8 @@ pub struct AssembleOptions {
     pub web_dist: Option<PathBuf>,
     pub allow_unverified_source: bool,
     pub compile: bool,
+    /// Refuse wheels whose RECORD disagrees with their contents (`--no-verify-record` off).
+    pub verify_record: bool,
     pub fetch: FetchOptions,
     pub build: BuildOptions,
     /// `NAME:KEY=VALUE` config settings, resolved per distribution by the caller.
@@ -228,6 +233,13 @@ impl<'a> Warnings<'a> {
     fn push(&mut self, message: String) {
         self.progress.warning(&message);
         self.list.push(message);
+    }
+
+    /// Warnings a stage collected (the install stage has no reporter of warnings).
+    fn extend(&mut self, messages: Vec<String>) {
+        for message in messages {
+            self.push(message);
+        }
     }
 }
 
@@ -427,7 +439,12 @@ fn run_stages(
         &staging.staged,
         options.runtime_python.as_deref(),
     )?;
-    let installed = wheels::install(loaded, &fetched, &built, &layout, options, progress)?;
+    let wheels::Installed {
+        distributions: installed,
+        shared_files,
+        warnings: install_warnings,
+    } = wheels::install(loaded, &fetched, &built, &layout, options, progress)?;
+    warnings.extend(install_warnings);
     stages.finish("install", format!("{} distributions", installed.len()));
 
     // 8. The application tree, the web UI, the server, bin/ak.
@@ -481,6 +498,7 @@ fn run_stages(
             },
             warnings: &warnings.list,
             installed: &installed,
+            shared_files: &shared_files,
             built: &built,
             applied: &applied,
             input_digest: incremental::input_digest(

@@ -3,8 +3,9 @@
 //! A recipe (next to akpkg's locks in `lockfiles/`) names the source and its pin, akpkg's
 //! lock, the patches in order, the files of the application tree to copy into the prefix, and
 //! the Django settings module `verify` loads. Paths inside it are relative to the recipe's own
-//! directory. The authentik 2025.12.4 recipe, its lock and its patches are compiled into the
-//! binary, so a default `assemble` needs no file of akpkg's beside it.
+//! directory. The built-in releases' recipes, locks and patches ([`RELEASES`]) are compiled into
+//! the binary, so `assemble --release VERSION` needs no file of akpkg's beside it; without
+//! `--release` or `--recipe`, the newest is built.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,10 @@ pub struct Recipe {
     /// The application's web UI, built from the same source with the pinned Node and npm.
     #[serde(default)]
     pub web: Option<crate::web::WebRecipe>,
+    /// Paths (relative to site-packages) that two distributions ship: `expected` (resolved
+    /// without a warning) or `error` (the install stops). See `install::shared`.
+    #[serde(default)]
+    pub shared_files: crate::install::SharedFileRules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -94,52 +99,81 @@ pub struct LoadedRecipe {
     pub source_files: Option<String>,
 }
 
-/// The default recipe and everything it names.
-const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "authentik-2025.12.4.recipe.toml",
-        include_str!("../../lockfiles/authentik-2025.12.4.recipe.toml"),
-    ),
-    (
-        "authentik-2025.12.4.lock",
-        include_str!("../../lockfiles/authentik-2025.12.4.lock"),
-    ),
-    (
-        "authentik-2025.12.4.files",
-        include_str!("../../lockfiles/authentik-2025.12.4.files"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/10-settings-paths.toml",
-        include_str!("../../patches/authentik-2025.12.4/10-settings-paths.toml"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/20-config-prefix-uri.diff",
-        include_str!("../../patches/authentik-2025.12.4/20-config-prefix-uri.diff"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/30-default-yml-paths.toml",
-        include_str!("../../patches/authentik-2025.12.4/30-default-yml-paths.toml"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/40-email-logo.toml",
-        include_str!("../../patches/authentik-2025.12.4/40-email-logo.toml"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/50-file-backend-mount.toml",
-        include_str!("../../patches/authentik-2025.12.4/50-file-backend-mount.toml"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/60-static-backend-paths.toml",
-        include_str!("../../patches/authentik-2025.12.4/60-static-backend-paths.toml"),
-    ),
-    (
-        "../patches/authentik-2025.12.4/70-api-client-templates.toml",
-        include_str!("../../patches/authentik-2025.12.4/70-api-client-templates.toml"),
-    ),
+/// The files of the built-in releases, by their path relative to `lockfiles/`.
+macro_rules! embedded {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../lockfiles/", $path)))),*]
+    };
+}
+
+/// Every built-in release's recipe and everything it names.
+const EMBEDDED: &[(&str, &str)] = embedded![
+    "authentik-2025.12.4.recipe.toml",
+    "authentik-2025.12.4.lock",
+    "authentik-2025.12.4.files",
+    "../patches/authentik-2025.12.4/10-settings-paths.toml",
+    "../patches/authentik-2025.12.4/20-config-prefix-uri.diff",
+    "../patches/authentik-2025.12.4/30-default-yml-paths.toml",
+    "../patches/authentik-2025.12.4/40-email-logo.toml",
+    "../patches/authentik-2025.12.4/50-file-backend-mount.toml",
+    "../patches/authentik-2025.12.4/60-static-backend-paths.toml",
+    "../patches/authentik-2025.12.4/70-api-client-templates.toml",
+    "authentik-2026.2.2.recipe.toml",
+    "authentik-2026.2.2.lock",
+    "authentik-2026.2.2.files",
+    "../patches/authentik-2026.2.2/10-settings-paths.toml",
+    "../patches/authentik-2026.2.2/20-config-prefix-uri.diff",
+    "../patches/authentik-2026.2.2/30-default-yml-paths.toml",
+    "../patches/authentik-2026.2.2/40-email-logo.toml",
+    "../patches/authentik-2026.2.2/50-file-backend-mount.toml",
+    "../patches/authentik-2026.2.2/60-static-backend-paths.toml",
+    "../patches/authentik-2026.2.2/70-api-client-templates.toml",
 ];
 
-/// The recipe compiled into akpkg.
-pub const DEFAULT_RECIPE: &str = "authentik-2025.12.4.recipe.toml";
+/// The releases built into akpkg, oldest first: (version, recipe file in `lockfiles/`).
+pub const RELEASES: &[(&str, &str)] = &[
+    ("2025.12.4", "authentik-2025.12.4.recipe.toml"),
+    ("2026.2.2", "authentik-2026.2.2.recipe.toml"),
+];
+
+/// The recipe a default `assemble` builds: the newest built-in release.
+pub const DEFAULT_RECIPE: &str = "authentik-2026.2.2.recipe.toml";
+
+/// Which recipe to read: a file, or a built-in release (the newest when none is named).
+#[derive(Debug, Clone, Copy)]
+pub enum RecipeChoice<'a> {
+    File(&'a Path),
+    Release(Option<&'a str>),
+}
+
+impl<'a> RecipeChoice<'a> {
+    /// `--recipe FILE` or `--release VERSION` (clap keeps them apart).
+    pub fn of(file: Option<&'a Path>, release: Option<&'a str>) -> RecipeChoice<'a> {
+        match file {
+            Some(path) => RecipeChoice::File(path),
+            None => RecipeChoice::Release(release),
+        }
+    }
+}
+
+/// The built-in release `version`'s recipe file, or an error listing those that exist.
+fn built_in_recipe(version: Option<&str>) -> Result<&'static str, AssembleError> {
+    let Some(version) = version else {
+        return Ok(DEFAULT_RECIPE);
+    };
+    RELEASES
+        .iter()
+        .find(|(release, _)| *release == version)
+        .map(|(_, recipe)| *recipe)
+        .ok_or_else(|| AssembleError::UnknownRelease {
+            release: version.to_string(),
+            known: RELEASES
+                .iter()
+                .map(|(release, _)| *release)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
 
 impl Base {
     fn read(&self, relative: &str) -> Result<(String, String), AssembleError> {
@@ -170,8 +204,8 @@ pub struct RecipeWithoutLock {
 }
 
 impl RecipeWithoutLock {
-    pub fn load(path: Option<&Path>) -> Result<RecipeWithoutLock, AssembleError> {
-        let (base, name) = recipe_base(path);
+    pub fn load(choice: RecipeChoice) -> Result<RecipeWithoutLock, AssembleError> {
+        let (base, name) = recipe_base(choice)?;
         let (_, recipe) = read_recipe(&base, &name)?;
         let patches = read_patches(&base, &recipe)?;
         Ok(RecipeWithoutLock { recipe, patches })
@@ -179,9 +213,9 @@ impl RecipeWithoutLock {
 }
 
 /// Where a recipe's relative paths point, and the recipe's own file name there.
-fn recipe_base(path: Option<&Path>) -> (Base, String) {
-    match path {
-        Some(path) => (
+fn recipe_base(choice: RecipeChoice) -> Result<(Base, String), AssembleError> {
+    Ok(match choice {
+        RecipeChoice::File(path) => (
             Base::Directory(
                 path.parent()
                     .filter(|parent| !parent.as_os_str().is_empty())
@@ -192,8 +226,11 @@ fn recipe_base(path: Option<&Path>) -> (Base, String) {
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         ),
-        None => (Base::Embedded(EMBEDDED), DEFAULT_RECIPE.to_string()),
-    }
+        RecipeChoice::Release(version) => (
+            Base::Embedded(EMBEDDED),
+            built_in_recipe(version)?.to_string(),
+        ),
+    })
 }
 
 fn read_recipe(base: &Base, name: &str) -> Result<(String, Recipe), AssembleError> {
@@ -221,13 +258,47 @@ fn read_patches(base: &Base, recipe: &Recipe) -> Result<Vec<Patch>, AssembleErro
         .collect()
 }
 
+/// A recipe's own files as text, for writing the next release's from them.
+#[derive(Debug, Clone)]
+pub struct RecipeFiles {
+    /// The recipe's file name.
+    pub name: String,
+    pub text: String,
+    /// Each patch as the recipe names it, with its text.
+    pub patches: Vec<(String, String)>,
+    /// The release's file listing (`source.files`), when the recipe names one.
+    pub listing: Option<String>,
+}
+
+/// The chosen recipe's text, its patches' and its file listing's.
+pub fn recipe_files(choice: RecipeChoice) -> Result<RecipeFiles, AssembleError> {
+    let (base, name) = recipe_base(choice)?;
+    let (_, recipe) = read_recipe(&base, &name)?;
+    let (_, text) = base.read(&name)?;
+    let patches = recipe
+        .patches
+        .iter()
+        .map(|relative| Ok((relative.clone(), base.read(relative)?.1)))
+        .collect::<Result<_, AssembleError>>()?;
+    let listing = match &recipe.source.files {
+        Some(relative) => Some(base.read(relative)?.1),
+        None => None,
+    };
+    Ok(RecipeFiles {
+        name,
+        text,
+        patches,
+        listing,
+    })
+}
+
 impl LoadedRecipe {
-    /// The recipe at `path`, or the built-in one; `lock_override` replaces its lock.
+    /// The chosen recipe; `lock_override` replaces its lock.
     pub fn load(
-        path: Option<&Path>,
+        choice: RecipeChoice,
         lock_override: Option<&Path>,
     ) -> Result<LoadedRecipe, AssembleError> {
-        let (base, name) = recipe_base(path);
+        let (base, name) = recipe_base(choice)?;
         let (origin, recipe) = read_recipe(&base, &name)?;
         let lock = match lock_override {
             Some(path) => AkpkgLock::read(path)?,
@@ -258,7 +329,7 @@ mod tests {
 
     #[test]
     fn the_built_in_recipe_loads_with_its_lock_and_patches() {
-        let loaded = LoadedRecipe::load(None, None).unwrap();
+        let loaded = LoadedRecipe::load(RecipeChoice::Release(Some("2025.12.4")), None).unwrap();
         assert_eq!(
             (loaded.recipe.name.as_str(), loaded.recipe.version.as_str()),
             ("authentik", "2025.12.4")

@@ -13,7 +13,7 @@ use super::{AssembleError, LoadedRecipe, MANIFEST, SBOM, sbom, verify};
 use crate::closure::ClosureReport;
 use crate::contained::{Contained, Existing, FileMode};
 use crate::identity::{Sha256, TreeId};
-use crate::install::{InstalledDistribution, WheelToInstall};
+use crate::install::{InstalledDistribution, SharedFile, WheelToInstall};
 use crate::patch::PatchReport;
 use crate::pep517::BuiltWheel;
 
@@ -30,6 +30,9 @@ struct PrefixManifest<'a> {
     verify_environment: &'a BTreeMap<String, String>,
     distributions: Vec<serde_json::Value>,
     patches: Vec<serde_json::Value>,
+    /// Paths two distributions shipped with different bytes, and whose copy was kept.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    shared_files: &'a [SharedFile],
     warnings: &'a [String],
     /// The digest of every input that determines the prefix's bytes (see `incremental`).
     input_digest: Sha256,
@@ -97,6 +100,7 @@ pub struct RecordInputs<'a> {
     pub runtime_python: String,
     pub warnings: &'a [String],
     pub installed: &'a [(WheelToInstall, InstalledDistribution)],
+    pub shared_files: &'a [SharedFile],
     pub built: &'a [BuiltWheel],
     pub applied: &'a [PatchReport],
     pub input_digest: Sha256,
@@ -151,6 +155,7 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
             .iter()
             .map(|patch| serde_json::json!({ "patch": patch.origin, "sha256": patch.sha256, "files": patch.files }))
             .collect(),
+        shared_files: inputs.shared_files,
         warnings: inputs.warnings,
         input_digest: inputs.input_digest.clone(),
         server: inputs.server.clone(),

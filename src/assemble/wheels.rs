@@ -142,7 +142,7 @@ pub fn install(
     layout: &Layout,
     options: &AssembleOptions,
     progress: &dyn Progress,
-) -> Result<Vec<(WheelToInstall, InstalledDistribution)>, AssembleError> {
+) -> Result<Installed, AssembleError> {
     let lock = &loaded.lock;
     let mut wheels: Vec<WheelToInstall> = inputs
         .fetched
@@ -169,20 +169,22 @@ pub fn install(
         requested: wheel.name == loaded.recipe.name,
         direct_url: None,
     }));
-    let installed = install::install_wheels_reporting(
+    let report = install::install_wheels_reporting(
         progress,
         layout,
         &wheels,
         &InstallOptions {
             cache: options.build.cache.clone(),
             link_mode: LinkMode::Copy,
-            verify_record: true,
+            verify_record: options.verify_record,
             compile: options.compile,
             absolute_shebangs: false,
+            shared_file_rules: loaded.recipe.shared_files.clone(),
         },
     )?;
     // Paired by the wheel each distribution came from, never by position.
-    installed
+    let distributions = report
+        .distributions
         .into_iter()
         .map(|distribution| {
             let wheel = wheels
@@ -198,7 +200,20 @@ pub fn install(
                 })?;
             Ok((wheel, distribution))
         })
-        .collect()
+        .collect::<Result<_, AssembleError>>()?;
+    Ok(Installed {
+        distributions,
+        shared_files: report.shared_files,
+        warnings: report.warnings,
+    })
+}
+
+/// The install step's result: each distribution with the wheel it came from, the paths two
+/// distributions shipped (resolved), and the warnings for the summary.
+pub struct Installed {
+    pub distributions: Vec<(WheelToInstall, InstalledDistribution)>,
+    pub shared_files: Vec<install::SharedFile>,
+    pub warnings: Vec<String>,
 }
 
 fn pins_of(environment: &crate::lock::LockedEnvironment) -> Result<Vec<Pin>, AssembleError> {

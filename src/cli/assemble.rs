@@ -9,7 +9,9 @@ use clap::Args;
 use super::build::BuildArgs;
 use super::fetch::NetworkArgs;
 use super::{CacheArgs, CliError, print};
-use crate::assemble::{self, AssembleOptions, LoadedRecipe, ServerChoice, SourceArgument};
+use crate::assemble::{
+    self, AssembleOptions, LoadedRecipe, RecipeChoice, ServerChoice, SourceArgument,
+};
 
 #[derive(Debug, Args)]
 pub struct AssembleArgs {
@@ -24,9 +26,8 @@ pub struct AssembleArgs {
     #[arg(long, value_name = "DIR|FILE", help_heading = "Source and recipe")]
     pub source: Option<PathBuf>,
 
-    /// The recipe [default: the built-in authentik 2025.12.4 recipe].
-    #[arg(long, value_name = "FILE", help_heading = "Source and recipe")]
-    pub recipe: Option<PathBuf>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 
     /// akpkg's lock to use instead of the recipe's (written by `akpkg lock`).
     #[arg(long, value_name = "FILE", help_heading = "Source and recipe")]
@@ -80,6 +81,11 @@ pub struct AssembleArgs {
     #[arg(long, help_heading = "Building")]
     pub no_compile: bool,
 
+    /// Install wheels whose RECORD disagrees with their contents, with a warning naming each
+    /// (a digest written as hex that equals the file's is accepted without this).
+    #[arg(long, help_heading = "Building")]
+    pub no_verify_record: bool,
+
     /// The go command that builds the recipe's Go server (authentik's `bin/authentik`)
     /// [default: `go` on PATH]. It must be at least the version of go.mod's `go` line.
     #[arg(long, value_name = "PATH", help_heading = "Building")]
@@ -123,6 +129,30 @@ pub struct AssembleArgs {
     pub network: NetworkArgs,
 }
 
+/// Which recipe: a file, or one of the releases built into akpkg.
+#[derive(Debug, Args)]
+pub struct RecipeArgs {
+    /// A recipe file [default: the newest built-in release's recipe].
+    #[arg(long, value_name = "FILE", help_heading = "Source and recipe")]
+    pub recipe: Option<PathBuf>,
+
+    /// A release built into akpkg, such as 2025.12.4 (`akpkg releases` lists them)
+    /// [default: the newest].
+    #[arg(
+        long,
+        value_name = "VERSION",
+        conflicts_with = "recipe",
+        help_heading = "Source and recipe"
+    )]
+    pub release: Option<String>,
+}
+
+impl RecipeArgs {
+    pub fn choice(&self) -> RecipeChoice<'_> {
+        RecipeChoice::of(self.recipe.as_deref(), self.release.as_deref())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The prefix to check.
@@ -144,9 +174,8 @@ pub struct PatchArgs {
     #[arg(long, value_name = "DIR")]
     pub source: PathBuf,
 
-    /// The recipe whose patches to apply [default: the built-in one].
-    #[arg(long, value_name = "FILE")]
-    pub recipe: Option<PathBuf>,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 
     /// Only check that every patch applies; change nothing.
     #[arg(long)]
@@ -160,7 +189,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
             "--oci needs --layer FILE: the image is made of that layer".to_string(),
         ));
     }
-    let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
+    let loaded = LoadedRecipe::load(args.recipe.choice(), args.lock.as_deref())?;
     if let Some(epoch) = loaded.recipe.source.source_date_epoch {
         crate::timestamp::default_from_inputs(epoch);
     }
@@ -319,6 +348,7 @@ fn assemble_options(
         web_dist: args.web_dist.clone(),
         allow_unverified_source: args.allow_unverified_source,
         compile: !args.no_compile,
+        verify_record: !args.no_verify_record,
         fetch: build_options.fetch.clone(),
         build: build_options,
         config_settings,
@@ -466,7 +496,7 @@ fn unverified_source(prefix: &std::path::Path) -> Option<String> {
 }
 
 pub fn run_patch(args: PatchArgs) -> Result<(), CliError> {
-    let loaded = LoadedRecipe::load(args.recipe.as_deref(), None)?;
+    let loaded = LoadedRecipe::load(args.recipe.choice(), None)?;
     let reports = crate::patch::apply(&loaded.patches, &args.source, args.check)?;
     let verb = if args.check { "applies" } else { "applied" };
     let mut text = String::new();

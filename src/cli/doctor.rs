@@ -11,9 +11,8 @@ use crate::preflight::{self, Report};
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
-    /// The recipe to check for [default: the built-in authentik 2025.12.4 recipe].
-    #[arg(long, value_name = "FILE")]
-    pub recipe: Option<PathBuf>,
+    #[command(flatten)]
+    pub recipe: super::assemble::RecipeArgs,
 
     /// akpkg's lock to check for instead of the recipe's.
     #[arg(long, value_name = "FILE")]
@@ -40,7 +39,7 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: DoctorArgs) -> Result<(), CliError> {
-    let loaded = LoadedRecipe::load(args.recipe.as_deref(), args.lock.as_deref())?;
+    let loaded = LoadedRecipe::load(args.recipe.choice(), args.lock.as_deref())?;
     let cache = args.cache.locate()?;
     let (_, report, _) = checked_target(
         &loaded,

@@ -87,6 +87,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         verify_record: !args.no_verify_record,
         compile: args.compile,
         absolute_shebangs: args.absolute_shebangs,
+        shared_file_rules: Default::default(),
     };
     let wheels: Vec<WheelToInstall> = args
         .wheels
@@ -99,7 +100,8 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
             direct_url: None,
         })
         .collect();
-    let installed = install::install_wheels(&layout, &wheels, &options)?;
+    let report = install::install_wheels(&layout, &wheels, &options)?;
+    let installed = &report.distributions;
     let files: usize = installed
         .iter()
         .map(|distribution| distribution.files)
@@ -118,6 +120,9 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
             "warning: {} was installed although its RECORD disagrees with its contents (--no-verify-record)\n",
             distribution.wheel.display()
         ));
+    }
+    for warning in &report.warnings {
+        summary.push_str(&format!("warning: {warning}\n"));
     }
     print(&summary)
 }

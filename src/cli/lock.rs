@@ -73,7 +73,9 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         lock_args.project.get_or_insert_with(|| source.clone());
     }
     let recipe = match &args.recipe {
-        Some(path) => Some(crate::assemble::RecipeWithoutLock::load(Some(path))?),
+        Some(path) => Some(crate::assemble::RecipeWithoutLock::load(
+            crate::assemble::RecipeChoice::File(path),
+        )?),
         None => None,
     };
     let mut selection = args.selection.clone();

@@ -10,7 +10,10 @@ mod lock;
 mod plan;
 mod progress;
 mod push;
+mod release;
 mod style;
+#[cfg(test)]
+mod suggested_flags;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -134,9 +137,16 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build the application (by default authentik 2025.12.4) from source into a verified,
-    /// relocatable prefix: plan, fetch, patch, build, install, copy, verify, move into place.
+    /// Build the application (by default the newest built-in release of authentik, see
+    /// `akpkg releases`) from source into a verified, relocatable prefix: plan, fetch, patch,
+    /// build, install, copy, verify, move into place.
     Assemble(assemble::AssembleArgs),
+    /// List the releases built into akpkg (`akpkg release list`).
+    Releases(release::ListArgs),
+    /// Follow the application's releases: list the built-in ones, or write a new release's
+    /// recipe, patches and lock from the previous one's, with a report of what changed.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
     /// Write a prefix as a byte-reproducible layer tarball (and OCI image layout).
     Layer(layer::LayerCommandArgs),
     /// Push an OCI image layout to a registry (blobs first, then the manifest's exact bytes),
@@ -259,6 +269,9 @@ pub enum CliError {
     Archive(#[from] crate::archive::ArchiveError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Boxed: it wraps the fetch and recipe errors.
+    #[error(transparent)]
+    Release(Box<crate::release::ReleaseError>),
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -268,6 +281,12 @@ pub enum CliError {
 impl From<crate::pipeline::PipelineError> for CliError {
     fn from(error: crate::pipeline::PipelineError) -> CliError {
         CliError::Pipeline(Box::new(error))
+    }
+}
+
+impl From<crate::release::ReleaseError> for CliError {
+    fn from(error: crate::release::ReleaseError) -> CliError {
+        CliError::Release(Box::new(error))
     }
 }
 
@@ -294,6 +313,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Assemble(args) => assemble::run(args),
+        Command::Releases(args) => release::list(&args),
+        Command::Release(command) => release::run(command),
         Command::Verify(args) => assemble::run_verify(args),
         Command::Layer(args) => layer::run(args),
         Command::Push(args) => push::run(args),

@@ -121,7 +121,7 @@ pub enum FetchError {
     GoModuleMismatch(Box<GoModuleMismatch>),
 
     #[error(
-        "Go module {module}@{version}: no module proxy has {what} ({tried}). Give one that has it with --go-proxy (a `file://DIR` proxy-shaped directory works too), or leave the server out with --no-server"
+        "Go module {module}@{version}: no module proxy has {what} ({tried}). Give one that has it with --go-proxy (a `file://DIR` proxy-shaped directory works too), or leave the server out (`akpkg assemble --no-server`)"
     )]
     GoModuleUnavailable {
         module: String,

@@ -95,6 +95,61 @@ impl HttpService {
         Ok(files)
     }
 
+    /// Whether `url` is served (a HEAD answered 2xx; 403, 404 and 410 say no; a `file://`
+    /// URL is a file that exists), retried under the one retry policy.
+    pub fn is_served(&self, url: &str, options: &FetchOptions) -> Result<bool, String> {
+        if let Some(path) = url::Url::parse(url)
+            .ok()
+            .filter(|parsed| parsed.scheme() == "file")
+            .and_then(|parsed| parsed.to_file_path().ok())
+        {
+            return Ok(path.is_file());
+        }
+        super::with_retries(
+            options,
+            || {
+                let response = self
+                    .client
+                    .head(url)
+                    .send()
+                    .map_err(|error| super::Retryable::Transient(None, error.to_string()))?;
+                let status = response.status();
+                match status.as_u16() {
+                    200..=299 => Ok(true),
+                    403 | 404 | 410 => Ok(false),
+                    408 | 429 | 500..=599 => Err(super::Retryable::Transient(
+                        None,
+                        format!("{} answered {status}", super::redacted(url)),
+                    )),
+                    _ => Err(super::Retryable::Fatal(format!(
+                        "{} answered {status}",
+                        super::redacted(url)
+                    ))),
+                }
+            },
+            |attempts, message| format!("{message} (gave up after {attempts} attempts)"),
+        )
+    }
+
+    /// The JSON document at `url` (an npm packument), or `None` when it is not served.
+    pub fn json(&self, url: &str) -> Result<Option<serde_json::Value>, String> {
+        let response = self
+            .client
+            .get(url)
+            .header(
+                "accept",
+                "application/vnd.npm.install-v1+json, application/json",
+            )
+            .send()
+            .map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        serde_json::from_reader(response)
+            .map(Some)
+            .map_err(|error| error.to_string())
+    }
+
     fn remembered_page(&self, page: &str) -> Option<Vec<IndexFile>> {
         self.index_pages
             .lock()

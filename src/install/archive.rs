@@ -31,6 +31,9 @@ pub struct UnpackedWheel {
     pub dist_info: String,
     /// RECORD disagreed with the contents and verification was off.
     pub record_relaxed: bool,
+    /// RECORD rows that wrote their digest as hex instead of urlsafe base64, all of them equal
+    /// to the file's digest (accepted, with a warning).
+    pub hex_digests: usize,
 }
 
 /// What an unpacking checked, bound to the wheel it came from.
@@ -42,6 +45,8 @@ struct UnpackedManifest {
     /// Whether RECORD was checked and agreed.
     verified: bool,
     record_relaxed: bool,
+    #[serde(default)]
+    hex_digests: usize,
     /// Path, RECORD hash, size, and the stamp of the file as unpacked.
     files: Vec<(String, String, u64, FileStamp)>,
 }
@@ -128,7 +133,10 @@ pub fn unpack_cached(
     let files_directory = staging.path().join("files");
     let extracted = extract(wheel, &files_directory)?;
     let dist_info = find_dist_info(wheel, &filename, &extracted)?;
-    let record_relaxed = check_record(
+    let RecordCheck {
+        relaxed: record_relaxed,
+        hex_digests,
+    } = check_record(
         wheel,
         &files_directory,
         &dist_info,
@@ -154,6 +162,7 @@ pub fn unpack_cached(
         dist_info,
         verified: verify_record,
         record_relaxed,
+        hex_digests,
         files,
     };
     let manifest_json =
@@ -230,6 +239,7 @@ fn from_manifest(
             .collect(),
         dist_info: manifest.dist_info,
         record_relaxed: manifest.record_relaxed,
+        hex_digests: manifest.hex_digests,
     }
 }
 
@@ -401,15 +411,23 @@ fn find_dist_info(
     Ok(dist_info.to_string())
 }
 
-/// Check every file against RECORD: same set, same hashes and sizes. Returns whether a
-/// disagreement was let through (`verify` off).
+/// What checking a RECORD found besides agreement.
+struct RecordCheck {
+    /// A disagreement was let through (`verify` off).
+    relaxed: bool,
+    /// Rows whose digest was hex, equal to the file's.
+    hex_digests: usize,
+}
+
+/// Check every file against RECORD: same set, same hashes and sizes. A digest written as hex
+/// (some backends do, uv's among them) counts when it is the file's digest.
 fn check_record(
     wheel: &Path,
     files_directory: &Path,
     dist_info: &str,
     files: &[RecordEntry],
     verify: bool,
-) -> Result<bool, InstallError> {
+) -> Result<RecordCheck, InstallError> {
     let record_path = format!("{dist_info}/RECORD");
     let mismatch = |entry: &str, problem: String| InstallError::RecordMismatch {
         wheel: wheel.to_path_buf(),
@@ -437,13 +455,18 @@ fn check_record(
     ];
 
     let mut problems = Vec::new();
+    let mut hex_digests = 0;
     for file in files {
         if unhashed.contains(&file.path) {
             continue;
         }
+        let hex = listed
+            .get(file.path.as_str())
+            .is_some_and(|entry| is_hex_of(&entry.hash, &file.hash));
+        hex_digests += usize::from(hex);
         match listed.get(file.path.as_str()) {
             None => problems.push(mismatch(&file.path, "the file is not listed".to_string())),
-            Some(entry) if entry.hash != file.hash => problems.push(mismatch(
+            Some(entry) if entry.hash != file.hash && !hex => problems.push(mismatch(
                 &file.path,
                 format!(
                     "RECORD says {}, the file has {}",
@@ -473,14 +496,34 @@ fn check_record(
             ));
         }
     }
-    match problems.into_iter().next() {
-        None => Ok(false),
-        Some(first) if verify => Err(first),
+    let relaxed = match problems.into_iter().next() {
+        None => false,
+        Some(first) if verify => return Err(first),
         Some(first) => {
             tracing::warn!(wheel = %wheel.display(), "installing despite a RECORD mismatch: {first}");
-            Ok(true)
+            true
         }
-    }
+    };
+    Ok(RecordCheck {
+        relaxed,
+        hex_digests,
+    })
+}
+
+/// Whether `listed` is `sha256=<hex>` of the digest that `actual` (`sha256=<urlsafe base64>`,
+/// as akpkg computes it) gives.
+fn is_hex_of(listed: &str, actual: &str) -> bool {
+    use base64::Engine;
+    let (Some(hex), Some(encoded)) = (
+        listed.strip_prefix("sha256="),
+        actual.strip_prefix("sha256="),
+    ) else {
+        return false;
+    };
+    hex.len() == 64
+        && base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .is_ok_and(|digest| hex.eq_ignore_ascii_case(&crate::digest::hex(&digest)))
 }
 
 fn display_hash(hash: &str) -> &str {

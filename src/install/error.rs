@@ -62,11 +62,12 @@ pub enum InstallError {
         target_tags: String,
     },
 
-    #[error("{first} and {second} both install {path}")]
+    #[error("{first} and {second} both install {path} with different contents: {reason}")]
     Conflict {
         path: PathBuf,
         first: String,
         second: String,
+        reason: String,
     },
 
     #[error(

@@ -13,6 +13,7 @@ mod layout;
 mod metadata;
 mod record;
 mod scripts;
+mod shared;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -30,6 +31,7 @@ pub use error::InstallError;
 pub use layout::Layout;
 pub use metadata::{EntryPoint, WheelInfo, parse_entry_points, parse_wheel_info};
 pub use record::{RecordEntry, parse_record, record_hash};
+pub use shared::{SharedFile, SharedFileRule, SharedFileRules};
 
 /// Replace an installed file (`relative` to the prefix root) with `content` and mode `mode`,
 /// and make every RECORD that lists it say so: a later step may overwrite what a wheel
@@ -182,6 +184,19 @@ pub struct InstallOptions {
     pub compile: bool,
     /// Write `#!<final prefix>/bin/python` instead of relocatable launchers.
     pub absolute_shebangs: bool,
+    /// What the recipe says of paths that two distributions ship (see [`shared`]).
+    pub shared_file_rules: SharedFileRules,
+}
+
+/// What an install did: its distributions, the shared paths it resolved, and what the person
+/// should be told.
+#[derive(Debug, Clone)]
+pub struct InstallReport {
+    pub distributions: Vec<InstalledDistribution>,
+    /// Paths two distributions ship with different bytes, resolved by the rule in [`shared`].
+    pub shared_files: Vec<SharedFile>,
+    /// One line per wheel or shared path worth a warning.
+    pub warnings: Vec<String>,
 }
 
 /// What was installed, per distribution.
@@ -203,7 +218,7 @@ pub fn install_wheels(
     layout: &Layout,
     wheels: &[WheelToInstall],
     options: &InstallOptions,
-) -> Result<Vec<InstalledDistribution>, InstallError> {
+) -> Result<InstallReport, InstallError> {
     install_wheels_reporting(&crate::progress::Silent, layout, wheels, options)
 }
 
@@ -213,7 +228,7 @@ pub fn install_wheels_reporting(
     layout: &Layout,
     wheels: &[WheelToInstall],
     options: &InstallOptions,
-) -> Result<Vec<InstalledDistribution>, InstallError> {
+) -> Result<InstallReport, InstallError> {
     let mut phase = Phase::start();
     progress.step(&format!("unpacking (or reusing) {} wheels", wheels.len()));
     // Unpack each wheel once (or reuse the cache), checking entries and RECORD.
@@ -243,13 +258,13 @@ pub fn install_wheels_reporting(
         .join("python");
     let interpreter =
         InterpreterLine::choose(options.absolute_shebangs, &final_python.to_string_lossy());
-    let plans: Vec<WheelPlan> = unpacked
+    let mut plans: Vec<WheelPlan> = unpacked
         .iter()
         .map(|wheel| plan_wheel(layout, wheel, &interpreter))
         .collect::<Result<_, _>>()?;
 
     // Nothing is written until every path is known to be free.
-    check_conflicts(&plans)?;
+    let shared_files = shared::resolve(&mut plans, &options.shared_file_rules)?;
     check_prefix_is_free(layout, &plans)?;
     layout.create_environment()?;
     phase.done("plan and check destinations");
@@ -273,14 +288,40 @@ pub fn install_wheels_reporting(
     }
 
     progress.step("writing metadata and RECORDs");
-    let installed = plans
+    let distributions = plans
         .par_iter()
         .zip(records)
         .zip(wheels)
         .map(|((plan, record), wheel)| finish_wheel(&destination, plan, record, wheel))
-        .collect();
+        .collect::<Result<_, _>>()?;
     phase.done("write metadata and RECORD");
-    installed
+    let warnings = warnings(&unpacked, &shared_files);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(InstallReport {
+        distributions,
+        shared_files,
+        warnings,
+    })
+}
+
+/// The lines a person should read: each wheel whose RECORD wrote hex digests, each shared path
+/// the recipe did not expect.
+fn warnings(unpacked: &[UnpackedWheel], shared_files: &[SharedFile]) -> Vec<String> {
+    let hex = unpacked.iter().filter(|wheel| wheel.hex_digests > 0).map(|wheel| {
+        format!(
+            "{}: its RECORD writes {} digests as hex, not urlsafe base64; each equals its file's \
+             sha256, so it is installed",
+            file_name(&wheel.wheel),
+            wheel.hex_digests
+        )
+    });
+    let shared = shared_files
+        .iter()
+        .filter(|shared| !shared.expected)
+        .map(SharedFile::warning);
+    hex.chain(shared).collect()
 }
 
 /// Logs how long each step took (`-v`).
@@ -316,6 +357,8 @@ struct PlannedFile {
     size: u64,
     /// From `.data/scripts/`: made executable, and `#!python` rewritten.
     is_script: bool,
+    /// Another distribution places the same bytes here: listed in RECORD, not written again.
+    placed_by_another: bool,
 }
 
 fn check_tags(layout: &Layout, wheel: &UnpackedWheel) -> Result<(), InstallError> {
@@ -417,6 +460,7 @@ fn plan_wheel<'a>(
             hash: entry.hash.clone(),
             size: entry.size.unwrap_or_default(),
             is_script,
+            placed_by_another: false,
         });
     }
 
@@ -492,41 +536,6 @@ fn normalize(path: &Path) -> PathBuf {
         .collect()
 }
 
-/// No path may be written by two wheels, except identical namespace-package `__init__.py`.
-fn check_conflicts(plans: &[WheelPlan]) -> Result<(), InstallError> {
-    // Keyed by the raw path text: destinations are normalized, and hashing a `Path` goes
-    // component by component, which dominates this check for ~30,000 files.
-    let mut owners: HashMap<&std::ffi::OsStr, (&Path, String)> = HashMap::new();
-    for plan in plans {
-        let wheel = plan.unpacked.wheel.as_path();
-        let paths = plan
-            .files
-            .iter()
-            .map(|file| (file.destination.as_path(), file.hash.clone()))
-            .chain(
-                plan.launchers
-                    .iter()
-                    .map(|(path, content)| (path.as_path(), record_hash(content))),
-            );
-        for (path, hash) in paths {
-            let is_init = path.file_name().is_some_and(|name| name == "__init__.py");
-            if let Some((first_wheel, first_hash)) =
-                owners.insert(path.as_os_str(), (wheel, hash.clone()))
-            {
-                let shared_namespace = is_init && first_hash == hash;
-                if !shared_namespace {
-                    return Err(InstallError::Conflict {
-                        path: path.to_path_buf(),
-                        first: file_name(first_wheel),
-                        second: file_name(wheel),
-                    });
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
@@ -589,8 +598,10 @@ fn place_wheel(
     };
     let mut record = Vec::with_capacity(plan.files.len() + plan.launchers.len() + 4);
     for file in &plan.files {
-        ensure_parent(&file.destination)?;
-        let (hash, size) = if file.is_script {
+        let (hash, size) = if file.placed_by_another {
+            (file.hash.clone(), file.size)
+        } else if file.is_script {
+            ensure_parent(&file.destination)?;
             // 2.c "If applicable, update scripts starting with #!python to point to the
             // correct interpreter." Scripts are small; read, rewrite, write fresh.
             let content = fs_err::read(&file.source)
@@ -604,17 +615,8 @@ fn place_wheel(
             )?;
             (record_hash(&content), content.len() as u64)
         } else {
-            match destination.place(&file.source, &file.destination, link_mode) {
-                Ok(()) => {}
-                // Another wheel placed the same namespace `__init__.py`: the conflict check
-                // let it through only because the two are identical.
-                Err(crate::contained::ContainedError::Exists { .. })
-                    if file
-                        .destination
-                        .file_name()
-                        .is_some_and(|name| name == "__init__.py") => {}
-                Err(error) => return Err(error.into()),
-            }
+            ensure_parent(&file.destination)?;
+            destination.place(&file.source, &file.destination, link_mode)?;
             (file.hash.clone(), file.size)
         };
         record.push(RecordEntry {
@@ -662,8 +664,10 @@ fn compile_installed(
     for (index, plan) in plans.iter().enumerate() {
         for file in &plan.files {
             // Modules under purelib or platlib, whichever the wheel's root went to; not scripts.
-            let in_lib = file.destination.starts_with(&layout.scheme.purelib)
-                || file.destination.starts_with(&layout.scheme.platlib);
+            // A file another wheel places is compiled once, for that wheel.
+            let in_lib = !file.placed_by_another
+                && (file.destination.starts_with(&layout.scheme.purelib)
+                    || file.destination.starts_with(&layout.scheme.platlib));
             if in_lib
                 && file
                     .destination
@@ -920,6 +924,268 @@ mod tests {
         install_as(directory, layout, wheel, true, None)
     }
 
+    /// `NAME` 1.0 with these files besides its metadata; RECORD writes its digests as hex
+    /// when `hex_record` (as uv's build backend does), else as RECORD's urlsafe base64.
+    fn distribution_wheel(
+        directory: &Path,
+        name: &str,
+        files: &[(&str, &[u8])],
+        hex_record: bool,
+    ) -> PathBuf {
+        use sha2::Digest;
+        use std::io::Write;
+        let metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
+        let wheel_info = "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+        let dist_info = format!("{name}-1.0.dist-info");
+        let mut all: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(path, content)| (path.to_string(), content.to_vec()))
+            .collect();
+        all.push((format!("{dist_info}/METADATA"), metadata.into_bytes()));
+        all.push((format!("{dist_info}/WHEEL"), wheel_info.as_bytes().to_vec()));
+        let mut record = String::new();
+        for (path, content) in &all {
+            let hash = if hex_record {
+                format!(
+                    "sha256={}",
+                    crate::digest::hex(&sha2::Sha256::digest(content))
+                )
+            } else {
+                record_hash(content)
+            };
+            record.push_str(&format!("{path},{hash},{}\n", content.len()));
+        }
+        record.push_str(&format!("{dist_info}/RECORD,,\n"));
+        all.push((format!("{dist_info}/RECORD"), record.into_bytes()));
+        let path = directory.join(format!("{name}-1.0-py3-none-any.whl"));
+        let mut writer = zip::ZipWriter::new(fs_err::File::create(&path).unwrap());
+        for (name, content) in all {
+            writer
+                .start_file(name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(&content).unwrap();
+        }
+        writer.finish().unwrap();
+        path
+    }
+
+    /// Install `wheels` (in this order) with `rules` into a fresh prefix under `directory`.
+    fn install_together(
+        directory: &Path,
+        wheels: &[PathBuf],
+        rules: SharedFileRules,
+    ) -> (Layout, Result<InstallReport, InstallError>) {
+        let layout = test_layout(directory);
+        let options = InstallOptions {
+            cache: crate::cache::Cache::new(directory.join("cache")),
+            link_mode: LinkMode::Copy,
+            verify_record: true,
+            compile: false,
+            absolute_shebangs: false,
+            shared_file_rules: rules,
+        };
+        let wheels: Vec<WheelToInstall> = wheels
+            .iter()
+            .map(|path| WheelToInstall {
+                filename: None,
+                path: path.clone(),
+                sha256: None,
+                requested: false,
+                direct_url: None,
+            })
+            .collect();
+        let report = install_wheels(&layout, &wheels, &options);
+        (layout, report)
+    }
+
+    fn site_packages(layout: &Layout, path: &str) -> PathBuf {
+        layout.root.join(&layout.scheme.purelib).join(path)
+    }
+
+    fn installed_record(layout: &Layout, name: &str) -> String {
+        fs_err::read_to_string(site_packages(
+            layout,
+            &format!("{name}-1.0.dist-info/RECORD"),
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_with_hex_digests_installs_when_they_match_and_is_rewritten() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        let module: (&str, &[u8]) = ("geo/__init__.py", b"CITY = 1\n");
+        let wheel = distribution_wheel(&wheels, "geo", &[module], true);
+        let (layout, report) = install_together(directory.path(), &[wheel], Default::default());
+        let report = report.unwrap();
+        assert_eq!(
+            report.warnings,
+            [
+                "geo-1.0-py3-none-any.whl: its RECORD writes 3 digests as hex, not urlsafe base64; each equals its file's sha256, so it is installed"
+            ]
+        );
+        // The installed RECORD is akpkg's own, in RECORD's form.
+        let record = installed_record(&layout, "geo");
+        assert!(record.contains(&format!("geo/__init__.py,{},9", record_hash(b"CITY = 1\n"))));
+
+        // A hex digest of other bytes is still refused.
+        let other = tempfile::tempdir().unwrap();
+        let wheels = other.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        let wheel = distribution_wheel(&wheels, "geo", &[module], true);
+        // Same name, other directory: the tampered copy.
+        let tampered = other.path().join("geo-1.0-py3-none-any.whl");
+        rewrite_zip_entry(&wheel, &tampered, "geo/__init__.py", b"CITY = 2\n");
+        let (_, report) = install_together(other.path(), &[tampered], Default::default());
+        let error = report.unwrap_err().to_string();
+        assert!(
+            error.contains("RECORD disagrees with `geo/__init__.py`: RECORD says sha256="),
+            "{error}"
+        );
+    }
+
+    /// A copy of the zip `from` at `to`, with `entry`'s bytes replaced (RECORD untouched).
+    fn rewrite_zip_entry(from: &Path, to: &Path, entry: &str, content: &[u8]) {
+        use std::io::{Read, Write};
+        let mut archive = zip::ZipArchive::new(fs_err::File::open(from).unwrap()).unwrap();
+        let mut writer = zip::ZipWriter::new(fs_err::File::create(to).unwrap());
+        for index in 0..archive.len() {
+            let mut file = archive.by_index(index).unwrap();
+            let name = file.name().unwrap().to_string();
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).unwrap();
+            writer
+                .start_file(&name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer
+                .write_all(if name == entry { content } else { &bytes })
+                .unwrap();
+        }
+        writer.finish().unwrap();
+    }
+
+    #[test]
+    fn shared_files_are_kept_once_resolved_by_name_or_refused_inside_a_package() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        let alpha = distribution_wheel(
+            &wheels,
+            "alpha",
+            &[
+                ("alpha/__init__.py", b"A = 1\n"),
+                ("docs/Makefile", b"alpha's docs\n"),
+                ("shared/LICENSE", b"the same licence\n"),
+            ],
+            false,
+        );
+        let beta = distribution_wheel(
+            &wheels,
+            "beta",
+            &[
+                ("beta/__init__.py", b"B = 1\n"),
+                ("docs/Makefile", b"beta's docs\n"),
+                ("shared/LICENSE", b"the same licence\n"),
+            ],
+            false,
+        );
+        // In either order: alpha (the first name) keeps docs/Makefile; the identical file is
+        // written once and stays in both RECORDs.
+        for (run, order) in [[&alpha, &beta], [&beta, &alpha]].iter().enumerate() {
+            let root = directory.path().join(format!("run-{run}"));
+            let wheels: Vec<PathBuf> = order.iter().map(|path| path.to_path_buf()).collect();
+            let (layout, report) = install_together(&root, &wheels, Default::default());
+            let report = report.unwrap();
+            assert_eq!(
+                fs_err::read(site_packages(&layout, "docs/Makefile")).unwrap(),
+                b"alpha's docs\n"
+            );
+            assert_eq!(
+                report.shared_files,
+                [SharedFile {
+                    path: "lib/python3.13/site-packages/docs/Makefile".into(),
+                    kept: "alpha 1.0".into(),
+                    dropped: "beta 1.0".into(),
+                    expected: false,
+                }]
+            );
+            assert_eq!(
+                report.warnings,
+                [
+                    "alpha 1.0 and beta 1.0 both ship lib/python3.13/site-packages/docs/Makefile with different contents, outside their importable code; alpha 1.0's copy is installed (the first name in order wins). A recipe's [shared-files] can declare it expected or make it an error"
+                ]
+            );
+            assert!(installed_record(&layout, "alpha").contains("docs/Makefile,"));
+            assert!(!installed_record(&layout, "beta").contains("docs/Makefile"));
+            for name in ["alpha", "beta"] {
+                assert!(installed_record(&layout, name).contains("shared/LICENSE,"));
+            }
+        }
+
+        // Declared expected: recorded, no warning. Declared an error: refused.
+        let expected =
+            SharedFileRules::from([("docs/Makefile".to_string(), SharedFileRule::Expected)]);
+        let (_, report) = install_together(
+            &directory.path().join("expected"),
+            &[alpha.clone(), beta.clone()],
+            expected,
+        );
+        let report = report.unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert!(report.shared_files[0].expected);
+        let error = SharedFileRules::from([("docs/Makefile".to_string(), SharedFileRule::Error)]);
+        let (layout, report) = install_together(
+            &directory.path().join("error"),
+            &[alpha.clone(), beta.clone()],
+            error,
+        );
+        assert_eq!(
+            report.unwrap_err().to_string(),
+            "alpha-1.0-py3-none-any.whl and beta-1.0-py3-none-any.whl both install lib/python3.13/site-packages/docs/Makefile with different contents: the recipe's [shared-files] makes `docs/Makefile` an error"
+        );
+        assert!(!layout.root.join("lib").exists(), "nothing was installed");
+    }
+
+    #[test]
+    fn different_files_inside_importable_code_are_refused_naming_both() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        let alpha = distribution_wheel(
+            &wheels,
+            "alpha",
+            &[
+                ("alpha/__init__.py", b"A = 1\n"),
+                ("alpha/data.txt", b"a\n"),
+            ],
+            false,
+        );
+        let intruder =
+            distribution_wheel(&wheels, "intruder", &[("alpha/data.txt", b"b\n")], false);
+        let module = distribution_wheel(&wheels, "module", &[("tools/x.py", b"Y = 2\n")], false);
+        let other = distribution_wheel(&wheels, "other", &[("tools/x.py", b"Y = 3\n")], false);
+        let cases = [
+            (
+                [alpha, intruder],
+                "alpha-1.0-py3-none-any.whl and intruder-1.0-py3-none-any.whl both install lib/python3.13/site-packages/alpha/data.txt with different contents: it is inside alpha 1.0's package `alpha`",
+            ),
+            (
+                [module, other],
+                "module-1.0-py3-none-any.whl and other-1.0-py3-none-any.whl both install lib/python3.13/site-packages/tools/x.py with different contents: it is a Python module",
+            ),
+        ];
+        for (index, (wheels, message)) in cases.into_iter().enumerate() {
+            let (layout, report) = install_together(
+                &directory.path().join(index.to_string()),
+                &wheels,
+                Default::default(),
+            );
+            assert_eq!(report.unwrap_err().to_string(), message);
+            assert!(!layout.root.join("lib").exists(), "nothing was installed");
+        }
+    }
+
     /// Install one wheel with these `REQUESTED` and `direct_url.json` settings.
     fn install_as(
         directory: &Path,
@@ -934,6 +1200,7 @@ mod tests {
             verify_record: true,
             compile: false,
             absolute_shebangs: false,
+            shared_file_rules: Default::default(),
         };
         let wheels = [WheelToInstall {
             filename: None,
@@ -942,7 +1209,7 @@ mod tests {
             requested,
             direct_url,
         }];
-        install_wheels(layout, &wheels, &options)
+        install_wheels(layout, &wheels, &options).map(|report| report.distributions)
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub enum TargetError {
     },
 
     #[error(
-        "no Python interpreter satisfies requires-python `{requires_python}`; pass one with --python PATH (or --python-version and --platform to plan without one). Tried:\n{tried}"
+        "no Python interpreter satisfies requires-python `{requires_python}`; pass one with --python PATH (or plan for one that is not installed with `akpkg plan --python-version X.Y --platform TAG`). Tried:\n{tried}"
     )]
     NoInterpreter {
         requires_python: String,

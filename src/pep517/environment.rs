@@ -96,6 +96,7 @@ pub fn ensure(
             verify_record: true,
             compile: false,
             absolute_shebangs: false,
+            shared_file_rules: Default::default(),
         },
     )?;
     let staged_complete = staged.join(".akpkg-complete");

@@ -33,7 +33,7 @@ pub enum WebError {
     OverrideNotLocked { package: String, lock: PathBuf },
 
     #[error(
-        "the recipe generates the API client `{package}` with openapi-generator, which needs Java, and `{command}` cannot be run ({detail}). Install a Java runtime (Debian: apt-get install default-jre-headless), name it with JAVA, or give --api-client locked to use the lock's published client"
+        "the recipe generates the API client `{package}` with openapi-generator, which needs Java, and `{command}` cannot be run ({detail}). Install a Java runtime (Debian: apt-get install default-jre-headless), name it with JAVA, or use the lock's published client (`akpkg assemble --api-client locked`)"
     )]
     NoJava {
         package: String,

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use error::WebError;
-pub use package_lock::{OverrideWarning, ResolvedOverride};
+pub use package_lock::{OverrideWarning, ResolvedOverride, satisfies};
 
 use crate::identity::{NpmIntegrity, Sha256};
 use crate::lock::LockedNpmPackage;
