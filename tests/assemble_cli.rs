@@ -974,7 +974,7 @@ fn an_interpreter_of_the_wrong_version_is_refused() {
             .arg("--cache-dir")
             .arg(directory.path().join("cache")),
     );
-    insta::assert_snapshot!(error.trim_end(), @"error: this interpreter does not fit the lock: the lock is for Python 3.13 (manylinux_2_36_x86_64), the interpreter is Python 3.11. Lock for it with `akpkg lock --python …`, or use an interpreter like the lock's target");
+    insta::assert_snapshot!(error.trim_end(), @"error: this interpreter does not fit the lock: the lock is for Python 3.14 (manylinux_2_36_x86_64), the interpreter is Python 3.11. Lock for it with `akpkg lock --python …`, or use an interpreter like the lock's target");
     assert!(fs_err::read_dir(directory.path()).unwrap().all(|entry| {
         !entry
             .unwrap()
@@ -1082,7 +1082,7 @@ impl Drop for Tmpfs {
 fn early_failure(directory: &Path, prefix: &Path) -> String {
     failure_of(
         akpkg()
-            .args(["assemble", "--python", "3.13", "--prefix"])
+            .args(["assemble", "--python", "3.14", "--prefix"])
             .arg(prefix)
             .arg("--source")
             .arg(directory.join("no-source"))

@@ -324,7 +324,7 @@ fn namespace_packages_split_over_two_wheels() {
         .file("ns/__init__.py", "X = 3\n")
         .build(&workspace.wheels());
     let error = failure_of(&mut workspace.install("other", &[], &[first, clashing]));
-    insta::assert_snapshot!(error, @"error: ns_one-1.0-py3-none-any.whl and ns_three-1.0-py3-none-any.whl both install lib/python3.13/site-packages/ns/__init__.py");
+    insta::assert_snapshot!(error, @"error: ns_one-1.0-py3-none-any.whl and ns_three-1.0-py3-none-any.whl both install lib/python3.13/site-packages/ns/__init__.py with different contents: it is a Python module");
     assert!(
         !workspace.path("other").exists(),
         "nothing is written when a conflict is found"

@@ -40,7 +40,7 @@ fn help_groups_the_options_and_completions_and_a_man_page_come_from_it() {
 fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
     // The interpreter as this machine has it.
     let report = akpkg()
-        .args(["doctor", "--json", "--python", "3.13"])
+        .args(["doctor", "--json", "--python", "3.14"])
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
@@ -57,8 +57,8 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout).replace(interpreter, "[PYTHON]");
     insta::assert_snapshot!(text, @r"
-    what assembling authentik 2025.12.4 needs on this machine:
-      ok      CPython 3.13 (for building and running the prefix): [PYTHON]
+    what assembling authentik 2026.2.2 needs on this machine:
+      ok      CPython 3.14 (for building and running the prefix): [PYTHON]
       missing git (for opencontainers): not found
       missing a C compiler (cc) (for psycopg-c, gssapi, lxml, xmlsec): not found
       missing pkg-config (for psycopg-c, gssapi, lxml, xmlsec): not found
@@ -69,9 +69,9 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
       missing zlib (for lxml): not found
       missing xmlsec1 (for xmlsec): not found
       missing libltdl (ltdl.h) (for xmlsec): not found
-      missing Go 1.25.5 or newer, with a C compiler for cgo (for the Go server, bin/authentik; --no-server leaves it out): not found
+      missing Go 1.25.5 or newer, with a C compiler for cgo (for the Go server, bin/authentik; `akpkg assemble --no-server` leaves it out): not found
               the server needs the go command, and `go` cannot be run (No such file or directory (os error 2)). Install Go 1.25.5 or newer and put it on PATH, or give its path with --go
-      missing a Java runtime (java) (for the web UI's API client generator; --no-web or --api-client locked leaves it out): not found
+      missing a Java runtime (java) (for the web UI's API client generator; `akpkg assemble --no-web` or `akpkg assemble --api-client locked` leaves it out): not found
     install what is missing:
       Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev libkrb5-dev libxml2-dev libxslt1-dev zlib1g-dev libxmlsec1-dev libltdl-dev default-jre-headless
       Fedora:        dnf install -y git gcc pkgconf-pkg-config libpq-devel krb5-devel libxml2-devel libxslt-devel zlib-devel xmlsec1-devel libtool-ltdl-devel java-17-openjdk-headless
@@ -91,7 +91,7 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
         .unwrap();
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(
-        error.starts_with("error: this machine cannot assemble authentik 2025.12.4 yet:")
+        error.starts_with("error: this machine cannot assemble authentik 2026.2.2 yet:")
             && error.contains(
                 "Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev"
             ),

@@ -169,6 +169,31 @@ fn release_n1(directory: &Path, base: &str) -> PathBuf {
     archive
 }
 
+/// `akpkg release new` of N+1 from N's recipe, as 2026.1.0 of the given date, into `output`.
+fn release_new(
+    recipe: &Path,
+    archive: &Path,
+    output: &Path,
+    more: &[&str],
+) -> std::process::Output {
+    akpkg()
+        .args(["release", "new", "--from"])
+        .arg(recipe)
+        .arg("--source")
+        .arg(archive)
+        .args([
+            "--new-version",
+            "2026.1.0",
+            "--source-date-epoch",
+            "1775573258",
+        ])
+        .arg("--output")
+        .arg(output)
+        .args(more)
+        .output()
+        .unwrap()
+}
+
 fn python_314() -> Option<PathBuf> {
     let root = std::process::Command::new("pyenv")
         .arg("root")
@@ -224,23 +249,12 @@ fn a_new_release_is_written_from_the_previous_one_and_its_report_names_what_chan
     // Release N+1, from N's recipe.
     let archive = release_n1(directory, &base);
     let output = directory.join("out");
-    let new = akpkg()
-        .args(["release", "new", "--from"])
-        .arg(&recipe_n)
-        .arg("--source")
-        .arg(&archive)
-        .args([
-            "--new-version",
-            "2026.1.0",
-            "--source-date-epoch",
-            "1775573258",
-        ])
-        .arg("--output")
-        .arg(&output)
-        .arg("--cache-dir")
-        .arg(&cache)
-        .output()
-        .unwrap();
+    let new = release_new(
+        &recipe_n,
+        &archive,
+        &output,
+        &["--cache-dir", &cache.display().to_string()],
+    );
     let stdout = String::from_utf8(new.stdout).unwrap();
     assert!(
         new.status.success(),
@@ -311,22 +325,7 @@ fn a_new_release_is_written_from_the_previous_one_and_its_report_names_what_chan
     assert_eq!(lock.target.python_version, "3.14");
 
     // Run again: nothing is replaced.
-    let again = akpkg()
-        .args(["release", "new", "--no-lock", "--from"])
-        .arg(&recipe_n)
-        .arg("--source")
-        .arg(&archive)
-        .args([
-            "--new-version",
-            "2026.1.0",
-            "--source-date-epoch",
-            "1775573258",
-            "--offline",
-        ])
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let again = release_new(&recipe_n, &archive, &output, &["--no-lock", "--offline"]);
     let error = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success());
     assert!(

@@ -25,6 +25,7 @@ const STAGE_COMMANDS: &[(&str, &[&str])] = &[
     ("plan", &["plan", "fetch", "lock"]),
     ("preflight.rs", &["doctor", "assemble"]),
     ("registry", &["push"]),
+    ("release", &["release new"]),
     ("server", &["assemble", "lock"]),
     ("web", &["assemble", "lock"]),
 ];
@@ -77,16 +78,25 @@ fn flags_in(text: &str) -> BTreeSet<(String, Option<String>)> {
     flags
 }
 
-/// The command of an `` `akpkg NAME … `` code span that is still open at the end of `before`.
+/// The command of the code span still open at the end of `before`: `` `akpkg NAME … `` gives
+/// `NAME`; a span of another program (`` `git log --format=…` ``) gives `-` (not akpkg's flag).
 fn spelled_command(before: &str) -> Option<String> {
-    let opened = before.rfind("`akpkg ")?;
-    let span = &before[opened + "`akpkg ".len()..];
-    (!span.contains('`')).then(|| {
-        span.split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    })
+    if before.matches('`').count() % 2 == 0 {
+        return None;
+    }
+    let span = &before[before.rfind('`')? + 1..];
+    let mut words = span.split_whitespace();
+    match words.next() {
+        Some("akpkg") => Some(words.next().unwrap_or_default().to_string()),
+        Some(word) if !word.starts_with('-') => Some("-".to_string()),
+        _ => None,
+    }
+}
+
+/// `release new` → that nested command.
+fn subcommand<'c>(cli: &'c clap::Command, path: &str) -> Option<&'c clap::Command> {
+    path.split_whitespace()
+        .try_fold(cli, |command, name| command.find_subcommand(name))
 }
 
 fn command_has(command: &clap::Command, flag: &str) -> bool {
@@ -118,14 +128,13 @@ fn messages_suggest_only_flags_of_the_commands_that_show_them() {
             if NOT_AKPKG_FLAGS.contains(&(relative_text.as_str(), flag.as_str())) {
                 continue;
             }
-            let names: Vec<&str> = match &spelled {
-                Some(name) => vec![name.as_str()],
+            let names: Vec<&str> = match spelled.as_deref() {
+                Some("-") => continue,
+                Some(name) => vec![name],
                 None => commands.to_vec(),
             };
             for name in names {
-                let has = cli
-                    .find_subcommand(name)
-                    .is_some_and(|command| command_has(command, &flag));
+                let has = subcommand(&cli, name).is_some_and(|command| command_has(command, &flag));
                 if !has && !command_has(&cli, &flag) {
                     wrong.push(format!("{relative_text}: `akpkg {name}` has no {flag}"));
                 }
@@ -139,10 +148,12 @@ fn messages_suggest_only_flags_of_the_commands_that_show_them() {
 fn flags_are_found_in_literals_and_not_in_words() {
     let text = r#"let a = "(--no-verify-record installs it)"; let b = "a--b"; let c = "---";
         let e = "`akpkg assemble --no-server` leaves it out"; let f = "`akpkg x` then --offline";
+        let g = "the date (`git log -1 --format=%ct`)";
         #[cfg(test)] let d = "--in-tests";"#;
     assert_eq!(
         flags_in(text),
         BTreeSet::from([
+            ("--format".to_string(), Some("-".to_string())),
             ("--no-server".to_string(), Some("assemble".to_string())),
             ("--no-verify-record".to_string(), None),
             ("--offline".to_string(), None),

@@ -313,7 +313,7 @@ fn warnings(unpacked: &[UnpackedWheel], shared_files: &[SharedFile]) -> Vec<Stri
         format!(
             "{}: its RECORD writes {} digests as hex, not urlsafe base64; each equals its file's \
              sha256, so it is installed",
-            file_name(&wheel.wheel),
+            wheel.filename,
             wheel.hex_digests
         )
     });

@@ -182,8 +182,8 @@ fn check_resolvable(
 ) -> Result<SharedFile, InstallError> {
     let conflict = |reason: String| InstallError::Conflict {
         path: path.to_path_buf(),
-        first: super::file_name(&plans[kept].unpacked.wheel),
-        second: super::file_name(&plans[dropped].unpacked.wheel),
+        first: plans[kept].unpacked.filename.to_string(),
+        second: plans[dropped].unpacked.filename.to_string(),
         reason,
     };
     let inside_lib = [kept, dropped]

@@ -14,7 +14,7 @@ impl NewRelease {
         let mut actions = Vec::new();
         if let Some(own) = &self.source_tree_differs {
             actions.push(format!(
-                "the source's files hash to tree {own}, not the pinned {}: assemble needs --allow-unverified-source until the source is the release's",
+                "the source's files hash to tree {own}, not the pinned {}: `akpkg assemble --allow-unverified-source` builds it until the source is the release's",
                 self.tree
             ));
         }

@@ -106,10 +106,15 @@ fn recipe_text(
                 message: error.message().to_string(),
             })?;
     document["lock"] = value(format!("{stem}.lock"));
+    // One patch a line, as the built-in recipes write them.
     let mut patch_paths = toml_edit::Array::new();
     for (path, _) in patches {
-        patch_paths.push(format!("../{path}"));
+        let mut entry = toml_edit::Value::from(format!("../{path}"));
+        entry.decor_mut().set_prefix("\n    ");
+        patch_paths.push_formatted(entry);
     }
+    patch_paths.set_trailing_comma(true);
+    patch_paths.set_trailing("\n");
     document["patches"] = value(patch_paths);
     set_source(&mut document, new, stem, &origin)?;
     if let Some(overrides) = document
