@@ -81,7 +81,7 @@ fn flags_in(text: &str) -> BTreeSet<(String, Option<String>)> {
 /// The command of the code span still open at the end of `before`: `` `akpkg NAME … `` gives
 /// `NAME`; a span of another program (`` `git log --format=…` ``) gives `-` (not akpkg's flag).
 fn spelled_command(before: &str) -> Option<String> {
-    if before.matches('`').count() % 2 == 0 {
+    if before.matches('`').count().is_multiple_of(2) {
         return None;
     }
     let span = &before[before.rfind('`')? + 1..];
