@@ -489,7 +489,7 @@ fn unverified_source(prefix: &std::path::Path) -> Option<String> {
     let source = assemble::manifest_settings(prefix).ok()?.source?;
     (!source.verified).then(|| {
         format!(
-            "built from an unverified source: tree {}, where the recipe pins {} (--allow-unverified-source)",
+            "built from an unverified source: tree {}, where the recipe pins {} (assembled with --allow-unverified-source)",
             source.tree, source.recipe_tree,
         )
     })
