@@ -2546,7 +2546,19 @@ fn builders_share_downloads_and_builds_through_a_registry() {
         command
     };
 
-    let a = assembled(&mut builder("cache-a"));
+    // Builder A's pushes all went in: a remote cache given up on here would leave B without
+    // some file, and B's failure would not say why.
+    let output = builder("cache-a").arg("--json").output().unwrap();
+    succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("is not usable"), "{stderr}");
+    let a: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
     assert!(a["built"].as_u64().unwrap() >= 5, "{a}");
     assert_eq!(a["built_from_cache"], 0, "{a}");
     assert_eq!(a["downloaded_from_remote_cache"], 0, "{a}");

@@ -114,9 +114,10 @@ impl RemoteCache {
         if options.offline || is_unusable(&location) {
             return None;
         }
-        // No retries: the remote cache only saves time, so a failure is not worth waiting on.
+        // One retry, for a pooled connection the registry closed as it was reused (seen under
+        // load); no more: the remote cache only saves time, so a failure is not worth waiting on.
         let mut bounded = options.clone();
-        bounded.retries = 0;
+        bounded.retries = 1;
         bounded.limits.stall_timeout = options.limits.stall_timeout.min(Duration::from_secs(5));
         bounded.limits.download_deadline = options
             .limits
@@ -135,13 +136,22 @@ impl RemoteCache {
         &self.location
     }
 
-    /// Run a request; any failure makes the remote cache unusable for the rest of the run.
+    /// Run a request. A registry that cannot be reached, or refuses the credentials, is
+    /// unusable for the rest of the run; one request it answers with an error status costs
+    /// only that entry (a warning), so the other entries are still pushed and pulled.
     fn attempt<T>(&self, request: impl FnOnce() -> Result<T, RegistryError>) -> Option<T> {
         if is_unusable(&self.location) {
             return None;
         }
         match request() {
             Ok(value) => Some(value),
+            Err(error @ (RegistryError::Status { .. } | RegistryError::DigestMismatch { .. })) => {
+                tracing::warn!(
+                    "the remote cache {} failed one request ({error}); going on without that entry",
+                    self.location
+                );
+                None
+            }
             Err(error) => {
                 give_up(&self.location, &error);
                 None
