@@ -2514,11 +2514,37 @@ fn layer_sha256(prefix: &Path, output: &Path) -> String {
     sha256_of(output)
 }
 
+/// A key pair written by `akpkg cache keygen`: the secret key file and the public key.
+fn keygen(directory: &Path, name: &str) -> (PathBuf, String) {
+    let secret = directory.join(format!("{name}.sec"));
+    let public = stdout_of(
+        akpkg()
+            .args(["cache", "keygen", name, "--secret-key"])
+            .arg(&secret),
+    );
+    (secret, public.trim().to_string())
+}
+
+/// `akpkg assemble --json`'s summary and stderr, the command having succeeded.
+fn assembled_with_stderr(command: &mut assert_cmd::Command) -> (serde_json::Value, String) {
+    let output = command.arg("--json").output().unwrap();
+    succeeded(&output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (
+        summary,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Two builders and a registry (Debian's docker-registry with htpasswd on 127.0.0.1): builder
-/// A assembles cold and pushes what it downloaded and built; builder B, with an empty cache and
-/// every proxy variable closed (no PyPI), takes everything from the registry, builds nothing,
-/// and gets the same layer. A built wheel's blob tampered in the registry's storage is refused
-/// and built again; a registry that is gone costs one warning and fails nothing.
+/// A assembles cold and pushes what it downloaded and, signed with its key, what it built;
+/// builder B, with an empty cache, every proxy variable closed (no PyPI) and A's key trusted,
+/// takes everything from the registry, builds nothing, and gets the same layer. Builder C,
+/// trusting another key, takes the artifacts but builds everything itself. A manifest edited in
+/// the registry (one layer's digest changed, the signature kept) and a built wheel's blob
+/// tampered in its storage are each refused and built again; a registry that is gone costs one
+/// warning and fails nothing.
 #[test]
 fn builders_share_downloads_and_builds_through_a_registry() {
     let directory = tempfile::tempdir().unwrap();
@@ -2530,59 +2556,137 @@ fn builders_share_downloads_and_builds_through_a_registry() {
     let docker_config =
         common::registry::docker_config(directory.path(), &registry.address, "builder", "s3cret");
     let remote = registry.remote_cache();
+    let (a_secret, a_public) = keygen(directory.path(), "builder-a");
+    let (_, other_public) = keygen(directory.path(), "builder-other");
+    assert!(a_public.starts_with("builder-a:"), "{a_public}");
     let prefix = directory.path().join("opt/fixture");
-    let builder = |cache: &str| {
+    let builder = |cache: &str, trusted: &str| {
         let mut command = assemble(&recipe, &source, &prefix, &directory.path().join(cache));
         command
             .env("DOCKER_CONFIG", &docker_config)
             .env("NETRC", "/nonexistent/netrc")
-            .args(["--remote-cache", &remote]);
+            .args([
+                "--remote-cache",
+                &remote,
+                "--remote-cache-trusted-key",
+                trusted,
+            ]);
         command
     };
     // Builder B and the others reach the registry and nothing else.
-    let offline_builder = |cache: &str| {
-        let mut command = builder(cache);
+    let offline_builder = |cache: &str, trusted: &str| {
+        let mut command = builder(cache, trusted);
         common::without_network(&mut command).env("NO_PROXY", "127.0.0.1");
         command
     };
 
     // Builder A's pushes all went in: a remote cache given up on here would leave B without
     // some file, and B's failure would not say why.
-    let output = builder("cache-a").arg("--json").output().unwrap();
-    succeeded(&output);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (a, stderr) = assembled_with_stderr(
+        builder("cache-a", &a_public)
+            .arg("--remote-cache-signing-key")
+            .arg(&a_secret),
+    );
     assert!(!stderr.contains("is not usable"), "{stderr}");
-    let a: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
     assert!(a["built"].as_u64().unwrap() >= 5, "{a}");
     assert_eq!(a["built_from_cache"], 0, "{a}");
     assert_eq!(a["downloaded_from_remote_cache"], 0, "{a}");
     let layer_a = layer_sha256(&prefix, &directory.path().join("a.tar"));
     fs_err::remove_dir_all(&prefix).unwrap();
 
-    let b = assembled(&mut offline_builder("cache-b"));
+    let (b, stderr) = assembled_with_stderr(&mut offline_builder("cache-b", &a_public));
     assert_eq!(b["built_from_remote_cache"], a["built"], "{b}");
     assert_eq!(b["built_from_cache"], a["built"], "{b}");
     assert!(b["downloaded"].as_u64().unwrap() > 0, "{b}");
     assert_eq!(b["downloaded_from_remote_cache"], b["downloaded"], "{b}");
+    assert!(!stderr.contains("is not used"), "{stderr}");
     assert_eq!(
         layer_sha256(&prefix, &directory.path().join("b.tar")),
         layer_a
     );
     fs_err::remove_dir_all(&prefix).unwrap();
 
-    // One built wheel's blob changed in the registry's storage (same size): refused with the
-    // key and both digests, built again here, and the layer is still the same.
+    // Builder C trusts another key: the artifacts (pinned by the lock) come from the registry,
+    // every build output is refused, naming its signer, and built here.
+    let (c, stderr) = assembled_with_stderr(&mut offline_builder("cache-c", &other_public));
+    assert_eq!(c["built_from_remote_cache"], 0, "{c}");
+    assert_eq!(c["built_from_cache"], 0, "{c}");
+    assert_eq!(c["built"], a["built"], "{c}");
+    assert_eq!(c["downloaded_from_remote_cache"], c["downloaded"], "{c}");
+    says(
+        &stderr,
+        "is not used: it is signed by builder-a, a key not trusted here",
+    );
+    assert_eq!(
+        layer_sha256(&prefix, &directory.path().join("c.tar")),
+        layer_a
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+
+    // One built wheel's manifest edited through the registry's API: its wheel layer now names
+    // the record's blob (which the registry has), the signature kept. Refused as edited.
     let built = directory.path().join("cache-a/built-v1");
+    let key = fs_err::read_dir(&built)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.is_dir())
+        .unwrap();
+    let tag = format!("built-wheel-{}", key.file_name().unwrap().to_string_lossy());
+    let url = format!("http://{}/v2/akpkg/cache/manifests/{tag}", registry.address);
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+    let http = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &http
+            .get(&url)
+            .basic_auth("builder", Some("s3cret"))
+            .header("Accept", media_type)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        manifest["annotations"]["dev.akpkg.signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("builder-a:")
+    );
+    let record_digest = manifest["layers"][0]["digest"].clone();
+    manifest["layers"][1]["digest"] = record_digest;
+    let put = http
+        .put(&url)
+        .basic_auth("builder", Some("s3cret"))
+        .header("Content-Type", media_type)
+        .body(manifest.to_string())
+        .send()
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let (edited, stderr) = assembled_with_stderr(&mut offline_builder("cache-e", &a_public));
+    says(
+        &stderr,
+        format!("entry {tag} is not used: its signature is not builder-a's over this entry"),
+    );
+    assert_eq!(
+        edited["built_from_remote_cache"].as_u64().unwrap() + 1,
+        a["built"].as_u64().unwrap(),
+        "{edited}"
+    );
+    assert_eq!(
+        layer_sha256(&prefix, &directory.path().join("e.tar")),
+        layer_a
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+
+    // One built wheel's blob changed in the registry's storage (same size): the signature
+    // holds, the blob's digest does not; refused with the key and both digests, built again.
     let wheel = fs_err::read_dir(&built)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_dir())
+        .filter(|path| path.is_dir() && *path != key)
         .flat_map(|key| {
             fs_err::read_dir(key)
                 .unwrap()
@@ -2601,32 +2705,26 @@ fn builders_share_downloads_and_builds_through_a_registry() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     fs_err::write(&blob, &bytes).unwrap();
-    let output = offline_builder("cache-c").arg("--json").output().unwrap();
-    succeeded(&output);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (tampered, stderr) = assembled_with_stderr(&mut offline_builder("cache-t", &a_public));
     says(&stderr, "gave other bytes for built-wheel-");
     says(&stderr, format!("expected sha256:{digest}"));
-    let c: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
     assert_eq!(
-        c["built_from_remote_cache"].as_u64().unwrap() + 1,
+        tampered["built_from_remote_cache"].as_u64().unwrap() + 2,
         a["built"].as_u64().unwrap(),
-        "{c}"
+        "{tampered}"
     );
     assert_eq!(
-        layer_sha256(&prefix, &directory.path().join("c.tar")),
+        layer_sha256(&prefix, &directory.path().join("t.tar")),
         layer_a
     );
     fs_err::remove_dir_all(&prefix).unwrap();
 
     // The registry gone: one warning, and the build goes on from the network.
     drop(registry);
-    let output = builder("cache-d").arg("--json").output().unwrap();
+    let output = builder("cache-d", &a_public)
+        .arg("--json")
+        .output()
+        .unwrap();
     succeeded(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.matches("is not usable").count(), 1, "{stderr}");
@@ -2635,6 +2733,81 @@ fn builders_share_downloads_and_builds_through_a_registry() {
     assert_eq!(
         layer_sha256(&prefix, &directory.path().join("d.tar")),
         layer_a
+    );
+}
+
+/// A remote cache without keys: artifacts are shared, build outputs neither pushed nor taken,
+/// each said once; a keygen never replaces a key file; a bad trusted key names its flag.
+#[test]
+fn a_remote_cache_without_keys_shares_only_artifacts() {
+    let directory = tempfile::tempdir().unwrap();
+    let (secret, public) = keygen(directory.path(), "ci");
+    let again = akpkg()
+        .args(["cache", "keygen", "ci", "--secret-key"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    says(
+        &String::from_utf8_lossy(&again.stderr),
+        secret.display().to_string(),
+    );
+    assert!(fs_err::read_to_string(&secret).unwrap().starts_with("ci:"));
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&fs_err::metadata(&secret).unwrap().permissions())
+            & 0o777,
+        0o600
+    );
+    assert!(public.starts_with("ci:"));
+    let message = failure_of(akpkg().args([
+        "fetch",
+        "--remote-cache",
+        "oci://127.0.0.1:9/cache",
+        "--remote-cache-trusted-key",
+        "ci:AAAA",
+    ]));
+    says(
+        &message,
+        "--remote-cache-trusted-key: an ed25519 public key is 32 bytes",
+    );
+
+    let (recipe, source, _lock) = locked_fixture_or_skip!(directory.path());
+    let registry = common::registry::Registry::start(&directory.path().join("registry"), None);
+    let remote = registry.remote_cache();
+    let prefix = directory.path().join("opt/fixture");
+    let (first, stderr) = assembled_with_stderr(
+        assemble(&recipe, &source, &prefix, &directory.path().join("cache-1"))
+            .args(["--remote-cache", &remote]),
+    );
+    assert_eq!(
+        stderr
+            .matches("build outputs are not pushed to it without --remote-cache-signing-key")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("build outputs are not taken from it without --remote-cache-trusted-key")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    fs_err::remove_dir_all(&prefix).unwrap();
+    let mut second = assemble(&recipe, &source, &prefix, &directory.path().join("cache-2"));
+    second.args([
+        "--remote-cache",
+        &remote,
+        "--remote-cache-trusted-key",
+        &public,
+    ]);
+    common::without_network(&mut second).env("NO_PROXY", "127.0.0.1");
+    let (second, _) = assembled_with_stderr(&mut second);
+    assert_eq!(second["built_from_remote_cache"], 0, "{second}");
+    assert_eq!(second["built"], first["built"], "{second}");
+    assert_eq!(
+        second["downloaded_from_remote_cache"], second["downloaded"],
+        "{second}"
     );
 }
 

@@ -102,6 +102,32 @@ pub struct NetworkArgs {
     #[arg(long, env = "AKPKG_REMOTE_CACHE_READ_ONLY", requires = "remote_cache")]
     pub remote_cache_read_only: bool,
 
+    /// Sign the build outputs pushed to the remote cache (built wheels, the Go server, the
+    /// web UI) with this secret key file (`akpkg cache keygen` writes one). Without it only
+    /// artifacts pinned by the lock are pushed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "AKPKG_REMOTE_CACHE_SIGNING_KEY",
+        requires = "remote_cache"
+    )]
+    pub remote_cache_signing_key: Option<PathBuf>,
+
+    /// Take build outputs from the remote cache only when this key signed them
+    /// (`NAME:BASE64`, as `akpkg cache keygen` prints it; repeatable). Without a trusted key
+    /// every build output is built here; artifacts are always checked by the lock's sha256.
+    #[arg(long, value_name = "NAME:KEY", requires = "remote_cache")]
+    pub remote_cache_trusted_key: Vec<String>,
+
+    /// A file of trusted keys for the remote cache, one `NAME:BASE64` a line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "AKPKG_REMOTE_CACHE_TRUSTED_KEYS",
+        requires = "remote_cache"
+    )]
+    pub remote_cache_trusted_keys: Option<PathBuf>,
+
     /// A Go module proxy to take the server's modules from (repeatable, asked in order; one
     /// that lacks a module is passed over, as with GOPROXY lists): `https://…`, or `file://DIR`
     /// for a proxy-shaped directory. Every file is checked against go.sum. Default: GOPROXY's
@@ -194,15 +220,40 @@ impl NetworkArgs {
                 .unwrap_or_else(|| vec![fetch::DEFAULT_GO_PROXY.to_string()]),
             go_bundle,
             npm_bundle,
-            remote_cache: self
-                .remote_cache
-                .as_deref()
-                .map(|text| {
-                    crate::registry::RemoteCacheLocation::parse(text, self.remote_cache_read_only)
-                })
-                .transpose()?,
+            remote_cache: self.remote_cache()?,
             ..FetchOptions::new(cache.resolve()?)
         })
+    }
+}
+
+impl NetworkArgs {
+    /// `--remote-cache` with its keys read.
+    fn remote_cache(&self) -> Result<Option<crate::registry::RemoteCacheLocation>, CliError> {
+        let Some(text) = &self.remote_cache else {
+            return Ok(None);
+        };
+        let mut location =
+            crate::registry::RemoteCacheLocation::parse(text, self.remote_cache_read_only)?;
+        if let Some(path) = &self.remote_cache_signing_key {
+            location.trust.signing_key =
+                Some(std::sync::Arc::new(crate::registry::read_secret_key(path)?));
+        }
+        for key in &self.remote_cache_trusted_key {
+            location
+                .trust
+                .trusted_keys
+                .push(crate::registry::PublicKey::parse(
+                    key,
+                    "--remote-cache-trusted-key",
+                )?);
+        }
+        if let Some(path) = &self.remote_cache_trusted_keys {
+            location
+                .trust
+                .trusted_keys
+                .extend(crate::registry::read_public_keys(path)?);
+        }
+        Ok(Some(location))
     }
 }
 
@@ -219,6 +270,20 @@ pub enum CacheCommand {
     Verify(CacheArgs),
     /// Delete the whole cache.
     Clean(CacheArgs),
+    /// Make a key pair for signing remote-cache build outputs: writes the secret key file
+    /// (owner-only, never replacing one) and prints the public key, `NAME:BASE64`, to give
+    /// to consumers as `--remote-cache-trusted-key`.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key's name, carried in every signature (letters, digits, '.', '-', '_'), such as
+    /// the builder's host name.
+    pub name: String,
+    /// Where to write the secret key (the file must not exist).
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
 }
 
 pub fn run(args: FetchArgs) -> Result<(), CliError> {
@@ -394,6 +459,11 @@ impl Report<'_> {
 
 pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
     match command {
+        CacheCommand::Keygen(args) => {
+            let key = crate::registry::SecretKey::generate(&args.name)?;
+            crate::registry::write_secret_key(&args.secret_key, &key)?;
+            print(&format!("{}\n", key.public()))
+        }
         CacheCommand::Verify(cache) => {
             let directory = cache.resolve()?;
             let started = Instant::now();

@@ -12,14 +12,18 @@
 //!   the wheel.
 //!
 //! Everything pulled is checked before it is used, as a download is: an artifact by the sha256
-//! the lock pins; a built wheel by its blob digests, the key in the manifest, the wheel's sha256
-//! in the record, and every hash of the wheel's own RECORD. A registry that lies is refused
-//! with the key and both digests, and the caller downloads or builds instead.
+//! the lock pins. A build output (built wheel, Go server, web UI) has no such pin, so it is
+//! taken only when a key the user trusts (`--remote-cache-trusted-key`) signed its manifest's
+//! type, key and layer digests ([`super::signing`]), and then its blobs are checked against
+//! those digests; a builder signs what it pushes with `--remote-cache-signing-key`, and pushes
+//! no build output without one. Anything refused is warned about with the key and the reason,
+//! and the caller downloads or builds instead.
 //!
-//! A remote cache that cannot be reached, refuses the credentials or answers with errors never
-//! fails a build: the first such failure is warned about once for the whole run, and from then
-//! on the run goes on with the local cache and the network. Its requests use a short stall
-//! timeout and no retry, so a slow registry costs seconds, not the download deadline.
+//! A remote cache that cannot be reached or refuses the credentials never fails a build: the
+//! first such failure is warned about once for the whole run, and from then on the run goes on
+//! with the local cache and the network; one request answered with an error status costs only
+//! that entry. Its requests use a short stall timeout and no retry, so a slow registry costs
+//! seconds, not the download deadline.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -27,6 +31,7 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use super::signing::{self, PublicKey, SecretKey, SignedLayer};
 use super::{Content, Registry, RegistryError, Target};
 use crate::fetch::FetchOptions;
 use crate::identity::Sha256;
@@ -50,13 +55,24 @@ const KEY_ANNOTATION: &str = "dev.akpkg.key";
 const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 
 /// `--remote-cache` as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RemoteCacheLocation {
     /// `host[:port]`.
     pub registry: String,
     pub repository: String,
     /// Pull only (`--remote-cache-read-only`).
     pub read_only: bool,
+    pub trust: RemoteCacheTrust,
+}
+
+/// Which build outputs are pushed signed and which are taken.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteCacheTrust {
+    /// Signs the build outputs this builder pushes (`--remote-cache-signing-key`).
+    pub signing_key: Option<std::sync::Arc<SecretKey>>,
+    /// Build outputs are taken only when one of these signed them
+    /// (`--remote-cache-trusted-key`, `--remote-cache-trusted-keys`).
+    pub trusted_keys: Vec<PublicKey>,
 }
 
 impl RemoteCacheLocation {
@@ -84,6 +100,7 @@ impl RemoteCacheLocation {
             registry: reference.registry,
             repository: reference.repository,
             read_only,
+            trust: RemoteCacheTrust::default(),
         })
     }
 }
@@ -114,11 +131,12 @@ impl RemoteCache {
         if options.offline || is_unusable(&location) {
             return None;
         }
-        // One retry, for a pooled connection the registry closed as it was reused (seen under
-        // load); no more: the remote cache only saves time, so a failure is not worth waiting on.
+        // No retries: the remote cache only saves time, so a failure is not worth waiting on.
+        // The stall timeout is short, but not so short that a registry writing to a busy disk
+        // (a loaded CI machine) is given up on in the middle of a push.
         let mut bounded = options.clone();
-        bounded.retries = 1;
-        bounded.limits.stall_timeout = options.limits.stall_timeout.min(Duration::from_secs(5));
+        bounded.retries = 0;
+        bounded.limits.stall_timeout = options.limits.stall_timeout.min(Duration::from_secs(20));
         bounded.limits.download_deadline = options
             .limits
             .download_deadline
@@ -197,6 +215,7 @@ impl RemoteCache {
                     size,
                     content: Content::File(path),
                 }],
+                None,
             )
         });
     }
@@ -207,6 +226,7 @@ impl RemoteCache {
         key: &str,
         artifact_type: &str,
         layers: &[Layer<'_>],
+        signature: Option<String>,
     ) -> Result<(), RegistryError> {
         let repository = &self.location.repository;
         let empty = b"{}";
@@ -220,6 +240,10 @@ impl RemoteCache {
                 self.registry
                     .upload_blob(repository, &layer.digest, layer.content, None)?;
             }
+        }
+        let mut annotations = serde_json::json!({ KEY_ANNOTATION: key });
+        if let Some(signature) = signature {
+            annotations[signing::SIGNATURE_ANNOTATION] = signature.into();
         }
         let manifest = serde_json::json!({
             "schemaVersion": 2,
@@ -236,7 +260,7 @@ impl RemoteCache {
                 "size": layer.size,
                 "annotations": { TITLE_ANNOTATION: layer.title },
             })).collect::<Vec<_>>(),
-            "annotations": { KEY_ANNOTATION: key },
+            "annotations": annotations,
         });
         self.registry.put_manifest(
             repository,
@@ -248,12 +272,22 @@ impl RemoteCache {
         Ok(())
     }
 
-    /// Push the files of a built output under `tag` (each file's name is its title). Nothing is
-    /// pushed with `--remote-cache-read-only`.
+    /// Push the files of a build output under `tag` (each file's name is its title), signed
+    /// with the builder's key. Nothing is pushed with `--remote-cache-read-only` or without
+    /// `--remote-cache-signing-key` (no consumer could trust it).
     pub fn push_files(&self, tag: &str, artifact_type: &str, files: &[(&Path, &'static str)]) {
         if self.location.read_only {
             return;
         }
+        let Some(signing_key) = &self.location.trust.signing_key else {
+            warn_once(
+                &self.location,
+                "unsigned",
+                "build outputs are not pushed to it without --remote-cache-signing-key \
+                 (artifacts are)",
+            );
+            return;
+        };
         let mut described = Vec::new();
         for (path, media_type) in files {
             let (Ok(sha256), Ok(metadata), Some(name)) = (
@@ -281,19 +315,39 @@ impl RemoteCache {
                 content: Content::File(path),
             })
             .collect();
-        self.attempt(|| self.push_entry(tag, artifact_type, &layers));
+        let signed: Vec<SignedLayer<'_>> = layers
+            .iter()
+            .map(|layer| SignedLayer {
+                title: layer.title,
+                media_type: layer.media_type,
+                size: layer.size,
+                digest: &layer.digest,
+            })
+            .collect();
+        let signature = signing_key.sign(&signing::statement(artifact_type, tag, &signed));
+        self.attempt(|| self.push_entry(tag, artifact_type, &layers, Some(signature)));
     }
 
-    /// Pull the entry tagged `tag` into `directory` (empty, made by the caller): each layer as
-    /// a file named by its title, checked against its blob digest. Returns each file's media
-    /// type and name; `None` when the remote cache does not have it, or gave an entry that is
-    /// not of `artifact_type`, not for `tag`, or not the bytes its digests say.
+    /// Pull the build output tagged `tag` into `directory` (empty, made by the caller): each
+    /// layer as a file named by its title, checked against its blob digest. Returns each file's
+    /// media type and name; `None` when the remote cache does not have it, or gave an entry that
+    /// is not of `artifact_type`, not for `tag`, not signed by a trusted key, or not the bytes
+    /// its digests say.
     pub fn pull_files(
         &self,
         tag: &str,
         artifact_type: &str,
         directory: &Path,
     ) -> Option<Vec<(String, String)>> {
+        if self.location.trust.trusted_keys.is_empty() {
+            warn_once(
+                &self.location,
+                "untrusted",
+                "build outputs are not taken from it without --remote-cache-trusted-key \
+                 (artifacts are); they are built here",
+            );
+            return None;
+        }
         let repository = &self.location.repository;
         let manifest = self
             .attempt(|| {
@@ -317,36 +371,50 @@ impl RemoteCache {
             );
             return None;
         }
+        let layers = manifest_layers(&manifest)?;
+        let signed: Vec<SignedLayer<'_>> = layers.iter().map(PulledLayer::signed).collect();
+        let signature = manifest
+            .pointer(&format!("/annotations/{}", signing::SIGNATURE_ANNOTATION))
+            .and_then(|value| value.as_str());
+        let statement = signing::statement(artifact_type, tag, &signed);
+        let signer = match signing::signer(&self.location.trust.trusted_keys, signature, &statement)
+        {
+            Ok(signer) => signer,
+            Err(reason) => {
+                tracing::warn!(
+                    "the remote cache {}'s entry {tag} is not used: {reason}; it is built here",
+                    self.location
+                );
+                return None;
+            }
+        };
         let mut files = Vec::new();
-        for layer in manifest["layers"].as_array()? {
-            let digest: Sha256 = layer["digest"]
-                .as_str()?
-                .strip_prefix("sha256:")?
-                .parse()
-                .ok()?;
-            let title = layer["annotations"][TITLE_ANNOTATION].as_str()?;
-            let name: crate::identity::FileName = title.parse().ok()?;
-            let size = layer["size"].as_u64()?;
+        for layer in &layers {
             let stream = self
-                .attempt(|| self.registry.get_blob(repository, &digest))
+                .attempt(|| self.registry.get_blob(repository, &layer.digest))
                 .flatten()?;
             // No more than the manifest's size is read: extra bytes fail the digest instead of
             // filling the disk.
             let actual = write_hashed(
-                stream.take(size.saturating_add(1)),
-                &directory.join(name.as_str()),
+                stream.take(layer.size.saturating_add(1)),
+                &directory.join(layer.name.as_str()),
             )
             .ok()?;
-            if actual != digest {
+            if actual != layer.digest {
                 self.refused(
                     tag,
-                    &format!("sha256:{}", digest.as_str()),
+                    &format!("sha256:{}", layer.digest.as_str()),
                     &format!("sha256:{}", actual.as_str()),
                 );
                 return None;
             }
-            files.push((layer["mediaType"].as_str()?.to_string(), title.to_string()));
+            files.push((layer.media_type.clone(), layer.name.as_str().to_string()));
         }
+        tracing::info!(
+            "took {tag} from the remote cache {}, signed by {}",
+            self.location,
+            signer.name
+        );
         Some(files)
     }
 
@@ -387,6 +455,46 @@ pub fn built_wheel_tag(key: &str) -> String {
     format!("built-wheel-{key}")
 }
 
+/// A layer as a pulled manifest describes it.
+struct PulledLayer {
+    media_type: String,
+    name: crate::identity::FileName,
+    digest: Sha256,
+    size: u64,
+}
+
+impl PulledLayer {
+    fn signed(&self) -> SignedLayer<'_> {
+        SignedLayer {
+            title: self.name.as_str(),
+            media_type: &self.media_type,
+            size: self.size,
+            digest: &self.digest,
+        }
+    }
+}
+
+/// The layers of a pulled manifest; `None` when one is not shaped as akpkg writes them.
+fn manifest_layers(manifest: &serde_json::Value) -> Option<Vec<PulledLayer>> {
+    let mut layers = Vec::new();
+    for layer in manifest["layers"].as_array()? {
+        layers.push(PulledLayer {
+            media_type: layer["mediaType"].as_str()?.to_string(),
+            name: layer["annotations"][TITLE_ANNOTATION]
+                .as_str()?
+                .parse()
+                .ok()?,
+            digest: layer["digest"]
+                .as_str()?
+                .strip_prefix("sha256:")?
+                .parse()
+                .ok()?,
+            size: layer["size"].as_u64()?,
+        });
+    }
+    Some(layers)
+}
+
 struct Layer<'l> {
     media_type: &'l str,
     title: &'l str,
@@ -411,6 +519,18 @@ fn write_hashed(mut stream: impl Read, target: &Path) -> std::io::Result<Sha256>
     }
     file.sync_all()?;
     Ok(Sha256::from_digest(&hasher.finalize().into()))
+}
+
+/// Warn once per run and remote cache about `what` (a short name for the case).
+fn warn_once(location: &RemoteCacheLocation, what: &str, message: &str) {
+    static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let newly = WARNED
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .is_ok_and(|mut set| set.insert(format!("{what} {location}")));
+    if newly {
+        tracing::warn!("the remote cache {location}: {message}");
+    }
 }
 
 fn is_unusable(location: &RemoteCacheLocation) -> bool {

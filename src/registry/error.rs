@@ -59,6 +59,9 @@ pub enum RegistryError {
         actual: String,
     },
 
+    #[error("{what}: {reason}")]
+    Key { what: String, reason: String },
+
     #[error("the OCI image layout {path}: {message}")]
     Layout { path: PathBuf, message: String },
 

@@ -16,17 +16,19 @@ mod cache;
 mod error;
 mod push;
 mod reference;
+mod signing;
 
 use std::path::Path;
 
 pub use auth::{Credential, credential_for};
 pub use cache::{
     BUILT_WHEEL_TYPE, FILE_MEDIA_TYPE, GO_SERVER_TYPE, RECORD_MEDIA_TYPE, RemoteCache,
-    RemoteCacheLocation, TAR_MEDIA_TYPE, WEB_TYPE, built_wheel_tag, publish,
+    RemoteCacheLocation, RemoteCacheTrust, TAR_MEDIA_TYPE, WEB_TYPE, built_wheel_tag, publish,
 };
 pub use error::RegistryError;
 pub use push::{PushReport, push_layout};
 pub use reference::{Reference, Target};
+pub use signing::{PublicKey, SecretKey, read_public_keys, read_secret_key, write_secret_key};
 
 use crate::fetch::{FetchOptions, Retryable};
 use crate::identity::Sha256;
