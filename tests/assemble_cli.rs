@@ -2617,10 +2617,18 @@ fn builders_share_downloads_and_builds_through_a_registry() {
         &stderr,
         "is not used: it is signed by builder-a, a key not trusted here",
     );
+    // The manifest and SBOM record whom the run trusted (so C's layer differs from A's by
+    // that alone); what each builder built or took is not recorded, so A and B agree.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(prefix.join("akpkg-manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(
-        layer_sha256(&prefix, &directory.path().join("c.tar")),
-        layer_a
+        manifest["remote-cache-trusted-keys"],
+        serde_json::json!([other_public])
     );
+    let sbom = fs_err::read_to_string(prefix.join("sbom.cdx.json")).unwrap();
+    says(&sbom, "akpkg:remote-cache-trusted-key");
+    says(&sbom, &other_public);
     fs_err::remove_dir_all(&prefix).unwrap();
 
     // One built wheel's manifest edited through the registry's API: its wheel layer now names

@@ -793,3 +793,64 @@ fn npm_tarballs_are_checked_and_npm_ci_installs_them_offline() {
         );
     }
 }
+
+/// A hostile remote cache (hand-written, on 127.0.0.1) whose blobs never end: one as fast as
+/// it can under a declared terabyte, one dripping a byte every 400 ms. Each is given up on
+/// within the lock's size and the stall rule (bytes per interval, not per read), in bounded
+/// time and memory, and the files are downloaded from the lock's URLs instead.
+#[test]
+fn remote_cache_blobs_that_never_end_or_drip_are_given_up_in_bounded_time() {
+    use common::hostile::{Answer, Server};
+    use std::time::{Duration, Instant};
+    let directory = tempfile::tempdir().unwrap();
+    let (wheel, sdist) = (b"wheel bytes".to_vec(), b"sdist bytes".to_vec());
+    let (server, _) = serve_files(directory.path(), &wheel, &sdist);
+    let lock = write_lock(directory.path(), &server.base, &wheel, &sdist);
+    let wheel_blob = format!("/blobs/sha256:{}", sha256(&wheel));
+    let registry = Server::start(move |request| match request.method.as_str() {
+        "GET" if request.target.ends_with(&wheel_blob) => {
+            Answer::new(200).endless(64 * 1024, Duration::ZERO, 1 << 40)
+        }
+        "GET" if request.target.contains("/blobs/") => {
+            Answer::new(200).endless(1, Duration::from_millis(400), 1 << 30)
+        }
+        // Everything is "there already", so nothing is uploaded to it.
+        "HEAD" => Answer::new(200),
+        _ => Answer::new(201),
+    });
+    let remote = format!("oci://127.0.0.1:{}/cache", registry.port);
+    let started = Instant::now();
+    let output = fetch(
+        &lock,
+        &directory.path().join("cache"),
+        &["--remote-cache", &remote, "--stall-timeout", "2", "-v"],
+    )
+    .output()
+    .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}: {stderr}");
+    assert_eq!(
+        stderr.matches("downloading it instead").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(stderr.contains("more than 11 bytes"), "{stderr}");
+    assert!(stderr.contains("stalled:"), "{stderr}");
+    let peak: u64 = stderr
+        .split("peak memory of akpkg itself: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|megabytes| megabytes.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in {stderr}"));
+    assert!(peak < 200, "{peak} MB");
+    assert!(
+        stdout_of(&mut fetch(
+            &lock,
+            &directory.path().join("cache"),
+            &["--offline"]
+        ))
+        .contains("(0 downloaded")
+    );
+}

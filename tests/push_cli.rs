@@ -236,3 +236,100 @@ fn blobs_are_mounted_across_repositories_and_a_damaged_layout_is_refused_with_it
     let message = failure_of(&mut push(&oci, &format!("{address}/apps/gone:1"), &nobody));
     assert!(message.contains(&address), "{message}");
 }
+
+/// A hostile registry on 127.0.0.1 (hand-written, `common::hostile`) that sends its token
+/// requests, upload locations and a redirect to another server it runs on another port, and
+/// then to a name that is not loopback. The registry's credentials never reach the other
+/// server (it records every request); plain HTTP to another origin is refused, naming the flag
+/// that allows it; with that flag the token request goes anonymously, the upload and the
+/// redirected request without `Authorization`.
+#[test]
+fn registry_credentials_stay_with_the_registrys_own_origin() {
+    use common::hostile::{Answer, Server};
+    let directory = tempfile::tempdir().unwrap();
+    let oci = layout(directory.path());
+    let other = Server::start(|request| {
+        if request.target.starts_with("/token") {
+            Answer::new(200).body(r#"{"token":"granted"}"#)
+        } else if request.method == "PUT" {
+            Answer::new(201)
+        } else {
+            Answer::new(404)
+        }
+    });
+    let other_origin = other.origin();
+    let realm = std::sync::Arc::new(std::sync::Mutex::new(format!("{other_origin}/token")));
+    let realm_for_registry = realm.clone();
+    let registry = Server::start(move |request| {
+        let bearer =
+            request.headers.get("authorization").map(String::as_str) == Some("Bearer granted");
+        if !bearer {
+            let realm = realm_for_registry.lock().unwrap().clone();
+            return Answer::new(401).header(
+                "WWW-Authenticate",
+                format!(r#"Bearer realm="{realm}",service="hostile""#),
+            );
+        }
+        match request.method.as_str() {
+            "HEAD" => Answer::new(307).header(
+                "Location",
+                format!("{other_origin}/redirected{}", request.target),
+            ),
+            "POST" => Answer::new(202).header("Location", format!("{other_origin}/upload/1")),
+            _ => Answer::new(201),
+        }
+    });
+    let address = format!("127.0.0.1:{}", registry.port);
+    let docker = docker_config(directory.path(), &address, "builder", "s3cret");
+    let reference = format!("{address}/apps/authentik:1");
+    let secret = "YnVpbGRlcjpzM2NyZXQ="; // builder:s3cret
+
+    // Another port on loopback over plain HTTP: refused before anything is sent there.
+    let message = failure_of(&mut push(&oci, &reference, &docker));
+    assert!(
+        message.contains("--allow-insecure-host 127.0.0.1"),
+        "{message}"
+    );
+    assert!(other.received().is_empty(), "{:?}", other.received());
+
+    // A token realm on a name that is not loopback: refused the same way.
+    *realm.lock().unwrap() = "http://auth.invalid/token".to_string();
+    let message = failure_of(&mut push(&oci, &reference, &docker));
+    assert!(
+        message.contains("--allow-insecure-host auth.invalid"),
+        "{message}"
+    );
+
+    // Allowed: the token request carries no credential (none is configured for the other
+    // origin), the redirected HEAD and the upload no Authorization.
+    *realm.lock().unwrap() = format!("{}/token", other.origin());
+    let pushed = json(push(&oci, &reference, &docker).args(["--allow-insecure-host", "127.0.0.1"]));
+    assert!(
+        pushed["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{pushed}"
+    );
+    let received = other.received();
+    for kind in ["/token", "/redirected/", "/upload/1"] {
+        assert!(
+            received
+                .iter()
+                .any(|request| request.target.starts_with(kind)),
+            "no {kind} request reached the other server: {received:?}"
+        );
+    }
+    for request in &received {
+        assert!(
+            !request.headers.contains_key("authorization"),
+            "{} {} carried Authorization",
+            request.method,
+            request.target
+        );
+        let text = format!("{request:?}");
+        assert!(!text.contains(secret) && !text.contains("s3cret"), "{text}");
+    }
+    // The registry itself got the bearer token, never the password either: it asked for a
+    // token, not for Basic.
+    assert!(registry.received().iter().all(|request| {
+        request.headers.get("authorization").map(String::as_str) != Some(&format!("Basic {secret}"))
+    }));
+}

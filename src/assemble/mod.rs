@@ -517,6 +517,7 @@ fn run_stages(
             web: placed.web,
             native: &native_audit,
             closure: &closure,
+            trusted_keys: trusted_keys(options),
         },
     )?;
     stages.finish("record", format!("{MANIFEST}, {SBOM}"));
@@ -865,6 +866,25 @@ fn ak_launcher(recipe: &Recipe) -> Result<String, AssembleError> {
         None => String::new(),
     };
     Ok(AK_LAUNCHER.replace("@GIT_BUILD_HASH@", &commit))
+}
+
+/// The keys build outputs may come from the remote cache under (`NAME:BASE64`), as the
+/// manifest and SBOM record them: the prefix's bytes do not depend on which builder built each
+/// output, only on whom this run trusted to.
+pub(crate) fn trusted_keys(options: &AssembleOptions) -> Vec<String> {
+    options
+        .fetch
+        .remote_cache
+        .as_ref()
+        .map(|remote| {
+            remote
+                .trust
+                .trusted_keys
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use clap::CommandFactory;
 
-/// Which commands run a stage (the top-level module under `src/`), and so show its messages.
+/// Which commands run a stage (the top-level module under `src/`, or one file of it when its
+/// messages reach other commands than the rest), and so show its messages.
 const STAGE_COMMANDS: &[(&str, &[&str])] = &[
     ("assemble", &["assemble"]),
     ("closure", &["assemble"]),
@@ -25,6 +26,7 @@ const STAGE_COMMANDS: &[(&str, &[&str])] = &[
     ("plan", &["plan", "fetch", "lock"]),
     ("preflight.rs", &["doctor", "assemble"]),
     ("registry", &["push"]),
+    ("registry/cache.rs", &["fetch", "lock", "assemble"]),
     ("release", &["release new"]),
     ("server", &["assemble", "lock"]),
     ("web", &["assemble", "lock"]),
@@ -117,7 +119,11 @@ fn messages_suggest_only_flags_of_the_commands_that_show_them() {
         let relative = entry.path().strip_prefix(&root).unwrap();
         let relative_text = relative.to_string_lossy().replace('\\', "/");
         let stage = relative_text.split('/').next().unwrap_or_default();
-        let Some((_, commands)) = STAGE_COMMANDS.iter().find(|(name, _)| *name == stage) else {
+        let Some((_, commands)) = STAGE_COMMANDS
+            .iter()
+            .find(|(name, _)| *name == relative_text)
+            .or_else(|| STAGE_COMMANDS.iter().find(|(name, _)| *name == stage))
+        else {
             continue;
         };
         if !relative_text.ends_with(".rs") || relative_text.ends_with("tests.rs") {

@@ -420,6 +420,7 @@ fn attempt_once(
 }
 
 /// What a download may take: bytes, and time.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Bounds {
     /// The lock's size when it gives one, else the cap for unknown sizes.
     pub max_bytes: u64,
@@ -509,7 +510,7 @@ pub(super) enum Exceeded {
 /// crosses a bound fails, and `exceeded` says which.
 pub(super) struct Bounded<'a, R> {
     inner: R,
-    bounds: &'a Bounds,
+    bounds: Bounds,
     progress: &'a dyn Progress,
     pub count: u64,
     pub exceeded: Option<Exceeded>,
@@ -518,10 +519,10 @@ pub(super) struct Bounded<'a, R> {
 }
 
 impl<'a, R> Bounded<'a, R> {
-    pub fn new(inner: R, bounds: &'a Bounds, progress: &'a dyn Progress) -> Bounded<'a, R> {
+    pub fn new(inner: R, bounds: &Bounds, progress: &'a dyn Progress) -> Bounded<'a, R> {
         Bounded {
             inner,
-            bounds,
+            bounds: *bounds,
             progress,
             count: 0,
             exceeded: None,
@@ -578,6 +579,23 @@ impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
         }
         Ok(read)
     }
+}
+
+/// A body from a peer that is not a locked download (a registry, the remote cache): at most
+/// `max_bytes`, within the download deadline and the stall rule (bytes per interval, not per
+/// read), so an endless or dripping body fails in bounded time and memory.
+pub fn bounded_reader<R: std::io::Read>(
+    inner: R,
+    max_bytes: u64,
+    limits: &crate::limits::Limits,
+) -> impl std::io::Read + use<R> {
+    let bounds = Bounds {
+        max_bytes,
+        from_lock: false,
+        deadline: Instant::now() + limits.download_deadline,
+        stall_timeout: limits.stall_timeout,
+    };
+    Bounded::new(inner, &bounds, &super::Silent)
 }
 
 /// reqwest's errors end with the URL, which may hold credentials; keep what and why.

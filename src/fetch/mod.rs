@@ -29,7 +29,9 @@ use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
 pub(crate) use download::plain_http_host;
-pub use download::{Retryable, download_unpinned, transient_status, with_retries, without_url};
+pub use download::{
+    Retryable, bounded_reader, download_unpinned, transient_status, with_retries, without_url,
+};
 pub use error::FetchError;
 pub use git::{
     GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
@@ -545,13 +547,12 @@ fn from_remote_cache(
     cache: &ArtifactCache,
     options: &FetchOptions,
 ) -> bool {
-    let Some(stream) = remote.artifact(&request.sha256) else {
+    // No more than the lock's size (or the download cap) is read, within the deadline and the
+    // stall rule: a lying registry's extra bytes fail the read instead of filling the disk.
+    let limit = request.size.unwrap_or(options.limits.download_bytes);
+    let Some(mut stream) = remote.artifact(&request.sha256, limit) else {
         return false;
     };
-    // No more than the lock's size (or the download limit) is read: a lying registry's extra
-    // bytes fail the hash instead of filling the disk.
-    let limit = request.size.unwrap_or(options.limits.download_bytes);
-    let mut stream = stream.take(limit.saturating_add(1));
     match cache.store_verified(&mut stream, &request.sha256) {
         Ok(()) => true,
         Err(StoreFailure::Mismatch(actual)) => {

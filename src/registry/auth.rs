@@ -5,8 +5,9 @@
 //! then podman's `$REGISTRY_AUTH_FILE` / `auth.json`, then `.netrc`. Nothing is sent until the
 //! registry asks (a 401 with `WWW-Authenticate`): `Basic` gets the login and password, `Bearer
 //! realm=…,service=…,scope=…` sends them to the token service (distribution's token
-//! authentication) and the token it returns is used from then on. Credentials and tokens never
-//! appear in messages or logs.
+//! authentication) and the token it returns is used from then on. A token service on another
+//! origin than the registry gets only the credentials configured for that origin
+//! ([`super::origin`]). Credentials and tokens never appear in messages or logs.
 
 use std::sync::Mutex;
 
@@ -68,15 +69,29 @@ enum Answer {
 
 /// The credential and the answer that worked, shared by a run's requests to one registry.
 pub struct Authenticator {
+    /// The registry's origin: the only one its credential goes to.
+    base: reqwest::Url,
     credential: Option<Credential>,
     answer: Mutex<Option<Answer>>,
+    insecure_hosts: Vec<String>,
+    netrc: Netrc,
 }
 
 impl Authenticator {
-    pub fn new(credential: Option<Credential>) -> Authenticator {
+    /// For the registry at `base`, with the credential configured for it; `insecure_hosts`
+    /// and `netrc` decide what a token service on another origin gets.
+    pub fn new(
+        base: reqwest::Url,
+        credential: Option<Credential>,
+        insecure_hosts: &[String],
+        netrc: &Netrc,
+    ) -> Authenticator {
         Authenticator {
+            base,
             credential,
             answer: Mutex::new(None),
+            insecure_hosts: insecure_hosts.to_vec(),
+            netrc: netrc.clone(),
         }
     }
 
@@ -153,7 +168,17 @@ impl Authenticator {
             message,
         };
         let mut url = reqwest::Url::parse(realm).map_err(|error| failed(error.to_string()))?;
-        let request = match &self.credential {
+        // The registry's credential goes to its own origin only; another origin gets what the
+        // user configured for it, or nothing.
+        let credential = match super::origin::peer(&self.base, &url, &self.insecure_hosts)
+            .map_err(|error| failed(error.to_string()))?
+        {
+            super::origin::Peer::Registry => self.credential.clone(),
+            super::origin::Peer::Other => {
+                credential_for(&super::origin::credential_key(&url), &self.netrc)
+            }
+        };
+        let request = match &credential {
             Some(Credential::IdentityToken(refresh_token)) => {
                 let form = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("grant_type", "refresh_token")
@@ -214,16 +239,22 @@ mod tests {
     #[test]
     fn basic_challenges_are_answered_only_with_a_password() {
         let http = reqwest::blocking::Client::new();
-        let anonymous = Authenticator::new(None);
+        let base = reqwest::Url::parse("http://127.0.0.1:9/").unwrap();
+        let anonymous = Authenticator::new(base.clone(), None, &[], &Netrc::default());
         assert!(
             !anonymous
                 .answer(&http, r#"Basic realm="Registry""#, "x")
                 .unwrap()
         );
-        let with_password = Authenticator::new(Some(Credential::Password {
-            login: "builder".to_string(),
-            password: "secret".to_string(),
-        }));
+        let with_password = Authenticator::new(
+            base,
+            Some(Credential::Password {
+                login: "builder".to_string(),
+                password: "secret".to_string(),
+            }),
+            &[],
+            &Netrc::default(),
+        );
         assert!(
             with_password
                 .answer(&http, r#"Basic realm="Registry Realm""#, "x")

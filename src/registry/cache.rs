@@ -179,9 +179,9 @@ impl RemoteCache {
 
     /// The artifact `sha256` as a stream, if the remote cache has it. The caller checks the
     /// bytes against `sha256` (and calls [`RemoteCache::refused`] when they differ).
-    pub fn artifact(&self, sha256: &Sha256) -> Option<impl Read + use<>> {
+    pub fn artifact(&self, sha256: &Sha256, max_bytes: u64) -> Option<impl Read + use<>> {
         let repository = &self.location.repository;
-        self.attempt(|| self.registry.get_blob(repository, sha256))
+        self.attempt(|| self.registry.get_blob(repository, sha256, max_bytes))
             .flatten()
     }
 
@@ -372,6 +372,17 @@ impl RemoteCache {
             return None;
         }
         let layers = manifest_layers(&manifest)?;
+        let cap = self.registry.limits().download_bytes;
+        if let Some(layer) = layers.iter().find(|layer| layer.size > cap) {
+            tracing::warn!(
+                "the remote cache {}'s entry {tag} is not used: its layer {} claims {} bytes, \
+                 more than the cap for downloads of unknown size ({cap}, --max-download-size)",
+                self.location,
+                layer.name.as_str(),
+                layer.size
+            );
+            return None;
+        }
         let signed: Vec<SignedLayer<'_>> = layers.iter().map(PulledLayer::signed).collect();
         let signature = manifest
             .pointer(&format!("/annotations/{}", signing::SIGNATURE_ANNOTATION))
@@ -390,16 +401,25 @@ impl RemoteCache {
         };
         let mut files = Vec::new();
         for layer in &layers {
+            // No more than the manifest's size is read, within the download deadline and stall
+            // rule: extra bytes fail the read instead of filling the disk.
             let stream = self
-                .attempt(|| self.registry.get_blob(repository, &layer.digest))
+                .attempt(|| {
+                    self.registry
+                        .get_blob(repository, &layer.digest, layer.size)
+                })
                 .flatten()?;
-            // No more than the manifest's size is read: extra bytes fail the digest instead of
-            // filling the disk.
-            let actual = write_hashed(
-                stream.take(layer.size.saturating_add(1)),
-                &directory.join(layer.name.as_str()),
-            )
-            .ok()?;
+            let actual = match write_hashed(stream, &directory.join(layer.name.as_str())) {
+                Ok(actual) => actual,
+                Err(error) => {
+                    tracing::warn!(
+                        "the remote cache {}'s entry {tag} is not used: reading {}: {error}",
+                        self.location,
+                        layer.name.as_str()
+                    );
+                    return None;
+                }
+            };
             if actual != layer.digest {
                 self.refused(
                     tag,

@@ -14,6 +14,7 @@
 mod auth;
 mod cache;
 mod error;
+mod origin;
 mod push;
 mod reference;
 mod signing;
@@ -86,9 +87,14 @@ impl Registry {
             .clone();
         Ok(Registry {
             http,
-            base,
+            base: base.clone(),
             host: host.to_string(),
-            authenticator: Authenticator::new(credential_for(host, &options.netrc)),
+            authenticator: Authenticator::new(
+                base,
+                credential_for(host, &options.netrc),
+                &options.insecure_hosts,
+                &options.netrc,
+            ),
             options: options.clone(),
         })
     }
@@ -106,10 +112,22 @@ impl Registry {
         build: &dyn Fn(&reqwest::blocking::Client) -> reqwest::blocking::RequestBuilder,
     ) -> Result<reqwest::blocking::Response, RegistryError> {
         let scope = format!("repository:{repository}:pull,push");
+        // A URL the registry named on another origin (an upload location) is reached without
+        // the registry's credentials, and its challenges are not answered.
+        let parsed = reqwest::Url::parse(url).map_err(|error| RegistryError::Request {
+            url: url.to_string(),
+            message: error.to_string(),
+        })?;
+        let own = origin::peer(&self.base, &parsed, &self.options.insecure_hosts)?
+            == origin::Peer::Registry;
         let once = || -> Result<reqwest::blocking::Response, Retryable<RegistryError>> {
-            let response = self
-                .authenticator
-                .authorize(build(&self.http))
+            let request = build(&self.http);
+            let request = if own {
+                self.authenticator.authorize(request)
+            } else {
+                request
+            };
+            let response = request
                 .send()
                 .map_err(|error| Retryable::Transient(None, crate::fetch::without_url(&error)))?;
             match crate::fetch::transient_status(&response) {
@@ -124,7 +142,7 @@ impl Registry {
             &self.options,
             || {
                 let response = once()?;
-                if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+                if !own || response.status() != reqwest::StatusCode::UNAUTHORIZED {
                     return Ok(response);
                 }
                 let challenges = response
@@ -170,6 +188,11 @@ impl Registry {
                 ": no credentials were found for it".to_string()
             },
         })
+    }
+
+    /// The bounds this client's reads keep.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        &self.options.limits
     }
 
     /// Whether `repository` holds the blob.
@@ -259,20 +282,26 @@ impl Registry {
         }
     }
 
-    /// The blob's bytes as a stream (the caller checks them against `digest`), or `None` when
-    /// the repository does not have it.
+    /// The blob's bytes as a stream of at most `max_bytes` (the caller checks them against
+    /// `digest`), within the download deadline and stall rule; `None` when the repository does
+    /// not have it. A body longer than `max_bytes` fails its read.
     pub fn get_blob(
         &self,
         repository: &str,
         digest: &Sha256,
-    ) -> Result<Option<reqwest::blocking::Response>, RegistryError> {
+        max_bytes: u64,
+    ) -> Result<Option<impl std::io::Read + use<>>, RegistryError> {
         let url = self.url(&format!(
             "/v2/{repository}/blobs/sha256:{}",
             digest.as_str()
         ));
         let response = self.send(repository, &url, &|http| http.get(&url))?;
         match response.status().as_u16() {
-            200 => Ok(Some(response)),
+            200 => Ok(Some(crate::fetch::bounded_reader(
+                response,
+                max_bytes,
+                &self.options.limits,
+            ))),
             404 => Ok(None),
             status => Err(status_error("reading", &url, status, response)),
         }
@@ -296,7 +325,11 @@ impl Registry {
             200 => {
                 let mut bytes = Vec::new();
                 std::io::Read::read_to_end(
-                    &mut std::io::Read::take(response, MANIFEST_LIMIT + 1),
+                    &mut crate::fetch::bounded_reader(
+                        response,
+                        MANIFEST_LIMIT,
+                        &self.options.limits,
+                    ),
                     &mut bytes,
                 )
                 .map_err(|error| RegistryError::Request {
@@ -363,12 +396,8 @@ impl Registry {
                 url: url.to_string(),
                 message: format!("the upload location {location:?}: {error}"),
             })?;
-        // The upload goes where the registry says, but never downgraded to plain HTTP.
-        if absolute.scheme() != self.base.scheme() && absolute.scheme() == "http" {
-            return Err(RegistryError::Insecure {
-                host: absolute.host_str().unwrap_or_default().to_string(),
-            });
-        }
+        // The upload goes where the registry says, under the one rule for other origins.
+        origin::peer(&self.base, &absolute, &self.options.insecure_hosts)?;
         Ok(absolute.to_string())
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI tests: the akpkg command, and wheels built from scratch.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod hostile;
 pub mod registry;
 
 use std::io::{BufRead, BufReader, Write};
