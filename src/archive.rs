@@ -31,6 +31,11 @@ pub enum ArchiveError {
     SpecialFile { path: PathBuf },
     #[error("{path}: the name is not UTF-8; akpkg archives only UTF-8 names")]
     NotUtf8 { path: PathBuf },
+    #[error(
+        "{path} is a symbolic link that resolves outside the tree being copied (through the \
+         links on its way, not just as written); no link of it was kept"
+    )]
+    LinkEscapes { path: PathBuf },
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError {
@@ -460,8 +465,11 @@ fn archive_name(directory: &Path, path: &Path, root: &str) -> Result<String, Arc
 }
 
 /// Copy a directory's files, symbolic links and executable bits into `to` (which must exist),
-/// leaving out entries with the names in `skip` at any depth. Links must stay inside the copy;
-/// fifos, devices and sockets are refused (reading a fifo would wait forever).
+/// leaving out entries with the names in `skip` at any depth. Links must stay inside the copy,
+/// resolved for real once the copy is complete (as the tar extractor does: a chain of links that
+/// descends and climbs back passes a textual check); fifos, devices and sockets are refused
+/// (reading a fifo would wait forever). Nothing is read through a link: the walk does not
+/// follow them.
 pub fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> Result<(), ArchiveError> {
     copy_tree_under(from, to, Path::new(""), skip)
 }
@@ -487,6 +495,33 @@ pub fn copy_tree_under(
                 .iter()
                 .any(|name| entry.file_name() == std::ffi::OsStr::new(name))
         });
+    let mut links = Vec::new();
+    let copied = copy_entries(walk, from, &root, under, &mut links);
+    // Judged on the tree as it stands, complete or cut short: a later entry can change what an
+    // earlier link resolves to. Every escaping link is removed, so no failure leaves one.
+    let mut escaping = None;
+    for (source, relative) in &links {
+        if root.check_link(relative).is_err() {
+            root.remove_file(relative)?;
+            escaping.get_or_insert_with(|| source.clone());
+        }
+    }
+    copied?;
+    match escaping {
+        Some(path) => Err(ArchiveError::LinkEscapes { path }),
+        None => Ok(()),
+    }
+}
+
+/// The walk's entries into `root/under`; each link made is noted in `links` (its source path
+/// and its place in `root`).
+fn copy_entries(
+    walk: impl Iterator<Item = walkdir::Result<walkdir::DirEntry>>,
+    from: &Path,
+    root: &Contained,
+    under: &Path,
+    links: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<(), ArchiveError> {
     for entry in walk {
         let entry = entry.map_err(|error| {
             ArchiveError::Io(crate::path_io::PathIoError {
@@ -501,6 +536,7 @@ pub fn copy_tree_under(
             let link =
                 fs_err::read_link(entry.path()).map_err(io_error("cannot read", entry.path()))?;
             root.symlink(&relative, &link)?;
+            links.push((entry.path().to_path_buf(), relative));
         } else if kind.is_dir() {
             root.create_dir_all(&relative)?;
         } else if kind.is_file() {
@@ -825,6 +861,68 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("not UTF-8"), "{error}");
+    }
+
+    #[test]
+    fn a_chain_of_links_that_climbs_back_out_is_not_copied() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(directory.path().join("secret"), "outside").unwrap();
+        let tree = directory.path().join("tree");
+        fs_err::create_dir_all(&tree).unwrap();
+        // `sub/../secret` is `secret` as written, inside; through `sub` (→ `.`) it is the
+        // tree's parent's `secret`.
+        std::os::unix::fs::symlink(".", tree.join("sub")).unwrap();
+        std::os::unix::fs::symlink("sub/../secret", tree.join("leak")).unwrap();
+        std::os::unix::fs::symlink("sub", tree.join("fine")).unwrap();
+        let to = directory.path().join("to");
+        fs_err::create_dir_all(&to).unwrap();
+        let error = copy_tree(&tree, &to, &[]).unwrap_err();
+        assert!(matches!(error, ArchiveError::LinkEscapes { .. }), "{error}");
+        assert!(error.to_string().contains("tree/leak"), "{error}");
+        assert!(fs_err::symlink_metadata(to.join("leak")).is_err());
+        assert!(fs_err::symlink_metadata(to.join("fine")).is_ok());
+    }
+
+    /// Every link in `root`, followed for real, stays inside it (or leads nowhere).
+    fn links_stay_inside(root: &Path) -> Result<(), String> {
+        let real_root = fs_err::canonicalize(root).unwrap();
+        for entry in walkdir::WalkDir::new(root).min_depth(1) {
+            let entry = entry.unwrap();
+            if entry.file_type().is_symlink()
+                && let Ok(real) = fs_err::canonicalize(entry.path())
+                && !real.starts_with(&real_root)
+            {
+                return Err(format!("{} → {}", entry.path().display(), real.display()));
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 256, ..Default::default() })]
+        /// Whatever chain of relative links a directory holds, a copy keeps none that leads
+        /// outside the copy when followed, and writes nothing outside it.
+        #[test]
+        fn no_chain_of_links_in_a_copied_tree_leads_outside(links in proptest::collection::vec(
+            (
+                proptest::sample::select(vec!["a", "b", "d/a", "d/b", "d/e/a", "c"]),
+                proptest::sample::select(vec![".", "..", "../..", "a", "../a", "d", "d/..", "a/..", "a/../..", "b/../x", "d/e", "../x", "x", "c/../../x"]),
+            ),
+            1..10,
+        )) {
+            let sandbox = tempfile::tempdir().unwrap();
+            fs_err::write(sandbox.path().join("x"), "outside").unwrap();
+            let tree = sandbox.path().join("one/tree");
+            fs_err::create_dir_all(tree.join("d/e")).unwrap();
+            for (name, target) in &links {
+                let _ = std::os::unix::fs::symlink(target, tree.join(name));
+            }
+            let to = sandbox.path().join("one/to");
+            fs_err::create_dir_all(&to).unwrap();
+            let _ = copy_tree(&tree, &to, &[]);
+            proptest::prop_assert!(links_stay_inside(&to).is_ok(), "{:?}", links_stay_inside(&to));
+            proptest::prop_assert_eq!(fs_err::read_to_string(sandbox.path().join("x")).unwrap(), "outside");
+        }
     }
 
     proptest::proptest! {

@@ -268,7 +268,7 @@ impl Contained {
         relative: &Path,
         expected: &crate::identity::Sha256,
     ) -> Result<Option<crate::identity::Sha256>, ContainedError> {
-        let file = std::fs::File::open(source).map_err(|error| {
+        let file = crate::path_io::open_regular(source).map_err(|error| {
             ContainedError::Io(crate::path_io::PathIoError {
                 action: "cannot read",
                 path: source.to_path_buf(),

@@ -71,6 +71,13 @@ pub fn sha256_hex_of_file(path: &Path) -> std::io::Result<String> {
     Ok(hex(&digest))
 }
 
+/// [`sha256_hex_of_file`] of a regular file only, its link not followed
+/// ([`crate::path_io::open_regular`]): for files below a directory akpkg did not write.
+pub fn sha256_hex_of_regular_file(path: &Path) -> std::io::Result<String> {
+    let (digest, _) = sha256_reader(crate::path_io::open_regular(path)?)?;
+    Ok(hex(&digest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

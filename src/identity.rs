@@ -361,6 +361,13 @@ impl Sha256 {
         Ok(Sha256::from_digest(&digest))
     }
 
+    /// [`Sha256::of_file`] of a regular file only, its link not followed
+    /// ([`crate::path_io::open_regular`]): for files below a directory akpkg did not write.
+    pub fn of_regular_file(path: &std::path::Path) -> std::io::Result<Sha256> {
+        let (digest, _) = crate::digest::sha256_reader(crate::path_io::open_regular(path)?)?;
+        Ok(Sha256::from_digest(&digest))
+    }
+
     /// The sha256 of some bytes.
     pub fn of_bytes(bytes: &[u8]) -> Sha256 {
         Sha256(crate::digest::sha256_hex(bytes))

@@ -631,10 +631,58 @@ fn cache_clean_removes_only_a_marked_cache() {
         "mine"
     );
 
+    // Another tool's cache directory tag, and a FIFO in its place: not akpkg's, refused (the
+    // FIFO without hanging on it).
+    let other = directory.path().join("other-cache");
+    fs_err::create_dir_all(&other).unwrap();
+    fs_err::write(
+        other.join("CACHEDIR.TAG"),
+        "Signature: 8a477f597d28d172789f06886806bc55\n# created by another tool\n",
+    )
+    .unwrap();
+    let fifo_cache = directory.path().join("fifo-cache");
+    fs_err::create_dir_all(&fifo_cache).unwrap();
+    assert!(
+        Process::new("mkfifo")
+            .arg(fifo_cache.join("CACHEDIR.TAG"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    for foreign in [&other, &fifo_cache] {
+        let error = failure_of(
+            akpkg()
+                .timeout(std::time::Duration::from_secs(30))
+                .args(["cache", "clean", "--cache-dir"])
+                .arg(foreign),
+        );
+        assert!(error.contains("is not an akpkg cache"), "{error}");
+        assert!(foreign.join("CACHEDIR.TAG").exists());
+    }
+
     // A cache akpkg used carries the marker, and is removed.
     let cache = directory.path().join("cache");
     stdout_of(akpkg().args(["cache", "verify", "--cache-dir"]).arg(&cache));
     assert!(cache.join("CACHEDIR.TAG").is_file());
+    // A FIFO among the artifacts is corrupt, not a reason to hang.
+    let artifacts = cache.join("artifacts-v1/sha256");
+    fs_err::create_dir_all(&artifacts).unwrap();
+    let fifo = artifacts.join(sha256(b"anything"));
+    assert!(
+        Process::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let verified = stdout_of(
+        akpkg()
+            .timeout(std::time::Duration::from_secs(30))
+            .args(["cache", "verify", "--cache-dir"])
+            .arg(&cache),
+    );
+    assert!(verified.contains(": 1 corrupt"), "{verified}");
+    assert!(!fifo.exists());
     stdout_of(akpkg().args(["cache", "clean", "--cache-dir"]).arg(&cache));
     assert!(!cache.exists());
 }

@@ -53,10 +53,6 @@ fn shared_inputs(
         format!("runtime-python {:?}", options.runtime_python),
         format!("closure {:?}", options.closure),
         format!("compile {}", options.compile),
-        format!(
-            "remote-cache-trusted-keys {:?}",
-            super::trusted_keys(options)
-        ),
         format!("config-settings {:?}", options.config_settings),
         format!(
             "source-date-epoch {}",

@@ -153,6 +153,10 @@ pub struct AssembleSummary {
     pub downloaded_from_remote_cache: usize,
     /// Of `built_from_cache`, the wheels taken from the remote cache.
     pub built_from_remote_cache: usize,
+    /// Each build output taken from the remote cache and the trusted key that signed it. Kept
+    /// beside the prefix, not in it (as Nix keeps signatures beside store paths): the prefix's
+    /// bytes are the same whoever built each output.
+    pub remote_cache_signers: Vec<crate::registry::TakenEntry>,
     pub bytes: u64,
     pub stages: Vec<StageTime>,
     pub warnings: Vec<String>,
@@ -517,7 +521,6 @@ fn run_stages(
             web: placed.web,
             native: &native_audit,
             closure: &closure,
-            trusted_keys: trusted_keys(options),
         },
     )?;
     stages.finish("record", format!("{MANIFEST}, {SBOM}"));
@@ -563,6 +566,7 @@ fn run_stages(
         downloaded: fetched.downloaded(),
         downloaded_from_remote_cache: fetched.downloaded_from_remote_cache(),
         built_from_remote_cache: built.iter().filter(|wheel| wheel.from_remote_cache).count(),
+        remote_cache_signers: crate::registry::taken_from_remote_cache(),
         bytes: fetched.bytes(),
         stages: stages.done,
         warnings: warnings.list,
@@ -775,6 +779,7 @@ impl AssembleSummary {
             downloaded: 0,
             downloaded_from_remote_cache: 0,
             built_from_remote_cache: 0,
+            remote_cache_signers: Vec::new(),
             bytes: 0,
             stages,
             warnings: Vec::new(),
@@ -866,25 +871,6 @@ fn ak_launcher(recipe: &Recipe) -> Result<String, AssembleError> {
         None => String::new(),
     };
     Ok(AK_LAUNCHER.replace("@GIT_BUILD_HASH@", &commit))
-}
-
-/// The keys build outputs may come from the remote cache under (`NAME:BASE64`), as the
-/// manifest and SBOM record them: the prefix's bytes do not depend on which builder built each
-/// output, only on whom this run trusted to.
-pub(crate) fn trusted_keys(options: &AssembleOptions) -> Vec<String> {
-    options
-        .fetch
-        .remote_cache
-        .as_ref()
-        .map(|remote| {
-            remote
-                .trust
-                .trusted_keys
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

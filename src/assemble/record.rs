@@ -44,9 +44,6 @@ struct PrefixManifest<'a> {
     web: Option<WebRecord>,
     /// What the native code needs from the machine it runs on (see `native`).
     native: serde_json::Value,
-    /// The keys whose signatures made a build output from the remote cache acceptable.
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    remote_cache_trusted_keys: &'a [String],
 }
 
 /// The manifest's `source`: the tree that was built, and whether it is the recipe's pin.
@@ -111,8 +108,6 @@ pub struct RecordInputs<'a> {
     pub web: Option<WebRecord>,
     pub native: &'a NativeAudit,
     pub closure: &'a ClosureReport,
-    /// The keys build outputs were trusted from (`--remote-cache-trusted-key`).
-    pub trusted_keys: Vec<String>,
 }
 
 /// What the later steps read of the manifest.
@@ -167,7 +162,6 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
         web: inputs.web.clone(),
         native: native_manifest(inputs.native, inputs.closure),
         source_date_epoch: crate::timestamp::source_date_epoch(),
-        remote_cache_trusted_keys: &inputs.trusted_keys,
     };
     let staging = Contained::open(staged)?;
     write_json(&staging, MANIFEST, &manifest)?;
@@ -247,7 +241,6 @@ fn inputs_for_sbom(
             patches: inputs.applied,
             closure: inputs.closure,
             timestamp: crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
-            trusted_keys: &inputs.trusted_keys,
         },
     )
 }

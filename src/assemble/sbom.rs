@@ -490,8 +490,6 @@ pub struct SbomInputs<'a> {
     pub patches: &'a [crate::patch::PatchReport],
     pub closure: &'a crate::closure::ClosureReport,
     pub timestamp: String,
-    /// Keys trusted for build outputs from the remote cache (a property each).
-    pub trusted_keys: &'a [String],
 }
 
 /// The SBOM document.
@@ -515,9 +513,10 @@ pub fn sbom(lock: &AkpkgLock, inputs: SbomInputs<'_>) -> Result<Bom, serde_json:
         bom_format: "CycloneDX",
         components: entries,
         metadata: Metadata {
-            component: inputs.trusted_keys.iter().fold(
-                application_component(inputs.application, inputs.source_tree, inputs.patches),
-                |component, key| component.property("akpkg:remote-cache-trusted-key", key.as_str()),
+            component: application_component(
+                inputs.application,
+                inputs.source_tree,
+                inputs.patches,
             ),
             timestamp: inputs.timestamp,
             tools: Tools {

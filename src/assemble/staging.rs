@@ -131,25 +131,7 @@ const STAGING_LOCK: &str = ".akpkg-staging.lock";
 /// An exclusively locked file (flock), released when the returned handle is dropped or the
 /// process dies. `wait` blocks until the lock is free; otherwise a held lock is an error.
 fn lock_file(path: &Path, wait: bool) -> Result<fs_err::File, AssembleError> {
-    let file = fs_err::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(AssembleError::io("cannot open the lock file", path))?;
-    let operation = if wait {
-        rustix::fs::FlockOperation::LockExclusive
-    } else {
-        rustix::fs::FlockOperation::NonBlockingLockExclusive
-    };
-    rustix::fs::flock(file.file(), operation).map_err(|error| {
-        AssembleError::Io(crate::path_io::PathIoError {
-            action: "cannot lock",
-            path: path.to_path_buf(),
-            source: error.into(),
-        })
-    })?;
-    Ok(file)
+    Ok(crate::path_io::lock_exclusive(path, wait)?)
 }
 
 /// Create the prefix's missing parent directories, as uv, pip and cargo do.
@@ -229,36 +211,7 @@ fn lock_directory(directory: &Path) -> Result<fs_err::File, AssembleError> {
 /// Remove staging directories of earlier runs that died (their lock is free), so a killed
 /// assemble leaves nothing behind once the next one starts. Stagings of live runs are kept.
 fn remove_abandoned_stagings(parent: &Path, staging_prefix: &str) {
-    let Ok(entries) = fs_err::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let is_staging = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(staging_prefix);
-        if !is_staging || !path.is_dir() {
-            continue;
-        }
-        let lock = path.join(STAGING_LOCK);
-        // A staging without its lock file died before taking it; one whose lock can be taken
-        // belongs to no live process.
-        let abandoned = if lock.exists() {
-            lock_file(&lock, false).is_ok()
-        } else {
-            // Its run may be about to take the lock: only an old one is abandoned.
-            fs_err::metadata(&path)
-                .and_then(|metadata| metadata.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age > std::time::Duration::from_secs(60))
-        };
-        if abandoned {
-            tracing::info!(path = %path.display(), "removing an abandoned staging directory");
-            let _ = fs_err::remove_dir_all(&path);
-        }
-    }
+    crate::path_io::remove_abandoned(parent, staging_prefix, STAGING_LOCK);
 }
 
 /// Put `staged` at `prefix`: a plain rename when there is none yet; otherwise an atomic

@@ -86,7 +86,8 @@ fn installed_distributions(site_packages: &Path) -> Result<Vec<Installed>, Assem
     directories.sort();
     for dist_info in directories {
         let record = dist_info.join("RECORD");
-        let bytes = fs_err::read(&record).map_err(AssembleError::io("cannot read", &record))?;
+        let bytes = crate::path_io::read_regular(&record)
+            .map_err(AssembleError::io("cannot read", &record))?;
         let rows = crate::install::parse_record(&bytes)
             .map_err(|message| AssembleError::Verify(format!("{}: {message}", record.display())))?;
         let name = dist_info
@@ -199,7 +200,7 @@ pub fn check_server(prefix: &Path, pin: &ServerPin) -> Option<String> {
         ));
     }
     let path = prefix.join(&pin.binary);
-    match crate::identity::Sha256::of_file(&path) {
+    match crate::identity::Sha256::of_regular_file(&path) {
         Ok(actual) if actual == pin.sha256 => None,
         Ok(actual) => Some(format!(
             "{}: sha256 {actual}, but the manifest records {}",
@@ -291,7 +292,7 @@ pub fn check_files(prefix: &Path) -> Result<FileCheck, AssembleError> {
                     ));
                     continue;
                 };
-                match fs_err::read(&path) {
+                match crate::path_io::read_regular(&path) {
                     Ok(bytes) => {
                         let actual = crate::install::record_hash(&bytes);
                         if &actual != expected {

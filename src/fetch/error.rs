@@ -68,6 +68,16 @@ pub enum FetchError {
     },
 
     #[error(
+        "{what}: {path} is not the bytes the lock pins ({expected}) as it is copied into the bundle: they hash to {actual}. The copy was removed; `akpkg cache verify` finds a changed cache, and `akpkg fetch` gets it again"
+    )]
+    BundleCopyChanged {
+        what: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    #[error(
         "`{name}` {version}: {url} sent more than {limit} bytes ({received} so far), {why}; the download was stopped and discarded"
     )]
     TooLarge {

@@ -279,8 +279,12 @@ fn obtain(
         .filter(|parsed| parsed.scheme() == "file")
         .and_then(|parsed| parsed.to_file_path().ok())
     {
-        return fs_err::copy(&path, temporary)
-            .map(|_| ())
+        // A proxy tree is input: only its regular files are read (a FIFO would hang the copy).
+        return crate::path_io::open_regular(&path)
+            .and_then(|mut file| {
+                let mut target = std::fs::File::create(temporary)?;
+                std::io::copy(&mut file, &mut target).map(|_| ())
+            })
             .map_err(|source| {
                 FetchError::Io(crate::path_io::PathIoError {
                     action: "cannot copy",
@@ -427,6 +431,11 @@ pub fn write_bundle_tree(
             destination.create_dir_all(parent)?;
         }
         destination.place(&origin, &relative, crate::contained::LinkMode::Copy)?;
+        // Hashed again as a bundle's wheels are: the cache may have changed since the fetch.
+        if let Err(error) = check_hash(&file, &destination.path(&relative), "the bundle's copy") {
+            destination.remove_file(&relative)?;
+            return Err(error);
+        }
         copied += 1;
     }
     Ok(copied)
@@ -447,6 +456,44 @@ mod tests {
         }
         writer.finish().unwrap();
         path
+    }
+
+    #[test]
+    fn a_bundle_copy_is_hashed_again_and_a_changed_module_left_out() {
+        let directory = tempfile::tempdir().unwrap();
+        let tree_directory = directory.path().join("tree");
+        let go_mod_bytes = "module example.com/greeting\n";
+        let go_mod_source = directory.path().join("go.mod");
+        fs_err::write(&go_mod_source, go_mod_bytes).unwrap();
+        let module = LockedGoModule {
+            path: "example.com/greeting".parse().unwrap(),
+            version: "v1.0.0".parse().unwrap(),
+            zip: None,
+            go_mod: Some(go_mod_hash(&go_mod_source).unwrap()),
+        };
+        let go = LockedGo {
+            go: "1.22".to_string(),
+            toolchain: None,
+            go_sum_sha256: crate::identity::Sha256::of_bytes(b""),
+            modules: vec![module.clone()],
+        };
+        let relative = version_file(&module, "mod");
+        fs_err::create_dir_all(tree_directory.join(relative.parent().unwrap())).unwrap();
+        fs_err::write(tree_directory.join(&relative), go_mod_bytes).unwrap();
+        let tree = GoModuleTree {
+            directory: tree_directory.clone(),
+            fetched: 0,
+            files: 1,
+            unavailable: Vec::new(),
+        };
+        let bundle = directory.path().join("bundle");
+        assert_eq!(write_bundle_tree(&go, &tree, &bundle).unwrap(), 1);
+
+        fs_err::write(tree_directory.join(&relative), "module example.com/evil\n").unwrap();
+        let again = directory.path().join("bundle-2");
+        let error = write_bundle_tree(&go, &tree, &again).unwrap_err();
+        assert!(matches!(error, FetchError::GoModuleMismatch(_)), "{error}");
+        assert!(!again.join(BUNDLE_GO_PROXY).join(&relative).exists());
     }
 
     #[test]

@@ -175,8 +175,11 @@ pub fn mark_cache(cache: &crate::cache::Cache) -> Result<(), FetchError> {
 
 /// Whether a directory carries akpkg's cache marker.
 pub fn is_marked_cache(directory: &Path) -> bool {
-    fs_err::read_to_string(directory.join(CACHE_MARKER))
-        .is_ok_and(|text| text.starts_with("Signature: 8a477f597d28d172789f06886806bc55"))
+    // akpkg's own tag, not any tool's: `cache clean` must not delete another cache.
+    crate::path_io::read_regular_to_string(&directory.join(CACHE_MARKER)).is_ok_and(|text| {
+        text.starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+            && text.contains("created by akpkg")
+    })
 }
 
 /// A verified artifact in the cache.
@@ -296,7 +299,7 @@ impl ArtifactCache {
     /// was stored (bit rot, a hand edit) is removed and reported.
     pub fn check(&self, request: &ArtifactRequest) -> Result<PathBuf, FetchError> {
         let path = self.path(&request.sha256);
-        let actual = crate::digest::sha256_hex_of_file(&path)
+        let actual = crate::digest::sha256_hex_of_regular_file(&path)
             .map_err(FetchError::io("cannot read", &path))?;
         if actual == request.sha256 {
             return Ok(path);
@@ -341,7 +344,8 @@ impl ArtifactCache {
                     .file_name()
                     .map(|name| name.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                crate::digest::sha256_hex_of_file(path).map_or(true, |actual| actual != expected)
+                crate::digest::sha256_hex_of_regular_file(path)
+                    .map_or(true, |actual| actual != expected)
             })
             .cloned()
             .collect();

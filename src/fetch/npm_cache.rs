@@ -133,11 +133,22 @@ pub fn write_bundle_npm(
     for package in packages {
         let name = format!("{}.tgz", package.integrity.hex());
         if copied.insert(name.clone()) {
-            destination.place(
-                &tarballs.path(&package.integrity),
-                Path::new(&name),
-                crate::contained::LinkMode::Copy,
-            )?;
+            let source = tarballs.path(&package.integrity);
+            destination.place(&source, Path::new(&name), crate::contained::LinkMode::Copy)?;
+            // Hashed again as a bundle's wheels are: the cache may have changed since the fetch.
+            let copy = destination.path(Path::new(&name));
+            let actual = crate::path_io::open_regular(&copy)
+                .and_then(NpmIntegrity::of_reader)
+                .map_err(FetchError::io("cannot read", &copy))?;
+            if actual != package.integrity {
+                destination.remove_file(Path::new(&name))?;
+                return Err(FetchError::BundleCopyChanged {
+                    what: format!("`{}` {}", package.name, package.version),
+                    path: source,
+                    expected: package.integrity.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
         }
     }
     Ok(copied.len())
@@ -191,15 +202,12 @@ pub fn fetch_npm_tarballs(
         tarballs: 0,
         downloaded: 0,
     };
-    let mut distinct: Vec<&crate::lock::LockedNpmPackage> = Vec::new();
-    for package in packages {
-        if !distinct
-            .iter()
-            .any(|seen| seen.integrity == package.integrity)
-        {
-            distinct.push(package);
-        }
-    }
+    // One tarball per integrity, in the lock's order (a set: a lock has ~10^5 entries).
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<&crate::lock::LockedNpmPackage> = packages
+        .iter()
+        .filter(|package| seen.insert(package.integrity.hex()))
+        .collect();
     let in_bundle = |package: &crate::lock::LockedNpmPackage| {
         options
             .npm_bundle
@@ -294,5 +302,47 @@ mod tests {
         for bad in ["sha1-AAAA", "sha512-short", "sha512-!!!", ""] {
             assert_eq!(NpmIntegrity::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bundle_copy_is_hashed_again_and_a_changed_tarball_left_out() {
+        let directory = tempfile::tempdir().unwrap();
+        let cache = directory.path().join("npm");
+        fs_err::create_dir_all(&cache).unwrap();
+        let package = |bytes: &[u8]| crate::lock::LockedNpmPackage {
+            path: "node_modules/left-pad".to_string(),
+            name: "left-pad".to_string(),
+            version: "1.3.0".to_string(),
+            url: "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz".to_string(),
+            integrity: NpmIntegrity::of_bytes(bytes),
+        };
+        let good = package(b"tarball");
+        let tarballs = NpmTarballs {
+            directory: cache.clone(),
+            tarballs: 1,
+            downloaded: 0,
+        };
+        fs_err::write(tarballs.path(&good.integrity), b"tarball").unwrap();
+        let bundle = directory.path().join("bundle");
+        assert_eq!(
+            write_bundle_npm(std::slice::from_ref(&good), &tarballs, &bundle).unwrap(),
+            1
+        );
+
+        // The cached file changed after it was fetched: the copy is refused and removed.
+        fs_err::write(tarballs.path(&good.integrity), b"tampered").unwrap();
+        let again = directory.path().join("bundle-2");
+        let error = write_bundle_npm(std::slice::from_ref(&good), &tarballs, &again).unwrap_err();
+        assert!(
+            matches!(error, FetchError::BundleCopyChanged { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("`left-pad` 1.3.0"), "{error}");
+        assert!(
+            !again
+                .join(BUNDLE_NPM)
+                .join(format!("{}.tgz", good.integrity.hex()))
+                .exists()
+        );
     }
 }

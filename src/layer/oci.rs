@@ -108,28 +108,57 @@ fn descriptor(media_type: MediaType, size: u64, sha256: &str) -> Result<Descript
 }
 
 /// The base's manifest and config, with its layers' blobs copied (verified) into the layout.
+/// Every file is read only if it is a regular file (not through a link, never a FIFO), and the
+/// manifest and config are checked against the digests that name them, as the layers are.
 fn read_base(
     base: &Path,
     layout: &Contained,
 ) -> Result<(ImageManifest, ImageConfiguration), LayerError> {
-    let index = ImageIndex::from_file(base.join("index.json")).map_err(|error| {
-        LayerError::Oci(format!("{}: {error}", base.join("index.json").display()))
-    })?;
+    let index_path = base.join("index.json");
+    let index: ImageIndex = serde_json::from_slice(&read_base_file(&index_path)?)
+        .map_err(|error| LayerError::Oci(format!("{}: {error}", index_path.display())))?;
     let manifest_descriptor = index.manifests().first().ok_or_else(|| {
         LayerError::Oci(format!("{}: the index lists no manifest", base.display()))
     })?;
-    let base_blob = |digest: &oci_spec::image::Digest| -> Result<PathBuf, LayerError> {
-        Ok(base.join(blob_path(&sha256_of(digest, base)?)))
-    };
-    let manifest = ImageManifest::from_file(base_blob(manifest_descriptor.digest())?)
-        .map_err(|error| LayerError::Oci(format!("{}: base manifest: {error}", base.display())))?;
-    let config = ImageConfiguration::from_file(base_blob(manifest.config().digest())?)
-        .map_err(|error| LayerError::Oci(format!("{}: base config: {error}", base.display())))?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&base_blob(base, manifest_descriptor.digest())?).map_err(
+            |error| LayerError::Oci(format!("{}: base manifest: {error}", base.display())),
+        )?;
+    let config: ImageConfiguration =
+        serde_json::from_slice(&base_blob(base, manifest.config().digest())?).map_err(|error| {
+            LayerError::Oci(format!("{}: base config: {error}", base.display()))
+        })?;
     // The base's layers are kept exactly: their blobs are copied, each checked by its digest.
     for layer in manifest.layers() {
         copy_base_blob(base, &sha256_of(layer.digest(), base)?, layout)?;
     }
     Ok((manifest, config))
+}
+
+/// A file of the base layout, read only when it is a regular file.
+fn read_base_file(path: &Path) -> Result<Vec<u8>, LayerError> {
+    crate::path_io::read_regular(path).map_err(|error| {
+        LayerError::Oci(format!(
+            "{}: {}",
+            path.display(),
+            crate::path_io::Reason(&error)
+        ))
+    })
+}
+
+/// The base's blob `digest`, checked against it.
+fn base_blob(base: &Path, digest: &oci_spec::image::Digest) -> Result<Vec<u8>, LayerError> {
+    let sha256 = sha256_of(digest, base)?;
+    let path = base.join(blob_path(&sha256));
+    let bytes = read_base_file(&path)?;
+    let actual = Sha256::of_bytes(&bytes);
+    if actual != sha256 {
+        return Err(LayerError::Oci(format!(
+            "{}: its bytes hash to sha256:{actual}, not to the digest it is named after; the base layout is corrupt or was altered",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Write the image layout into `destination` (created, or emptied of an earlier layout);

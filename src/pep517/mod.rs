@@ -190,10 +190,31 @@ pub struct LockedBuildEnvironment {
     pub environment: Vec<Pin>,
 }
 
+/// Build directories in the temporary directory: `akpkg-build-*`, each locked by its build.
+const WORK_PREFIX: &str = "akpkg-build-";
+const WORK_LOCK: &str = ".akpkg-build.lock";
+
+/// A new build directory, locked for this build; those a killed build left are removed first.
+fn new_work_directory() -> Result<(tempfile::TempDir, fs_err::File), BuildError> {
+    let temporary = std::env::temp_dir();
+    crate::path_io::remove_abandoned(&temporary, WORK_PREFIX, WORK_LOCK);
+    let work = tempfile::Builder::new()
+        .prefix(WORK_PREFIX)
+        .tempdir()
+        .map_err(BuildError::io(
+            "cannot create a temporary directory in",
+            &temporary,
+        ))?;
+    let lock = crate::path_io::lock_exclusive(&work.path().join(WORK_LOCK), false)?;
+    Ok((work, lock))
+}
+
 /// A source tree made ready: steps 1 to 3.
 struct Prepared {
     /// Removed when dropped.
     work: tempfile::TempDir,
+    /// Held while the build runs, so another run's sweep leaves `work` alone.
+    _work_lock: fs_err::File,
     source: PathBuf,
     source_id: String,
     system: BuildSystem,
@@ -215,13 +236,7 @@ fn prepare(
     target: &Target,
     index: &IndexClient,
 ) -> Result<Prepared, BuildError> {
-    let work = tempfile::Builder::new()
-        .prefix("akpkg-build-")
-        .tempdir()
-        .map_err(BuildError::io(
-            "cannot create a temporary directory in",
-            &std::env::temp_dir(),
-        ))?;
+    let (work, work_lock) = new_work_directory()?;
     let source = source::prepare(&request.source, work.path())?;
     let source_id = match &request.source {
         SourceInput::Sdist(_) => request.source.identity()?,
@@ -234,6 +249,7 @@ fn prepare(
     };
     Ok(Prepared {
         work,
+        _work_lock: work_lock,
         source,
         source_id,
         system,

@@ -111,6 +111,27 @@ impl std::fmt::Display for RemoteCacheLocation {
     }
 }
 
+/// A build output this run took from a remote cache, and who signed it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TakenEntry {
+    /// The entry's tag (its key).
+    pub entry: String,
+    /// `NAME:BASE64` of the trusted key whose signature it carried.
+    pub signer: String,
+}
+
+fn taken() -> &'static Mutex<Vec<TakenEntry>> {
+    static TAKEN: OnceLock<Mutex<Vec<TakenEntry>>> = OnceLock::new();
+    TAKEN.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// The build outputs taken from remote caches so far in this run, by entry.
+pub fn taken_from_remote_cache() -> Vec<TakenEntry> {
+    let mut entries = taken().lock().map(|list| list.clone()).unwrap_or_default();
+    entries.sort_by(|a, b| a.entry.cmp(&b.entry));
+    entries
+}
+
 /// Remote caches found unusable in this run: warned about once, then left alone.
 fn unusable() -> &'static Mutex<HashSet<String>> {
     static UNUSABLE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
@@ -435,6 +456,12 @@ impl RemoteCache {
             self.location,
             signer.name
         );
+        if let Ok(mut list) = taken().lock() {
+            list.push(TakenEntry {
+                entry: tag.to_string(),
+                signer: signer.to_string(),
+            });
+        }
         Some(files)
     }
 

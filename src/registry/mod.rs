@@ -24,7 +24,8 @@ use std::path::Path;
 pub use auth::{Credential, credential_for};
 pub use cache::{
     BUILT_WHEEL_TYPE, FILE_MEDIA_TYPE, GO_SERVER_TYPE, RECORD_MEDIA_TYPE, RemoteCache,
-    RemoteCacheLocation, RemoteCacheTrust, TAR_MEDIA_TYPE, WEB_TYPE, built_wheel_tag, publish,
+    RemoteCacheLocation, RemoteCacheTrust, TAR_MEDIA_TYPE, TakenEntry, WEB_TYPE, built_wheel_tag,
+    publish, taken_from_remote_cache,
 };
 pub use error::RegistryError;
 pub use push::{PushReport, push_layout};
@@ -260,11 +261,12 @@ impl Registry {
         if let Content::File(path) = content {
             // Opened again for each attempt below; a file that cannot be read fails here, with
             // its path.
-            std::fs::File::open(path).map_err(|error| RegistryError::io("reading", path, error))?;
+            crate::path_io::open_regular(path)
+                .map_err(|error| RegistryError::io("reading", path, error))?;
         }
         let response = self.send(repository, &url, &|http| {
             let body = match content {
-                Content::File(path) => match std::fs::File::open(path)
+                Content::File(path) => match crate::path_io::open_regular(path)
                     .and_then(|file| Ok((file.metadata()?.len(), file)))
                 {
                     Ok((size, file)) => reqwest::blocking::Body::sized(file, size),

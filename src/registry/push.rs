@@ -122,6 +122,21 @@ fn push_blob(
             Mount::Upload(location) => session = Some(location),
         }
     }
+    // Hashed here first: a blob whose bytes are not its name is refused before the registry
+    // sees any of it (and `open_regular` refuses a link or a FIFO in its place).
+    let actual = Sha256::of_regular_file(&path)
+        .map_err(|error| RegistryError::io("reading", &path, error))?;
+    if actual != digest {
+        return Err(RegistryError::layout(
+            layout,
+            format!(
+                "{} hashes to sha256:{}, not to the digest it is named after; nothing of it \
+                 was sent",
+                path.display(),
+                actual.as_str()
+            ),
+        ));
+    }
     registry.upload_blob(repository, &digest, Content::File(&path), session)?;
     report.uploaded += 1;
     report.bytes_uploaded += size;
@@ -146,7 +161,7 @@ fn first_holding<'r>(
 /// against the descriptor's digest.
 fn read_manifest(layout: &Path) -> Result<(Descriptor, Vec<u8>), RegistryError> {
     let index_path = layout.join("index.json");
-    let index_bytes = std::fs::read(&index_path)
+    let index_bytes = crate::path_io::read_regular(&index_path)
         .map_err(|error| RegistryError::io("reading", &index_path, error))?;
     let index: ImageIndex = serde_json::from_slice(&index_bytes)
         .map_err(|error| RegistryError::layout(layout, format!("index.json: {error}")))?;
@@ -180,7 +195,8 @@ fn read_manifest(layout: &Path) -> Result<(Descriptor, Vec<u8>), RegistryError> 
     }
     let digest = sha256_of(&descriptor, layout)?;
     let path = blob_path(layout, &digest);
-    let bytes = std::fs::read(&path).map_err(|error| RegistryError::io("reading", &path, error))?;
+    let bytes = crate::path_io::read_regular(&path)
+        .map_err(|error| RegistryError::io("reading", &path, error))?;
     let actual = Sha256::of_bytes(&bytes);
     if actual != digest {
         return Err(RegistryError::layout(

@@ -185,17 +185,25 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, RegistryError> {
         .collect()
 }
 
-/// A key file's text: a regular file (not a FIFO or device) of at most 64 KiB.
+/// A key file's text: a regular file (not a FIFO or device, not through a link) of at most
+/// 64 KiB.
 fn read_key_file(path: &Path) -> Result<String, RegistryError> {
     let io = |error| RegistryError::io("reading the key file", path, error);
-    let metadata = std::fs::metadata(path).map_err(io)?;
-    if !metadata.is_file() || metadata.len() > 64 * 1024 {
+    // The user's own path may be a link (a secrets mount is made of them); what it leads to
+    // must be a regular file.
+    let file = std::fs::canonicalize(path)
+        .and_then(|real| crate::path_io::open_regular(&real))
+        .map_err(io)?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, 64 * 1024 + 1), &mut text)
+        .map_err(io)?;
+    if text.len() > 64 * 1024 {
         return Err(key_error(
             &path.display().to_string(),
-            "a key file is a regular file of at most 64 KiB",
+            "a key file is at most 64 KiB",
         ));
     }
-    std::fs::read_to_string(path).map_err(io)
+    Ok(text)
 }
 
 /// Write a new secret key file readable by its owner only; an existing file is never replaced.

@@ -348,20 +348,7 @@ fn strings(words: &[&str]) -> Vec<String> {
 }
 
 fn lock_exclusively(path: &Path) -> Result<fs_err::File, WebError> {
-    let file = fs_err::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(WebError::io("cannot open the lock file", path))?;
-    rustix::fs::flock(file.file(), rustix::fs::FlockOperation::LockExclusive).map_err(|error| {
-        WebError::Io(crate::path_io::PathIoError {
-            action: "cannot lock",
-            path: path.to_path_buf(),
-            source: error.into(),
-        })
-    })?;
-    Ok(file)
+    Ok(crate::path_io::lock_exclusive(path, true)?)
 }
 
 /// Copy one input (a file or a directory of the source) to the same path in the build
