@@ -121,6 +121,41 @@ impl Contained {
         &self.root
     }
 
+    /// The text of the regular file `relative`, read beneath this directory: a link on the
+    /// way that leads outside fails, as does a FIFO, device or directory (checked before it is
+    /// opened, so a FIFO is never waited on).
+    pub fn read_to_string(&self, relative: &Path) -> Result<String, ContainedError> {
+        self.check(relative)?;
+        let metadata = self
+            .directory
+            .metadata(relative)
+            .map_err(self.error("cannot read", relative))?;
+        if !metadata.is_file() {
+            return Err(ContainedError::Io(crate::path_io::PathIoError {
+                action: "cannot read",
+                path: self.path(relative),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            }));
+        }
+        self.directory
+            .read_to_string(relative)
+            .map_err(self.error("cannot read", relative))
+    }
+
+    /// The directory `relative` beneath this one (created when missing), as a destination of
+    /// its own: opened through this one, so a link already there cannot move it outside.
+    pub fn subdirectory(&self, relative: &Path) -> Result<Contained, ContainedError> {
+        self.create_dir_all(relative)?;
+        let directory = self
+            .directory
+            .open_dir(relative)
+            .map_err(self.error("cannot open the directory", relative))?;
+        Ok(Contained {
+            directory,
+            root: self.path(relative),
+        })
+    }
+
     /// The full path of `relative`, for messages and for readers outside this module.
     pub fn path(&self, relative: &Path) -> PathBuf {
         self.root.join(relative)

@@ -165,6 +165,15 @@ string_identity!(
 );
 
 string_identity!(
+    /// A relative path inside a tree, as a recipe names one (`web/icons`, `lifecycle`):
+    /// `/`-separated file names, none empty, `.` or `..`, not absolute. Parsed when the recipe is
+    /// read, so no later join can climb out of the tree or the prefix.
+    RelativePath,
+    is_relative_path,
+    "a relative path (`/`-separated names, without `..`, `.`, empty names or a leading `/`)"
+);
+
+string_identity!(
     /// A Go module path (`github.com/gorilla/mux`): `/`-separated elements of letters, digits
     /// and `-._~+`, none empty, none starting with a dot. It names directories of the module
     /// proxy tree.
@@ -339,6 +348,10 @@ impl<'de> serde::Deserialize<'de> for NpmIntegrity {
     }
 }
 
+fn is_relative_path(text: &str) -> bool {
+    text.len() <= 4096 && text.split('/').all(is_file_name)
+}
+
 fn is_file_name(text: &str) -> bool {
     !text.is_empty()
         && text != "."
@@ -377,6 +390,30 @@ impl Sha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_stay_below_their_tree() {
+        for good in ["lifecycle", "web/icons", "a/b.c/d", "gen-ts-api"] {
+            assert!(good.parse::<RelativePath>().is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            ".",
+            "a//b",
+            "a/",
+            "a\\b",
+        ] {
+            let error = bad.parse::<RelativePath>().unwrap_err();
+            assert!(
+                error.to_string().contains("a relative path"),
+                "{bad}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn go_module_identities_refuse_paths_that_escape_and_escape_capitals() {

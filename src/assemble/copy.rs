@@ -73,20 +73,28 @@ pub fn copy(
 
 /// The recipe's `copy` paths, from the source into the staged prefix.
 fn application_tree(recipe: &Recipe, source: &Path, staged: &Path) -> Result<(), AssembleError> {
+    // Each destination is opened beneath the staged prefix (the recipe's paths are typed
+    // relative paths), never joined first; the source's own links were resolved for real when
+    // it was copied in, so nothing here is read through one that leaves it.
     for relative in &recipe.copy {
-        let from = source.join(relative);
-        let to = staged.join(relative);
-        if from.is_dir() {
-            fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
-            crate::archive::copy_tree(&from, &to, &["__pycache__"])?;
-        } else if from.is_file() {
+        let relative_path = Path::new(relative.as_str());
+        let from = source.join(relative_path);
+        let kind = fs_err::symlink_metadata(&from).map(|metadata| metadata.file_type());
+        if kind.as_ref().is_ok_and(std::fs::FileType::is_dir) {
+            crate::archive::copy_tree_under(&from, staged, relative_path, &["__pycache__"])?;
+        } else if kind.as_ref().is_ok_and(std::fs::FileType::is_file) {
             let staging = Contained::open(staged)?;
-            if let Some(parent) = Path::new(relative).parent()
+            if let Some(parent) = relative_path.parent()
                 && !parent.as_os_str().is_empty()
             {
                 staging.create_dir_all(parent)?;
             }
-            staging.place(&from, Path::new(relative), LinkMode::Copy)?;
+            staging.place(&from, relative_path, LinkMode::Copy)?;
+        } else if kind.is_ok() {
+            return Err(AssembleError::Recipe(format!(
+                "the recipe copies `{relative}`, which in the source is a symbolic link or a \
+                 special file; name the directory or file it stands for"
+            )));
         } else {
             return Err(AssembleError::Recipe(format!(
                 "the recipe copies `{relative}`, which the source does not have"

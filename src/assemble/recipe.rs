@@ -30,7 +30,7 @@ pub struct Recipe {
     /// Files and directories of the source tree that the application needs beside its Python
     /// packages, copied into the prefix at the same relative paths.
     #[serde(default)]
-    pub copy: Vec<String>,
+    pub copy: Vec<crate::identity::RelativePath>,
     /// The Django settings module `verify` loads (`django.setup()`), if any.
     #[serde(default)]
     pub settings_module: Option<String>,
@@ -326,6 +326,24 @@ impl LoadedRecipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recipe_path_that_climbs_out_is_refused_when_the_recipe_is_read() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("hostile.recipe.toml");
+        fs_err::write(
+            &path,
+            "name = \"x\"\nversion = \"1\"\nlock = \"x.lock\"\ncopy = [\"lifecycle\", \"../../home\"]\n\n[source]\ntree = \"8d34171533313f85b340e547cb94c0bdf9b47f63\"\n",
+        )
+        .unwrap();
+        let error = LoadedRecipe::load(RecipeChoice::File(&path), None).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("hostile.recipe.toml"), "{message}");
+        assert!(
+            message.contains("`../../home` is not a relative path"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn the_built_in_recipe_loads_with_its_lock_and_patches() {

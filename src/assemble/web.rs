@@ -174,10 +174,11 @@ pub fn place(
     built: &BuiltWeb,
     staged: &Path,
 ) -> Result<(String, usize), AssembleError> {
-    let relative = Path::new(&plan.recipe.project).join(&plan.recipe.output);
+    // Opened beneath the staged prefix (the recipe's paths are typed relative paths), never
+    // joined first.
+    let relative = Path::new(plan.recipe.project.as_str()).join(plan.recipe.output.as_str());
+    crate::archive::copy_tree_under(&built.output, staged, &relative, &[])?;
     let to = staged.join(&relative);
-    fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
-    crate::archive::copy_tree(&built.output, &to, &[])?;
     let files = walkdir::WalkDir::new(&to)
         .into_iter()
         .filter_map(Result::ok)

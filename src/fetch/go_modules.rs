@@ -422,7 +422,8 @@ pub fn write_bundle_tree(
     tree: &GoModuleTree,
     bundle: &Path,
 ) -> Result<usize, FetchError> {
-    let destination = crate::contained::Contained::create(&bundle.join(BUNDLE_GO_PROXY))?;
+    let destination =
+        crate::contained::Contained::create(bundle)?.subdirectory(Path::new(BUNDLE_GO_PROXY))?;
     let mut copied = 0;
     for file in files_of(go) {
         let relative = file.relative();

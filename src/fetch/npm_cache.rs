@@ -128,7 +128,8 @@ pub fn write_bundle_npm(
     tarballs: &NpmTarballs,
     bundle: &Path,
 ) -> Result<usize, FetchError> {
-    let destination = crate::contained::Contained::create(&bundle.join(BUNDLE_NPM))?;
+    let destination =
+        crate::contained::Contained::create(bundle)?.subdirectory(Path::new(BUNDLE_NPM))?;
     let mut copied = std::collections::BTreeSet::new();
     for package in packages {
         let name = format!("{}.tgz", package.integrity.hex());
@@ -344,5 +345,15 @@ mod tests {
                 .join(format!("{}.tgz", good.integrity.hex()))
                 .exists()
         );
+
+        // A bundle whose `npm` is already a link out of it: nothing is written through it.
+        fs_err::write(tarballs.path(&good.integrity), b"tarball").unwrap();
+        let outside = directory.path().join("outside");
+        fs_err::create_dir_all(&outside).unwrap();
+        let linked = directory.path().join("bundle-3");
+        fs_err::create_dir_all(&linked).unwrap();
+        std::os::unix::fs::symlink(&outside, linked.join(BUNDLE_NPM)).unwrap();
+        assert!(write_bundle_npm(std::slice::from_ref(&good), &tarballs, &linked).is_err());
+        assert_eq!(fs_err::read_dir(&outside).unwrap().count(), 0);
     }
 }

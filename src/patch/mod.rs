@@ -155,7 +155,9 @@ pub fn apply(
     root: &Path,
     dry_run: bool,
 ) -> Result<Vec<PatchReport>, PatchError> {
-    // Every file's new text, kept in memory until all patches applied.
+    // Every file's new text, kept in memory until all patches applied. Files are read beneath
+    // the tree: a link that leads out of it is not read through.
+    let tree = crate::contained::Contained::open(root)?;
     let mut contents: BTreeMap<String, String> = BTreeMap::new();
     let mut reports = Vec::new();
     for patch in patches {
@@ -165,12 +167,12 @@ pub fn apply(
                 if let Some(text) = contents.get(file) {
                     return Ok(text.clone());
                 }
-                let path = root.join(file);
-                fs_err::read_to_string(&path).map_err(|source| PatchError::Target {
-                    patch: patch.origin.clone(),
-                    file: file.to_string(),
-                    message: format!("cannot read {}: {source}", path.display()),
-                })
+                tree.read_to_string(Path::new(file))
+                    .map_err(|source| PatchError::Target {
+                        patch: patch.origin.clone(),
+                        file: file.to_string(),
+                        message: source.to_string(),
+                    })
             };
         match &patch.kind {
             PatchKind::Substitutions(substitutions) => {
@@ -217,7 +219,6 @@ pub fn apply(
         });
     }
     if !dry_run {
-        let tree = crate::contained::Contained::open(root)?;
         for (file, text) in &contents {
             // Replace rather than write through: the tree may share files with a cache, and a
             // link at the patched name must not lead the write elsewhere.
@@ -286,6 +287,29 @@ new = 'str(BASE_DIR / "locale")'
         BASE_DIR = Path(sys.prefix)
         LOCALE_PATHS = [str(BASE_DIR / "locale")]
         "#);
+    }
+
+    #[test]
+    fn a_file_reached_through_a_link_out_of_the_tree_is_not_read_or_written() {
+        let outside = tempfile::tempdir().unwrap();
+        fs_err::create_dir_all(outside.path().join("app")).unwrap();
+        let secret = outside.path().join("app/settings.py");
+        fs_err::write(&secret, "BASE_DIR = Path(__file__).parent\n\"./locale\"\n").unwrap();
+        let directory = tempfile::tempdir().unwrap();
+        // `app` descends into a link that leads out: the patch's target is outside.
+        std::os::unix::fs::symlink(outside.path().join("app"), directory.path().join("app"))
+            .unwrap();
+        let patches = [Patch::parse("paths.toml", SUBSTITUTIONS).unwrap()];
+        let error = apply(&patches, directory.path(), false).unwrap_err();
+        assert!(
+            matches!(&error, PatchError::Target { file, .. } if file == "app/settings.py"),
+            "{error}"
+        );
+        assert!(
+            fs_err::read_to_string(&secret)
+                .unwrap()
+                .contains("__file__")
+        );
     }
 
     #[test]

