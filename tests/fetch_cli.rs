@@ -893,6 +893,7 @@ fn remote_cache_blobs_that_never_end_or_drip_are_given_up_in_bounded_time() {
         .and_then(|megabytes| megabytes.parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in {stderr}"));
     assert!(peak < 200, "{peak} MB");
+    eprintln!("gave up on both in {elapsed:?}, peak {peak} MB");
     assert!(
         stdout_of(&mut fetch(
             &lock,
