@@ -47,6 +47,7 @@ pub mod preflight;
 pub mod progress;
 pub mod registry;
 pub mod release;
+pub mod runner;
 pub mod server;
 pub mod tags;
 pub mod timestamp;

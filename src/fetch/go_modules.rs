@@ -498,6 +498,46 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_in_a_file_proxy_is_refused_without_waiting_on_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let fifo = directory.path().join("v1.0.0.mod");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let module = LockedGoModule {
+            path: "example.com/greeting".parse().unwrap(),
+            version: "v1.0.0".parse().unwrap(),
+            zip: None,
+            go_mod: None,
+        };
+        let expected: GoSumHash = "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+            .parse()
+            .unwrap();
+        let file = ProxyFile {
+            module: &module,
+            kind: FileKind::GoMod,
+            expected: &expected,
+        };
+        let options = FetchOptions::new(crate::cache::Cache::new(directory.path().join("cache")));
+        let client = reqwest::blocking::Client::new();
+        let url = url::Url::from_file_path(&fifo).unwrap().to_string();
+        let error = obtain(
+            &client,
+            &file,
+            &url,
+            &directory.path().join("copy"),
+            &options,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("a FIFO"), "{error}");
+    }
+
+    #[test]
     fn hash1_is_go_dirhash_over_sorted_names() {
         // Computed by hand as dirhash.Hash1 does: sha256 over "HEX  NAME\n" lines, sorted.
         let directory = tempfile::tempdir().unwrap();

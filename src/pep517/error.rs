@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The hook process could not start (or its log could not be opened).
+    #[error(transparent)]
+    Process(#[from] crate::runner::ProcessError),
+
     #[error(transparent)]
     Io(#[from] crate::path_io::PathIoError),
 

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde::Deserialize;
 
@@ -74,16 +74,8 @@ pub fn call(
     fs_err::write(&input_path, input.to_string())
         .map_err(BuildError::io("cannot write", &input_path))?;
 
-    let log = fs_err::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(request.log)
-        .map_err(BuildError::io("cannot open the build log", request.log))?;
-    let log_for_stderr = log
-        .file()
-        .try_clone()
-        .map_err(BuildError::io("cannot open the build log", request.log))?;
-    let status = Command::new(request.python)
+    let mut command = Command::new(request.python);
+    command
         .arg("-s")
         .arg("-P")
         .arg(&runner)
@@ -91,12 +83,14 @@ pub fn call(
         .arg(control.path())
         .current_dir(request.source)
         .env_clear()
-        .envs(request.environment.iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log.into_file()))
-        .stderr(Stdio::from(log_for_stderr))
-        .status()
-        .map_err(BuildError::io("cannot run", request.python))?;
+        .envs(request.environment.iter().map(|(key, value)| (key, value)));
+    // A hook that fails still answers (output.json says how), so its status is read here.
+    let status = crate::runner::run_into_log(
+        command,
+        &format!("{} hook_runner.py {hook}", request.python.display()),
+        request.log,
+        true,
+    )?;
 
     let output_path = control.path().join("output.json");
     let output: Output = match fs_err::read_to_string(&output_path) {
@@ -137,21 +131,6 @@ fn append(log: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut file = fs_err::OpenOptions::new().append(true).open(log)?;
     file.write_all(text.as_bytes())
-}
-
-/// The last `count` lines of a log: how many, and the lines.
-pub fn tail(log: &Path, count: usize) -> (usize, String) {
-    let text = fs_err::read(log)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    tail_of(&text, count)
-}
-
-/// The last `count` lines of a text: how many, and the lines.
-pub fn tail_of(text: &str, count: usize) -> (usize, String) {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(count);
-    (lines.len() - start, lines[start..].join("\n"))
 }
 
 /// A log file's path for messages.

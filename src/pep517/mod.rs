@@ -41,7 +41,6 @@ use crate::tags::WheelFilename;
 
 pub use error::BuildError;
 /// The last lines of a failed build's log, shared with the other stages that run builds.
-pub use hooks::{tail as log_tail, tail_of};
 pub use pyproject::BuildSystem;
 pub use resolve::{Pin, resolve};
 pub use source::SourceInput;
@@ -724,7 +723,7 @@ fn failure(
     message: String,
     log: &Path,
 ) -> BuildError {
-    let (shown, tail) = hooks::tail(log, 40);
+    let (shown, tail) = crate::runner::tail(log, crate::runner::TAIL_LINES);
     let whole = fs_err::read_to_string(log).unwrap_or_default();
     let hint = hints::hints_for(&whole)
         .iter()

@@ -46,16 +46,9 @@ pub enum ServerError {
         why: &'static str,
     },
 
-    #[error(
-        "`go build {package}` failed (exit status {status}); the last {lines} lines of {log}:\n{tail}"
-    )]
-    BuildFailed {
-        package: String,
-        status: String,
-        log: PathBuf,
-        lines: usize,
-        tail: String,
-    },
+    /// `go build` could not run or failed (the command, its status, the log's last lines).
+    #[error(transparent)]
+    Build(#[from] crate::runner::ProcessError),
 
     #[error("cannot run `{command}`: {detail}")]
     Command { command: String, detail: String },

@@ -27,9 +27,6 @@ use crate::lock::LockedGo;
 pub use error::ServerError;
 pub use toolchain::{Toolchain, is_at_least};
 
-/// Lines of a failed build's log shown in the error.
-const TAIL_LINES: usize = 40;
-
 /// The recipe's `[server]`: what to build and how, as upstream's Dockerfile does.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -277,10 +274,6 @@ fn go_build(
     let output = incoming.path().join(binary.as_str());
     let home = incoming.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
-    let log_file = fs_err::File::create(&log).map_err(ServerError::io("cannot create", &log))?;
-    let log_copy = log_file
-        .try_clone()
-        .map_err(ServerError::io("cannot open", &log))?;
     let mut command = Command::new(&toolchain.command);
     command
         .args(["build", "-trimpath", "-buildvcs=false", "-o"])
@@ -288,27 +281,9 @@ fn go_build(
         .arg(&request.recipe.package)
         .current_dir(request.source)
         .env_clear()
-        .envs(build_environment(request, &home))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(log_file.into_parts().0))
-        .stderr(Stdio::from(log_copy.into_parts().0));
-    tracing::info!(package = %request.recipe.package, log = %log.display(), "go build");
-    let status = command.status().map_err(|error| ServerError::Command {
-        command: format!("{} build", toolchain.command.display()),
-        detail: error.to_string(),
-    })?;
-    if !status.success() {
-        let (lines, tail) = crate::pep517::log_tail(&log, TAIL_LINES);
-        return Err(ServerError::BuildFailed {
-            package: request.recipe.package.clone(),
-            status: status
-                .code()
-                .map_or_else(|| "a signal".to_string(), |code| code.to_string()),
-            log,
-            lines,
-            tail,
-        });
-    }
+        .envs(build_environment(request, &home));
+    let shown = format!("go build {}", request.recipe.package);
+    crate::runner::run_logged(command, &shown, &log, false)?;
     fs_err::remove_dir_all(&home).map_err(ServerError::io("cannot remove", &home))?;
     let finished = bucket.join(key.as_str());
     // Another run that finished the same key first has the same build.
@@ -353,8 +328,10 @@ pub fn modules_read_by_build(
             detail: error.to_string(),
         })?;
     if !output.status.success() {
-        let (_, detail) =
-            crate::pep517::tail_of(&String::from_utf8_lossy(&output.stderr), TAIL_LINES);
+        let (_, detail) = crate::runner::tail_of(
+            &String::from_utf8_lossy(&output.stderr),
+            crate::runner::TAIL_LINES,
+        );
         return Err(ServerError::Command {
             command: format!("go list -deps {}", request.recipe.package),
             detail,

@@ -53,19 +53,9 @@ pub enum WebError {
     #[error("{path}: the tarball has no package/package.json with a name and version")]
     NotAPackage { path: PathBuf },
 
-    #[error(
-        "`{command}` failed in the web build (exit status {status}); the last {lines} lines of {log}:\n{tail}"
-    )]
-    CommandFailed {
-        command: String,
-        status: String,
-        log: PathBuf,
-        lines: usize,
-        tail: String,
-    },
-
-    #[error("cannot run `{command}`: {detail}")]
-    Command { command: String, detail: String },
+    /// A command of the web build could not run or failed (its status, the log's last lines).
+    #[error(transparent)]
+    Command(#[from] crate::runner::ProcessError),
 
     #[error(
         "the web build wrote no {path}: the recipe's [web] output names nothing the build made"

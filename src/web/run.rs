@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use super::package_lock::{self, ResolvedOverride};
 use super::{BuildRecord, NpmOverride, OverrideSource, RECORD, WebBuild, WebError};
 use crate::identity::{NpmIntegrity, Sha256};
-
-const TAIL_LINES: usize = 40;
 
 /// Where every proxy variable points: nothing listens there, so the npm step cannot reach the
 /// network even if something in it ignores `--offline`.
@@ -171,42 +169,18 @@ impl Runner {
         let Some((program, arguments)) = command.split_first() else {
             return Ok(());
         };
-        let shown = command.join(" ");
-        let log = fs_err::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .map_err(WebError::io("cannot open", &self.log))?;
-        let log_copy = log
-            .try_clone()
-            .map_err(WebError::io("cannot open", &self.log))?;
-        tracing::info!(command = %shown, directory = %directory.display(), "web build");
-        let status = Command::new(program)
+        let mut process = Command::new(program);
+        process
             .args(arguments)
             .current_dir(directory)
             .env_clear()
-            .envs(&self.environment)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.into_parts().0))
-            .stderr(Stdio::from(log_copy.into_parts().0))
-            .status()
-            .map_err(|error| WebError::Command {
-                command: shown.clone(),
-                detail: error.to_string(),
-            })?;
-        if status.success() {
-            return Ok(());
-        }
-        let (lines, tail) = crate::pep517::log_tail(&self.log, TAIL_LINES);
-        Err(WebError::CommandFailed {
-            command: shown,
-            status: status
-                .code()
-                .map_or_else(|| "a signal".to_string(), |code| code.to_string()),
-            log: self.log.clone(),
-            lines,
-            tail,
-        })
+            .envs(&self.environment);
+        Ok(crate::runner::run_logged(
+            process,
+            &command.join(" "),
+            &self.log,
+            true,
+        )?)
     }
 }
 
