@@ -37,6 +37,7 @@ pub mod layer;
 pub mod limits;
 pub mod lock;
 pub mod metadata;
+pub mod oci_layout;
 pub mod patch;
 pub mod path_io;
 pub mod pep508;

@@ -7,8 +7,9 @@
 //! with no container engine involved. JSON is written with sorted keys, so the same inputs give
 //! the same digests.
 
+use crate::oci_layout::blob_path;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, HistoryBuilder, ImageConfiguration,
@@ -61,24 +62,10 @@ fn put_blob(
     descriptor(media_type, bytes.len() as u64, &digest)
 }
 
-/// `blobs/sha256/<hex>`, relative to the layout.
-fn blob_path(digest: &Sha256) -> PathBuf {
-    Path::new("blobs/sha256").join(digest.as_str())
-}
-
-/// The sha256 a descriptor names; any other algorithm, or a digest that is not 64 hex digits,
-/// is refused before it becomes a path.
+/// The sha256 a descriptor names (see [`crate::oci_layout::sha256_of`]).
 fn sha256_of(digest: &oci_spec::image::Digest, base: &Path) -> Result<Sha256, LayerError> {
-    if digest.algorithm().as_ref() != "sha256" {
-        return Err(LayerError::Oci(format!(
-            "{}: digest {digest}: akpkg reads sha256 digests only",
-            base.display()
-        )));
-    }
-    digest
-        .digest()
-        .parse()
-        .map_err(|error| LayerError::Oci(format!("{}: {error}", base.display())))
+    crate::oci_layout::sha256_of(digest)
+        .map_err(|reason| LayerError::Oci(format!("{}: {reason}", base.display())))
 }
 
 /// Copy one of the base's blobs into the layout, re-hashing it on the way: a blob whose bytes
@@ -115,7 +102,14 @@ fn read_base(
     layout: &Contained,
 ) -> Result<(ImageManifest, ImageConfiguration), LayerError> {
     let index_path = base.join("index.json");
-    let index: ImageIndex = serde_json::from_slice(&read_base_file(&index_path)?)
+    let index_bytes = crate::path_io::read_regular(&index_path).map_err(|error| {
+        LayerError::Oci(format!(
+            "{}: {}",
+            index_path.display(),
+            crate::path_io::Reason(&error)
+        ))
+    })?;
+    let index: ImageIndex = serde_json::from_slice(&index_bytes)
         .map_err(|error| LayerError::Oci(format!("{}: {error}", index_path.display())))?;
     let manifest_descriptor = index.manifests().first().ok_or_else(|| {
         LayerError::Oci(format!("{}: the index lists no manifest", base.display()))
@@ -135,30 +129,9 @@ fn read_base(
     Ok((manifest, config))
 }
 
-/// A file of the base layout, read only when it is a regular file.
-fn read_base_file(path: &Path) -> Result<Vec<u8>, LayerError> {
-    crate::path_io::read_regular(path).map_err(|error| {
-        LayerError::Oci(format!(
-            "{}: {}",
-            path.display(),
-            crate::path_io::Reason(&error)
-        ))
-    })
-}
-
 /// The base's blob `digest`, checked against it.
 fn base_blob(base: &Path, digest: &oci_spec::image::Digest) -> Result<Vec<u8>, LayerError> {
-    let sha256 = sha256_of(digest, base)?;
-    let path = base.join(blob_path(&sha256));
-    let bytes = read_base_file(&path)?;
-    let actual = Sha256::of_bytes(&bytes);
-    if actual != sha256 {
-        return Err(LayerError::Oci(format!(
-            "{}: its bytes hash to sha256:{actual}, not to the digest it is named after; the base layout is corrupt or was altered",
-            path.display()
-        )));
-    }
-    Ok(bytes)
+    crate::oci_layout::read_blob(base, &sha256_of(digest, base)?).map_err(LayerError::Oci)
 }
 
 /// Write the image layout into `destination` (created, or emptied of an earlier layout);

@@ -194,39 +194,17 @@ fn read_manifest(layout: &Path) -> Result<(Descriptor, Vec<u8>), RegistryError> 
         ));
     }
     let digest = sha256_of(&descriptor, layout)?;
-    let path = blob_path(layout, &digest);
-    let bytes = crate::path_io::read_regular(&path)
-        .map_err(|error| RegistryError::io("reading", &path, error))?;
-    let actual = Sha256::of_bytes(&bytes);
-    if actual != digest {
-        return Err(RegistryError::layout(
-            layout,
-            format!(
-                "{} hashes to sha256:{}, not the sha256:{} index.json names",
-                path.display(),
-                actual.as_str(),
-                digest.as_str()
-            ),
-        ));
-    }
+    let bytes = crate::oci_layout::read_blob(layout, &digest)
+        .map_err(|reason| RegistryError::layout(layout, reason))?;
     Ok((descriptor, bytes))
 }
 
-/// The sha256 a descriptor names; any other digest is refused before it becomes a path.
+/// The sha256 a descriptor names (see [`crate::oci_layout::sha256_of`]).
 fn sha256_of(descriptor: &Descriptor, layout: &Path) -> Result<Sha256, RegistryError> {
-    let digest = descriptor.digest();
-    if digest.algorithm().as_ref() != "sha256" {
-        return Err(RegistryError::layout(
-            layout,
-            format!("digest {digest}: akpkg reads sha256 digests only"),
-        ));
-    }
-    digest
-        .digest()
-        .parse()
-        .map_err(|_| RegistryError::layout(layout, format!("digest {digest} is not sha256 hex")))
+    crate::oci_layout::sha256_of(descriptor.digest())
+        .map_err(|reason| RegistryError::layout(layout, reason))
 }
 
 fn blob_path(layout: &Path, digest: &Sha256) -> PathBuf {
-    layout.join("blobs/sha256").join(digest.as_str())
+    layout.join(crate::oci_layout::blob_path(digest))
 }
