@@ -13,8 +13,6 @@ mod oci;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 pub use error::LayerError;
 pub use oci::{OciImage, write_oci_layout};
 
@@ -70,42 +68,6 @@ pub struct LayerInfo {
     pub entries: usize,
 }
 
-/// Hashes and counts what passes through.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(buffer)?;
-        self.hasher.update(&buffer[..written]);
-        self.size += written as u64;
-        Ok(written)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W> Hashing<W> {
-    fn new(inner: W) -> Hashing<W> {
-        Hashing {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-    fn finish(self) -> (W, String, u64) {
-        (
-            self.inner,
-            crate::digest::hex(&self.hasher.finalize()),
-            self.size,
-        )
-    }
-}
-
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayerError {
     let path = path.to_path_buf();
     move |source| {
@@ -155,7 +117,7 @@ pub fn write_layer(
             .map_err(io_error("cannot open", temporary.path()))?,
     );
     // compressed file ← compressor ← hashing (diff_id) ← tar
-    let compressed = Hashing::new(file);
+    let compressed = crate::digest::HashingWriter::new(file);
     let (entries, diff_id, compressed) = match compression {
         Compression::None => {
             let (entries, diff_id, inner) = write_tar(prefix, at, options, compressed)?;
@@ -211,8 +173,11 @@ fn write_tar<W: Write>(
         owner: options.owner,
         mtime: options.mtime,
     };
-    let (hashing, entries) =
-        crate::archive::write_tree_tar(prefix, Hashing::new(writer), &tar_options)?;
+    let (hashing, entries) = crate::archive::write_tree_tar(
+        prefix,
+        crate::digest::HashingWriter::new(writer),
+        &tar_options,
+    )?;
     let (inner, diff_id, _) = hashing.finish();
     Ok((entries, diff_id, inner))
 }

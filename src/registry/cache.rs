@@ -552,20 +552,13 @@ struct Layer<'l> {
 
 /// Copy `stream` into a new file at `target`, returning the sha256 of what was written.
 fn write_hashed(mut stream: impl Read, target: &Path) -> std::io::Result<Sha256> {
-    use sha2::Digest;
-    let mut file = std::fs::File::create_new(target)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 16];
-    loop {
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        std::io::Write::write_all(&mut file, &buffer[..read])?;
-    }
+    let mut writer = crate::digest::HashingWriter::new(std::fs::File::create_new(target)?);
+    std::io::copy(&mut stream, &mut writer)?;
+    let (file, sha256, _) = writer.finish();
     file.sync_all()?;
-    Ok(Sha256::from_digest(&hasher.finalize().into()))
+    sha256
+        .parse()
+        .map_err(|error| std::io::Error::other(format!("{error}")))
 }
 
 /// Warn once per run and remote cache about `what` (a short name for the case).
