@@ -464,6 +464,14 @@ fn archive_name(directory: &Path, path: &Path, root: &str) -> Result<String, Arc
     })
 }
 
+/// Unpack `archive` into `into` and return its tree: the one top-level directory a forge's or
+/// an sdist's archive wraps it in, else `into` itself. The one unpack-and-find-the-tree for
+/// the stages that take a source archive (lock, release new, build-wheel).
+pub fn unpack_tree(archive: &Path, into: &Path) -> Result<PathBuf, ArchiveError> {
+    unpack_tar(archive, into)?;
+    Ok(single_top_level_directory(into)?.unwrap_or_else(|| into.to_path_buf()))
+}
+
 /// Copy a directory's files, symbolic links and executable bits into `to` (which must exist),
 /// leaving out entries with the names in `skip` at any depth. Links must stay inside the copy,
 /// resolved for real once the copy is complete (as the tar extractor does: a chain of links that

@@ -57,13 +57,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let source = match &args.source {
         None => None,
         Some(path) if path.is_dir() => Some(path.clone()),
-        Some(archive) => {
-            crate::archive::unpack_tar(archive, unpacked.path())?;
-            Some(
-                crate::archive::single_top_level_directory(unpacked.path())?
-                    .unwrap_or_else(|| unpacked.path().to_path_buf()),
-            )
-        }
+        Some(archive) => Some(crate::archive::unpack_tree(archive, unpacked.path())?),
     };
     let mut lock_args = args.lock.clone();
     if let Some(source) = &source {

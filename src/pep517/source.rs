@@ -90,10 +90,7 @@ pub fn prepare(input: &SourceInput, work: &Path) -> Result<PathBuf, BuildError> 
     let root = work.join("source");
     fs_err::create_dir_all(&root).map_err(BuildError::io("cannot create", &root))?;
     match input {
-        SourceInput::Sdist(path) => {
-            crate::archive::unpack_tar(path, &root)?;
-            Ok(crate::archive::single_top_level_directory(&root)?.unwrap_or(root))
-        }
+        SourceInput::Sdist(path) => Ok(crate::archive::unpack_tree(path, &root)?),
         SourceInput::Directory(path) => {
             crate::archive::copy_tree(path, &root, COPY_EXCLUDES)?;
             Ok(root)

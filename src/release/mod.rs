@@ -256,9 +256,7 @@ fn unpack_source(path: &Path) -> Result<(UnpackedSource, ArchiveFacts), ReleaseE
         "cannot create a directory in",
         &std::env::temp_dir(),
     ))?;
-    crate::archive::unpack_tar(path, unpacked.path())?;
-    let root = crate::archive::single_top_level_directory(unpacked.path())?
-        .unwrap_or_else(|| unpacked.path().to_path_buf());
+    let root = crate::archive::unpack_tree(path, unpacked.path())?;
     let source = UnpackedSource {
         root,
         _unpacked: Some(std::sync::Arc::new(unpacked)),
