@@ -838,14 +838,7 @@ mod tests {
         let tree = directory.path().join("tree");
         fs_err::create_dir_all(&tree).unwrap();
         fs_err::write(tree.join("a.py"), "x").unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            tree.join("pipe"),
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            0,
-        )
-        .unwrap();
+        crate::path_io::make_fifo(&tree.join("pipe"));
         let to = directory.path().join("to");
         fs_err::create_dir_all(&to).unwrap();
         let error = copy_tree(&tree, &to, &[]).unwrap_err().to_string();

@@ -161,6 +161,19 @@ fn describe(kind: std::fs::FileType) -> &'static str {
     }
 }
 
+/// A FIFO at `path`, for tests of the readers that must refuse one.
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("a FIFO in a temporary directory");
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -203,14 +216,7 @@ mod tests {
         let link = directory.path().join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
         let fifo = directory.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::path_io::make_fifo(&fifo);
         for (path, reason) in [
             (&link, "a symbolic link"),
             (&fifo, "not a regular file but a FIFO"),

@@ -501,14 +501,7 @@ mod tests {
     fn a_fifo_in_a_file_proxy_is_refused_without_waiting_on_it() {
         let directory = tempfile::tempdir().unwrap();
         let fifo = directory.path().join("v1.0.0.mod");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::path_io::make_fifo(&fifo);
         let module = LockedGoModule {
             path: "example.com/greeting".parse().unwrap(),
             version: "v1.0.0".parse().unwrap(),
