@@ -142,6 +142,9 @@ fn unusable() -> &'static Mutex<HashSet<String>> {
 pub struct RemoteCache {
     location: RemoteCacheLocation,
     registry: Registry,
+    /// Whether the empty config blob every entry names is in the repository. Held while it is
+    /// checked and uploaded: parallel pushes of that one blob made docker-registry answer 500.
+    empty_config: Mutex<bool>,
 }
 
 impl RemoteCache {
@@ -163,7 +166,11 @@ impl RemoteCache {
             .download_deadline
             .min(Duration::from_secs(600));
         match Registry::connect(&location.registry, &bounded) {
-            Ok(registry) => Some(RemoteCache { location, registry }),
+            Ok(registry) => Some(RemoteCache {
+                location,
+                registry,
+                empty_config: Mutex::new(false),
+            }),
             Err(error) => {
                 give_up(&location, &error);
                 None
@@ -184,7 +191,15 @@ impl RemoteCache {
         }
         match request() {
             Ok(value) => Some(value),
-            Err(error @ (RegistryError::Status { .. } | RegistryError::DigestMismatch { .. })) => {
+            // The registry answered (an error status, or a 5xx on the one attempt): it is there,
+            // and only this entry is lost.
+            Err(
+                error @ (RegistryError::Status { .. }
+                | RegistryError::DigestMismatch { .. }
+                | RegistryError::GaveUp { .. }),
+            ) if !matches!(&error, RegistryError::GaveUp { message, .. }
+                if !message.starts_with("the registry answered")) =>
+            {
                 tracing::warn!(
                     "the remote cache {} failed one request ({error}); going on without that entry",
                     self.location
@@ -252,9 +267,20 @@ impl RemoteCache {
         let repository = &self.location.repository;
         let empty = b"{}";
         let empty_digest = Sha256::of_bytes(empty);
-        if !self.registry.has_blob(repository, &empty_digest)? {
-            self.registry
-                .upload_blob(repository, &empty_digest, Content::Bytes(empty), None)?;
+        {
+            let mut present = self
+                .empty_config
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !*present && !self.registry.has_blob(repository, &empty_digest)? {
+                self.registry.upload_blob(
+                    repository,
+                    &empty_digest,
+                    Content::Bytes(empty),
+                    None,
+                )?;
+            }
+            *present = true;
         }
         for layer in layers {
             if !self.registry.has_blob(repository, &layer.digest)? {
