@@ -193,13 +193,7 @@ impl RemoteCache {
             Ok(value) => Some(value),
             // The registry answered (an error status, or a 5xx on the one attempt): it is there,
             // and only this entry is lost.
-            Err(
-                error @ (RegistryError::Status { .. }
-                | RegistryError::DigestMismatch { .. }
-                | RegistryError::GaveUp { .. }),
-            ) if !matches!(&error, RegistryError::GaveUp { message, .. }
-                if !message.starts_with("the registry answered")) =>
-            {
+            Err(error) if costs_only_its_entry(&error) => {
                 tracing::warn!(
                     "the remote cache {} failed one request ({error}); going on without that entry",
                     self.location
@@ -587,14 +581,27 @@ fn write_hashed(mut stream: impl Read, target: &Path) -> std::io::Result<Sha256>
         .map_err(|error| std::io::Error::other(format!("{error}")))
 }
 
+/// Whether the registry answered `error` itself (an error status, a wrong digest, or a 5xx on
+/// the one attempt): it is there, and only the request's entry is lost. Anything else (it
+/// cannot be reached, refuses the credentials) makes the remote cache unusable.
+fn costs_only_its_entry(error: &RegistryError) -> bool {
+    match error {
+        RegistryError::Status { .. } | RegistryError::DigestMismatch { .. } => true,
+        RegistryError::GaveUp { message, .. } => message.starts_with("the registry answered"),
+        _ => false,
+    }
+}
+
+/// Whether `key` is new to `set` (so its warning is given now, once per run).
+fn first_time(set: &Mutex<HashSet<String>>, key: String) -> bool {
+    set.lock().is_ok_and(|mut set| set.insert(key))
+}
+
 /// Warn once per run and remote cache about `what` (a short name for the case).
 fn warn_once(location: &RemoteCacheLocation, what: &str, message: &str) {
     static WARNED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
-    let newly = WARNED
-        .get_or_init(|| Mutex::new(HashSet::new()))
-        .lock()
-        .is_ok_and(|mut set| set.insert(format!("{what} {location}")));
-    if newly {
+    let warned = WARNED.get_or_init(|| Mutex::new(HashSet::new()));
+    if first_time(warned, format!("{what} {location}")) {
         tracing::warn!("the remote cache {location}: {message}");
     }
 }
@@ -607,10 +614,7 @@ fn is_unusable(location: &RemoteCacheLocation) -> bool {
 
 /// Mark the remote cache unusable for the rest of the run, warning the first time.
 fn give_up(location: &RemoteCacheLocation, error: &RegistryError) {
-    let newly = unusable()
-        .lock()
-        .is_ok_and(|mut set| set.insert(location.to_string()));
-    if newly {
+    if first_time(unusable(), location.to_string()) {
         tracing::warn!(
             "the remote cache {location} is not usable ({error}); going on without it, with the \
              local cache and the network"
