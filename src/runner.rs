@@ -66,6 +66,24 @@ pub fn run_into_log(
         })
 }
 
+/// The java command that runs a generator jar: `JAVA`, else `java` on PATH, checked by running
+/// `-version`; or the command and why it cannot run.
+pub fn find_java() -> Result<PathBuf, (String, String)> {
+    let command = std::env::var_os("JAVA").map_or_else(|| PathBuf::from("java"), PathBuf::from);
+    let result = Command::new(&command)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let shown = command.display().to_string();
+    match result {
+        Ok(status) if status.success() => Ok(command),
+        Ok(status) => Err((shown, format!("`-version` exited with {status}"))),
+        Err(error) => Err((shown, error.to_string())),
+    }
+}
+
 /// [`run_into_log`], and a [`ProcessError::Failed`] unless it succeeded.
 pub fn run_logged(
     command: Command,

@@ -3176,3 +3176,228 @@ fn a_self_contained_prefix_carries_its_interpreter_and_libraries() {
         Vec::<PathBuf>::new()
     );
 }
+
+/// openapi-generator-cli 7.19.0, the version goauthentik/client-go generated the published
+/// Go client with, from Maven Central (as the built-in recipes pin it).
+const GENERATOR_URL: &str = "https://repo1.maven.org/maven2/org/openapitools/openapi-generator-cli/7.19.0/openapi-generator-cli-7.19.0.jar";
+const GENERATOR_SHA256: &str = "3d8140c691410e0004b1bb9b1e431c1293734830f30d6d5922f8e5dbf2e42e19";
+
+/// The real generator's jar, downloaded once into the test target directory and checked, or
+/// `None` when it cannot be had (the caller skips, visibly).
+fn real_generator_jar() -> Option<PathBuf> {
+    let jar = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi-generator-cli-7.19.0.jar");
+    if !jar.is_file() {
+        let partial = jar.with_extension(format!("part-{}", std::process::id()));
+        let fetched = Process::new("curl")
+            .args(["-sSfL", "--retry", "3", "-o"])
+            .arg(&partial)
+            .arg(GENERATOR_URL)
+            .status()
+            .ok()?;
+        if !fetched.success() {
+            return None;
+        }
+        fs_err::rename(&partial, &jar).unwrap();
+    }
+    assert_eq!(sha256_of(&jar), GENERATOR_SHA256, "{}", jar.display());
+    Some(jar)
+}
+
+/// A schema with one operation and one model, as authentik's schema.yml has hundreds.
+const API_SCHEMA: &str = r#"openapi: 3.0.3
+info:
+  title: Fixture API
+  version: 1.0.0
+paths:
+  /ping/:
+    get:
+      operationId: ping_retrieve
+      responses:
+        '200':
+          description: The answer
+          content:
+            application/json:
+              schema:
+                $ref: '#/components/schemas/Ping'
+components:
+  schemas:
+    Ping:
+      type: object
+      properties:
+        message:
+          type: string
+      required:
+      - message
+"#;
+
+/// The fixture server calling one method of the generated client.
+const API_SERVER_MAIN: &str = r#"package main
+
+import (
+	"fmt"
+
+	api "example.com/api"
+	"example.com/greeting"
+)
+
+func main() {
+	ping := api.NewPing(greeting.Hello())
+	fmt.Println("generated client:", ping.GetMessage())
+}
+"#;
+
+/// The Go server with its API client generated from the source's schema by the real
+/// openapi-generator (fetched by sha256 from 127.0.0.1), in place of a module no proxy has:
+/// the lock records the generator and the schema and holds no go.sum line of the replaced
+/// module; the server calls the generated code; the build information names `./gen-go-api`
+/// as upstream's does; a bundle carries the jar and an offline assemble from it gives the same
+/// bytes; `--go-api-client locked` says what it needs.
+#[test]
+fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
+    if Process::new("go").arg("version").output().is_err() {
+        common::skip(module_path!(), "no go command on PATH");
+        return;
+    }
+    if Process::new("java").arg("-version").output().is_err() {
+        common::skip(module_path!(), "no java command on PATH");
+        return;
+    }
+    let Some(jar) = real_generator_jar() else {
+        common::skip(module_path!(), "Maven Central is not reachable");
+        return;
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let directory = directory.path();
+    let proxy = directory.join("proxy");
+    write_go_proxy(&proxy);
+    let maven = directory.join("maven");
+    fs_err::create_dir_all(&maven).unwrap();
+    fs_err::copy(&jar, maven.join("openapi-generator-cli-7.19.0.jar")).unwrap();
+    let served = common::StaticServer::serve(&proxy);
+    let served_jar = common::StaticServer::serve(&maven);
+    let source = common::fixture_source(directory);
+    write_go_application(&source, &proxy, directory);
+    // The application requires the published client, as authentik's go.mod does, and go.sum
+    // pins it; no proxy here has it.
+    let go_mod = fs_err::read_to_string(source.join("go.mod")).unwrap();
+    fs_err::write(
+        source.join("go.mod"),
+        format!("{go_mod}\nrequire example.com/api v1.0.0\n"),
+    )
+    .unwrap();
+    let go_sum = fs_err::read_to_string(source.join("go.sum")).unwrap();
+    fs_err::write(
+        source.join("go.sum"),
+        format!(
+            "example.com/api v1.0.0 h1:NIvaJDMOsjHA8n1jAhLSgzrAzy1Hgr+hNrb57e+94F0=\nexample.com/api v1.0.0/go.mod h1:TIyPZe4MgqvfeYDBFedMoGGpEw/LqOeaOT+nhxU+yHo=\n{go_sum}"
+        ),
+    )
+    .unwrap();
+    fs_err::write(source.join("cmd/server/main.go"), API_SERVER_MAIN).unwrap();
+    fs_err::write(source.join("schema.yml"), API_SCHEMA).unwrap();
+    let lock = directory.join("fixture.lock");
+    let client = format!(
+        "{SERVER_RECIPE}\n[server.api-client]\ngenerator = {{ name = \"org.openapitools:openapi-generator-cli\", version = \"7.19.0\", url = \"{}/openapi-generator-cli-7.19.0.jar\", sha256 = \"{GENERATOR_SHA256}\" }}\narguments = [\"generate\", \"-g\", \"go\", \"--additional-properties=packageName=api,enumClassPrefix=true\"]\nschema = \"schema.yml\"\noutput = \"gen-go-api\"\nmodule = \"example.com/api\"\n",
+        served_jar.base
+    );
+    let recipe = write_recipe_with(directory, &source, &lock, SETTINGS_PATCH, &client);
+
+    // Locked with the generated client: no line of example.com/api.
+    let output = akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--recipe")
+        .arg(&recipe)
+        .args(["--go-proxy", &served.base, "--cache-dir"])
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .unwrap();
+    let stderr = stderr_or_skip_without_pypi!(output);
+    let locked = fs_err::read_to_string(&lock).unwrap();
+    says(&locked, "[go.api-client]");
+    says(&locked, "module = \"example.com/api\"");
+    says(&locked, format!("sha256 = \"{GENERATOR_SHA256}\""));
+    let schema_blob = akpkg::fetch::blob_id(&source.join("schema.yml")).unwrap();
+    says(&locked, format!("schema-blob = \"{schema_blob}\""));
+    assert!(
+        !locked.contains("path = \"example.com/api\""),
+        "{locked}\n{stderr}"
+    );
+    says(&locked, "path = \"example.com/greeting\"");
+
+    // Assembled: the server calls the generated code.
+    let first = directory.join("first/prefix");
+    let summary = assembled(
+        assemble(&recipe, &source, &first, &directory.join("cache-1"))
+            .args(["--go-proxy", &served.base])
+            .env_remove("GOCACHE"),
+    );
+    assert_eq!(summary["server"]["binary"], "bin/authentik", "{summary}");
+    let shown = ak_server(&first, directory);
+    says(&shown, "generated client: hello from example.com/greeting");
+    let manifest = json_of(&first.join("akpkg-manifest.json"));
+    assert_eq!(
+        manifest["server"]["api-client"]["module"], "example.com/api",
+        "{manifest}"
+    );
+    assert_eq!(manifest["server"]["api-client"]["schema-blob"], schema_blob);
+    let info = Process::new("go")
+        .args(["version", "-m"])
+        .arg(first.join("bin/authentik"))
+        .output()
+        .unwrap();
+    succeeded(&info);
+    says(
+        &String::from_utf8_lossy(&info.stdout),
+        "=>\t./gen-go-api\t(devel)",
+    );
+    // No build path in the build information (its first line names the file asked about).
+    let information = String::from_utf8_lossy(&info.stdout);
+    let recorded: Vec<&str> = information.lines().skip(1).collect();
+    assert!(
+        !recorded.join("\n").contains(directory.to_str().unwrap()),
+        "{information}"
+    );
+
+    // A bundle carries the jar and the modules; offline, with no network, the same bytes.
+    let bundle = directory.join("bundle");
+    akpkg()
+        .args(["fetch", "--lock"])
+        .arg(&lock)
+        .args(["--go-proxy", &served.base, "--cache-dir"])
+        .arg(directory.join("cache-1"))
+        .arg("--dest")
+        .arg(&bundle)
+        .assert()
+        .success();
+    drop(served);
+    drop(served_jar);
+    let offline = directory.join("offline/prefix");
+    let mut command = assemble(&recipe, &source, &offline, &directory.join("cache-2"));
+    command
+        .args(["--offline", "--bundle"])
+        .arg(&bundle)
+        .env("GOPROXY", "off")
+        .env("GOCACHE", directory.join("cache-1/go-build-cache-v1"));
+    common::without_network(&mut command);
+    let summary = assembled(&mut command);
+    assert_eq!(summary["server"]["from_cache"], false, "{summary}");
+    assert_eq!(
+        sha256_of(&offline.join("bin/authentik")),
+        sha256_of(&first.join("bin/authentik"))
+    );
+
+    // The published module needs a lock that pins it.
+    let message = failure_of(
+        assemble(
+            &recipe,
+            &source,
+            &directory.join("locked/prefix"),
+            &directory.join("cache-1"),
+        )
+        .args(["--go-api-client", "locked", "--offline"]),
+    );
+    insta::assert_snapshot!(message.lines().last().unwrap_or_default(), @"error: akpkg's lock was made for a generated Go API client: it pins no go.sum line of `example.com/api`, which --go-api-client locked needs; lock again with `akpkg lock --go-api-client locked`, or leave --go-api-client out");
+}

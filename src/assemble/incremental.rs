@@ -60,6 +60,7 @@ fn shared_inputs(
         ),
         // The server's toolchain (its version decides the binary), or none when not built.
         format!("go {go:?}"),
+        format!("go api client {:?}", options.server.api_client),
         // Whether the web UI is built and how its API client is made (Node and npm are the
         // recipe's pins, covered by its digest).
         format!(

@@ -63,6 +63,7 @@ pub fn fetch(
                 source.applied,
                 options,
                 &fetch_options,
+                &crate::progress::Downloads(progress),
             )?;
             (Some(tree), from_remote_cache)
         }

@@ -112,6 +112,8 @@ pub struct ServerChoice {
     pub go_command: Option<PathBuf>,
     /// That command, already checked (by the pre-flight), so it is not probed twice.
     pub toolchain: Option<crate::server::Toolchain>,
+    /// `--go-api-client`.
+    pub api_client: crate::server::GoApiClientChoice,
 }
 
 /// What the server stage put into the prefix.

@@ -6,13 +6,50 @@ use std::path::Path;
 use super::{AssembleError, AssembleOptions, LoadedRecipe};
 use crate::identity::{Sha256, TreeId};
 use crate::lock::LockedGo;
-use crate::server::{self, BuiltServer, ServerBuild, ServerRecipe, Toolchain};
+use crate::server::{
+    self, BuiltServer, ClientGeneration, GoApiClientChoice, ServerBuild, ServerError, ServerRecipe,
+    Toolchain,
+};
 
 /// A server this assemble builds: the recipe's, the lock's pins, and a go command new enough.
 pub struct ServerPlan<'a> {
     pub recipe: &'a ServerRecipe,
     pub go: &'a LockedGo,
     pub toolchain: Toolchain,
+    /// The API client it generates (the jar is fetched by the fetch step).
+    pub api_client: Option<ClientGeneration<'a>>,
+}
+
+/// The API client to generate, with java checked, unless the recipe has none or
+/// `--go-api-client locked` takes the published module (which the lock must then pin).
+fn plan_api_client<'a>(
+    recipe: &'a ServerRecipe,
+    go: &'a LockedGo,
+    choice: GoApiClientChoice,
+    options: &AssembleOptions,
+) -> Result<Option<ClientGeneration<'a>>, ServerError> {
+    let Some(client) = &recipe.api_client else {
+        return Ok(None);
+    };
+    if choice == GoApiClientChoice::Locked {
+        if go.modules.iter().any(|module| module.path == client.module) {
+            return Ok(None);
+        }
+        return Err(ServerError::ApiClientModuleNotLocked {
+            module: client.module.to_string(),
+        });
+    }
+    let locked = go
+        .api_client
+        .as_ref()
+        .ok_or(ServerError::ApiClientNotLocked)?;
+    let jar = crate::fetch::ArtifactCache::new(&options.fetch.cache).path(&locked.generator.sha256);
+    Ok(Some(ClientGeneration {
+        recipe: client,
+        locked,
+        jar,
+        java: server::find_java()?,
+    }))
 }
 
 /// The server to build, if the recipe has one and `--no-server` was not given; the go command
@@ -39,10 +76,12 @@ pub fn plan<'a>(
         Some(toolchain) => toolchain.clone(),
         None => server::find_toolchain(recipe, go, options.server.go_command.as_deref())?,
     };
+    let api_client = plan_api_client(recipe, go, options.server.api_client, options)?;
     Ok(Some(ServerPlan {
         recipe,
         go,
         toolchain,
+        api_client,
     }))
 }
 
@@ -65,6 +104,7 @@ pub fn build(
         cache: &options.build.cache,
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        api_client: plan.api_client.clone(),
     })?)
 }
 
@@ -85,6 +125,7 @@ pub fn fetch_modules(
     applied: &[crate::patch::PatchReport],
     options: &AssembleOptions,
     fetch_options: &crate::fetch::FetchOptions,
+    progress: &dyn crate::fetch::Progress,
 ) -> Result<(crate::fetch::GoModuleTree, bool), AssembleError> {
     let Some(from_remote_cache) = finished_or_pulled(plan, source, source_tree, applied, options)?
     else {
@@ -93,6 +134,10 @@ pub fn fetch_modules(
             fetch_options,
             crate::fetch::Unavailable::Fail,
         )?;
+        if let Some(client) = &plan.api_client {
+            let jar = crate::fetch::jar_request(&client.locked.generator)?;
+            crate::fetch::fetch_all(&[jar], fetch_options, progress)?;
+        }
         return Ok((tree, false));
     };
     let files = plan
@@ -129,6 +174,7 @@ fn finished_or_pulled(
         cache: &options.build.cache,
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        api_client: plan.api_client.clone(),
     })?)
 }
 
@@ -158,6 +204,9 @@ pub struct ServerRecord {
     pub environment: std::collections::BTreeMap<String, String>,
     pub go_sum_sha256: Sha256,
     pub modules: Vec<crate::server::LinkedModule>,
+    /// The API client generated in place of a module, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_client: Option<crate::lock::LockedGoApiClient>,
 }
 
 /// The record of the server placed at `binary`.
@@ -177,5 +226,6 @@ pub fn record(
         environment: plan.recipe.environment.clone(),
         go_sum_sha256: plan.go.go_sum_sha256.clone(),
         modules: built.modules.clone(),
+        api_client: plan.api_client.as_ref().map(|client| client.locked.clone()),
     })
 }

@@ -73,6 +73,19 @@ pub struct AssembleArgs {
     )]
     pub api_client: ApiClientArgument,
 
+    /// The Go server's API client (the recipe's [server.api-client]): `generate` it from the
+    /// release's schema with the pinned openapi-generator (as upstream's `make gen-client-go`;
+    /// needs Java), or build with the `locked` module go.sum pins (needs a lock made with
+    /// `akpkg lock --go-api-client locked` and a proxy that has the module).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "generate",
+        value_name = "HOW",
+        help_heading = "Building"
+    )]
+    pub go_api_client: ApiClientArgument,
+
     /// Build from a source whose files do not match the recipe's pin (with a warning).
     #[arg(long, help_heading = "Source and recipe")]
     pub allow_unverified_source: bool,
@@ -357,6 +370,10 @@ fn assemble_options(
             build: !args.no_server,
             go_command: args.go.clone(),
             toolchain,
+            api_client: match args.go_api_client {
+                ApiClientArgument::Generate => crate::server::GoApiClientChoice::Generate,
+                ApiClientArgument::Locked => crate::server::GoApiClientChoice::Locked,
+            },
         },
         web: assemble::WebChoice {
             build: !args.no_web,

@@ -314,6 +314,10 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     if let Some(generator) = web.as_ref().and_then(|web| web.generator.as_ref()) {
         requests.push(fetch::jar_request(generator)?);
     }
+    // So is the Go API client's, when the lock was made for a generated one.
+    if let Some(client) = go.as_ref().and_then(|go| go.api_client.as_ref()) {
+        requests.push(fetch::jar_request(&client.generator)?);
+    }
     let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
     // The web UI's npm tarballs, checked by sha512.
     let npm = match &web {

@@ -40,6 +40,13 @@ pub struct LockCommandArgs {
     #[arg(long, value_name = "PATH")]
     pub go: Option<PathBuf>,
 
+    /// How the Go server's API client is locked, when the recipe generates it
+    /// ([server.api-client]): `generate` records the generator and the schema and pins no
+    /// go.sum line of the module it replaces; `locked` pins that module from go.sum instead
+    /// (for sites whose proxy has it).
+    #[arg(long, value_enum, default_value = "generate", value_name = "HOW")]
+    pub go_api_client: super::assemble::ApiClientArgument,
+
     #[command(flatten)]
     pub build: BuildArgs,
 
@@ -125,6 +132,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         go: pipeline::lock_go(
             &project_directory,
             server,
+            args.go_api_client == super::assemble::ApiClientArgument::Generate,
             &options.fetch,
             args.go.as_deref(),
         )?,

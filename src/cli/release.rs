@@ -198,6 +198,7 @@ fn new(args: NewArgs) -> Result<(), CliError> {
         source: Some(release.source.root.clone()),
         recipe: Some(release.recipe.clone()),
         go: args.go,
+        go_api_client: super::assemble::ApiClientArgument::Generate,
         build: args.build,
         cache: args.cache,
         network: args.network,

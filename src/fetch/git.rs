@@ -157,6 +157,16 @@ fn entries_of(directory: &Path, excluded: &[&str]) -> Result<Vec<TreeEntry>, Fet
     Ok(entries)
 }
 
+/// A file's git blob id (40 hexadecimal digits).
+pub fn blob_id(path: &Path) -> std::io::Result<String> {
+    let file = fs_err::File::open(path)?;
+    let size = file.metadata()?.len();
+    Ok(blob_id_of_stream(file, size)?
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
+
 /// A blob's id from a stream of `size` bytes, never holding the file in memory. A file that
 /// changes size while it is read is an error, not a wrong id.
 fn blob_id_of_stream(mut reader: impl std::io::Read, size: u64) -> std::io::Result<[u8; 20]> {

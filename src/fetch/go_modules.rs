@@ -477,6 +477,7 @@ mod tests {
             toolchain: None,
             go_sum_sha256: crate::identity::Sha256::of_bytes(b""),
             modules: vec![module.clone()],
+            api_client: None,
         };
         let relative = version_file(&module, "mod");
         fs_err::create_dir_all(tree_directory.join(relative.parent().unwrap())).unwrap();

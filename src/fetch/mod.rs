@@ -34,7 +34,8 @@ pub use download::{
 };
 pub use error::FetchError;
 pub use git::{
-    GitCheckout, fetch_commit, file_ids, import_archive, top_level_ids, tree_id, tree_id_without,
+    GitCheckout, blob_id, fetch_commit, file_ids, import_archive, top_level_ids, tree_id,
+    tree_id_without,
 };
 pub use go_modules::{
     BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash,

@@ -13,7 +13,7 @@
 //! [[git]]                  # name, version, repository, commit, tree, subdirectory
 //! [[environment]]          # id, requires, packages = [{ name, version, filename, url, sha256 }]
 //! [[build]]                # name, version, kind, backend, requires, environment
-//! [go]                     # go, toolchain, go-sum-sha256,
+//! [go]                     # go, toolchain, go-sum-sha256, api-client (a generated client),
 //!                          # modules = [{ path, version, zip, go-mod }] (from go.sum)
 //! [web]                    # package-lock-sha256, generator = { name, version, url, sha256 },
 //!                          # packages = [{ name, version, url, integrity }]
@@ -291,7 +291,26 @@ fn go_table(go: &LockedGo) -> Table {
     modules.set_trailing("\n");
     modules.set_trailing_comma(true);
     table["modules"] = value(modules);
+    if let Some(client) = &go.api_client {
+        let mut api_client = Table::new();
+        api_client["module"] = value(client.module.as_str());
+        api_client["generator"] = value(jar_inline(&client.generator));
+        api_client["configuration-sha256"] = value(client.configuration_sha256.as_str());
+        api_client["schema"] = value(client.schema.as_str());
+        api_client["schema-blob"] = value(&client.schema_blob);
+        table["api-client"] = toml_edit::Item::Table(api_client);
+    }
     table
+}
+
+/// A generator jar as one inline table.
+fn jar_inline(jar: &crate::lock::LockedJar) -> InlineTable {
+    let mut inline = InlineTable::new();
+    inline.insert("name", jar.name.as_str().into());
+    inline.insert("version", jar.version.as_str().into());
+    inline.insert("url", jar.url.as_str().into());
+    inline.insert("sha256", jar.sha256.as_str().into());
+    inline
 }
 
 fn go_module_inline(module: &LockedGoModule) -> InlineTable {
@@ -313,12 +332,7 @@ fn web_table(web: &super::LockedWeb) -> Table {
     let mut table = Table::new();
     table["package-lock-sha256"] = value(web.package_lock_sha256.as_str());
     if let Some(generator) = &web.generator {
-        let mut inline = InlineTable::new();
-        inline.insert("name", generator.name.as_str().into());
-        inline.insert("version", generator.version.as_str().into());
-        inline.insert("url", generator.url.as_str().into());
-        inline.insert("sha256", generator.sha256.as_str().into());
-        table["generator"] = value(inline);
+        table["generator"] = value(jar_inline(generator));
     }
     let mut packages = Array::new();
     for package in &web.packages {
@@ -411,6 +425,7 @@ mod tests {
                             .unwrap(),
                     ),
                 }],
+                api_client: None,
             }),
             web: Some(crate::lock::LockedWeb {
                 package_lock_sha256: "12".repeat(32).parse().unwrap(),

@@ -26,6 +26,25 @@ pub struct LockedGo {
     /// refused before anything is built.
     pub go_sum_sha256: Sha256,
     pub modules: Vec<LockedGoModule>,
+    /// The API client the build generates in place of a module go.sum pins (then none of that
+    /// module's go.sum lines are pinned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_client: Option<LockedGoApiClient>,
+}
+
+/// `[go.api-client]`: what the generated Go API client is made from (the recipe's
+/// `[server.api-client]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct LockedGoApiClient {
+    /// The module it replaces.
+    pub module: GoModulePath,
+    pub generator: super::LockedJar,
+    /// The recipe's arguments, schema, output and module, by digest.
+    pub configuration_sha256: Sha256,
+    pub schema: crate::identity::RelativePath,
+    /// The schema's git blob id.
+    pub schema_blob: String,
 }
 
 /// One module version of go.sum.
@@ -63,6 +82,7 @@ pub fn read_go_module(directory: &Path) -> Result<Option<LockedGo>, LockError> {
         toolchain,
         go_sum_sha256: Sha256::of_bytes(go_sum_text.as_bytes()),
         modules: parse_go_sum(&go_sum, &go_sum_text)?,
+        api_client: None,
     }))
 }
 

@@ -32,7 +32,9 @@ pub use akpkg_lock::{
     LockedGit, LockedTarget, SourceLockPin,
 };
 pub use error::LockError;
-pub use go_modules::{LockedGo, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module};
+pub use go_modules::{
+    LockedGo, LockedGoApiClient, LockedGoModule, parse_go_mod, parse_go_sum, read_go_module,
+};
 pub use location::{LineIndex, Location};
 pub use npm_lock::{LockedJar, LockedNpmDownload, LockedNpmPackage, LockedWeb, read_npm_lock};
 pub use overrides::{Override, OverrideSource, apply_overrides, parse_override};

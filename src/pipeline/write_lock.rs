@@ -212,6 +212,7 @@ fn runtime_file(request: &ArtifactRequest) -> LockedFile {
 pub fn lock_go(
     project_directory: &Path,
     server: Option<&crate::server::ServerRecipe>,
+    generate_api_client: bool,
     fetch_options: &FetchOptions,
     go_command: Option<&Path>,
 ) -> Result<Option<LockedGo>, PipelineError> {
@@ -221,6 +222,29 @@ pub fn lock_go(
     };
     let toolchain = crate::server::find_toolchain(server, &go, go_command)?;
     let tree = crate::fetch::fetch_go_modules(&go, fetch_options, crate::fetch::Unavailable::Skip)?;
+    // A generated API client: recorded, and generated for `go list` (no go.sum line of the
+    // module it replaces is kept, since the build reads none).
+    go.api_client = match &server.api_client {
+        Some(client) if generate_api_client => Some(client.locked(project_directory)?),
+        _ => None,
+    };
+    let api_client = match (&server.api_client, &go.api_client) {
+        (Some(recipe), Some(locked)) => {
+            let jar = crate::fetch::jar_request(&locked.generator)?;
+            let fetched = crate::fetch::fetch_all(&[jar], fetch_options, &crate::fetch::Silent)?;
+            let jar = fetched
+                .first()
+                .map(|artifact| artifact.path.clone())
+                .unwrap_or_default();
+            Some(crate::server::ClientGeneration {
+                recipe,
+                locked,
+                jar,
+                java: crate::server::find_java()?,
+            })
+        }
+        _ => None,
+    };
     let read = crate::server::modules_read_by_build(&crate::server::ServerBuild {
         source: project_directory,
         recipe: server,
@@ -230,6 +254,7 @@ pub fn lock_go(
         cache: &fetch_options.cache,
         toolchain: &toolchain,
         remote_cache: None,
+        api_client,
     })?;
     let is_read = |module: &crate::lock::LockedGoModule, file: &str| {
         read.contains(&(

@@ -52,6 +52,36 @@ pub enum ServerError {
 
     #[error("cannot run `{command}`: {detail}")]
     Command { command: String, detail: String },
+
+    #[error(
+        "{what} is not what akpkg's lock pins for the generated Go API client (locked {locked}, here {actual}); lock again (`akpkg lock --recipe … --source …`)"
+    )]
+    ApiClientChanged {
+        what: String,
+        locked: String,
+        actual: String,
+    },
+
+    #[error("the Go API client's generator wrote no .go file into {}", directory.display())]
+    ApiClientEmpty { directory: PathBuf },
+
+    #[error(
+        "the recipe generates its Go API client ([server.api-client]), but akpkg's lock has no [go.api-client]; lock again with --recipe, or take the published module with --go-api-client locked"
+    )]
+    ApiClientNotLocked,
+
+    #[error(
+        "akpkg's lock was made for a generated Go API client: it pins no go.sum line of `{module}`, which --go-api-client locked needs; lock again with `akpkg lock --go-api-client locked`, or leave --go-api-client out"
+    )]
+    ApiClientModuleNotLocked { module: String },
+
+    #[error(
+        "the recipe generates its Go API client with openapi-generator, which needs Java, and `{command}` cannot be run ({detail}). Install a Java runtime (Debian: apt-get install default-jre-headless), name it with JAVA, or take the published module (`--go-api-client locked`)"
+    )]
+    NoJava { command: String, detail: String },
+
+    #[error(transparent)]
+    Contained(#[from] crate::contained::ContainedError),
 }
 
 impl ServerError {

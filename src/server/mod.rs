@@ -11,6 +11,7 @@
 //!    proxy of the caller's leaks in;
 //! 4. the modules linked into the binary (`go version -m`), for the manifest and the SBOM.
 
+mod api_client;
 mod error;
 mod toolchain;
 
@@ -24,6 +25,7 @@ use sha2::Digest;
 use crate::identity::{FileName, GoModulePath, GoModuleVersion, GoSumHash, Sha256};
 use crate::lock::LockedGo;
 
+pub use api_client::{ClientGeneration, GoApiClientChoice, GoApiClientRecipe};
 pub use error::ServerError;
 pub use toolchain::{Toolchain, is_at_least};
 
@@ -38,6 +40,9 @@ pub struct ServerRecipe {
     /// Variables the build sets (`CGO_ENABLED`, `GOFIPS140`).
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    /// The API client generated from the schema in place of a module go.sum pins.
+    #[serde(default)]
+    pub api_client: Option<GoApiClientRecipe>,
 }
 
 impl ServerRecipe {
@@ -90,6 +95,13 @@ pub struct ServerBuild<'a> {
     pub toolchain: &'a Toolchain,
     /// The shared remote cache, asked before building and given what was built.
     pub remote_cache: Option<&'a crate::registry::RemoteCache>,
+    /// The generated API client, when the build replaces a module with it.
+    pub api_client: Option<ClientGeneration<'a>>,
+}
+
+/// The java command: `JAVA`, else `java` on PATH, checked by running `-version`.
+pub fn find_java() -> Result<PathBuf, ServerError> {
+    crate::runner::find_java().map_err(|(command, detail)| ServerError::NoJava { command, detail })
 }
 
 /// The go command (`go` on PATH unless given) checked against go.mod's `go` line, and the C
@@ -143,6 +155,9 @@ pub fn build(request: &ServerBuild) -> Result<BuiltServer, ServerError> {
     request.recipe.check_package()?;
     let binary = request.recipe.binary_name()?;
     check_go_sum(request)?;
+    if let Some(client) = &request.api_client {
+        client.check(request.source)?;
+    }
     let toolchain = request.toolchain;
 
     // 2.
@@ -242,6 +257,12 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
     for (name, value) in &request.recipe.environment {
         field(name, value);
     }
+    if let Some(client) = &request.api_client {
+        field("api client", client.locked.module.as_str());
+        field("generator", client.locked.generator.sha256.as_str());
+        field("configuration", client.locked.configuration_sha256.as_str());
+        field("schema", &client.locked.schema_blob);
+    }
     // Set for the C compiler (see `build_environment`), so it is an input too.
     field(
         "SOURCE_DATE_EPOCH",
@@ -274,9 +295,17 @@ fn go_build(
     let output = incoming.path().join(binary.as_str());
     let home = incoming.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
+    // Upstream's `./gen-go-api`: relative, so the build information names no build path.
+    let modfile = with_generated_client(request, incoming.path(), &log, None)?;
     let mut command = Command::new(&toolchain.command);
+    command.args(["build", "-trimpath", "-buildvcs=false"]);
+    command.args(
+        modfile
+            .iter()
+            .map(|path| format!("-modfile={}", path.display())),
+    );
     command
-        .args(["build", "-trimpath", "-buildvcs=false", "-o"])
+        .arg("-o")
         .arg(&output)
         .arg(&request.recipe.package)
         .current_dir(request.source)
@@ -315,8 +344,17 @@ pub fn modules_read_by_build(
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
     let mut environment = build_environment(request, &home);
     environment.insert("GOMODCACHE".to_string(), module_cache.display().to_string());
+    // The source is the caller's: the client goes into the scratch directory.
+    let log = scratch.path().join("generate.log");
+    let client = scratch.path().join("api-client");
+    let modfile = with_generated_client(request, scratch.path(), &log, Some(&client))?;
     let output = Command::new(&request.toolchain.command)
         .args(["list", "-deps", "-f", "{{.ImportPath}}"])
+        .args(
+            modfile
+                .iter()
+                .map(|path| format!("-modfile={}", path.display())),
+        )
         .arg(&request.recipe.package)
         .current_dir(request.source)
         .env_clear()
@@ -355,6 +393,60 @@ pub fn modules_read_by_build(
         }
     }
     Ok(read)
+}
+
+/// Generate the API client, when the build has one, into `elsewhere` or else the source's
+/// `output` (where upstream puts it), and write the `-modfile` that replaces its module with
+/// it into `directory`.
+fn with_generated_client(
+    request: &ServerBuild,
+    directory: &Path,
+    log: &Path,
+    elsewhere: Option<&Path>,
+) -> Result<Option<PathBuf>, ServerError> {
+    let Some(client) = &request.api_client else {
+        return Ok(None);
+    };
+    let (destination, target) = match elsewhere {
+        Some(path) => (
+            crate::contained::Contained::create(path)?,
+            path.display().to_string(),
+        ),
+        None => {
+            let source = crate::contained::Contained::open(request.source)?;
+            let output = Path::new(client.recipe.output.as_str());
+            if source.entry_type(output).is_some() {
+                return Err(ServerError::Recipe {
+                    field: "api-client.output",
+                    value: client.recipe.output.to_string(),
+                    why: "the source already has it; name a directory the source does not have",
+                });
+            }
+            source.create_dir_all(output)?;
+            (
+                source.subdirectory(output)?,
+                format!("./{}", client.recipe.output.as_str()),
+            )
+        }
+    };
+    let files = client.generate(
+        request.source,
+        &destination,
+        request.toolchain,
+        &request.go.go,
+        log,
+    )?;
+    tracing::info!(files, module = %client.recipe.module.as_str(), "generated the Go API client");
+    let modfile_directory = directory.join("modfile");
+    fs_err::create_dir_all(&modfile_directory)
+        .map_err(ServerError::io("cannot create", &modfile_directory))?;
+    api_client::modfile(
+        request.source,
+        &client.recipe.module,
+        &target,
+        &modfile_directory,
+    )
+    .map(Some)
 }
 
 /// The module proxy protocol's `!x` back to `X`.
@@ -508,6 +600,7 @@ mod tests {
             package: package.to_string(),
             binary: binary.to_string(),
             environment: BTreeMap::new(),
+            api_client: None,
         };
         assert!(recipe("./cmd/server", "authentik").check_package().is_ok());
         let messages: Vec<String> = [

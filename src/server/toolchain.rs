@@ -16,6 +16,15 @@ pub struct Toolchain {
     pub goarch: String,
     /// The C compiler's first `--version` line, when cgo is on.
     pub c_compiler: Option<String>,
+    /// `go env GOROOT`: where its gofmt is.
+    pub goroot: PathBuf,
+}
+
+impl Toolchain {
+    /// The toolchain's own gofmt.
+    pub fn gofmt(&self) -> PathBuf {
+        self.goroot.join("bin").join("gofmt")
+    }
 }
 
 /// Find `go` (or `command`) and check it against go.mod's `go` line; with cgo, find the C
@@ -23,7 +32,15 @@ pub struct Toolchain {
 pub fn find(command: Option<&Path>, required: &str, cgo: bool) -> Result<Toolchain, ServerError> {
     let command = command.map_or_else(|| PathBuf::from("go"), Path::to_path_buf);
     let output = Command::new(&command)
-        .args(["env", "-json", "GOVERSION", "GOOS", "GOARCH", "CC"])
+        .args([
+            "env",
+            "-json",
+            "GOVERSION",
+            "GOOS",
+            "GOARCH",
+            "CC",
+            "GOROOT",
+        ])
         .env("GOTOOLCHAIN", "local")
         .env("GOENV", "off")
         .output()
@@ -60,6 +77,7 @@ pub fn find(command: Option<&Path>, required: &str, cgo: bool) -> Result<Toolcha
         goos: value("GOOS"),
         goarch: value("GOARCH"),
         c_compiler,
+        goroot: PathBuf::from(value("GOROOT")),
     })
 }
 

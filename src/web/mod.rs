@@ -470,26 +470,11 @@ pub fn extra_downloads(recipe: &WebRecipe) -> Vec<LockedNpmPackage> {
 
 /// The java command: `JAVA`, else `java` on PATH, checked by running `-version`.
 pub fn find_java(package: &str) -> Result<PathBuf, WebError> {
-    let command = std::env::var_os("JAVA").map_or_else(|| PathBuf::from("java"), PathBuf::from);
-    let result = std::process::Command::new(&command)
-        .arg("-version")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    match result {
-        Ok(status) if status.success() => Ok(command),
-        Ok(status) => Err(WebError::NoJava {
-            package: package.to_string(),
-            command: command.display().to_string(),
-            detail: format!("`-version` exited with {status}"),
-        }),
-        Err(error) => Err(WebError::NoJava {
-            package: package.to_string(),
-            command: command.display().to_string(),
-            detail: error.to_string(),
-        }),
-    }
+    crate::runner::find_java().map_err(|(command, detail)| WebError::NoJava {
+        package: package.to_string(),
+        command,
+        detail,
+    })
 }
 
 #[cfg(test)]
