@@ -1617,6 +1617,37 @@ fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// `akpkg fetch --dest DIRECTORY/bundle` of `lock` from `cache` and the Go proxy at `proxy`.
+fn write_bundle(lock: &Path, proxy: &str, cache: &Path, directory: &Path) -> PathBuf {
+    let bundle = directory.join("bundle");
+    akpkg()
+        .args(["fetch", "--lock"])
+        .arg(lock)
+        .args(["--go-proxy", proxy, "--cache-dir"])
+        .arg(cache)
+        .arg("--dest")
+        .arg(&bundle)
+        .assert()
+        .success();
+    bundle
+}
+
+/// The summary of `command` (an assemble) run offline from `bundle` with every proxy variable
+/// closed, Go's build cache that of `DIRECTORY/cache-1`.
+fn assembled_offline(
+    mut command: assert_cmd::Command,
+    bundle: &Path,
+    directory: &Path,
+) -> serde_json::Value {
+    command
+        .args(["--offline", "--bundle"])
+        .arg(bundle)
+        .env("GOPROXY", "off")
+        .env("GOCACHE", directory.join("cache-1/go-build-cache-v1"));
+    common::without_network(&mut command);
+    assembled(&mut command)
+}
+
 /// What the summary says of one stage.
 fn stage_detail(summary: &serde_json::Value, stage: &str) -> String {
     summary["stages"]
@@ -1863,26 +1894,14 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     assert_eq!(first_entry.header().mtime().unwrap(), 1_770_911_230);
 
     // A bundle carries the modules; an offline assemble from it reaches no network at all.
-    let bundle = directory.join("bundle");
-    akpkg()
-        .args(["fetch", "--lock"])
-        .arg(&lock)
-        .args(["--go-proxy", &served.base, "--cache-dir"])
-        .arg(directory.join("cache-1"))
-        .arg("--dest")
-        .arg(&bundle)
-        .assert()
-        .success();
+    let bundle = write_bundle(&lock, &served.base, &directory.join("cache-1"), directory);
     drop(served);
     let offline = directory.join("offline/prefix");
-    let mut command = assemble(&recipe, &source, &offline, &directory.join("cache-3"));
-    command
-        .args(["--offline", "--bundle"])
-        .arg(&bundle)
-        .env("GOPROXY", "off")
-        .env("GOCACHE", directory.join("cache-1/go-build-cache-v1"));
-    common::without_network(&mut command);
-    let summary = assembled(&mut command);
+    let summary = assembled_offline(
+        assemble(&recipe, &source, &offline, &directory.join("cache-3")),
+        &bundle,
+        directory,
+    );
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
     assert_eq!(
         sha256_of(&offline.join("bin/authentik")),
@@ -3362,27 +3381,15 @@ fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
     );
 
     // A bundle carries the jar and the modules; offline, with no network, the same bytes.
-    let bundle = directory.join("bundle");
-    akpkg()
-        .args(["fetch", "--lock"])
-        .arg(&lock)
-        .args(["--go-proxy", &served.base, "--cache-dir"])
-        .arg(directory.join("cache-1"))
-        .arg("--dest")
-        .arg(&bundle)
-        .assert()
-        .success();
+    let bundle = write_bundle(&lock, &served.base, &directory.join("cache-1"), directory);
     drop(served);
     drop(served_jar);
     let offline = directory.join("offline/prefix");
-    let mut command = assemble(&recipe, &source, &offline, &directory.join("cache-2"));
-    command
-        .args(["--offline", "--bundle"])
-        .arg(&bundle)
-        .env("GOPROXY", "off")
-        .env("GOCACHE", directory.join("cache-1/go-build-cache-v1"));
-    common::without_network(&mut command);
-    let summary = assembled(&mut command);
+    let summary = assembled_offline(
+        assemble(&recipe, &source, &offline, &directory.join("cache-2")),
+        &bundle,
+        directory,
+    );
     assert_eq!(summary["server"]["from_cache"], false, "{summary}");
     assert_eq!(
         sha256_of(&offline.join("bin/authentik")),
