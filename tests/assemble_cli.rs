@@ -1617,6 +1617,28 @@ fn ak_server(prefix: &Path, elsewhere: &Path) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// `akpkg lock` of the fixture's uv.lock with `recipe`, its Go modules from `proxy`, the cache
+/// `DIRECTORY/lock-cache`.
+fn lock_with_go_proxy(
+    recipe: &Path,
+    source: &Path,
+    proxy: &str,
+    lock: &Path,
+    directory: &Path,
+) -> std::process::Output {
+    akpkg()
+        .args(["lock", "--python", "3.13", "--lock"])
+        .arg(source.join("uv.lock"))
+        .arg("--recipe")
+        .arg(recipe)
+        .args(["--go-proxy", proxy, "--cache-dir"])
+        .arg(directory.join("lock-cache"))
+        .arg("-o")
+        .arg(lock)
+        .output()
+        .unwrap()
+}
+
 /// `akpkg fetch --dest DIRECTORY/bundle` of `lock` from `cache` and the Go proxy at `proxy`.
 fn write_bundle(lock: &Path, proxy: &str, cache: &Path, directory: &Path) -> PathBuf {
     let bundle = directory.join("bundle");
@@ -1701,17 +1723,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
     .unwrap();
 
     // Locked: the module the build reads, by the go.sum hashes.
-    let output = akpkg()
-        .args(["lock", "--python", "3.13", "--lock"])
-        .arg(source.join("uv.lock"))
-        .arg("--recipe")
-        .arg(&recipe)
-        .args(["--go-proxy", &served.base, "--cache-dir"])
-        .arg(directory.join("lock-cache"))
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
+    let output = lock_with_go_proxy(&recipe, &source, &served.base, &lock, directory);
     let stderr = stderr_or_skip_without_pypi!(output);
     let go_sum = fs_err::read_to_string(source.join("go.sum")).unwrap();
     let locked = fs_err::read_to_string(&lock).unwrap();
@@ -3322,17 +3334,7 @@ fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
     let recipe = write_recipe_with(directory, &source, &lock, SETTINGS_PATCH, &client);
 
     // Locked with the generated client: no line of example.com/api.
-    let output = akpkg()
-        .args(["lock", "--python", "3.13", "--lock"])
-        .arg(source.join("uv.lock"))
-        .arg("--recipe")
-        .arg(&recipe)
-        .args(["--go-proxy", &served.base, "--cache-dir"])
-        .arg(directory.join("lock-cache"))
-        .arg("-o")
-        .arg(&lock)
-        .output()
-        .unwrap();
+    let output = lock_with_go_proxy(&recipe, &source, &served.base, &lock, directory);
     let stderr = stderr_or_skip_without_pypi!(output);
     let locked = fs_err::read_to_string(&lock).unwrap();
     says(&locked, "[go.api-client]");
