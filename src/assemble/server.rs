@@ -43,13 +43,7 @@ fn plan_api_client<'a>(
         .api_client
         .as_ref()
         .ok_or(ServerError::ApiClientNotLocked)?;
-    let jar = crate::fetch::ArtifactCache::new(&options.fetch.cache).path(&locked.generator.sha256);
-    Ok(Some(ClientGeneration {
-        recipe: client,
-        locked,
-        jar,
-        java: server::find_java()?,
-    }))
+    ClientGeneration::new(client, locked, &options.fetch.cache).map(Some)
 }
 
 /// The server to build, if the recipe has one and `--no-server` was not given; the go command

@@ -230,18 +230,11 @@ pub fn lock_go(
     };
     let api_client = match (&server.api_client, &go.api_client) {
         (Some(recipe), Some(locked)) => {
+            let generation =
+                crate::server::ClientGeneration::new(recipe, locked, &fetch_options.cache)?;
             let jar = crate::fetch::jar_request(&locked.generator)?;
-            let fetched = crate::fetch::fetch_all(&[jar], fetch_options, &crate::fetch::Silent)?;
-            let jar = fetched
-                .first()
-                .map(|artifact| artifact.path.clone())
-                .unwrap_or_default();
-            Some(crate::server::ClientGeneration {
-                recipe,
-                locked,
-                jar,
-                java: crate::server::find_java()?,
-            })
+            crate::fetch::fetch_all(&[jar], fetch_options, &crate::fetch::Silent)?;
+            Some(generation)
         }
         _ => None,
     };

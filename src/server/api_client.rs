@@ -98,7 +98,22 @@ pub struct ClientGeneration<'a> {
     pub java: PathBuf,
 }
 
-impl ClientGeneration<'_> {
+impl<'a> ClientGeneration<'a> {
+    /// The generation of `recipe` as `locked` records it: the jar where the artifact cache
+    /// keeps it (fetched by the caller), and java, checked.
+    pub fn new(
+        recipe: &'a GoApiClientRecipe,
+        locked: &'a LockedGoApiClient,
+        cache: &crate::cache::Cache,
+    ) -> Result<Self, ServerError> {
+        Ok(ClientGeneration {
+            recipe,
+            locked,
+            jar: crate::fetch::ArtifactCache::new(cache).path(&locked.generator.sha256),
+            java: super::find_java()?,
+        })
+    }
+
     /// The source's schema must be the one locked, and the recipe's settings the locked ones.
     pub fn check(&self, source: &Path) -> Result<(), ServerError> {
         self.recipe.check()?;

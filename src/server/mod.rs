@@ -312,7 +312,8 @@ fn go_build(
         .env_clear()
         .envs(build_environment(request, &home));
     let shown = format!("go build {}", request.recipe.package);
-    crate::runner::run_logged(command, &shown, &log, false)?;
+    // After the generator's lines, when it ran: a failure's tail then shows both.
+    crate::runner::run_logged(command, &shown, &log, modfile.is_some())?;
     fs_err::remove_dir_all(&home).map_err(ServerError::io("cannot remove", &home))?;
     let finished = bucket.join(key.as_str());
     // Another run that finished the same key first has the same build.
