@@ -123,12 +123,39 @@ pub struct Inputs<'a> {
     pub optional: OptionalTools,
 }
 
+/// Which generated API clients need java.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JavaFor {
+    /// The web UI's TypeScript client (`[web.api-client]`).
+    pub web: bool,
+    /// The Go server's client (`[server.api-client]`).
+    pub server: bool,
+}
+
+impl JavaFor {
+    /// What java is needed for and how to leave it out; `None` when nothing needs it.
+    fn needed_for(self) -> Option<&'static str> {
+        match (self.web, self.server) {
+            (false, false) => None,
+            (true, false) => Some(
+                "the web UI's API client generator; `akpkg assemble --no-web` or `--api-client locked` leaves it out",
+            ),
+            (false, true) => Some(
+                "the Go server's API client generator; `akpkg assemble --no-server` or `--go-api-client locked` leaves it out",
+            ),
+            (true, true) => Some(
+                "the API client generators of the web UI and the Go server; `akpkg assemble --api-client locked --go-api-client locked` leaves them out",
+            ),
+        }
+    }
+}
+
 /// Tools only some runs need.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalTools {
-    /// java (the recipe generates the web UI's API client). `assemble` looks for it itself,
-    /// after its no-op check: starting java costs a fifth of a second.
-    pub java: bool,
+    /// java, for the API clients the recipe generates. `assemble` looks for it itself, after
+    /// its no-op check: starting java costs a fifth of a second.
+    pub java: JavaFor,
     /// patchelf (`--self-contained` rewrites ELF files).
     pub patchelf: bool,
 }
@@ -214,10 +241,10 @@ pub fn check(inputs: &Inputs) -> Report {
             "patchelf",
         ));
     }
-    if inputs.optional.java {
+    if let Some(needed_for) = inputs.optional.java.needed_for() {
         checks.push(probe_check(
             "a Java runtime (java)",
-            "the web UI's API client generator; `akpkg assemble --no-web` or `akpkg assemble --api-client locked` leaves it out",
+            needed_for,
             Probe::Command("java"),
             "default-jre-headless",
             "java-17-openjdk-headless",

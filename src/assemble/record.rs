@@ -228,6 +228,7 @@ fn inputs_for_sbom(
         sha256: record.sha256.as_str(),
         go: &record.go,
         modules: &record.modules,
+        api_client: record.api_client.as_ref(),
     });
     let source_tree = inputs.source_tree.to_string();
     sbom::sbom(

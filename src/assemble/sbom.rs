@@ -240,6 +240,8 @@ pub struct SbomServer<'a> {
     pub sha256: &'a str,
     pub go: &'a str,
     pub modules: &'a [crate::server::LinkedModule],
+    /// The API client generated in place of a module, when it was.
+    pub api_client: Option<&'a crate::lock::LockedGoApiClient>,
 }
 
 /// `pkg:golang/NAMESPACE/NAME@VERSION`.
@@ -274,7 +276,24 @@ fn go_components(server: &SbomServer) -> Vec<Component> {
         }
         entries.push(component);
     }
+    if let Some(client) = server.api_client {
+        entries.push(
+            maven_component(&client.generator, "generated the Go server's API client")
+                .property("akpkg:go-api-client", client.module.as_str())
+                .property("akpkg:schema-blob", client.schema_blob.as_str()),
+        );
+    }
     entries
+}
+
+/// A jar from Maven Central: `pkg:maven/GROUP/ARTIFACT@VERSION`, its sha256.
+fn maven_component(jar: &crate::lock::LockedJar, obtained: &str) -> Component {
+    let (group, artifact) = jar.name.split_once(':').unwrap_or(("", jar.name.as_str()));
+    let purl = purl("maven", Some(group), artifact, jar.version.as_str());
+    Component::with_purl(ComponentType::Application, jar.name.clone(), purl)
+        .version(jar.version.as_str())
+        .hash(HashAlgorithm::Sha256, jar.sha256.as_str())
+        .property("akpkg:obtained", obtained)
 }
 
 /// `pkg:deb/debian/NAME@VERSION?arch=ARCH` (the version's epoch colon percent-encoded).
@@ -360,17 +379,10 @@ fn web_components(web: &super::web::WebRecord) -> Vec<Component> {
         "npm, which installed the web UI's packages",
     ));
     if let Some(generator) = &web.generator {
-        let (group, artifact) = generator
-            .name
-            .split_once(':')
-            .unwrap_or(("", generator.name.as_str()));
-        let purl = purl("maven", Some(group), artifact, generator.version.as_str());
-        entries.push(
-            Component::with_purl(ComponentType::Application, generator.name.clone(), purl)
-                .version(generator.version.as_str())
-                .hash(HashAlgorithm::Sha256, generator.sha256.as_str())
-                .property("akpkg:obtained", "generated the web UI's API client"),
-        );
+        entries.push(maven_component(
+            generator,
+            "generated the web UI's API client",
+        ));
     }
     // A package nested at several places is one component.
     entries.sort_by(|a, b| a.bom_ref.cmp(&b.bom_ref));

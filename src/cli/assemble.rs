@@ -232,7 +232,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
                 found_go.as_ref(),
                 git_from_archives,
                 crate::preflight::OptionalTools {
-                    java: false,
+                    java: crate::preflight::JavaFor::default(),
                     patchelf: args.self_contained,
                 },
             );

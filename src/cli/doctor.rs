@@ -48,7 +48,10 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
         args.no_git,
         Some(None),
         preflight::OptionalTools {
-            java: true,
+            java: preflight::JavaFor {
+                web: true,
+                server: true,
+            },
             patchelf: args.self_contained,
         },
     );
@@ -175,12 +178,13 @@ pub fn preflight_report(
         git_sources_from_archives,
         go,
         optional: preflight::OptionalTools {
-            java: optional.java
-                && loaded
-                    .recipe
-                    .web
-                    .as_ref()
-                    .is_some_and(|web| web.api_client.is_some()),
+            java: preflight::JavaFor {
+                web: optional.java.web
+                    && (loaded.recipe.web.as_ref()).is_some_and(|web| web.api_client.is_some()),
+                server: optional.java.server
+                    && (loaded.recipe.server.as_ref())
+                        .is_some_and(|server| server.api_client.is_some()),
+            },
             ..optional
         },
     })
