@@ -440,4 +440,22 @@ mod tests {
         Fedora:        dnf install -y libxml2-devel libxslt-devel
         ");
     }
+
+    #[test]
+    fn java_is_needed_for_the_clients_the_recipe_generates_and_says_how_to_leave_each_out() {
+        let needed = |web, server| JavaFor { web, server }.needed_for();
+        assert_eq!(needed(false, false), None);
+        let web = needed(true, false).unwrap();
+        assert!(web.contains("web UI") && web.contains("--no-web"), "{web}");
+        let server = needed(false, true).unwrap();
+        assert!(
+            server.contains("Go server") && server.contains("--go-api-client locked"),
+            "{server}"
+        );
+        let both = needed(true, true).unwrap();
+        assert!(
+            both.contains("--api-client locked --go-api-client locked"),
+            "{both}"
+        );
+    }
 }

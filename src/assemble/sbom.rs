@@ -595,4 +595,42 @@ mod tests {
             "pkg:golang/example.com/a@v2.0.0%2Bincompatible"
         );
     }
+
+    #[test]
+    fn the_go_clients_generator_is_a_maven_component_of_the_server() {
+        let sha256 = crate::identity::Sha256::of_bytes(b"jar");
+        let client = crate::lock::LockedGoApiClient {
+            module: "goauthentik.io/api/v3".parse().unwrap(),
+            generator: crate::lock::LockedJar {
+                name: "org.openapitools:openapi-generator-cli".into(),
+                version: "7.19.0".into(),
+                url: "https://repo1.maven.org/x.jar".into(),
+                sha256: sha256.clone(),
+            },
+            configuration_sha256: crate::identity::Sha256::of_bytes(b"settings"),
+            schema: "schema.yml".parse().unwrap(),
+            schema_blob: "62446afe49316f78170602d07f0f714fa6e78c35".into(),
+        };
+        let server = super::SbomServer {
+            binary: "bin/authentik",
+            sha256: "00",
+            go: "go1.25.5",
+            modules: &[],
+            api_client: Some(&client),
+        };
+        let components = super::go_components(&server);
+        assert_eq!(components.len(), 2);
+        let generator = &components[1];
+        assert_eq!(
+            generator.purl.as_deref(),
+            Some("pkg:maven/org.openapitools/openapi-generator-cli@7.19.0")
+        );
+        let json = serde_json::to_string(generator).unwrap();
+        assert!(json.contains(sha256.as_str()), "{json}");
+        assert!(json.contains("goauthentik.io/api/v3"), "{json}");
+        assert!(
+            json.contains("62446afe49316f78170602d07f0f714fa6e78c35"),
+            "{json}"
+        );
+    }
 }
