@@ -184,10 +184,12 @@ pub fn new_release(options: &NewReleaseOptions) -> Result<NewRelease, ReleaseErr
         Some(web) if !options.offline => npm::check(web, &source.root, &options.fetch)?,
         _ => (Vec::new(), Vec::new()),
     };
-    let unavailable_go_modules = if options.offline || previous.recipe.server.is_none() {
-        Vec::new()
-    } else {
-        go_modules_no_proxy_has(&source.root, &options.fetch)?
+    let unavailable_go_modules = match &previous.recipe.server {
+        Some(server) if !options.offline => {
+            let generated = server.api_client.as_ref().map(|client| &client.module);
+            go_modules_no_proxy_has(&source.root, &options.fetch, generated)?
+        }
+        _ => Vec::new(),
     };
 
     // 8. The release's build files.
@@ -294,6 +296,7 @@ fn archive_facts(path: &Path) -> Result<ArchiveFacts, ReleaseError> {
 fn go_modules_no_proxy_has(
     source: &Path,
     options: &FetchOptions,
+    generated: Option<&crate::identity::GoModulePath>,
 ) -> Result<Vec<String>, ReleaseError> {
     let Some(go) = crate::lock::read_go_module(source)? else {
         return Ok(Vec::new());
@@ -304,6 +307,10 @@ fn go_modules_no_proxy_has(
         .unavailable
         .iter()
         .map(|file| file.split(" (").next().unwrap_or(file).to_string())
+        // The recipe generates this one from the schema: no proxy needs to have it.
+        .filter(|module| {
+            generated.is_none_or(|generated| module.split('@').next() != Some(generated.as_str()))
+        })
         .collect();
     modules.dedup();
     Ok(modules)
