@@ -138,10 +138,10 @@ impl JavaFor {
         match (self.web, self.server) {
             (false, false) => None,
             (true, false) => Some(
-                "the web UI's API client generator; `akpkg assemble --no-web` or `--api-client locked` leaves it out",
+                "the web UI's API client generator; `akpkg assemble --no-web` or `akpkg assemble --api-client locked` leaves it out",
             ),
             (false, true) => Some(
-                "the Go server's API client generator; `akpkg assemble --no-server` or `--go-api-client locked` leaves it out",
+                "the Go server's API client generator; `akpkg assemble --no-server` or `akpkg assemble --go-api-client locked` leaves it out",
             ),
             (true, true) => Some(
                 "the API client generators of the web UI and the Go server; `akpkg assemble --api-client locked --go-api-client locked` leaves them out",
