@@ -48,6 +48,18 @@ pub fn io<E: From<PathIoError>>(
     }
 }
 
+/// A new directory in the system's temporary directory whose name starts with `prefix`,
+/// removed when the handle is dropped: the one way akpkg makes scratch space.
+pub fn scratch_directory(prefix: &str) -> Result<tempfile::TempDir, PathIoError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(io(
+            "cannot create a temporary directory in",
+            &std::env::temp_dir(),
+        ))
+}
+
 /// An exclusively locked file (flock, created when missing), released when the handle is
 /// dropped or the process dies: the one lock akpkg takes (stagings, build directories, the web
 /// stage's shared npm state). `wait` blocks until it is free; otherwise a held lock is an error

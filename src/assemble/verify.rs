@@ -384,10 +384,7 @@ fn check_imports(
     // its own, so a relative prefix is made absolute first.
     let prefix =
         &std::path::absolute(prefix).map_err(AssembleError::io("cannot resolve", prefix))?;
-    let work = tempfile::tempdir().map_err(AssembleError::io(
-        "cannot create a temporary directory in",
-        &std::env::temp_dir(),
-    ))?;
+    let work = crate::path_io::scratch_directory("akpkg-verify-")?;
     let (python, prefix) = &importing_interpreter(prefix, stand_in, work.path())?;
     let script = work.path().join("verify.py");
     let request_path = work.path().join("request.json");

@@ -55,13 +55,7 @@ pub fn call(
     hook: &str,
     directory: Option<&Path>,
 ) -> Result<HookOutcome, BuildError> {
-    let control = tempfile::Builder::new()
-        .prefix("akpkg-hook-")
-        .tempdir()
-        .map_err(BuildError::io(
-            "cannot create a temporary directory in",
-            &std::env::temp_dir(),
-        ))?;
+    let control = crate::path_io::scratch_directory("akpkg-hook-")?;
     let runner = control.path().join("hook_runner.py");
     fs_err::write(&runner, HOOK_RUNNER).map_err(BuildError::io("cannot write", &runner))?;
     let input = serde_json::json!({

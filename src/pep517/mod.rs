@@ -197,13 +197,7 @@ const WORK_LOCK: &str = ".akpkg-build.lock";
 fn new_work_directory() -> Result<(tempfile::TempDir, fs_err::File), BuildError> {
     let temporary = std::env::temp_dir();
     crate::path_io::remove_abandoned(&temporary, WORK_PREFIX, WORK_LOCK);
-    let work = tempfile::Builder::new()
-        .prefix(WORK_PREFIX)
-        .tempdir()
-        .map_err(BuildError::io(
-            "cannot create a temporary directory in",
-            &temporary,
-        ))?;
+    let work = crate::path_io::scratch_directory(WORK_PREFIX)?;
     let lock = crate::path_io::lock_exclusive(&work.path().join(WORK_LOCK), false)?;
     Ok((work, lock))
 }

@@ -157,13 +157,7 @@ impl<'a> ClientGeneration<'a> {
         go_line: &str,
         log: &Path,
     ) -> Result<usize, ServerError> {
-        let scratch = tempfile::Builder::new()
-            .prefix("akpkg-go-client-")
-            .tempdir()
-            .map_err(ServerError::io(
-                "cannot create a temporary directory in",
-                &std::env::temp_dir(),
-            ))?;
+        let scratch = crate::path_io::scratch_directory("akpkg-go-client-")?;
         let mut command = Command::new(&self.java);
         command
             .arg("-jar")

@@ -333,13 +333,7 @@ pub fn modules_read_by_build(
     request: &ServerBuild,
 ) -> Result<std::collections::BTreeSet<(String, String, String)>, ServerError> {
     request.recipe.check_package()?;
-    let scratch = tempfile::Builder::new()
-        .prefix("akpkg-go-list-")
-        .tempdir()
-        .map_err(ServerError::io(
-            "cannot create a temporary directory in",
-            &std::env::temp_dir(),
-        ))?;
+    let scratch = crate::path_io::scratch_directory("akpkg-go-list-")?;
     let module_cache = scratch.path().join("module-cache");
     let home = scratch.path().join("home");
     fs_err::create_dir_all(&home).map_err(ServerError::io("cannot create", &home))?;
