@@ -135,6 +135,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             args.go_api_client == super::assemble::ApiClientArgument::Generate,
             &options.fetch,
             args.go.as_deref(),
+            &super::progress::DownloadBar::new(),
         )?,
         web: match web {
             Some(web) => Some(crate::web::lock(&project_directory, web)?),

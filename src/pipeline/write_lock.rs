@@ -208,13 +208,15 @@ fn runtime_file(request: &ArtifactRequest) -> LockedFile {
 
 /// The application's Go module, pinned by its go.sum. With a recipe that builds a server, only
 /// the module versions that build reads are kept: go.sum also pins older versions and modules of
-/// other commands, which a proxy may no longer serve and the build never needs.
+/// other commands, which a proxy may no longer serve and the build never needs. A generated API
+/// client's generator is downloaded with `progress` (it is tens of megabytes).
 pub fn lock_go(
     project_directory: &Path,
     server: Option<&crate::server::ServerRecipe>,
     generate_api_client: bool,
     fetch_options: &FetchOptions,
     go_command: Option<&Path>,
+    progress: &dyn crate::fetch::Progress,
 ) -> Result<Option<LockedGo>, PipelineError> {
     let (mut go, server) = match (crate::lock::read_go_module(project_directory)?, server) {
         (Some(go), Some(server)) => (go, server),
@@ -233,7 +235,7 @@ pub fn lock_go(
             let generation =
                 crate::server::ClientGeneration::new(recipe, locked, &fetch_options.cache)?;
             let jar = crate::fetch::jar_request(&locked.generator)?;
-            crate::fetch::fetch_all(&[jar], fetch_options, &crate::fetch::Silent)?;
+            crate::fetch::fetch_all(&[jar], fetch_options, progress)?;
             Some(generation)
         }
         _ => None,

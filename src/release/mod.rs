@@ -302,18 +302,25 @@ fn go_modules_no_proxy_has(
         return Ok(Vec::new());
     };
     let tree = crate::fetch::fetch_go_modules(&go, options, crate::fetch::Unavailable::Skip)?;
-    // `PATH@VERSION (its files)` and `(its go.mod)`: one line per module version.
-    let mut modules: Vec<String> = tree
-        .unavailable
+    Ok(modules_to_report(&tree.unavailable, generated))
+}
+
+/// One `PATH@VERSION` per module version among the files no proxy has (listed as
+/// `PATH@VERSION (its files)` and `(its go.mod)`), without the module the recipe generates from
+/// the schema: no proxy needs to have that one.
+fn modules_to_report(
+    unavailable: &[String],
+    generated: Option<&crate::identity::GoModulePath>,
+) -> Vec<String> {
+    let mut modules: Vec<String> = unavailable
         .iter()
         .map(|file| file.split(" (").next().unwrap_or(file).to_string())
-        // The recipe generates this one from the schema: no proxy needs to have it.
         .filter(|module| {
             generated.is_none_or(|generated| module.split('@').next() != Some(generated.as_str()))
         })
         .collect();
     modules.dedup();
-    Ok(modules)
+    modules
 }
 
 /// Dockerfiles and Makefiles whose blobs differ between the previous listing and the new tree.
@@ -360,6 +367,34 @@ fn build_file_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_generated_go_module_is_not_reported_as_missing_from_the_proxies() {
+        let unavailable = [
+            "example.com/missing@v1.0.0 (its files)",
+            "example.com/missing@v1.0.0 (its go.mod)",
+            "goauthentik.io/api/v3@v3.2026020.17 (its files)",
+            "goauthentik.io/api/v3@v3.2026020.17 (its go.mod)",
+            "goauthentik.io/api/v3/extra@v3.0.0 (its files)",
+        ]
+        .map(String::from);
+        let generated: crate::identity::GoModulePath = "goauthentik.io/api/v3".parse().unwrap();
+        assert_eq!(
+            modules_to_report(&unavailable, Some(&generated)),
+            [
+                "example.com/missing@v1.0.0",
+                "goauthentik.io/api/v3/extra@v3.0.0"
+            ]
+        );
+        assert_eq!(
+            modules_to_report(&unavailable, None),
+            [
+                "example.com/missing@v1.0.0",
+                "goauthentik.io/api/v3@v3.2026020.17",
+                "goauthentik.io/api/v3/extra@v3.0.0"
+            ]
+        );
+    }
 
     #[test]
     fn build_files_that_moved_or_changed_are_listed() {
