@@ -22,12 +22,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Build authentik's Python backend from pinned sources into a relocatable prefix.
+/// Build authentik (Python backend, web UI, Go server) from pinned sources into a relocatable
+/// prefix.
 ///
-/// `akpkg assemble --prefix /opt/authentik --source authentik-2025.12.4.tar.gz` runs the whole
-/// pipeline with the built-in recipe: fetch every pinned artifact (verified by sha256), patch
-/// the source, build what has no wheel with akpkg's own PEP 517 frontend in pinned environments,
-/// install, verify, and move the prefix into place. The other commands are its stages.
+/// `akpkg assemble --prefix /opt/authentik` runs the whole pipeline with the newest built-in
+/// release (`akpkg releases`): fetch every pinned input (verified by its hash), patch the source,
+/// build what has no wheel with akpkg's own PEP 517 frontend in pinned environments, build the
+/// web UI and the Go server, install, verify, and move the prefix into place. The other commands
+/// are its stages.
 #[derive(Debug, Parser)]
 #[command(
     name = "akpkg",
