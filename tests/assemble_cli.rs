@@ -3409,4 +3409,63 @@ fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
         .args(["--go-api-client", "locked", "--offline"]),
     );
     insta::assert_snapshot!(message.lines().last().unwrap_or_default(), @"error: akpkg's lock was made for a generated Go API client: it pins no go.sum line of `example.com/api`, which --go-api-client locked needs; lock again with `akpkg lock --go-api-client locked`, or leave --go-api-client out");
+
+    // A new schema (the model's property renamed, as an API change does): the lock that pinned
+    // the old one is refused before anything is generated...
+    let renamed = directory.join("renamed");
+    fs_err::create_dir(&renamed).unwrap();
+    akpkg::archive::copy_tree(&source, &renamed, &[]).unwrap();
+    fs_err::write(
+        renamed.join("schema.yml"),
+        API_SCHEMA.replace("message", "text"),
+    )
+    .unwrap();
+    let renamed_blob = akpkg::fetch::blob_id(&renamed.join("schema.yml")).unwrap();
+    let renamed_prefix = directory.join("renamed-prefix");
+    // The generator is in both caches by now; the Go modules are served again.
+    let served = common::StaticServer::serve(&proxy);
+    let recipe = write_recipe_with(directory, &renamed, &lock, SETTINGS_PATCH, &client);
+    let message = failure_of(
+        assemble(
+            &recipe,
+            &renamed,
+            &renamed_prefix,
+            &directory.join("cache-1"),
+        )
+        .args(["--go-proxy", &served.base]),
+    );
+    says(
+        &message,
+        format!(
+            "schema.yml (its git blob) is not what akpkg's lock pins for the generated Go API client (locked {schema_blob}, here {renamed_blob})"
+        ),
+    );
+    // ...and locked again, the server that calls the old property fails in the server stage
+    // with the compiler's lines and the log's path.
+    let renamed_lock = directory.join("renamed.lock");
+    let recipe = write_recipe_with(directory, &renamed, &renamed_lock, SETTINGS_PATCH, &client);
+    let output = lock_with_go_proxy(&recipe, &renamed, &served.base, &renamed_lock, directory);
+    succeeded(&output);
+    let message = failure_of(
+        assemble(
+            &recipe,
+            &renamed,
+            &renamed_prefix,
+            &directory.join("cache-1"),
+        )
+        .args(["--go-proxy", &served.base]),
+    );
+    says(&message, "`go build ./cmd/server` failed (exit status 1)");
+    says(&message, "ping.GetMessage undefined");
+    let log = message
+        .split("lines of ")
+        .nth(1)
+        .and_then(|rest| rest.split(":\n").next())
+        .unwrap_or_else(|| panic!("no log path in {message}"));
+    says(&fs_err::read_to_string(log).unwrap(), "openapi-generator");
+    assert!(
+        !renamed_prefix.exists(),
+        "a failed assemble left {}",
+        renamed_prefix.display()
+    );
 }
