@@ -36,7 +36,7 @@ impl Progress for Silent {}
 /// A stage's downloads, reported as its items: each file when it is in the cache.
 pub struct Downloads<'a>(pub &'a dyn Progress);
 
-impl crate::fetch::Progress for Downloads<'_> {
+impl crate::fetch::DownloadProgress for Downloads<'_> {
     fn start(&self, files: usize, bytes: u64) {
         self.0.set_total(files);
         // The lock gives sizes for some files only; a total of 0 says nothing.

@@ -119,7 +119,7 @@ pub fn fetch_modules(
     applied: &[crate::patch::PatchReport],
     options: &AssembleOptions,
     fetch_options: &crate::fetch::FetchOptions,
-    progress: &dyn crate::fetch::Progress,
+    progress: &dyn crate::fetch::DownloadProgress,
 ) -> Result<(crate::fetch::GoModuleTree, bool), AssembleError> {
     let Some(from_remote_cache) = finished_or_pulled(plan, source, source_tree, applied, options)?
     else {

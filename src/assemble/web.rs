@@ -72,7 +72,7 @@ pub fn fetch(
     locked: Option<&crate::lock::LockedWeb>,
     git_build_hash: Option<&str>,
     options: &AssembleOptions,
-    progress: &dyn fetch::Progress,
+    progress: &dyn fetch::DownloadProgress,
 ) -> Result<WebInputs, AssembleError> {
     let fetch_options = &options.fetch;
     let project_lock = web::locked_packages(source, plan.recipe, plan.api_client)?;

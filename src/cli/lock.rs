@@ -142,7 +142,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             None => None,
         },
     })?;
-    pipeline::write(&args.output, &akpkg_lock)?;
+    pipeline::write_lock_file(&args.output, &akpkg_lock)?;
     let mut report = String::new();
     if let Some(source) = &source {
         report.push_str(&format!(

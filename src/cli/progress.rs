@@ -49,7 +49,7 @@ impl DownloadBar {
     }
 }
 
-impl crate::fetch::Progress for DownloadBar {
+impl crate::fetch::DownloadProgress for DownloadBar {
     fn start(&self, files: usize, bytes: u64) {
         self.total_files.store(files, Ordering::Relaxed);
         self.bar.set_length(bytes);

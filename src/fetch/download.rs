@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    ArtifactCache, ArtifactRequest, FetchError, FetchOptions, Progress, StoreFailure, mirrored,
-    redacted,
+    ArtifactCache, ArtifactRequest, DownloadProgress, FetchError, FetchOptions, StoreFailure,
+    mirrored, redacted,
 };
 
 /// The longest wait between attempts, whatever the backoff or `Retry-After` says.
@@ -111,7 +111,7 @@ pub fn download(
     request: &ArtifactRequest,
     cache: &ArtifactCache,
     options: &FetchOptions,
-    progress: &dyn Progress,
+    progress: &dyn DownloadProgress,
 ) -> Result<(), FetchError> {
     // `--index-url`s are asked first, in order; the lock's URL (mirrored) is the fallback.
     let url = match from_indexes(request, options) {
@@ -248,7 +248,7 @@ fn attempt_unpinned(
     check_status(&response, subject, url)?;
     let mut temporary = tempfile::NamedTempFile::new_in(directory)
         .map_err(io("cannot create a temporary file beside"))?;
-    let mut body = Bounded::new(&mut response, bounds, &super::Silent);
+    let mut body = Bounded::new(&mut response, bounds, &super::NoDownloadProgress);
     let copied = std::io::copy(&mut body, &mut temporary);
     match body.exceeded {
         Some(Exceeded::Size) => {
@@ -340,7 +340,7 @@ fn attempt_once(
     cache: &ArtifactCache,
     options: &FetchOptions,
     bounds: &Bounds,
-    progress: &dyn Progress,
+    progress: &dyn DownloadProgress,
 ) -> Result<(), Attempt> {
     let response = super::netrc::authorize(client.get(url), url, &options.netrc)
         .send()
@@ -511,7 +511,7 @@ pub(super) enum Exceeded {
 pub(super) struct Bounded<'a, R> {
     inner: R,
     bounds: Bounds,
-    progress: &'a dyn Progress,
+    progress: &'a dyn DownloadProgress,
     pub count: u64,
     pub exceeded: Option<Exceeded>,
     window_start: Instant,
@@ -519,7 +519,7 @@ pub(super) struct Bounded<'a, R> {
 }
 
 impl<'a, R> Bounded<'a, R> {
-    pub fn new(inner: R, bounds: &Bounds, progress: &'a dyn Progress) -> Bounded<'a, R> {
+    pub fn new(inner: R, bounds: &Bounds, progress: &'a dyn DownloadProgress) -> Bounded<'a, R> {
         Bounded {
             inner,
             bounds: *bounds,
@@ -595,7 +595,7 @@ pub fn bounded_reader<R: std::io::Read>(
         deadline: Instant::now() + limits.download_deadline,
         stall_timeout: limits.stall_timeout,
     };
-    Bounded::new(inner, &bounds, &super::Silent)
+    Bounded::new(inner, &bounds, &super::NoDownloadProgress)
 }
 
 /// reqwest's errors end with the URL, which may hold credentials; keep what and why.

@@ -345,7 +345,7 @@ impl IndexClient {
                 |error: crate::identity::IdentityError| FetchError::Index(error.to_string()),
             )?;
             let metadata = request(name, format!("{}.metadata", file.url), sha256.clone());
-            let fetched = super::fetch_all(&[metadata], &options, &super::Silent)?;
+            let fetched = super::fetch_all(&[metadata], &options, &super::NoDownloadProgress)?;
             return read_text(&fetched[0].path);
         }
         let sha256 = file.sha256.clone().ok_or_else(|| {
@@ -355,7 +355,7 @@ impl IndexClient {
             ))
         })?;
         let wheel = request(file.filename.clone(), file.url.clone(), sha256);
-        let fetched = super::fetch_all(&[wheel], &options, &super::Silent)?;
+        let fetched = super::fetch_all(&[wheel], &options, &super::NoDownloadProgress)?;
         wheel_metadata(&fetched[0].path)
     }
 }

@@ -431,7 +431,7 @@ fn import_local<'a>(
 }
 
 /// What a fetch reports while it downloads; the CLI draws it, tests and libraries ignore it.
-pub trait Progress: Sync {
+pub trait DownloadProgress: Sync {
     /// Downloads of `files` files, `bytes` in all (as far as the lock gives sizes), start.
     fn start(&self, _files: usize, _bytes: u64) {}
     /// More bytes arrived; negative when a failed attempt's bytes are thrown away.
@@ -443,9 +443,9 @@ pub trait Progress: Sync {
 }
 
 /// Reports nothing.
-pub struct Silent;
+pub struct NoDownloadProgress;
 
-impl Progress for Silent {}
+impl DownloadProgress for NoDownloadProgress {}
 
 /// Obtain a file under a temporary name beside `destination` (parents created), `check` it,
 /// then rename it into place: a cache never holds a file that was not checked, and a failure
@@ -470,7 +470,7 @@ pub(crate) fn place_checked(
 pub fn fetch_all(
     requests: &[ArtifactRequest],
     options: &FetchOptions,
-    progress: &dyn Progress,
+    progress: &dyn DownloadProgress,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
     let cache = ArtifactCache::new(&options.cache);
     cache.remove_abandoned(&options.limits);

@@ -12,7 +12,7 @@ fn fetch_silently(
     requests: &[ArtifactRequest],
     options: &FetchOptions,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
-    fetch_all(requests, options, &Silent)
+    fetch_all(requests, options, &NoDownloadProgress)
 }
 
 /// Sums what a fetch reports.
@@ -23,7 +23,7 @@ struct Recorded {
     files: Mutex<Vec<String>>,
 }
 
-impl Progress for Recorded {
+impl DownloadProgress for Recorded {
     fn start(&self, files: usize, bytes: u64) {
         *self.started.lock().unwrap() = (files, bytes);
     }

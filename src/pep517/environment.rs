@@ -69,7 +69,7 @@ pub fn ensure(
             size: None,
         })
         .collect();
-    let fetched = fetch::fetch_all(&requests, &options.fetch, &fetch::Silent)?;
+    let fetched = fetch::fetch_all(&requests, &options.fetch, &fetch::NoDownloadProgress)?;
 
     let staging = crate::cache::incoming_dir_in(&parent)
         .map_err(BuildError::io("cannot create a directory in", &parent))?;

@@ -16,5 +16,5 @@ pub use build_set::{FetchedSources, PlannedBuild, build_set};
 pub use error::{EnvironmentFailure, PipelineError};
 pub use fetch_set::FetchSet;
 pub use write_lock::{
-    LockInputs, LockedBuilds, akpkg_lock, lock_build_environments, lock_go, write,
+    LockInputs, LockedBuilds, akpkg_lock, lock_build_environments, lock_go, write_lock_file,
 };

@@ -216,7 +216,7 @@ pub fn lock_go(
     generate_api_client: bool,
     fetch_options: &FetchOptions,
     go_command: Option<&Path>,
-    progress: &dyn crate::fetch::Progress,
+    progress: &dyn crate::fetch::DownloadProgress,
 ) -> Result<Option<LockedGo>, PipelineError> {
     let (mut go, server) = match (crate::lock::read_go_module(project_directory)?, server) {
         (Some(go), Some(server)) => (go, server),
@@ -280,7 +280,7 @@ pub fn lock_go(
 
 /// Write akpkg's lock to `path`: beside the final name, then renamed, so a reader never sees
 /// half a lock.
-pub fn write(path: &Path, lock: &AkpkgLock) -> Result<(), PipelineError> {
+pub fn write_lock_file(path: &Path, lock: &AkpkgLock) -> Result<(), PipelineError> {
     crate::cache::publish_bytes(path, lock.to_toml().as_bytes())
         .map_err(crate::path_io::io("cannot write", path))
 }
