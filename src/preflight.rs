@@ -192,7 +192,8 @@ pub fn check(inputs: &Inputs) -> Report {
             })
         })
         .collect();
-    if !native.is_empty() {
+    let builds_native_code = !native.is_empty();
+    if builds_native_code {
         let mut names: Vec<&str> = native.iter().map(|need| need.distribution).collect();
         names.dedup(); // the table lists each distribution's needs together
         let names = names.join(", ");
@@ -232,10 +233,20 @@ pub fn check(inputs: &Inputs) -> Report {
             problem: go.as_ref().err().cloned(),
         }));
     }
-    if inputs.optional.patchelf {
+    // Extension modules built by an interpreter that links with an rpath (pyenv's does) carry
+    // RUNPATH entries outside the prefix, which the closure stage drops with patchelf: known
+    // only once they are built, so asked for before anything is.
+    let patchelf_for = match (inputs.optional.patchelf, builds_native_code) {
+        (true, _) => Some("--self-contained, which grafts libraries into the prefix"),
+        (false, true) => Some(
+            "the extension modules built here, whose RUNPATH entries outside the prefix are dropped",
+        ),
+        (false, false) => None,
+    };
+    if let Some(needed_for) = patchelf_for {
         checks.push(probe_check(
             "patchelf",
-            "--self-contained, which grafts libraries into the prefix",
+            needed_for,
             Probe::Command("patchelf"),
             "patchelf",
             "patchelf",

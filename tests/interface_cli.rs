@@ -71,10 +71,11 @@ fn doctor_reports_everything_missing_at_once_with_the_install_lines() {
       missing libltdl (ltdl.h) (for xmlsec): not found
       missing Go 1.25.5 or newer, with a C compiler for cgo (for the Go server, bin/authentik; `akpkg assemble --no-server` leaves it out): not found
               the server needs the go command, and `go` cannot be run (No such file or directory (os error 2)). Install Go 1.25.5 or newer and put it on PATH, or give its path with --go
+      missing patchelf (for the extension modules built here, whose RUNPATH entries outside the prefix are dropped): not found
       missing a Java runtime (java) (for the API client generators of the web UI and the Go server; `akpkg assemble --api-client locked --go-api-client locked` leaves them out): not found
     install what is missing:
-      Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev libkrb5-dev libxml2-dev libxslt1-dev zlib1g-dev libxmlsec1-dev libltdl-dev default-jre-headless
-      Fedora:        dnf install -y git gcc pkgconf-pkg-config libpq-devel krb5-devel libxml2-devel libxslt-devel zlib-devel xmlsec1-devel libtool-ltdl-devel java-17-openjdk-headless
+      Debian/Ubuntu: apt-get install -y git build-essential pkg-config libpq-dev libkrb5-dev libxml2-dev libxslt1-dev zlib1g-dev libxmlsec1-dev libltdl-dev patchelf default-jre-headless
+      Fedora:        dnf install -y git gcc pkgconf-pkg-config libpq-devel krb5-devel libxml2-devel libxslt-devel zlib-devel xmlsec1-devel libtool-ltdl-devel patchelf java-17-openjdk-headless
     ");
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(error.contains("requirements missing"), "{error}");
