@@ -9,8 +9,7 @@ use super::build::BuildArgs;
 use super::fetch::NetworkArgs;
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
-use crate::fetch::{self, IndexClient};
-use crate::pipeline::{self, FetchSet, FetchedSources};
+use crate::pipeline;
 
 #[derive(Debug, Args)]
 pub struct LockCommandArgs {
@@ -96,52 +95,23 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| lock.directory().to_path_buf());
     let options = args.build.options(&args.network, &args.cache)?;
-
-    // Every artifact and git source, fetched and verified.
-    let index = IndexClient::new(&options.fetch)?;
-    let fetch_set = FetchSet::of_plan(&plan, Some((&index, &target)))?;
-    let artifacts = fetch::fetch_all(
-        &fetch_set.artifacts,
-        &options.fetch,
-        &super::progress::DownloadBar::new(),
-    )?;
-    let checkouts = fetch::fetch_git_sources(&fetch_set.git, &options.fetch)?;
-
-    // Each distribution to build, and its environment, resolved and checked with the backend.
-    let sources = FetchedSources {
-        fetch_set: &fetch_set,
-        artifacts: &artifacts,
-        checkouts: &checkouts,
-        project_directory: &project_directory,
-    };
-    let builds = pipeline::build_set(&plan, &sources, |name| args.build.config_settings(name))?;
-    let locked_builds = pipeline::lock_build_environments(&builds, &target, &options, &index)?;
-
-    let server = recipe
-        .as_ref()
-        .and_then(|recipe| recipe.recipe.server.as_ref());
-    let web = recipe
-        .as_ref()
-        .and_then(|recipe| recipe.recipe.web.as_ref());
-    let akpkg_lock = pipeline::akpkg_lock(pipeline::LockInputs {
-        source_lock: &lock_args.lock,
-        target: &target,
-        fetch_set: &fetch_set,
-        checkouts: &checkouts,
-        builds: locked_builds,
-        go: pipeline::lock_go(
-            &project_directory,
-            server,
-            args.go_api_client == super::assemble::ApiClientArgument::Generate,
-            &options.fetch,
-            args.go.as_deref(),
-            &super::progress::DownloadBar::new(),
-        )?,
-        web: match web {
-            Some(web) => Some(crate::web::lock(&project_directory, web)?),
-            None => None,
+    let recipe_parts = recipe.as_ref().map(|recipe| &recipe.recipe);
+    let akpkg_lock = pipeline::lock(
+        &pipeline::LockRequest {
+            plan: &plan,
+            target: &target,
+            source_lock: &lock_args.lock,
+            project_directory: &project_directory,
+            server: recipe_parts.and_then(|recipe| recipe.server.as_ref()),
+            web: recipe_parts.and_then(|recipe| recipe.web.as_ref()),
+            options: &options,
+            generate_go_api_client: args.go_api_client
+                == super::assemble::ApiClientArgument::Generate,
+            go: args.go.as_deref(),
+            progress: &super::progress::DownloadBar::new(),
         },
-    })?;
+        |name| args.build.config_settings(name),
+    )?;
     pipeline::write_lock_file(&args.output, &akpkg_lock)?;
     let mut report = String::new();
     if let Some(source) = &source {
@@ -149,13 +119,12 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             "source tree {} (the recipe's [source] tree)\n",
             crate::fetch::tree_id(source)?
         ));
-        // Each patch alone against the pristine tree: every one that no longer applies is
-        // listed, not only the first.
+        // Each patch alone against the pristine tree: every one that no longer applies.
         if let Some(recipe) = &recipe {
-            for patch in &recipe.patches {
-                match crate::patch::apply(std::slice::from_ref(patch), source, true) {
-                    Ok(_) => report.push_str(&format!("patch applies: {}\n", patch.origin)),
-                    Err(error) => report.push_str(&format!("patch FAILS: {error}\n")),
+            for (origin, failure) in crate::patch::check_each(&recipe.patches, source) {
+                match failure {
+                    None => report.push_str(&format!("patch applies: {origin}\n")),
+                    Some(error) => report.push_str(&format!("patch FAILS: {error}\n")),
                 }
             }
         }

@@ -51,6 +51,10 @@ impl DownloadBar {
 
 impl crate::fetch::DownloadProgress for DownloadBar {
     fn start(&self, files: usize, bytes: u64) {
+        // One bar serves each fetch of a run in turn (the lock's artifacts, then the Go client's
+        // generator): each starts from nothing.
+        self.bar.reset();
+        self.files.store(0, Ordering::Relaxed);
         self.total_files.store(files, Ordering::Relaxed);
         self.bar.set_length(bytes);
         self.bar.set_message(format!("0/{files} files"));

@@ -149,6 +149,18 @@ fn checked_relative(path: &str) -> Option<PathBuf> {
         .filter(|path| !path.as_os_str().is_empty())
 }
 
+/// Each patch checked alone against the pristine tree at `root` (so that every one that no
+/// longer applies is found, not only the first): its origin and, when it fails, why.
+pub fn check_each(patches: &[Patch], root: &Path) -> Vec<(String, Option<PatchError>)> {
+    patches
+        .iter()
+        .map(|patch| {
+            let failure = apply(std::slice::from_ref(patch), root, true).err();
+            (patch.origin.clone(), failure)
+        })
+        .collect()
+}
+
 /// Apply `patches` in order to the tree at `root`; with `dry_run`, only check that they apply.
 pub fn apply(
     patches: &[Patch],

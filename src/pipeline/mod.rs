@@ -4,17 +4,21 @@
 //! ```text
 //! plan ──FetchSet::of_plan──▶ FetchSet ──fetch──▶ artifacts, checkouts
 //!      ──build_set──────────▶ [PlannedBuild] ──lock_build_environments──▶ LockedBuilds
-//!      ──akpkg_lock──────────▶ AkpkgLock ──write──▶ FILE
+//!      ──akpkg_lock──────────▶ AkpkgLock ──write_lock_file──▶ FILE
 //! ```
+//!
+//! [`lock`] walks those steps for `akpkg lock` (and `release new`, which runs it).
 
 mod build_set;
 mod error;
 mod fetch_set;
+mod lock_run;
 mod write_lock;
 
 pub use build_set::{FetchedSources, PlannedBuild, build_set};
 pub use error::{EnvironmentFailure, PipelineError};
 pub use fetch_set::FetchSet;
+pub use lock_run::{LockRequest, lock};
 pub use write_lock::{
     LockInputs, LockedBuilds, akpkg_lock, lock_build_environments, lock_go, write_lock_file,
 };

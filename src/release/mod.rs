@@ -168,14 +168,11 @@ pub fn new_release(options: &NewReleaseOptions) -> Result<NewRelease, ReleaseErr
     let interpreter = requirements::interpreter(&source.root, &options.fetch.cache);
 
     // 5. Each patch alone against the pristine tree.
-    let patches = previous
-        .patches
-        .iter()
-        .map(|patch| PatchFinding {
-            patch: patch.origin.clone(),
-            fails: crate::patch::apply(std::slice::from_ref(patch), &source.root, true)
-                .err()
-                .map(|error| error.to_string()),
+    let patches = crate::patch::check_each(&previous.patches, &source.root)
+        .into_iter()
+        .map(|(patch, failure)| PatchFinding {
+            patch,
+            fails: failure.map(|error| error.to_string()),
         })
         .collect();
 
