@@ -1,23 +1,27 @@
 //! The `assemble` stage: one command from an application's source to a verified, relocatable
 //! prefix.
 //!
-//! 1. check that the interpreter fits akpkg's lock, and find the go command the server needs;
-//! 2. beside the prefix, remove the stagings that dead runs left;
-//! 3. stop if the prefix already is what this run would make (its manifest records the same
-//!    digest of every input, and its tree the stamp taken when it was verified: `incremental`);
-//!    otherwise find the java the web UI's API client generator needs, and stage there a
-//!    working copy of the source, checked against the recipe's tree pin, and the new prefix;
-//! 4. apply the recipe's patches to the working copy;
-//! 5. fetch every artifact, build-environment wheel, git source, Go module and npm tarball of
-//!    the lock (verified);
-//! 6. build what the lock builds, in its pinned environments (cached builds are reused), the
-//!    recipe's Go server from the same tree with the modules go.sum pins (`server`), and its
-//!    web UI with the pinned Node and npm, offline (`web`);
-//! 7. install the wheels, byte-compiled, into the staged prefix;
-//! 8. copy the application tree and the web UI (built, or `--web-dist`), write `bin/ak`, the
-//!    manifest and the SBOM;
-//! 9. verify the staged prefix (RECORDs, imports, Django), and stamp the verified tree;
-//! 10. move it into place: atomically exchanged with an existing prefix. Any failure before
+//! The steps, numbered the same in `run` (the orchestrator) and in docs/assemble.md:
+//! 1. **check**: the interpreter fits akpkg's lock; the go command the server needs is found;
+//! 2. **place**: what is at the prefix may be replaced; the stagings dead runs left beside it
+//!    are removed (`staging`);
+//! 3. **no-op**: stop if the prefix already is what this run would make (its manifest records
+//!    the same digest of every input, and its tree the stamp taken when it was verified:
+//!    `incremental`); otherwise find the java the API client generators need and stage;
+//! 4. **source**: a working copy of the source, checked against the recipe's tree pin, with the
+//!    recipe's patches applied (`source`);
+//! 5. **fetch**: every artifact, build-environment wheel, git source, Go module and npm tarball
+//!    of the lock, verified (`inputs`);
+//! 6. **build**: what the lock builds, in its pinned environments (`wheels`), the Go server
+//!    (`server`) and the web UI (`web`), each from its build cache when it is there;
+//! 7. **install**: the wheels, byte-compiled, into the staged prefix (`wheels`);
+//! 8. **copy**: the application tree, the web UI, the server binary, `bin/ak` (`copy`);
+//! 9. **closure**: RUNPATHs kept inside the prefix; with `--self-contained`, the interpreter and
+//!    the native libraries copied in (`crate::closure`);
+//! 10. **record**: the manifest and the SBOM (`record`, `sbom`);
+//! 11. **verify**: RECORDs, imports, Django, no build path, the native closure; the verified
+//!     tree stamped (`verify`, `incremental`);
+//! 12. **move**: into place, atomically exchanged with an existing prefix. Any failure before
 //!     leaves the old prefix untouched and removes the staging. The old prefix is removed with
 //!     the staging when the caller drops the summary, after it reported the result.
 
@@ -28,6 +32,7 @@ mod inputs;
 mod native;
 mod recipe;
 mod record;
+mod run;
 mod sbom;
 mod server;
 mod source;
@@ -290,7 +295,13 @@ pub fn assemble(
     options: &AssembleOptions,
     progress: &dyn Progress,
 ) -> Result<AssembleSummary, AssembleError> {
-    run_stages(loaded, target, options, progress).map_err(|error| {
+    run::run_stages(run::Run {
+        loaded,
+        target,
+        options,
+        progress,
+    })
+    .map_err(|error| {
         // A full disk can strike in any stage; say so once, plainly, instead of as one
         // stage's I/O error among many.
         if error::is_storage_full(&error) {
@@ -350,245 +361,6 @@ fn local_state(
             .as_ref()
             .is_some_and(|digest| incremental::is_up_to_date(prefix, &record, digest));
     Ok((local_digest, unchanged))
-}
-
-/// The pipeline, step by step (each step's module says what it does).
-fn run_stages(
-    loaded: &LoadedRecipe,
-    target: &Target,
-    options: &AssembleOptions,
-    progress: &dyn Progress,
-) -> Result<AssembleSummary, AssembleError> {
-    let recipe = &loaded.recipe;
-    let mut stages = Stages::new(progress);
-    let mut warnings = Warnings::new(progress);
-
-    // 1. The interpreter fits the lock; the server's go command is found.
-    check_target(&loaded.lock, target)?;
-    let server_plan = server::plan(loaded, options)?;
-    let go_version = server_plan
-        .as_ref()
-        .map(|plan| plan.toolchain.version.as_str());
-
-    // 2. Where the prefix goes (see `staging`).
-    let place = staging::Place::prepare(&options.prefix, options.force)?;
-
-    // 3. Nothing to do when the prefix already is what this run would make.
-    let (local_digest, unchanged) =
-        local_state(loaded, target, options, &place.prefix, go_version)?;
-    if unchanged {
-        stages.finish("check", "up to date".to_string());
-        return Ok(AssembleSummary::up_to_date(place.prefix, stages.done));
-    }
-    // After the no-op check: starting java to find it costs a fifth of a second.
-    let web_plan = web::plan(loaded, options)?;
-    let staging = place.stage()?;
-
-    // 4. The source, checked against the recipe's pin, then patched.
-    stages.start("source", None);
-    let (source, source_tree) = source::stage_source(
-        recipe,
-        loaded.source_files.as_deref(),
-        options,
-        &staging.work,
-        &mut warnings,
-    )?;
-    stages.finish("source", format!("{} {}", recipe.name, recipe.version));
-    stages.start("patch", None);
-    let applied = crate::patch::apply(&loaded.patches, &source, false)?;
-    stages.finish("patch", format!("{} patches", applied.len()));
-    let patched = inputs::PatchedSource {
-        root: &source,
-        tree: &source_tree,
-        applied: &applied,
-    };
-
-    // 5. Every input, fetched and checked.
-    stages.start("fetch", None);
-    let fetched = inputs::fetch(
-        loaded,
-        options,
-        &patched,
-        server_plan.as_ref(),
-        web_plan.as_ref(),
-        progress,
-    )?;
-    stages.finish("fetch", fetched.detail());
-
-    // 6. The wheels, the Go server and the web UI, built or taken from the build caches.
-    let requests = wheels::build_requests(&loaded.lock, &fetched, &source, options)?;
-    stages.start("build", Some(requests.len()));
-    let built = wheels::build_all(&requests, target, options, progress)?;
-    stages.finish("build", wheels::build_detail(&built));
-    let built_server = build_server(
-        &mut stages,
-        server_plan.as_ref(),
-        &fetched,
-        &patched,
-        options,
-    )?;
-    let built_web = build_web(
-        &mut stages,
-        &mut warnings,
-        web_plan.as_ref(),
-        &fetched,
-        &source,
-        recipe,
-        options,
-    )?;
-
-    // 7. Every wheel, installed into the staged prefix.
-    stages.start("install", None);
-    let layout = Layout::staged(
-        target,
-        &place.prefix,
-        &staging.staged,
-        options.runtime_python.as_deref(),
-    )?;
-    let wheels::Installed {
-        distributions: installed,
-        shared_files,
-        warnings: install_warnings,
-    } = wheels::install(loaded, &fetched, &built, &layout, options, progress)?;
-    warnings.extend(install_warnings);
-    stages.finish("install", format!("{} distributions", installed.len()));
-
-    // 8. The application tree, the web UI, the server, bin/ak.
-    stages.start("copy", None);
-    let web_built = web_plan
-        .as_ref()
-        .zip(fetched.web.as_ref())
-        .zip(built_web.as_ref())
-        .map(|((plan, inputs), built)| copy::WebBuilt {
-            plan,
-            inputs,
-            built,
-        });
-    let server_built = server_plan.as_ref().zip(built_server.as_ref());
-    let placed = copy::copy(
-        recipe,
-        &source,
-        &layout,
-        options,
-        web_built,
-        server_built,
-        &mut warnings,
-    )?;
-    stages.finish("copy", format!("{} paths, bin/ak", recipe.copy.len()));
-
-    // 9. The interpreter and the native libraries: the prefix made to run elsewhere.
-    stages.start("closure", None);
-    let closure = crate::closure::close(
-        &staging.staged,
-        &crate::closure::ClosureOptions {
-            closure: options.closure,
-            python: &layout.build_python,
-            site_packages: &layout.scheme.purelib,
-            compile: options.compile,
-            cache: &options.build.cache,
-        },
-    )?;
-    stages.finish("closure", closure_detail(&closure));
-
-    // 10. What the prefix is: the manifest and the SBOM.
-    stages.start("record", None);
-    let native_audit = native::audit(&staging.staged)?;
-    let recorded = record::write(
-        &staging.staged,
-        record::RecordInputs {
-            loaded,
-            source_tree: &source_tree,
-            runtime_python: match &closure.interpreter {
-                Some(interpreter) => interpreter.executable.clone(),
-                None => layout.runtime_python.display().to_string(),
-            },
-            warnings: &warnings.list,
-            installed: &installed,
-            shared_files: &shared_files,
-            built: &built,
-            applied: &applied,
-            input_digest: incremental::input_digest(
-                loaded,
-                target,
-                options,
-                &source_tree,
-                go_version,
-            ),
-            server: match (server_built, &placed.server_binary) {
-                (Some((plan, built)), Some(binary)) => {
-                    Some(server::record(plan, built, binary.clone())?)
-                }
-                _ => None,
-            },
-            web: placed.web,
-            native: &native_audit,
-            closure: &closure,
-        },
-    )?;
-    stages.finish("record", format!("{MANIFEST}, {SBOM}"));
-
-    // 11. Verified: the files, the imports, no build path, the native closure.
-    stages.start("verify", None);
-    let report = verify_staged(
-        &staging,
-        &place,
-        &layout,
-        (loaded, target, options),
-        &recorded,
-        (&closure, &native_audit),
-        progress,
-    )?;
-    // The tree as verified, for the next run's no-op check (kept in the cache: it is this
-    // machine's, and the prefix must be the same bytes on every builder).
-    let (tree_stamp, size_bytes) = incremental::stamp_and_size(&staging.staged)?;
-    stages.finish("verify", verify_detail(&report));
-
-    // 12. Into place; the old prefix goes when the caller drops the summary.
-    stages.start("move", None);
-    let leftover = staging.move_to(&place)?;
-    if let Some(local) = local_digest {
-        incremental::Record {
-            prefix: place.prefix.clone(),
-            local_digest: local,
-            input_digest: recorded.input_digest.clone(),
-            tree_stamp,
-        }
-        .write(&incremental::Record::path(
-            &options.fetch.cache,
-            &place.prefix,
-        ));
-    }
-    stages.finish("move", place.prefix.display().to_string());
-
-    Ok(AssembleSummary {
-        prefix: place.prefix,
-        installed: installed.len(),
-        built: built.len(),
-        built_from_cache: built.iter().filter(|wheel| wheel.from_cache).count(),
-        downloaded: fetched.downloaded(),
-        downloaded_from_remote_cache: fetched.downloaded_from_remote_cache(),
-        built_from_remote_cache: built.iter().filter(|wheel| wheel.from_remote_cache).count(),
-        remote_cache_signers: crate::registry::taken_from_remote_cache(),
-        bytes: fetched.bytes(),
-        stages: stages.done,
-        warnings: warnings.list,
-        verify: VerifySummary {
-            distributions: report.distributions,
-            files: report.files,
-            modules: report.modules,
-            django_apps: report.django_apps,
-            imports_proven_before: report.imports_proven_before,
-        },
-        size_bytes,
-        up_to_date: false,
-        server: server_summary(
-            &recorded,
-            built_server.as_ref(),
-            fetched.server_from_remote_cache,
-        ),
-        web: web_summary(&recorded, built_web.as_ref(), fetched.web.as_ref()),
-        leftover: Some(std::sync::Arc::new(leftover)),
-    })
 }
 
 /// Step 6 for the Go server, when the recipe has one.
@@ -702,6 +474,18 @@ fn verify_staged(
         });
     }
     Ok(report)
+}
+
+impl VerifySummary {
+    fn of(report: &VerifyReport) -> VerifySummary {
+        VerifySummary {
+            distributions: report.distributions,
+            files: report.files,
+            modules: report.modules,
+            django_apps: report.django_apps,
+            imports_proven_before: report.imports_proven_before,
+        }
+    }
 }
 
 /// The verify stage's line.

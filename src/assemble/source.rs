@@ -1,4 +1,4 @@
-//! Step 3 of assemble: the source, copied or unpacked into the staging's `work/` and checked
+//! Step 4 of assemble: the source, copied or unpacked into the staging's `work/` and checked
 //! against the recipe's pinned tree.
 
 use std::collections::BTreeMap;

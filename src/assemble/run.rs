@@ -1,0 +1,405 @@
+//! One assemble run, in the module's numbered steps: a short orchestrator over the step
+//! functions below and the step modules (`source`, `inputs`, `wheels`, `copy`, `record`,
+//! `staging`), each taking typed values and returning them.
+
+use std::path::PathBuf;
+
+use crate::install::Layout;
+use crate::interpreter::Target;
+use crate::server::BuiltServer;
+use crate::web::BuiltWeb;
+
+use super::{
+    AssembleError, AssembleOptions, AssembleSummary, LoadedRecipe, MANIFEST, NativeAudit, Progress,
+    SBOM, Stages, VerifySummary, Warnings, check_target, copy, incremental, inputs, local_state,
+    native, record, server, source, staging, web, wheels,
+};
+
+/// What every step of one run reads.
+#[derive(Clone, Copy)]
+pub(super) struct Run<'a> {
+    pub loaded: &'a LoadedRecipe,
+    pub target: &'a Target,
+    pub options: &'a AssembleOptions,
+    pub progress: &'a dyn Progress,
+}
+
+/// The application's own builds beside the wheels, as planned from the recipe and the lock.
+struct AppPlans<'a> {
+    server: Option<server::ServerPlan<'a>>,
+    web: Option<web::WebPlan<'a>>,
+}
+
+/// Step 6's results.
+struct Built {
+    wheels: Vec<crate::pep517::BuiltWheel>,
+    server: Option<BuiltServer>,
+    web: Option<BuiltWeb>,
+}
+
+/// What steps 4 to 9 made, which the record step and the summary read.
+struct Made<'a> {
+    source_tree: &'a crate::identity::TreeId,
+    applied: &'a [crate::patch::PatchReport],
+    fetched: &'a inputs::Inputs,
+    plans: &'a AppPlans<'a>,
+    built: &'a Built,
+    installed: &'a wheels::Installed,
+    layout: &'a Layout,
+    placed: &'a copy::Placed,
+    closure: &'a crate::closure::ClosureReport,
+    go_version: Option<&'a str>,
+}
+
+/// The pipeline, step by step (the module's documentation numbers them).
+pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError> {
+    let Run {
+        loaded,
+        target,
+        options,
+        progress,
+    } = run;
+    let mut stages = Stages::new(progress);
+    let mut warnings = Warnings::new(progress);
+
+    // 1. The interpreter fits the lock; the server's go command is found.
+    check_target(&loaded.lock, target)?;
+    let server_plan = server::plan(loaded, options)?;
+    let go_version = server_plan
+        .as_ref()
+        .map(|plan| plan.toolchain.version.clone());
+
+    // 2. Where the prefix goes (see `staging`).
+    let place = staging::Place::prepare(&options.prefix, options.force)?;
+
+    // 3. Nothing to do when the prefix already is what this run would make.
+    let (local_digest, unchanged) = local_state(
+        loaded,
+        target,
+        options,
+        &place.prefix,
+        go_version.as_deref(),
+    )?;
+    if unchanged {
+        stages.finish("check", "up to date".to_string());
+        return Ok(AssembleSummary::up_to_date(place.prefix, stages.done));
+    }
+    // After the no-op check: starting java to find it costs a fifth of a second.
+    let plans = AppPlans {
+        server: server_plan,
+        web: web::plan(loaded, options)?,
+    };
+    let staging = place.stage()?;
+
+    // 4. The source, checked against the recipe's pin, then patched.
+    let (source, source_tree, applied) = patched_source(&mut stages, &mut warnings, run, &staging)?;
+    let patched = inputs::PatchedSource {
+        root: &source,
+        tree: &source_tree,
+        applied: &applied,
+    };
+
+    // 5. Every input, fetched and checked.
+    stages.start("fetch", None);
+    let fetched = inputs::fetch(
+        loaded,
+        options,
+        &patched,
+        plans.server.as_ref(),
+        plans.web.as_ref(),
+        progress,
+    )?;
+    stages.finish("fetch", fetched.detail());
+
+    // 6. The wheels, the Go server and the web UI, built or taken from the build caches.
+    let built = build(&mut stages, &mut warnings, run, &plans, &fetched, &patched)?;
+
+    // 7. Every wheel, installed into the staged prefix.
+    stages.start("install", None);
+    let layout = Layout::staged(
+        target,
+        &place.prefix,
+        &staging.staged,
+        options.runtime_python.as_deref(),
+    )?;
+    let mut installed =
+        wheels::install(loaded, &fetched, &built.wheels, &layout, options, progress)?;
+    warnings.extend(std::mem::take(&mut installed.warnings));
+    stages.finish(
+        "install",
+        format!("{} distributions", installed.distributions.len()),
+    );
+
+    // 8. The application tree, the web UI, the server, bin/ak.
+    stages.start("copy", None);
+    let placed = copy::copy(
+        &loaded.recipe,
+        &source,
+        &layout,
+        options,
+        web_built(&plans, &fetched, &built),
+        plans.server.as_ref().zip(built.server.as_ref()),
+        &mut warnings,
+    )?;
+    stages.finish(
+        "copy",
+        format!("{} paths, bin/ak", loaded.recipe.copy.len()),
+    );
+
+    // 9. The interpreter and the native libraries: the prefix made to run elsewhere.
+    let closure = close(&mut stages, options, &staging, &layout)?;
+
+    let made = Made {
+        source_tree: &source_tree,
+        applied: &applied,
+        fetched: &fetched,
+        plans: &plans,
+        built: &built,
+        installed: &installed,
+        layout: &layout,
+        placed: &placed,
+        closure: &closure,
+        go_version: go_version.as_deref(),
+    };
+
+    // 10. What the prefix is: the manifest and the SBOM.
+    stages.start("record", None);
+    let (recorded, native_audit) = record_prefix(run, &staging, &made, &warnings.list)?;
+    stages.finish("record", format!("{MANIFEST}, {SBOM}"));
+
+    // 11. Verified: the files, the imports, no build path, the native closure; then stamped.
+    stages.start("verify", None);
+    let report = super::verify_staged(
+        &staging,
+        &place,
+        &layout,
+        (loaded, target, options),
+        &recorded,
+        (&closure, &native_audit),
+        progress,
+    )?;
+    // The tree as verified, for the next run's no-op check (kept in the cache: it is this
+    // machine's, and the prefix must be the same bytes on every builder).
+    let (tree_stamp, size_bytes) = incremental::stamp_and_size(&staging.staged)?;
+    stages.finish("verify", super::verify_detail(&report));
+
+    // 12. Into place; the old prefix goes when the caller drops the summary.
+    stages.start("move", None);
+    let leftover = staging.move_to(&place)?;
+    if let Some(local_digest) = local_digest {
+        remember(options, &place.prefix, local_digest, &recorded, tree_stamp);
+    }
+    stages.finish("move", place.prefix.display().to_string());
+
+    Ok(made.summary(
+        place.prefix,
+        &recorded,
+        (VerifySummary::of(&report), size_bytes),
+        (stages, warnings),
+        leftover,
+    ))
+}
+
+/// Step 4: the source staged (checked against the recipe's pin), then patched: its path, its
+/// tree id and the patches applied.
+fn patched_source(
+    stages: &mut Stages<'_>,
+    warnings: &mut Warnings<'_>,
+    run: Run<'_>,
+    staging: &staging::Staging,
+) -> Result<
+    (
+        PathBuf,
+        crate::identity::TreeId,
+        Vec<crate::patch::PatchReport>,
+    ),
+    AssembleError,
+> {
+    let recipe = &run.loaded.recipe;
+    stages.start("source", None);
+    let (source, source_tree) = source::stage_source(
+        recipe,
+        run.loaded.source_files.as_deref(),
+        run.options,
+        &staging.work,
+        warnings,
+    )?;
+    stages.finish("source", format!("{} {}", recipe.name, recipe.version));
+    stages.start("patch", None);
+    let applied = crate::patch::apply(&run.loaded.patches, &source, false)?;
+    stages.finish("patch", format!("{} patches", applied.len()));
+    Ok((source, source_tree, applied))
+}
+
+/// Step 12's record for the next run's no-op check: this machine's digest of the inputs, the
+/// manifest's, and the stamp of the tree as verified.
+fn remember(
+    options: &AssembleOptions,
+    prefix: &std::path::Path,
+    local_digest: crate::identity::Sha256,
+    recorded: &record::Recorded,
+    tree_stamp: crate::identity::Sha256,
+) {
+    incremental::Record {
+        prefix: prefix.to_path_buf(),
+        local_digest,
+        input_digest: recorded.input_digest.clone(),
+        tree_stamp,
+    }
+    .write(&incremental::Record::path(&options.fetch.cache, prefix));
+}
+
+/// Step 6: the wheels, then the Go server and the web UI when the recipe has them.
+fn build(
+    stages: &mut Stages<'_>,
+    warnings: &mut Warnings<'_>,
+    run: Run<'_>,
+    plans: &AppPlans<'_>,
+    fetched: &inputs::Inputs,
+    patched: &inputs::PatchedSource<'_>,
+) -> Result<Built, AssembleError> {
+    let requests = wheels::build_requests(&run.loaded.lock, fetched, patched.root, run.options)?;
+    stages.start("build", Some(requests.len()));
+    let built = wheels::build_all(&requests, run.target, run.options, run.progress)?;
+    stages.finish("build", wheels::build_detail(&built));
+    Ok(Built {
+        wheels: built,
+        server: super::build_server(stages, plans.server.as_ref(), fetched, patched, run.options)?,
+        web: super::build_web(
+            stages,
+            warnings,
+            plans.web.as_ref(),
+            fetched,
+            patched.root,
+            &run.loaded.recipe,
+            run.options,
+        )?,
+    })
+}
+
+/// The web UI the run built, with what it was built from, for the copy step.
+fn web_built<'a>(
+    plans: &'a AppPlans<'a>,
+    fetched: &'a inputs::Inputs,
+    built: &'a Built,
+) -> Option<copy::WebBuilt<'a>> {
+    let ((plan, inputs), built) = plans
+        .web
+        .as_ref()
+        .zip(fetched.web.as_ref())
+        .zip(built.web.as_ref())?;
+    Some(copy::WebBuilt {
+        plan,
+        inputs,
+        built,
+    })
+}
+
+/// Step 9: the closure stage over the staged prefix.
+fn close(
+    stages: &mut Stages<'_>,
+    options: &AssembleOptions,
+    staging: &staging::Staging,
+    layout: &Layout,
+) -> Result<crate::closure::ClosureReport, AssembleError> {
+    stages.start("closure", None);
+    let closure = crate::closure::close(
+        &staging.staged,
+        &crate::closure::ClosureOptions {
+            closure: options.closure,
+            python: &layout.build_python,
+            site_packages: &layout.scheme.purelib,
+            compile: options.compile,
+            cache: &options.build.cache,
+        },
+    )?;
+    stages.finish("closure", super::closure_detail(&closure));
+    Ok(closure)
+}
+
+/// Step 10: the native audit, then the manifest and the SBOM written into the staged prefix.
+fn record_prefix(
+    run: Run<'_>,
+    staging: &staging::Staging,
+    made: &Made<'_>,
+    warnings: &[String],
+) -> Result<(record::Recorded, NativeAudit), AssembleError> {
+    let native_audit = native::audit(&staging.staged)?;
+    let server = match (
+        made.plans.server.as_ref().zip(made.built.server.as_ref()),
+        &made.placed.server_binary,
+    ) {
+        (Some((plan, built)), Some(binary)) => Some(server::record(plan, built, binary.clone())?),
+        _ => None,
+    };
+    let recorded = record::write(
+        &staging.staged,
+        record::RecordInputs {
+            loaded: run.loaded,
+            source_tree: made.source_tree,
+            runtime_python: match &made.closure.interpreter {
+                Some(interpreter) => interpreter.executable.clone(),
+                None => made.layout.runtime_python.display().to_string(),
+            },
+            warnings,
+            installed: &made.installed.distributions,
+            shared_files: &made.installed.shared_files,
+            built: &made.built.wheels,
+            applied: made.applied,
+            input_digest: incremental::input_digest(
+                run.loaded,
+                run.target,
+                run.options,
+                made.source_tree,
+                made.go_version,
+            ),
+            server,
+            web: made.placed.web.clone(),
+            native: &native_audit,
+            closure: made.closure,
+        },
+    )?;
+    Ok((recorded, native_audit))
+}
+
+impl Made<'_> {
+    /// The run's summary, once the prefix is in place; `reported` is what the run told as it
+    /// went (its stages' times and its warnings).
+    fn summary(
+        &self,
+        prefix: PathBuf,
+        recorded: &record::Recorded,
+        (verify, size_bytes): (VerifySummary, u64),
+        reported: (Stages<'_>, Warnings<'_>),
+        leftover: staging::Leftover,
+    ) -> AssembleSummary {
+        let (stages, warnings) = reported;
+        let wheels = &self.built.wheels;
+        AssembleSummary {
+            prefix,
+            installed: self.installed.distributions.len(),
+            built: wheels.len(),
+            built_from_cache: wheels.iter().filter(|wheel| wheel.from_cache).count(),
+            downloaded: self.fetched.downloaded(),
+            downloaded_from_remote_cache: self.fetched.downloaded_from_remote_cache(),
+            built_from_remote_cache: wheels
+                .iter()
+                .filter(|wheel| wheel.from_remote_cache)
+                .count(),
+            remote_cache_signers: crate::registry::taken_from_remote_cache(),
+            bytes: self.fetched.bytes(),
+            stages: stages.done,
+            warnings: warnings.list,
+            verify,
+            size_bytes,
+            up_to_date: false,
+            server: super::server_summary(
+                recorded,
+                self.built.server.as_ref(),
+                self.fetched.server_from_remote_cache,
+            ),
+            web: super::web_summary(recorded, self.built.web.as_ref(), self.fetched.web.as_ref()),
+            leftover: Some(std::sync::Arc::new(leftover)),
+        }
+    }
+}
