@@ -1824,6 +1824,7 @@ fn the_go_server_is_built_offline_reproducibly_and_runs_from_the_prefix() {
             .args(["verify", "--files-only", "--prefix"])
             .arg(&moved),
     );
+    says(&message, "failed verification (1 problem):\n");
     says(&message, "bin/authentik: sha256 ");
     says(&message, "but the manifest records");
     fs_err::write(&binary, original).unwrap();

@@ -59,6 +59,14 @@ pub enum AssembleError {
     #[error("the assembled prefix failed verification; {prefix} was left as it was:\n{failures}")]
     VerifyFailed { prefix: PathBuf, failures: String },
 
+    #[error("{} failed verification ({problems}):\n{failures}", prefix.display())]
+    PrefixFailedVerification {
+        prefix: PathBuf,
+        /// `1 problem`, `3 problems`.
+        problems: String,
+        failures: String,
+    },
+
     #[error("{0}")]
     Verify(String),
 

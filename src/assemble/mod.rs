@@ -65,7 +65,9 @@ pub use recipe::{
 };
 pub use record::{ManifestSettings, ManifestSource, NativeSettings, manifest_settings};
 pub use staging::Leftover;
-pub use verify::{VerifyReport, check_server, site_packages, verify_prefix};
+pub use verify::{
+    VerifiedPrefix, VerifyReport, check_server, site_packages, verify_assembled, verify_prefix,
+};
 pub use web::WebChoice;
 
 /// The manifest's file name inside the prefix.

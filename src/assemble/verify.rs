@@ -19,6 +19,77 @@ use super::AssembleError;
 
 const VERIFY_SCRIPT: &str = include_str!("verify.py");
 
+/// What `akpkg verify` found in a prefix that passed.
+pub struct VerifiedPrefix {
+    pub report: VerifyReport,
+    pub native: super::NativeAudit,
+    /// The manifest's word when the prefix was built from a source that is not the recipe's pin.
+    pub unverified_source: Option<String>,
+}
+
+/// `akpkg verify` of an assembled prefix: every file against its RECORD, the imports and Django
+/// (unless `files_only`), the Go server's bytes against the manifest, every native library
+/// resolved (and, when self-contained, carried), and no file naming the prefix's own path.
+/// Every problem is listed, not only the first.
+pub fn verify_assembled(prefix: &Path, files_only: bool) -> Result<VerifiedPrefix, AssembleError> {
+    let settings = super::manifest_settings(prefix)?;
+    let mut report = verify_prefix(
+        prefix,
+        settings.settings_module.as_deref(),
+        &settings.verify_environment,
+        files_only,
+    )?;
+    if let Some(pin) = &settings.server {
+        report.failures.extend(check_server(prefix, pin));
+    }
+    // What the native code needs from the machine: every library must resolve, and a
+    // self-contained prefix needs nothing but the C library's family.
+    let native = super::native::audit(prefix)?;
+    for (soname, needed_by) in &native.unresolved {
+        report.failures.push(format!(
+            "{soname}, which {} needs, is neither in the prefix nor on this machine",
+            needed_by.join(", ")
+        ));
+    }
+    if settings.native.self_contained {
+        report.failures.extend(super::native::not_carried(&native));
+    }
+    // Nothing may depend on where the prefix is.
+    let here = std::path::absolute(prefix).unwrap_or_else(|_| prefix.to_path_buf());
+    let findings = crate::closure::build_paths::find(
+        prefix,
+        &[crate::closure::build_paths::BuildPath {
+            path: here,
+            what: "the prefix's own path: the prefix must not depend on it",
+            allowed_in: Vec::new(),
+        }],
+    )?;
+    report
+        .failures
+        .extend(findings.iter().map(ToString::to_string));
+    if !report.failures.is_empty() {
+        return Err(AssembleError::PrefixFailedVerification {
+            prefix: prefix.to_path_buf(),
+            problems: match report.failures.len() {
+                1 => "1 problem".to_string(),
+                count => format!("{count} problems"),
+            },
+            failures: report.failures.join("\n"),
+        });
+    }
+    let unverified_source = settings.source.filter(|source| !source.verified).map(|source| {
+        format!(
+            "built from an unverified source: tree {}, where the recipe pins {} (assembled with --allow-unverified-source)",
+            source.tree, source.recipe_tree,
+        )
+    });
+    Ok(VerifiedPrefix {
+        report,
+        native,
+        unverified_source,
+    })
+}
+
 /// What verification found.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {

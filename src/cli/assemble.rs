@@ -387,56 +387,11 @@ fn assemble_options(
 
 pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let settings = assemble::manifest_settings(&args.prefix)?;
-    let report = assemble::verify_prefix(
-        &args.prefix,
-        settings.settings_module.as_deref(),
-        &settings.verify_environment,
-        args.files_only,
-    )?;
-    let mut report = report;
-    if let Some(pin) = &settings.server {
-        report
-            .failures
-            .extend(assemble::check_server(&args.prefix, pin));
-    }
-    // What the native code needs from the machine: every library must resolve, and a
-    // self-contained prefix needs nothing but the C library's family.
-    let native = assemble::audit_native(&args.prefix)?;
-    for (soname, needed_by) in &native.unresolved {
-        report.failures.push(format!(
-            "{soname}, which {} needs, is neither in the prefix nor on this machine",
-            needed_by.join(", ")
-        ));
-    }
-    if settings.native.self_contained {
-        report
-            .failures
-            .extend(assemble::native_not_carried(&native));
-    }
-    // Nothing may depend on where the prefix is.
-    let here = std::path::absolute(&args.prefix).unwrap_or_else(|_| args.prefix.clone());
-    let findings = crate::closure::build_paths::find(
-        &args.prefix,
-        &[crate::closure::build_paths::BuildPath {
-            path: here,
-            what: "the prefix's own path: the prefix must not depend on it",
-            allowed_in: Vec::new(),
-        }],
-    )
-    .map_err(assemble::AssembleError::from)?;
-    report
-        .failures
-        .extend(findings.iter().map(ToString::to_string));
-    if !report.failures.is_empty() {
-        return Err(CliError::Usage(format!(
-            "{} failed verification ({} problems):\n{}",
-            args.prefix.display(),
-            report.failures.len(),
-            report.failures.join("\n")
-        )));
-    }
-    let unverified = unverified_source(&args.prefix);
+    let assemble::VerifiedPrefix {
+        report,
+        native,
+        unverified_source: unverified,
+    } = assemble::verify_assembled(&args.prefix, args.files_only)?;
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
         let value = serde_json::json!({
@@ -499,17 +454,6 @@ pub fn run_verify(args: VerifyArgs) -> Result<(), CliError> {
         report.distributions,
         report.files,
     ))
-}
-
-/// What the manifest says when the prefix was built from a source that is not the recipe's pin.
-fn unverified_source(prefix: &std::path::Path) -> Option<String> {
-    let source = assemble::manifest_settings(prefix).ok()?.source?;
-    (!source.verified).then(|| {
-        format!(
-            "built from an unverified source: tree {}, where the recipe pins {} (assembled with --allow-unverified-source)",
-            source.tree, source.recipe_tree,
-        )
-    })
 }
 
 pub fn run_patch(args: PatchArgs) -> Result<(), CliError> {
