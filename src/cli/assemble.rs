@@ -266,7 +266,7 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     };
     let layer_text = layer
         .as_ref()
-        .map(super::layer::Written::text)
+        .map(super::layer::written_text)
         .unwrap_or_default();
     if args.json {
         let mut value =

@@ -16,4 +16,8 @@ pub enum LayerError {
 
     #[error("OCI image layout: {0}")]
     Oci(String),
+
+    /// The prefix's manifest, there but unreadable (boxed: assemble's errors are large).
+    #[error(transparent)]
+    Manifest(Box<crate::assemble::AssembleError>),
 }

@@ -9,12 +9,14 @@
 
 mod error;
 mod oci;
+mod prefix;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use error::LayerError;
 pub use oci::{OciImage, write_oci_layout};
+pub use prefix::{ImageRequest, Written, write_prefix};
 
 /// How to write a layer.
 #[derive(Debug, Clone)]
