@@ -309,58 +309,21 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         let index = fetch::IndexClient::new(&options)?;
         FetchSet::of_plan(&plan, Some((&index, &target)))?
     };
-    let (mut requests, git_requests) = (fetch_set.artifacts, fetch_set.git);
-    // The web UI's generator jar is an artifact like the wheels (by sha256, bundled beside them).
-    if let Some(generator) = web.as_ref().and_then(|web| web.generator.as_ref()) {
-        requests.push(fetch::jar_request(generator)?);
-    }
-    // So is the Go API client's, when the lock was made for a generated one.
-    if let Some(client) = go.as_ref().and_then(|go| go.api_client.as_ref()) {
-        requests.push(fetch::jar_request(&client.generator)?);
-    }
-    let fetched = fetch::fetch_all(&requests, &options, &super::progress::DownloadBar::new())?;
-    // The web UI's npm tarballs, checked by sha512.
-    let npm = match &web {
-        Some(web) => {
-            let packages: Vec<_> = web
-                .packages
-                .iter()
-                .map(|package| package.package())
-                .collect();
-            let tarballs = fetch::fetch_npm_tarballs(&packages, &options)?;
-            Some((packages, tarballs))
-        }
-        None => None,
-    };
-    let checkouts = fetch::fetch_git_sources(&git_requests, &options)?;
-    // The server's Go modules, as the lock's go.sum pins them.
-    let go_modules = match &go {
-        Some(go) => Some((
-            go,
-            fetch::fetch_go_modules(go, &options, fetch::Unavailable::Fail)?,
-        )),
-        None => None,
-    };
+    let fetched = crate::pipeline::fetch_inputs(
+        fetch_set,
+        go.as_ref(),
+        web.as_ref(),
+        &options,
+        &super::progress::DownloadBar::new(),
+    )?;
     if let Some(destination) = &args.dest {
-        let git_sources: Vec<_> = git_requests
-            .iter()
-            .cloned()
-            .zip(checkouts.iter().cloned())
-            .collect();
-        // Before the bundle's manifest, which marks it complete.
-        if let Some((go, tree)) = &go_modules {
-            fetch::write_bundle_tree(go, tree, destination)?;
-        }
-        if let Some((packages, tarballs)) = &npm {
-            fetch::write_bundle_npm(packages, tarballs, destination)?;
-        }
-        fetch::write_bundle(&fetched, &git_sources, destination)?;
+        crate::pipeline::write_bundle(&fetched, go.as_ref(), destination)?;
     }
     let report = Report {
-        artifacts: &fetched,
-        git: git_requests.iter().zip(&checkouts).collect(),
-        go_modules: go_modules.as_ref().map(|(_, tree)| tree),
-        npm: npm.as_ref().map(|(_, tarballs)| tarballs),
+        artifacts: &fetched.artifacts,
+        git: &fetched.git,
+        go_modules: fetched.go_modules.as_ref(),
+        npm: fetched.npm.as_ref().map(|(_, tarballs)| tarballs),
         cache: options.cache.bucket(crate::cache::Bucket::Artifacts),
         bundle: args.dest.as_deref(),
         seconds: started.elapsed().as_secs_f64(),
@@ -375,7 +338,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
 /// What `akpkg fetch` brought, for its summary.
 struct Report<'a> {
     artifacts: &'a [fetch::FetchedArtifact],
-    git: Vec<(&'a fetch::GitRequest, &'a fetch::GitCheckout)>,
+    git: &'a [(fetch::GitRequest, fetch::GitCheckout)],
     go_modules: Option<&'a fetch::GoModuleTree>,
     npm: Option<&'a fetch::NpmTarballs>,
     cache: PathBuf,
@@ -451,7 +414,7 @@ impl Report<'_> {
         if let Some(destination) = self.bundle {
             summary.push_str(&format!("bundle written to {}\n", destination.display()));
         }
-        for (request, checkout) in &self.git {
+        for (request, checkout) in self.git {
             summary.push_str(&format!(
                 "git {} {} at {}: tree {}\n",
                 request.name, request.repository, request.commit, checkout.tree_id

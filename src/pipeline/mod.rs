@@ -11,12 +11,14 @@
 
 mod build_set;
 mod error;
+mod fetch_inputs;
 mod fetch_set;
 mod lock_run;
 mod write_lock;
 
 pub use build_set::{FetchedSources, PlannedBuild, build_set};
 pub use error::{EnvironmentFailure, PipelineError};
+pub use fetch_inputs::{FetchedInputs, fetch_inputs, write_bundle};
 pub use fetch_set::FetchSet;
 pub use lock_run::{LockRequest, lock};
 pub use write_lock::{
