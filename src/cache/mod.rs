@@ -9,6 +9,9 @@
 //! [`publish_file`] and [`publish_dir`]. A reader sees a whole entry or none. Builders that share
 //! a cache race for the same key; the rename that loses is not an error when the entry it lost
 //! to is whole, since two builds of one key are the same build.
+//!
+//! The cache's root carries `CACHEDIR.TAG` ([`mark_cache`]), akpkg's own, so that backup tools
+//! skip it and `cache clean` deletes only a directory akpkg marked.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -130,6 +133,39 @@ impl Cache {
     }
 }
 
+/// The file that marks a directory as akpkg's cache (the Cache Directory Tagging
+/// specification's name, which backup tools honour too).
+pub const CACHE_MARKER: &str = "CACHEDIR.TAG";
+
+const CACHE_MARKER_CONTENT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by akpkg.\n# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/// Mark `cache` as akpkg's cache (creating it), so `cache clean` knows it may delete it.
+pub fn mark_cache(cache: &Cache) -> Result<(), crate::contained::ContainedError> {
+    if is_marked_cache(cache.root()) {
+        return Ok(());
+    }
+    // Written aside and renamed into place: processes sharing a new cache may all mark it.
+    let root = crate::contained::Contained::create(cache.root())?;
+    let temporary = crate::contained::Contained::temporary_name(".cachedir-");
+    root.write(
+        &temporary,
+        CACHE_MARKER_CONTENT.as_bytes(),
+        crate::contained::FileMode::Regular,
+        crate::contained::Existing::Refuse,
+    )?;
+    root.rename_within(&temporary, Path::new(CACHE_MARKER))?;
+    Ok(())
+}
+
+/// Whether a directory carries akpkg's cache marker.
+pub fn is_marked_cache(directory: &Path) -> bool {
+    // akpkg's own tag, not any tool's: `cache clean` must not delete another cache.
+    crate::path_io::read_regular_to_string(&directory.join(CACHE_MARKER)).is_ok_and(|text| {
+        text.starts_with("Signature: 8a477f597d28d172789f06886806bc55")
+            && text.contains("created by akpkg")
+    })
+}
+
 /// A new, empty directory in `parent` (created when missing), for an entry of `parent`.
 pub fn incoming_dir_in(parent: &Path) -> io::Result<tempfile::TempDir> {
     fs_err::create_dir_all(parent)?;
@@ -223,6 +259,24 @@ fn with_path(error: io::Error, action: &str, path: &Path) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_processes_may_mark_one_new_cache_at_once() {
+        let cache = tempfile::tempdir().unwrap();
+        let directory = cache.path().join("new");
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| mark_cache(&Cache::new(&directory)).unwrap());
+            }
+        });
+        assert!(is_marked_cache(&directory));
+        let leftovers: Vec<_> = fs_err::read_dir(&directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name != CACHE_MARKER)
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 
     #[test]
     fn every_bucket_has_its_own_versioned_directory() {

@@ -450,11 +450,11 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
         CacheCommand::Clean(cache) => {
             let directory = cache.locate()?.root().to_path_buf();
             // Only a directory akpkg made its cache: `--cache-dir ~` must not delete a home.
-            if directory.exists() && !fetch::is_marked_cache(&directory) {
+            if directory.exists() && !crate::cache::is_marked_cache(&directory) {
                 return Err(CliError::Usage(format!(
                     "{} is not an akpkg cache (it has no {} that akpkg writes into its caches); nothing was removed",
                     directory.display(),
-                    fetch::CACHE_MARKER
+                    crate::cache::CACHE_MARKER
                 )));
             }
             match fs_err::remove_dir_all(&directory) {

@@ -214,7 +214,7 @@ impl CacheArgs {
     /// The cache directory, created and marked as akpkg's.
     pub fn resolve(&self) -> Result<crate::cache::Cache, CliError> {
         let cache = self.locate()?;
-        crate::fetch::mark_cache(&cache)?;
+        crate::cache::mark_cache(&cache)?;
         Ok(cache)
     }
 
@@ -271,6 +271,9 @@ pub enum CliError {
     Archive(#[from] crate::archive::ArchiveError),
     #[error(transparent)]
     Registry(#[from] crate::registry::RegistryError),
+    /// Marking the cache directory as akpkg's.
+    #[error(transparent)]
+    Cache(#[from] crate::contained::ContainedError),
     /// Boxed: it wraps the fetch and recipe errors.
     #[error(transparent)]
     Release(Box<crate::release::ReleaseError>),

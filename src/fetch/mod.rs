@@ -150,39 +150,6 @@ impl FetchOptions {
     }
 }
 
-/// The file that marks a directory as akpkg's cache (the Cache Directory Tagging
-/// specification's name, which backup tools honour too).
-pub const CACHE_MARKER: &str = "CACHEDIR.TAG";
-
-const CACHE_MARKER_CONTENT: &str = "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by akpkg.\n# For information about cache directory tags see https://bford.info/cachedir/\n";
-
-/// Mark `cache` as akpkg's cache (creating it), so `cache clean` knows it may delete it.
-pub fn mark_cache(cache: &crate::cache::Cache) -> Result<(), FetchError> {
-    if is_marked_cache(cache.root()) {
-        return Ok(());
-    }
-    // Written aside and renamed into place: processes sharing a new cache may all mark it.
-    let root = crate::contained::Contained::create(cache.root())?;
-    let temporary = Contained::temporary_name(".cachedir-");
-    root.write(
-        &temporary,
-        CACHE_MARKER_CONTENT.as_bytes(),
-        crate::contained::FileMode::Regular,
-        crate::contained::Existing::Refuse,
-    )?;
-    root.rename_within(&temporary, Path::new(CACHE_MARKER))?;
-    Ok(())
-}
-
-/// Whether a directory carries akpkg's cache marker.
-pub fn is_marked_cache(directory: &Path) -> bool {
-    // akpkg's own tag, not any tool's: `cache clean` must not delete another cache.
-    crate::path_io::read_regular_to_string(&directory.join(CACHE_MARKER)).is_ok_and(|text| {
-        text.starts_with("Signature: 8a477f597d28d172789f06886806bc55")
-            && text.contains("created by akpkg")
-    })
-}
-
 /// A verified artifact in the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedArtifact {

@@ -770,21 +770,3 @@ fn abandoned_downloads_are_cleaned_by_the_next_run() {
     assert!(!old.exists());
     assert!(fresh.exists(), "a live download is left alone");
 }
-
-#[test]
-fn many_processes_may_mark_one_new_cache_at_once() {
-    let cache = tempfile::tempdir().unwrap();
-    let directory = cache.path().join("new");
-    std::thread::scope(|scope| {
-        for _ in 0..8 {
-            scope.spawn(|| mark_cache(&crate::cache::Cache::new(&directory)).unwrap());
-        }
-    });
-    assert!(is_marked_cache(&directory));
-    let leftovers: Vec<_> = fs_err::read_dir(&directory)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name())
-        .filter(|name| name != CACHE_MARKER)
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
-}
