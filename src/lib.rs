@@ -19,8 +19,8 @@
 //! [`contained`] (the one I/O edge for writes into a destination), [`path_io`] (the one path
 //! I/O error), [`identity`] (typed identities checked at the boundary), [`archive`] (safe tar
 //! reading, deterministic tar writing), [`tags`], [`pep508`], [`metadata`], [`digest`],
-//! [`limits`], [`timestamp`], [`progress`] and [`preflight`]. [`cli`] maps arguments to options
-//! and prints.
+//! [`limits`], [`timestamp`], [`progress`], [`redact`], [`runner`] (the one way to run another
+//! program), [`oci_layout`] and [`preflight`]. [`cli`] maps arguments to options and prints.
 
 pub mod archive;
 pub mod assemble;
@@ -46,6 +46,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod preflight;
 pub mod progress;
+pub mod redact;
 pub mod registry;
 pub mod release;
 pub mod runner;

@@ -32,23 +32,3 @@ pub trait Progress: Sync {
 pub struct Silent;
 
 impl Progress for Silent {}
-
-/// A stage's downloads, reported as its items: each file when it is in the cache.
-pub struct Downloads<'a>(pub &'a dyn Progress);
-
-impl crate::fetch::DownloadProgress for Downloads<'_> {
-    fn start(&self, files: usize, bytes: u64) {
-        self.0.set_total(files);
-        // The lock gives sizes for some files only; a total of 0 says nothing.
-        let size = if bytes > 0 {
-            format!(" ({:.1} MB)", bytes as f64 / 1e6)
-        } else {
-            String::new()
-        };
-        self.0.step(&format!("downloading {files} files{size}"));
-    }
-
-    fn file_done(&self, filename: &str) {
-        self.0.item_finished(filename);
-    }
-}

@@ -48,11 +48,7 @@ pub fn fetch(
             .entry(git.commit.clone())
             .or_insert_with(|| git.tree.clone());
     }
-    let fetched = fetch::fetch_all(
-        &fetch_set.artifacts,
-        &fetch_options,
-        &crate::progress::Downloads(progress),
-    )?;
+    let fetched = fetch::fetch_all(&fetch_set.artifacts, &fetch_options, &Downloads(progress))?;
     let checkouts = fetch::fetch_git_sources(&fetch_set.git, &fetch_options)?;
     let (module_tree, server_from_remote_cache) = match server_plan {
         Some(plan) => {
@@ -63,7 +59,7 @@ pub fn fetch(
                 source.applied,
                 options,
                 &fetch_options,
-                &crate::progress::Downloads(progress),
+                &Downloads(progress),
             )?;
             (Some(tree), from_remote_cache)
         }
@@ -76,7 +72,7 @@ pub fn fetch(
             lock.web.as_ref(),
             loaded.recipe.source.commit.as_deref(),
             options,
-            &crate::progress::Downloads(progress),
+            &Downloads(progress),
         )?),
         None => None,
     };
@@ -140,5 +136,25 @@ impl Inputs {
             ));
         }
         detail
+    }
+}
+
+/// A stage's downloads, reported as its items: each file when it is in the cache.
+struct Downloads<'a>(&'a dyn Progress);
+
+impl crate::fetch::DownloadProgress for Downloads<'_> {
+    fn start(&self, files: usize, bytes: u64) {
+        self.0.set_total(files);
+        // The lock gives sizes for some files only; a total of 0 says nothing.
+        let size = if bytes > 0 {
+            format!(" ({:.1} MB)", bytes as f64 / 1e6)
+        } else {
+            String::new()
+        };
+        self.0.step(&format!("downloading {files} files{size}"));
+    }
+
+    fn file_done(&self, filename: &str) {
+        self.0.item_finished(filename);
     }
 }

@@ -43,12 +43,7 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Paths every system has: naming them is no trace of the build machine.
-pub fn is_system_prefix(path: &Path) -> bool {
-    ["/", "/usr", "/usr/local"]
-        .iter()
-        .any(|system| path == Path::new(system))
-}
+use crate::interpreter::is_system_prefix;
 
 /// Every file below `root` that names one of `paths`, sorted.
 pub fn find(root: &Path, paths: &[BuildPath]) -> Result<Vec<Finding>, ClosureError> {

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use super::ClosureError;
 use crate::contained::{Contained, Existing, FileMode, LinkMode};
 
-/// What the copied interpreter's build paths become.
-pub const PLACEHOLDER: &str = "/akpkg-python";
+/// What the copied interpreter's build paths become (the builds remap to the same path).
+pub const PLACEHOLDER: &str = crate::interpreter::PLACEHOLDER_PREFIX;
 
 const PROBE: &str = r#"
 import json, os, platform, site, sys, sysconfig
@@ -220,7 +220,7 @@ pub fn rewrite_build_prefix(
     root: &Path,
     copied: &[PathBuf],
 ) -> Result<usize, ClosureError> {
-    if super::build_paths::is_system_prefix(&files.base_prefix) {
+    if crate::interpreter::is_system_prefix(&files.base_prefix) {
         return Ok(0);
     }
     let needle = files.base_prefix.display().to_string();

@@ -656,19 +656,7 @@ pub fn mirrored(url: &str, mirrors: &[Mirror]) -> String {
         .unwrap_or_else(|| url.to_string())
 }
 
-/// A URL fit for messages and logs: any `user:password@` is replaced.
-pub fn redacted(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            match rest[..authority_end].rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[authority_end..]),
-                None => url.to_string(),
-            }
-        }
-        None => url.to_string(),
-    }
-}
+use crate::redact::redacted;
 
 #[cfg(test)]
 mod tests;

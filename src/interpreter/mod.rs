@@ -16,6 +16,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::tags::{Platform, TargetTags};
 
+/// The path an interpreter's own build paths become wherever they would name the build
+/// machine: in a copied interpreter's files (the closure stage) and in the extension modules
+/// compiled against it (the builds' `-ffile-prefix-map`), so that both name the same path.
+pub const PLACEHOLDER_PREFIX: &str = "/akpkg-python";
+
+/// Paths every system has: naming them is no trace of the build machine.
+pub fn is_system_prefix(path: &Path) -> bool {
+    ["/", "/usr", "/usr/local"]
+        .iter()
+        .any(|system| path == Path::new(system))
+}
+
 const PROBE: &str = include_str!("probe.py");
 
 #[derive(Debug, thiserror::Error)]

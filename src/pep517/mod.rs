@@ -545,11 +545,11 @@ fn build_variables(
         ),
     ];
     if let Some(interpreter) = &target.interpreter
-        && !crate::closure::build_paths::is_system_prefix(&interpreter.base_prefix)
+        && !crate::interpreter::is_system_prefix(&interpreter.base_prefix)
     {
         maps.push((
             interpreter.base_prefix.display().to_string(),
-            crate::closure::copied_interpreter::PLACEHOLDER,
+            crate::interpreter::PLACEHOLDER_PREFIX,
         ));
     }
     for flags in ["CFLAGS", "CXXFLAGS"] {

@@ -183,7 +183,7 @@ pub fn akpkg_lock(inputs: LockInputs<'_>) -> Result<AkpkgLock, PipelineError> {
             .map(|(request, checkout)| LockedGit {
                 name: request.name.clone(),
                 version: request.version.clone(),
-                repository: crate::fetch::redacted(&request.repository),
+                repository: crate::redact::redacted(&request.repository),
                 commit: request.commit.clone(),
                 tree: checkout.tree_id.clone(),
                 subdirectory: None,

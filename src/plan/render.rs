@@ -185,7 +185,7 @@ fn source_json(source: &Source) -> Value {
     if let Value::Object(fields) = &mut value {
         for key in ["url", "index", "repository"] {
             if let Some(Value::String(url)) = fields.get_mut(key) {
-                *url = crate::fetch::redacted(url);
+                *url = crate::redact::redacted(url);
             }
         }
     }
@@ -196,7 +196,7 @@ fn artifact_json(artifact: &Artifact) -> Value {
     json!({
         "filename": artifact.filename,
         // Credentials in a lock's URL never reach output.
-        "url": artifact.url.as_deref().map(crate::fetch::redacted),
+        "url": artifact.url.as_deref().map(crate::redact::redacted),
         "path": artifact.path,
         "sha256": artifact.hash.as_ref().and_then(|hash| hash.sha256()),
         "size": artifact.size,
