@@ -3425,16 +3425,20 @@ fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
     let renamed_prefix = directory.join("renamed-prefix");
     // The generator is in both caches by now; the Go modules are served again.
     let served = common::StaticServer::serve(&proxy);
-    let recipe = write_recipe_with(directory, &renamed, &lock, SETTINGS_PATCH, &client);
-    let message = failure_of(
-        assemble(
-            &recipe,
-            &renamed,
-            &renamed_prefix,
-            &directory.join("cache-1"),
+    // An assemble of the renamed source with `recipe`, which must fail: its message.
+    let failed_assemble = |recipe: &Path| {
+        failure_of(
+            assemble(
+                recipe,
+                &renamed,
+                &renamed_prefix,
+                &directory.join("cache-1"),
+            )
+            .args(["--go-proxy", &served.base]),
         )
-        .args(["--go-proxy", &served.base]),
-    );
+    };
+    let recipe = write_recipe_with(directory, &renamed, &lock, SETTINGS_PATCH, &client);
+    let message = failed_assemble(&recipe);
     says(
         &message,
         format!(
@@ -3447,15 +3451,7 @@ fn the_go_api_client_is_generated_from_the_schema_and_built_offline() {
     let recipe = write_recipe_with(directory, &renamed, &renamed_lock, SETTINGS_PATCH, &client);
     let output = lock_with_go_proxy(&recipe, &renamed, &served.base, &renamed_lock, directory);
     succeeded(&output);
-    let message = failure_of(
-        assemble(
-            &recipe,
-            &renamed,
-            &renamed_prefix,
-            &directory.join("cache-1"),
-        )
-        .args(["--go-proxy", &served.base]),
-    );
+    let message = failed_assemble(&recipe);
     says(&message, "`go build ./cmd/server` failed (exit status 1)");
     says(&message, "ping.GetMessage undefined");
     let log = message
