@@ -1,25 +1,15 @@
 //! Build time, made deterministic: `SOURCE_DATE_EPOCH` and its RFC 3339 form.
 
-use std::sync::OnceLock;
-
 /// 1980-01-01: the earliest time a zip holds, when nothing else gives a date.
 const FALLBACK: u64 = 315_532_800;
 
-/// The date the pinned inputs give (a recipe's release commit, a prefix's manifest), set once
-/// by the command that read them.
-static FROM_INPUTS: OnceLock<u64> = OnceLock::new();
-
-/// Take `epoch` as the default of [`source_date_epoch`]: the first call wins.
-pub fn default_from_inputs(epoch: u64) {
-    let _ = FROM_INPUTS.set(epoch);
-}
-
-/// `SOURCE_DATE_EPOCH`, else the date of the pinned inputs, else 1980-01-01, for builds, layers
-/// and SBOMs alike.
-pub fn source_date_epoch() -> u64 {
+/// `SOURCE_DATE_EPOCH`, else `from_inputs` (the date the pinned inputs give: a recipe's
+/// release commit, a prefix's manifest), else 1980-01-01, for builds, layers and SBOMs alike.
+/// Read once by the command and carried in its options: no stage reads the environment.
+pub fn source_date_epoch(from_inputs: Option<u64>) -> u64 {
     resolve(
         std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(),
-        FROM_INPUTS.get().copied(),
+        from_inputs,
     )
 }
 

@@ -54,10 +54,7 @@ fn shared_inputs(
         format!("closure {:?}", options.closure),
         format!("compile {}", options.compile),
         format!("config-settings {:?}", options.config_settings),
-        format!(
-            "source-date-epoch {}",
-            crate::timestamp::source_date_epoch()
-        ),
+        format!("source-date-epoch {}", options.build.source_date_epoch),
         // The server's toolchain (its version decides the binary), or none when not built.
         format!("go {go:?}"),
         format!("go api client {:?}", options.server.api_client),

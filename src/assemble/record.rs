@@ -108,6 +108,8 @@ pub struct RecordInputs<'a> {
     pub web: Option<WebRecord>,
     pub native: &'a NativeAudit,
     pub closure: &'a ClosureReport,
+    /// The build's date: the manifest records it and the SBOM is dated with it.
+    pub source_date_epoch: u64,
 }
 
 /// What the later steps read of the manifest.
@@ -161,7 +163,7 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
         server: inputs.server.clone(),
         web: inputs.web.clone(),
         native: native_manifest(inputs.native, inputs.closure),
-        source_date_epoch: crate::timestamp::source_date_epoch(),
+        source_date_epoch: inputs.source_date_epoch,
     };
     let staging = Contained::open(staged)?;
     write_json(&staging, MANIFEST, &manifest)?;
@@ -241,7 +243,7 @@ fn inputs_for_sbom(
             web: manifest.web.as_ref(),
             patches: inputs.applied,
             closure: inputs.closure,
-            timestamp: crate::timestamp::rfc3339(crate::timestamp::source_date_epoch()),
+            timestamp: crate::timestamp::rfc3339(inputs.source_date_epoch),
         },
     )
 }

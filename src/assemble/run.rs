@@ -357,6 +357,7 @@ fn record_prefix(
             web: made.placed.web.clone(),
             native: &native_audit,
             closure: made.closure,
+            source_date_epoch: run.options.build.source_date_epoch,
         },
     )?;
     Ok((recorded, native_audit))

@@ -99,6 +99,7 @@ pub fn build(
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
         api_client: plan.api_client.clone(),
+        source_date_epoch: options.build.source_date_epoch,
     })?)
 }
 
@@ -169,6 +170,7 @@ fn finished_or_pulled(
         toolchain: &plan.toolchain,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
         api_client: plan.api_client.clone(),
+        source_date_epoch: options.build.source_date_epoch,
     })?)
 }
 

@@ -117,6 +117,7 @@ pub fn fetch(
         cache: &options.build.cache,
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(fetch_options).as_ref(),
+        source_date_epoch: options.build.source_date_epoch,
     })?;
     if let Some(from_remote_cache) = available {
         return Ok(WebInputs {
@@ -164,6 +165,7 @@ pub fn build(
         cache: &options.build.cache,
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        source_date_epoch: options.build.source_date_epoch,
     })?)
 }
 

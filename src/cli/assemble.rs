@@ -203,10 +203,9 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         ));
     }
     let loaded = LoadedRecipe::load(args.recipe.choice(), args.lock.as_deref())?;
-    if let Some(epoch) = loaded.recipe.source.source_date_epoch {
-        crate::timestamp::default_from_inputs(epoch);
-    }
-    let build_options = args.build.options(&args.network, &args.cache)?;
+    let mut build_options = args.build.options(&args.network, &args.cache)?;
+    build_options.source_date_epoch =
+        crate::timestamp::source_date_epoch(loaded.recipe.source.source_date_epoch);
     let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
     let target =
         super::doctor::target_for_lock(&loaded, args.python.as_deref(), &build_options.cache);

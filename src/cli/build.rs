@@ -71,7 +71,8 @@ impl BuildArgs {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let source_date_epoch = crate::timestamp::source_date_epoch();
+        // The date of the inputs, when the command has one, is set by the command afterwards.
+        let source_date_epoch = crate::timestamp::source_date_epoch(None);
         Ok(BuildOptions {
             cache: fetch.cache.clone(),
             fetch,

@@ -49,10 +49,9 @@ pub fn write_prefix(
         read => Some(read.map_err(|error| LayerError::Manifest(Box::new(error)))?),
     };
     let manifest = manifest.as_ref();
-    if let Some(epoch) = manifest.and_then(|manifest| manifest.source_date_epoch) {
-        crate::timestamp::default_from_inputs(epoch);
-    }
-    let mtime = crate::timestamp::source_date_epoch();
+    let mtime = crate::timestamp::source_date_epoch(
+        manifest.and_then(|manifest| manifest.source_date_epoch),
+    );
     let info = super::write_layer(
         prefix,
         output,

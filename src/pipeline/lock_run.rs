@@ -70,6 +70,7 @@ where
         fetch,
         request.go,
         request.progress,
+        request.options.source_date_epoch,
     )?;
     let web = match request.web {
         Some(web) => {

@@ -217,6 +217,7 @@ pub fn lock_go(
     fetch_options: &FetchOptions,
     go_command: Option<&Path>,
     progress: &dyn crate::fetch::DownloadProgress,
+    source_date_epoch: u64,
 ) -> Result<Option<LockedGo>, PipelineError> {
     let (mut go, server) = match (crate::lock::read_go_module(project_directory)?, server) {
         (Some(go), Some(server)) => (go, server),
@@ -250,6 +251,8 @@ pub fn lock_go(
         toolchain: &toolchain,
         remote_cache: None,
         api_client,
+        // `go list` compiles nothing; the date the build would have.
+        source_date_epoch,
     })?;
     let is_read = |module: &crate::lock::LockedGoModule, file: &str| {
         read.contains(&(

@@ -97,6 +97,8 @@ pub struct ServerBuild<'a> {
     pub remote_cache: Option<&'a crate::registry::RemoteCache>,
     /// The generated API client, when the build replaces a module with it.
     pub api_client: Option<ClientGeneration<'a>>,
+    /// `SOURCE_DATE_EPOCH` for the C compiler (cgo).
+    pub source_date_epoch: u64,
 }
 
 /// The java command: `JAVA`, else `java` on PATH, checked by running `-version`.
@@ -264,10 +266,7 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
         field("schema", &client.locked.schema_blob);
     }
     // Set for the C compiler (see `build_environment`), so it is an input too.
-    field(
-        "SOURCE_DATE_EPOCH",
-        &crate::timestamp::source_date_epoch().to_string(),
-    );
+    field("SOURCE_DATE_EPOCH", &request.source_date_epoch.to_string());
     for name in PASSED_THROUGH {
         field(name, &std::env::var(name).unwrap_or_default());
     }
@@ -486,10 +485,7 @@ fn build_environment(request: &ServerBuild, home: &Path) -> BTreeMap<String, Str
         ),
         ("GOPATH", cache(crate::cache::Bucket::GoPath)),
         // Nothing of Go's embeds a time; set for the C compiler's __DATE__ and the like.
-        (
-            "SOURCE_DATE_EPOCH",
-            crate::timestamp::source_date_epoch().to_string(),
-        ),
+        ("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string()),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))

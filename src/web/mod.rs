@@ -187,6 +187,8 @@ pub struct WebBuild<'a> {
     pub git_build_hash: Option<&'a str>,
     /// The shared remote cache, asked before building and given what was built.
     pub remote_cache: Option<&'a crate::registry::RemoteCache>,
+    /// `SOURCE_DATE_EPOCH` for the build's tools.
+    pub source_date_epoch: u64,
 }
 
 /// The checked generator jar and the java that runs it.
@@ -339,10 +341,7 @@ fn build_key(request: &WebBuild, overrides: &[&NpmOverride]) -> Result<Sha256, W
         "GIT_BUILD_HASH={}",
         request.git_build_hash.unwrap_or("")
     ));
-    line(&format!(
-        "SOURCE_DATE_EPOCH={}",
-        crate::timestamp::source_date_epoch()
-    ));
+    line(&format!("SOURCE_DATE_EPOCH={}", request.source_date_epoch));
     for input in &request.recipe.inputs {
         line(&format!(
             "{input} {}",
@@ -549,6 +548,7 @@ npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integri
             cache: &crate::cache::Cache::new(directory.path()),
             git_build_hash: Some("abc"),
             remote_cache: None,
+            source_date_epoch: 1_700_000_000,
         };
         let first = build_key(&request, &[]).unwrap();
         assert_eq!(first, build_key(&request, &[]).unwrap());
@@ -560,5 +560,11 @@ npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integri
             ..request
         };
         assert_ne!(second, build_key(&other_hash, &[]).unwrap());
+        let third = build_key(&other_hash, &[]).unwrap();
+        let other_date = WebBuild {
+            source_date_epoch: 1_700_000_001,
+            ..other_hash
+        };
+        assert_ne!(third, build_key(&other_date, &[]).unwrap());
     }
 }

@@ -146,10 +146,7 @@ impl Runner {
             ("https_proxy", CLOSED_PORT.to_string()),
             ("ALL_PROXY", CLOSED_PORT.to_string()),
             ("all_proxy", CLOSED_PORT.to_string()),
-            (
-                "SOURCE_DATE_EPOCH",
-                crate::timestamp::source_date_epoch().to_string(),
-            ),
+            ("SOURCE_DATE_EPOCH", request.source_date_epoch.to_string()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))
