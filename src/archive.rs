@@ -69,14 +69,18 @@ pub fn single_top_level_directory(root: &Path) -> Result<Option<PathBuf>, Archiv
 
 /// Unpack a tar archive (plain or gzip-compressed, told apart by its first bytes) into
 /// `destination`, which must exist. Every write goes through [`Contained`]; the archive's size
-/// bounds what it may unpack ([`crate::limits`]).
-pub fn unpack_tar(archive: &Path, destination: &Path) -> Result<(), ArchiveError> {
+/// bounds what it may unpack within `limits`.
+pub fn unpack_tar(
+    archive: &Path,
+    destination: &Path,
+    limits: &crate::limits::Limits,
+) -> Result<(), ArchiveError> {
     let (stream, archive_bytes) = tar_stream(archive)?;
     let root = Contained::open(destination)?;
     let mut unpacker = Unpacker {
         archive: archive.to_path_buf(),
         root: &root,
-        budget: ArchiveBudget::new(archive_bytes),
+        budget: ArchiveBudget::new(archive_bytes, limits),
         links: Vec::new(),
     };
     unpacker.unpack(stream)
@@ -467,8 +471,12 @@ fn archive_name(directory: &Path, path: &Path, root: &str) -> Result<String, Arc
 /// Unpack `archive` into `into` and return its tree: the one top-level directory a forge's or
 /// an sdist's archive wraps it in, else `into` itself. The one unpack-and-find-the-tree for
 /// the stages that take a source archive (lock, release new, build-wheel).
-pub fn unpack_tree(archive: &Path, into: &Path) -> Result<PathBuf, ArchiveError> {
-    unpack_tar(archive, into)?;
+pub fn unpack_tree(
+    archive: &Path,
+    into: &Path,
+    limits: &crate::limits::Limits,
+) -> Result<PathBuf, ArchiveError> {
+    unpack_tar(archive, into, limits)?;
     Ok(single_top_level_directory(into)?.unwrap_or_else(|| into.to_path_buf()))
 }
 
@@ -625,7 +633,7 @@ mod tests {
         fs_err::write(&archive, bytes).unwrap();
         let destination = directory.path().join("out");
         fs_err::create_dir(&destination).unwrap();
-        let result = unpack_tar(&archive, &destination);
+        let result = unpack_tar(&archive, &destination, &crate::limits::Limits::default());
         (directory, result)
     }
 
@@ -954,7 +962,11 @@ mod tests {
             fs_err::create_dir_all(inner.join("out")).unwrap();
             let archive = inner.join("a.tar");
             fs_err::write(&archive, raw_entries(&raw)).unwrap();
-            let _ = unpack_tar(&archive, &inner.join("out"));
+            let _ = unpack_tar(
+                &archive,
+                &inner.join("out"),
+                &crate::limits::Limits::default(),
+            );
             let everything = listing(sandbox.path());
             proptest::prop_assert!(
                 everything.iter().all(|name| name == "one" || name == "one/two" || name == "one/two/a.tar" || name.starts_with("one/two/out")),

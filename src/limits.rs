@@ -3,10 +3,10 @@
 //! archive holds about 10,000 files) and a command-line flag that raises it; each error names
 //! the limit and the flag.
 //!
-//! The CLI sets them once at start ([`set`]); everything else reads [`get`]. They are process-wide
-//! because they are a policy of the run, like the log level, not data that flows between stages.
+//! The CLI reads them from its global flags and puts them into the options it gives each stage
+//! (`FetchOptions::limits`, `InstallOptions::limits`, the unpacking functions' `limits`): no
+//! stage reads a process global.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 const MIB: u64 = 1024 * 1024;
@@ -56,18 +56,6 @@ impl Default for Limits {
     }
 }
 
-static LIMITS: OnceLock<Limits> = OnceLock::new();
-
-/// Set the limits for this process; only the first call counts (the CLI makes it).
-pub fn set(limits: Limits) {
-    let _ = LIMITS.set(limits);
-}
-
-/// The limits in force.
-pub fn get() -> Limits {
-    LIMITS.get().copied().unwrap_or_default()
-}
-
 /// Why an archive went over a limit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArchiveLimitError {
@@ -96,9 +84,9 @@ pub struct ArchiveBudget {
 
 impl ArchiveBudget {
     /// A budget for an archive whose file has `archive_bytes` bytes.
-    pub fn new(archive_bytes: u64) -> ArchiveBudget {
+    pub fn new(archive_bytes: u64, limits: &Limits) -> ArchiveBudget {
         ArchiveBudget {
-            limits: get(),
+            limits: *limits,
             archive_bytes,
             entries: 0,
             unpacked: 0,
@@ -183,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_bomb_is_cut_at_the_ratio() {
-        let mut budget = ArchiveBudget::new(1024);
+        let mut budget = ArchiveBudget::new(1024, &Limits::default());
         let mut reader = Budgeted {
             inner: std::io::repeat(0),
             budget: &mut budget,
@@ -204,7 +192,7 @@ mod tests {
 
     #[test]
     fn entries_are_counted() {
-        let mut budget = ArchiveBudget::new(1);
+        let mut budget = ArchiveBudget::new(1, &Limits::default());
         budget.limits.archive_entries = 2;
         budget.entry().unwrap();
         budget.entry().unwrap();
@@ -213,7 +201,7 @@ mod tests {
             "it holds more than 2 entries (raise it with --max-archive-entries)"
         );
         let mut small = Vec::new();
-        let mut budget = ArchiveBudget::new(10);
+        let mut budget = ArchiveBudget::new(10, &Limits::default());
         Budgeted {
             inner: &b"hello"[..],
             budget: &mut budget,

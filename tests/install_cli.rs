@@ -392,6 +392,36 @@ fn files_missing_from_record_are_refused() {
     );
 }
 
+/// The global bound on what an archive unpacks to reaches the wheel's unpacking (the CLI puts
+/// it into the install's options; no stage reads a process-wide setting).
+#[test]
+fn the_unpacked_size_flag_bounds_a_wheel() {
+    let workspace = Workspace::new();
+    let wheel = WheelBuilder::new("roomy", "1.0")
+        .file("roomy.py", &"x = 1\n".repeat(200))
+        .build(&workspace.wheels());
+    let error = failure_of(&mut workspace.install(
+        "prefix",
+        &["--max-unpacked-size", "100"],
+        &[wheel.clone()],
+    ));
+    assert!(
+        error.contains("it unpacks to more than 100 bytes (raise it with --max-unpacked-size)"),
+        "{error}"
+    );
+    assert!(
+        !workspace
+            .path("prefix")
+            .join(SITE)
+            .join("roomy.py")
+            .exists()
+    );
+    workspace
+        .install("prefix", &[], &[wheel])
+        .assert()
+        .success();
+}
+
 /// Each hostile archive is refused with the wheel and the entry named; nothing is written.
 #[test]
 fn hostile_archives_are_refused() {

@@ -118,6 +118,7 @@ pub fn fetch(
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(fetch_options).as_ref(),
         source_date_epoch: options.build.source_date_epoch,
+        limits: options.fetch.limits,
     })?;
     if let Some(from_remote_cache) = available {
         return Ok(WebInputs {
@@ -166,6 +167,7 @@ pub fn build(
         git_build_hash,
         remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
         source_date_epoch: options.build.source_date_epoch,
+        limits: options.fetch.limits,
     })?)
 }
 

@@ -221,6 +221,7 @@ impl NetworkArgs {
             go_bundle,
             npm_bundle,
             remote_cache: self.remote_cache()?,
+            limits: super::limits(),
             ..FetchOptions::new(cache.resolve()?)
         })
     }
@@ -435,7 +436,7 @@ pub fn run_cache(command: CacheCommand) -> Result<(), CliError> {
             let directory = cache.resolve()?;
             let started = Instant::now();
             let artifacts = ArtifactCache::new(&directory);
-            let abandoned = artifacts.remove_abandoned(&crate::limits::get());
+            let abandoned = artifacts.remove_abandoned(&super::limits());
             let (checked, corrupt) = artifacts.verify()?;
             let mut report = format!(
                 "checked {checked} artifacts in {:.1}s: {} corrupt; removed {abandoned} left by interrupted downloads\n",

@@ -88,6 +88,7 @@ pub fn run(args: InstallArgs) -> Result<(), CliError> {
         compile: args.compile,
         absolute_shebangs: args.absolute_shebangs,
         shared_file_rules: Default::default(),
+        limits: super::limits(),
     };
     let wheels: Vec<WheelToInstall> = args
         .wheels

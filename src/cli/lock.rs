@@ -63,7 +63,11 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
     let source = match &args.source {
         None => None,
         Some(path) if path.is_dir() => Some(path.clone()),
-        Some(archive) => Some(crate::archive::unpack_tree(archive, unpacked.path())?),
+        Some(archive) => Some(crate::archive::unpack_tree(
+            archive,
+            unpacked.path(),
+            &super::limits(),
+        )?),
     };
     let mut lock_args = args.lock.clone();
     if let Some(source) = &source {

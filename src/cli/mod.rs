@@ -307,12 +307,21 @@ impl From<crate::assemble::AssembleError> for CliError {
     }
 }
 
+/// The bounds the global flags set (`--max-download-size`, …), read once by `main`; each command
+/// puts them into the options it gives the stages, which read no global.
+static LIMITS: std::sync::OnceLock<crate::limits::Limits> = std::sync::OnceLock::new();
+
+/// The bounds for this run's options.
+fn limits() -> crate::limits::Limits {
+    LIMITS.get().copied().unwrap_or_default()
+}
+
 /// Run akpkg with the process's arguments; the binary's `main` is only this.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     style::set(cli.global.color);
     init_logging(cli.global.verbose, cli.global.quiet);
-    crate::limits::set(cli.limits.limits());
+    let _ = LIMITS.set(cli.limits.limits());
     progress::set_quiet(cli.global.quiet);
     let json = cli.command.wants_json();
     let result = match cli.command {

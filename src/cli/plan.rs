@@ -189,7 +189,10 @@ fn resolve_overrides(texts: &[String], cache: &CacheArgs) -> Result<Vec<lock::Ov
         {
             if index.is_none() {
                 index = Some(crate::fetch::IndexClient::new(
-                    &crate::fetch::FetchOptions::new(cache.resolve()?),
+                    &crate::fetch::FetchOptions {
+                        limits: super::limits(),
+                        ..crate::fetch::FetchOptions::new(cache.resolve()?)
+                    },
                 )?);
             }
             let Some(client) = &index else { continue };

@@ -42,6 +42,7 @@ pub fn run(args: PushArgs) -> Result<(), CliError> {
         insecure_hosts: args.allow_insecure_host.clone(),
         retries: args.retries,
         netrc: crate::fetch::Netrc::from_environment(),
+        limits: super::limits(),
         // Pushing reads no cache; the field is the fetch stage's.
         ..crate::fetch::FetchOptions::new(crate::cache::Cache::new(std::env::temp_dir()))
     };

@@ -264,6 +264,7 @@ pub fn import_archive(
     commit: &GitCommit,
     expected_tree: Option<&TreeId>,
     cache: &crate::cache::Cache,
+    limits: &crate::limits::Limits,
 ) -> Result<GitCheckout, FetchError> {
     let parent = cache.bucket(crate::cache::Bucket::Git);
     let directory = parent.join(commit);
@@ -275,7 +276,7 @@ pub fn import_archive(
     if archive.is_dir() {
         crate::archive::copy_tree(archive, &root, &[".git"])?;
     } else {
-        crate::archive::unpack_tar(archive, &root)?;
+        crate::archive::unpack_tar(archive, &root, limits)?;
     }
     let mut candidates = vec![root.clone()];
     if let Some(only) = crate::archive::single_top_level_directory(&root)? {
@@ -466,9 +467,15 @@ mod tests {
         let cache = crate::cache::Cache::new(directory.path().join("deep/cache"));
         let commit: GitCommit = "0".repeat(40).parse().unwrap();
         let tree: TreeId = "1".repeat(40).parse().unwrap();
-        let error = import_archive(&path, &commit, Some(&tree), &cache)
-            .unwrap_err()
-            .to_string();
+        let error = import_archive(
+            &path,
+            &commit,
+            Some(&tree),
+            &cache,
+            &crate::limits::Limits::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains("passes through the symbolic link"),
             "{error}"

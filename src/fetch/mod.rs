@@ -135,7 +135,7 @@ impl FetchOptions {
             offline: false,
             mirrors: Vec::new(),
             insecure_hosts: Vec::new(),
-            limits: crate::limits::get(),
+            limits: crate::limits::Limits::default(),
             local_sources: Vec::new(),
             index_urls: Vec::new(),
             netrc: Netrc::default(),
@@ -614,7 +614,13 @@ pub fn fetch_git_sources(
             let checkout = if cached(request) {
                 fetch_commit(&request.repository, &request.commit, &options.cache)?
             } else if let Some(archive) = archive_for(request) {
-                git::import_archive(&archive, &request.commit, pinned, &options.cache)?
+                git::import_archive(
+                    &archive,
+                    &request.commit,
+                    pinned,
+                    &options.cache,
+                    &options.limits,
+                )?
             } else {
                 let url = mirrored(&request.repository, &options.mirrors);
                 fetch_commit(&url, &request.commit, &options.cache)?

@@ -98,6 +98,7 @@ pub fn unpack_cached(
     sha256: &Sha256,
     cache: &crate::cache::Cache,
     verify_record: bool,
+    limits: &crate::limits::Limits,
 ) -> Result<UnpackedWheel, InstallError> {
     let filename = wheel_filename(wheel, filename)?;
     let parent = cache.bucket(crate::cache::Bucket::Unpacked).join("sha256");
@@ -131,7 +132,7 @@ pub fn unpack_cached(
     let staging = crate::cache::incoming_dir_in(&parent)
         .map_err(InstallError::io("cannot create a directory in", &parent))?;
     let files_directory = staging.path().join("files");
-    let extracted = extract(wheel, &files_directory)?;
+    let extracted = extract(wheel, &files_directory, limits)?;
     let dist_info = find_dist_info(wheel, &filename, &extracted)?;
     let RecordCheck {
         relaxed: record_relaxed,
@@ -267,7 +268,11 @@ fn unsafe_entry_reason(name: &str) -> Option<&'static str> {
 
 /// Extract every entry of `wheel` into `destination`, hashing as it writes. Every write goes
 /// through [`Contained`]; the wheel's size bounds what it may unpack.
-fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, InstallError> {
+fn extract(
+    wheel: &Path,
+    destination: &Path,
+    limits: &crate::limits::Limits,
+) -> Result<Vec<RecordEntry>, InstallError> {
     let zip_error = |error: zip::result::ZipError| InstallError::Zip {
         wheel: wheel.to_path_buf(),
         message: error.to_string(),
@@ -285,7 +290,7 @@ fn extract(wheel: &Path, destination: &Path) -> Result<Vec<RecordEntry>, Install
         });
     }
     let root = Contained::create(destination)?;
-    let mut budget = ArchiveBudget::new(wheel_bytes);
+    let mut budget = ArchiveBudget::new(wheel_bytes, limits);
     let mut extracted = Vec::with_capacity(archive.len());
     for index in 0..archive.len() {
         let mut entry = archive.by_index(index).map_err(zip_error)?;
@@ -558,6 +563,7 @@ mod tests {
             &pinned,
             &crate::cache::Cache::new(directory.path()),
             true,
+            &crate::limits::Limits::default(),
         )
         .unwrap_err()
         .to_string()

@@ -186,6 +186,8 @@ pub struct InstallOptions {
     pub absolute_shebangs: bool,
     /// What the recipe says of paths that two distributions ship (see [`shared`]).
     pub shared_file_rules: SharedFileRules,
+    /// Bounds on what a wheel may unpack to.
+    pub limits: crate::limits::Limits,
 }
 
 /// What an install did: its distributions, the shared paths it resolved, and what the person
@@ -245,6 +247,7 @@ pub fn install_wheels_reporting(
                 &sha256,
                 &options.cache,
                 options.verify_record,
+                &options.limits,
             )?;
             check_tags(layout, &unpacked)?;
             Ok(unpacked)
@@ -983,6 +986,7 @@ mod tests {
             compile: false,
             absolute_shebangs: false,
             shared_file_rules: rules,
+            limits: crate::limits::Limits::default(),
         };
         let wheels: Vec<WheelToInstall> = wheels
             .iter()
@@ -1201,6 +1205,7 @@ mod tests {
             compile: false,
             absolute_shebangs: false,
             shared_file_rules: Default::default(),
+            limits: crate::limits::Limits::default(),
         };
         let wheels = [WheelToInstall {
             filename: None,

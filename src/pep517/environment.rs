@@ -97,6 +97,7 @@ pub fn ensure(
             compile: false,
             absolute_shebangs: false,
             shared_file_rules: Default::default(),
+            limits: options.fetch.limits,
         },
     )?;
     let staged_complete = staged.join(".akpkg-complete");

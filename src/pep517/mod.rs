@@ -230,7 +230,7 @@ fn prepare(
     index: &IndexClient,
 ) -> Result<Prepared, BuildError> {
     let (work, work_lock) = new_work_directory()?;
-    let source = source::prepare(&request.source, work.path())?;
+    let source = source::prepare(&request.source, work.path(), index.limits())?;
     let source_id = match &request.source {
         SourceInput::Sdist(_) => request.source.identity()?,
         SourceInput::Directory(_) => SourceInput::Directory(source.clone()).identity()?,
@@ -662,9 +662,14 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     }
     // The installer's own check (every entry against RECORD, hostile entries refused), into
     // the unpack cache the install then reuses.
-    if let Err(problem) =
-        crate::install::unpack_cached(&wheel, Some(&wheel_name), &actual, &options.cache, true)
-    {
+    if let Err(problem) = crate::install::unpack_cached(
+        &wheel,
+        Some(&wheel_name),
+        &actual,
+        &options.cache,
+        true,
+        &options.fetch.limits,
+    ) {
         remote.refused(
             &entry,
             "a wheel that matches its RECORD",

@@ -86,11 +86,15 @@ const COPY_EXCLUDES: &[&str] = &[".git", "__pycache__"];
 
 /// Unpack or copy the source into `work` and return the tree's root: an sdist's single
 /// top-level directory (`name-version/`), or the copy itself.
-pub fn prepare(input: &SourceInput, work: &Path) -> Result<PathBuf, BuildError> {
+pub fn prepare(
+    input: &SourceInput,
+    work: &Path,
+    limits: &crate::limits::Limits,
+) -> Result<PathBuf, BuildError> {
     let root = work.join("source");
     fs_err::create_dir_all(&root).map_err(BuildError::io("cannot create", &root))?;
     match input {
-        SourceInput::Sdist(path) => Ok(crate::archive::unpack_tree(path, &root)?),
+        SourceInput::Sdist(path) => Ok(crate::archive::unpack_tree(path, &root, limits)?),
         SourceInput::Directory(path) => {
             crate::archive::copy_tree(path, &root, COPY_EXCLUDES)?;
             Ok(root)
@@ -109,7 +113,7 @@ mod tests {
     /// What the full preparation finds: the identity of the prepared tree and its backend.
     fn prepared(input: &SourceInput) -> (String, String) {
         let work = tempfile::tempdir().unwrap();
-        let root = prepare(input, work.path()).unwrap();
+        let root = prepare(input, work.path(), &crate::limits::Limits::default()).unwrap();
         let identity = match input {
             SourceInput::Sdist(_) => input.identity().unwrap(),
             SourceInput::Directory(_) => SourceInput::Directory(root.clone()).identity().unwrap(),

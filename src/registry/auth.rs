@@ -75,6 +75,8 @@ pub struct Authenticator {
     answer: Mutex<Option<Answer>>,
     insecure_hosts: Vec<String>,
     netrc: Netrc,
+    /// Bounds on a token service's answer.
+    limits: crate::limits::Limits,
 }
 
 impl Authenticator {
@@ -85,6 +87,7 @@ impl Authenticator {
         credential: Option<Credential>,
         insecure_hosts: &[String],
         netrc: &Netrc,
+        limits: crate::limits::Limits,
     ) -> Authenticator {
         Authenticator {
             base,
@@ -92,6 +95,7 @@ impl Authenticator {
             answer: Mutex::new(None),
             insecure_hosts: insecure_hosts.to_vec(),
             netrc: netrc.clone(),
+            limits,
         }
     }
 
@@ -222,7 +226,7 @@ impl Authenticator {
         // its answer costs bounded time and memory.
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(
-            &mut crate::fetch::bounded_reader(response, 1 << 20, &crate::limits::get()),
+            &mut crate::fetch::bounded_reader(response, 1 << 20, &self.limits),
             &mut bytes,
         )
         .map_err(|error| failed(error.to_string()))?;
@@ -243,7 +247,13 @@ mod tests {
     fn basic_challenges_are_answered_only_with_a_password() {
         let http = reqwest::blocking::Client::new();
         let base = reqwest::Url::parse("http://127.0.0.1:9/").unwrap();
-        let anonymous = Authenticator::new(base.clone(), None, &[], &Netrc::default());
+        let anonymous = Authenticator::new(
+            base.clone(),
+            None,
+            &[],
+            &Netrc::default(),
+            crate::limits::Limits::default(),
+        );
         assert!(
             !anonymous
                 .answer(&http, r#"Basic realm="Registry""#, "x")
@@ -257,6 +267,7 @@ mod tests {
             }),
             &[],
             &Netrc::default(),
+            crate::limits::Limits::default(),
         );
         assert!(
             with_password

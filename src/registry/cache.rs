@@ -148,6 +148,11 @@ pub struct RemoteCache {
 }
 
 impl RemoteCache {
+    /// The bounds this cache's reads and unpacking keep.
+    pub fn limits(&self) -> &crate::limits::Limits {
+        self.registry.limits()
+    }
+
     /// The remote cache `options` names, unless none is named, `--offline` is given, or it was
     /// found unusable earlier in this run.
     pub fn open(options: &FetchOptions) -> Option<RemoteCache> {

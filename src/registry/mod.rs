@@ -95,6 +95,7 @@ impl Registry {
                 credential_for(host, &options.netrc),
                 &options.insecure_hosts,
                 &options.netrc,
+                options.limits,
             ),
             options: options.clone(),
         })
@@ -206,7 +207,13 @@ impl Registry {
         match response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            status => Err(status_error("checking", &url, status, response)),
+            status => Err(status_error(
+                &self.options.limits,
+                "checking",
+                &url,
+                status,
+                response,
+            )),
         }
     }
 
@@ -225,7 +232,13 @@ impl Registry {
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             202 => Ok(Mount::Upload(self.location(&url, &response)?)),
-            status => Err(status_error("mounting", &url, status, response)),
+            status => Err(status_error(
+                &self.options.limits,
+                "mounting",
+                &url,
+                status,
+                response,
+            )),
         }
     }
 
@@ -247,6 +260,7 @@ impl Registry {
                     202 => self.location(&url, &response)?,
                     status => {
                         return Err(status_error(
+                            &self.options.limits,
                             "starting an upload at",
                             &url,
                             status,
@@ -280,7 +294,13 @@ impl Registry {
         })?;
         match response.status().as_u16() {
             201 => check_digest(&response, &url, digest, "the blob"),
-            status => Err(status_error("uploading to", &url, status, response)),
+            status => Err(status_error(
+                &self.options.limits,
+                "uploading to",
+                &url,
+                status,
+                response,
+            )),
         }
     }
 
@@ -305,7 +325,13 @@ impl Registry {
                 &self.options.limits,
             ))),
             404 => Ok(None),
-            status => Err(status_error("reading", &url, status, response)),
+            status => Err(status_error(
+                &self.options.limits,
+                "reading",
+                &url,
+                status,
+                response,
+            )),
         }
     }
 
@@ -347,7 +373,13 @@ impl Registry {
                 Ok(Some(bytes))
             }
             404 => Ok(None),
-            status => Err(status_error("reading", &url, status, response)),
+            status => Err(status_error(
+                &self.options.limits,
+                "reading",
+                &url,
+                status,
+                response,
+            )),
         }
     }
 
@@ -369,6 +401,7 @@ impl Registry {
         match response.status().as_u16() {
             201 => check_digest(&response, &url, &digest, "the manifest").map(|()| digest),
             status => Err(status_error(
+                &self.options.limits,
                 "storing the manifest at",
                 &url,
                 status,
@@ -433,6 +466,7 @@ fn check_digest(
 
 /// An unexpected status, with the first error the registry's JSON body gives.
 fn status_error(
+    limits: &crate::limits::Limits,
     action: &'static str,
     url: &str,
     status: u16,
@@ -450,7 +484,7 @@ fn status_error(
     // At most 64 KiB of the registry's error text, within the stall rule and deadline.
     let mut body = Vec::new();
     let read = std::io::Read::read_to_end(
-        &mut crate::fetch::bounded_reader(response, 64 * 1024, &crate::limits::get()),
+        &mut crate::fetch::bounded_reader(response, 64 * 1024, limits),
         &mut body,
     );
     let detail = read

@@ -148,7 +148,7 @@ pub fn new_release(options: &NewReleaseOptions) -> Result<NewRelease, ReleaseErr
     let previous_lock = crate::assemble::LoadedRecipe::load(options.previous.choice(), None)?.lock;
 
     // 2. The new source.
-    let (source, facts) = unpack_source(&options.source)?;
+    let (source, facts) = unpack_source(&options.source, &options.fetch.limits)?;
     let version = match &options.version {
         Some(version) => version.clone(),
         None => requirements::project_version(&source.root)?,
@@ -242,7 +242,10 @@ struct ArchiveFacts {
     entry_time: Option<u64>,
 }
 
-fn unpack_source(path: &Path) -> Result<(UnpackedSource, ArchiveFacts), ReleaseError> {
+fn unpack_source(
+    path: &Path,
+    limits: &crate::limits::Limits,
+) -> Result<(UnpackedSource, ArchiveFacts), ReleaseError> {
     if path.is_dir() {
         let source = UnpackedSource {
             root: path.to_path_buf(),
@@ -255,7 +258,7 @@ fn unpack_source(path: &Path) -> Result<(UnpackedSource, ArchiveFacts), ReleaseE
         "cannot create a directory in",
         &std::env::temp_dir(),
     ))?;
-    let root = crate::archive::unpack_tree(path, unpacked.path())?;
+    let root = crate::archive::unpack_tree(path, unpacked.path(), limits)?;
     let source = UnpackedSource {
         root,
         _unpacked: Some(std::sync::Arc::new(unpacked)),

@@ -189,6 +189,8 @@ pub struct WebBuild<'a> {
     pub remote_cache: Option<&'a crate::registry::RemoteCache>,
     /// `SOURCE_DATE_EPOCH` for the build's tools.
     pub source_date_epoch: u64,
+    /// Bounds on what the pinned Node and npm tarballs unpack to.
+    pub limits: crate::limits::Limits,
 }
 
 /// The checked generator jar and the java that runs it.
@@ -549,6 +551,7 @@ npm = {{ package = "npm", version = "11.6.2", url = "https://r/npm.tgz", integri
             git_build_hash: Some("abc"),
             remote_cache: None,
             source_date_epoch: 1_700_000_000,
+            limits: crate::limits::Limits::default(),
         };
         let first = build_key(&request, &[]).unwrap();
         assert_eq!(first, build_key(&request, &[]).unwrap());

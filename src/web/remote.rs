@@ -61,7 +61,7 @@ pub fn pull(remote: &RemoteCache, bucket: &Path, key: &Sha256) -> bool {
     let output = incoming.path().join("output");
     let tar = incoming.path().join(OUTPUT_TAR);
     if fs_err::create_dir(&output).is_err()
-        || crate::archive::unpack_tar(&tar, &output).is_err()
+        || crate::archive::unpack_tar(&tar, &output, remote.limits()).is_err()
         || fs_err::remove_file(&tar).is_err()
         || !matches!(super::finished_record(incoming.path()), Ok(Some(_)))
     {

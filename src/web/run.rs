@@ -74,7 +74,7 @@ impl Tools {
             (&request.recipe.npm.integrity, &npm),
         ] {
             fs_err::create_dir_all(into).map_err(WebError::io("cannot create", into))?;
-            crate::archive::unpack_tar(&request.tarballs.path(tarball), into)?;
+            crate::archive::unpack_tar(&request.tarballs.path(tarball), into, &request.limits)?;
         }
         fs_err::create_dir_all(&bin).map_err(WebError::io("cannot create", &bin))?;
         let node_binary = node.join("package/bin/node");
