@@ -403,7 +403,7 @@ fn the_unpacked_size_flag_bounds_a_wheel() {
     let error = failure_of(&mut workspace.install(
         "prefix",
         &["--max-unpacked-size", "100"],
-        &[wheel.clone()],
+        std::slice::from_ref(&wheel),
     ));
     assert!(
         error.contains("it unpacks to more than 100 bytes (raise it with --max-unpacked-size)"),

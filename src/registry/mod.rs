@@ -192,6 +192,17 @@ impl Registry {
         })
     }
 
+    /// An unexpected status of this registry (see [`status_error`]).
+    fn unexpected(
+        &self,
+        action: &'static str,
+        url: &str,
+        status: u16,
+        response: reqwest::blocking::Response,
+    ) -> RegistryError {
+        status_error(&self.options.limits, action, url, status, response)
+    }
+
     /// The bounds this client's reads keep.
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.options.limits
@@ -207,13 +218,7 @@ impl Registry {
         match response.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
-            status => Err(status_error(
-                &self.options.limits,
-                "checking",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("checking", &url, status, response)),
         }
     }
 
@@ -232,13 +237,7 @@ impl Registry {
         match response.status().as_u16() {
             201 => Ok(Mount::Mounted),
             202 => Ok(Mount::Upload(self.location(&url, &response)?)),
-            status => Err(status_error(
-                &self.options.limits,
-                "mounting",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("mounting", &url, status, response)),
         }
     }
 
@@ -259,8 +258,7 @@ impl Registry {
                 match response.status().as_u16() {
                     202 => self.location(&url, &response)?,
                     status => {
-                        return Err(status_error(
-                            &self.options.limits,
+                        return Err(self.unexpected(
                             "starting an upload at",
                             &url,
                             status,
@@ -294,13 +292,7 @@ impl Registry {
         })?;
         match response.status().as_u16() {
             201 => check_digest(&response, &url, digest, "the blob"),
-            status => Err(status_error(
-                &self.options.limits,
-                "uploading to",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("uploading to", &url, status, response)),
         }
     }
 
@@ -325,13 +317,7 @@ impl Registry {
                 &self.options.limits,
             ))),
             404 => Ok(None),
-            status => Err(status_error(
-                &self.options.limits,
-                "reading",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("reading", &url, status, response)),
         }
     }
 
@@ -373,13 +359,7 @@ impl Registry {
                 Ok(Some(bytes))
             }
             404 => Ok(None),
-            status => Err(status_error(
-                &self.options.limits,
-                "reading",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("reading", &url, status, response)),
         }
     }
 
@@ -400,13 +380,7 @@ impl Registry {
         let digest = Sha256::of_bytes(manifest);
         match response.status().as_u16() {
             201 => check_digest(&response, &url, &digest, "the manifest").map(|()| digest),
-            status => Err(status_error(
-                &self.options.limits,
-                "storing the manifest at",
-                &url,
-                status,
-                response,
-            )),
+            status => Err(self.unexpected("storing the manifest at", &url, status, response)),
         }
     }
 
