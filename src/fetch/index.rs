@@ -256,12 +256,12 @@ impl IndexClient {
         })
     }
 
-    /// The files of `project` on the first index that lists it.
     /// The bounds of the run whose options made this client.
     pub fn limits(&self) -> &crate::limits::Limits {
         &self.options.limits
     }
 
+    /// The files of `project` on the first index that lists it.
     pub fn files(&self, project: &str) -> Result<Vec<IndexFile>, FetchError> {
         if self.options.offline {
             return Err(FetchError::Index(format!(

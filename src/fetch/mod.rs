@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::contained::{Contained, Existing, FileMode};
 use crate::identity::{FileName, GitCommit, Sha256, TreeId};
+use crate::redact::redacted;
 use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
@@ -661,8 +662,6 @@ pub fn mirrored(url: &str, mirrors: &[Mirror]) -> String {
         })
         .unwrap_or_else(|| url.to_string())
 }
-
-use crate::redact::redacted;
 
 #[cfg(test)]
 mod tests;

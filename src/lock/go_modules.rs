@@ -47,6 +47,14 @@ pub struct LockedGoApiClient {
     pub schema_blob: String,
 }
 
+impl LockedGo {
+    /// Leave out every go.sum pin of `module`: the build generates it instead of downloading
+    /// it, so no proxy is asked for it.
+    pub fn drop_module(&mut self, module: &GoModulePath) {
+        self.modules.retain(|pinned| &pinned.path != module);
+    }
+}
+
 /// One module version of go.sum.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -212,6 +220,34 @@ github.com/davecgh/go-spew v1.1.0/go.mod h1:J7Y8YcW2NihsgmVo/mv3lAwl/skON4iLHjSs
             go.sum:1:23: `md5:abc` is not a go.sum hash (`h1:` and 44 base64 characters)
             go.sum:2:1: a second, different hash for the same module version
         "#);
+    }
+
+    #[test]
+    fn a_generated_module_is_dropped_with_every_pin_of_it_and_nothing_else() {
+        let hash = "h1:mFRzDkZVAjdal+s7s0MwaRv9igoPqLRdzOLzw/8Xvq8=";
+        let go_sum = format!(
+            "example.com/missing v1.0.0 {hash}\ngoauthentik.io/api/v3 v3.2026020.17 {hash}\ngoauthentik.io/api/v3 v3.2026020.17/go.mod {hash}\ngoauthentik.io/api/v3 v3.2026010.1/go.mod {hash}\ngoauthentik.io/api/v3/extra v3.0.0 {hash}\n"
+        );
+        let mut go = LockedGo {
+            go: "1.25".to_string(),
+            toolchain: None,
+            go_sum_sha256: "0".repeat(64).parse().unwrap(),
+            modules: parse_go_sum(Path::new("go.sum"), &go_sum).unwrap(),
+            api_client: None,
+        };
+        go.drop_module(&"goauthentik.io/api/v3".parse().unwrap());
+        let left: Vec<String> = go
+            .modules
+            .iter()
+            .map(|module| format!("{}@{}", module.path, module.version))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "example.com/missing@v1.0.0",
+                "goauthentik.io/api/v3/extra@v3.0.0"
+            ]
+        );
     }
 
     #[test]

@@ -224,13 +224,16 @@ pub fn lock_go(
         (go, _) => return Ok(go),
     };
     let toolchain = crate::server::find_toolchain(server, &go, go_command)?;
-    let tree = crate::fetch::fetch_go_modules(&go, fetch_options, crate::fetch::Unavailable::Skip)?;
-    // A generated API client: recorded, and generated for `go list` (no go.sum line of the
-    // module it replaces is kept, since the build reads none).
+    // A generated API client: recorded, and generated for `go list`; the module it replaces is
+    // neither fetched nor pinned, since the build reads none of it.
     go.api_client = match &server.api_client {
         Some(client) if generate_api_client => Some(client.locked(project_directory)?),
         _ => None,
     };
+    if let Some(module) = go.api_client.as_ref().map(|client| client.module.clone()) {
+        go.drop_module(&module);
+    }
+    let tree = crate::fetch::fetch_go_modules(&go, fetch_options, crate::fetch::Unavailable::Skip)?;
     let api_client = match (&server.api_client, &go.api_client) {
         (Some(recipe), Some(locked)) => {
             let generation =

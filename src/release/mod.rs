@@ -298,26 +298,23 @@ fn go_modules_no_proxy_has(
     options: &FetchOptions,
     generated: Option<&crate::identity::GoModulePath>,
 ) -> Result<Vec<String>, ReleaseError> {
-    let Some(go) = crate::lock::read_go_module(source)? else {
+    let Some(mut go) = crate::lock::read_go_module(source)? else {
         return Ok(Vec::new());
     };
+    // The recipe generates this one from the schema: no proxy needs to have it.
+    if let Some(generated) = generated {
+        go.drop_module(generated);
+    }
     let tree = crate::fetch::fetch_go_modules(&go, options, crate::fetch::Unavailable::Skip)?;
-    Ok(modules_to_report(&tree.unavailable, generated))
+    Ok(modules_to_report(&tree.unavailable))
 }
 
 /// One `PATH@VERSION` per module version among the files no proxy has (listed as
-/// `PATH@VERSION (its files)` and `(its go.mod)`), without the module the recipe generates from
-/// the schema: no proxy needs to have that one.
-fn modules_to_report(
-    unavailable: &[String],
-    generated: Option<&crate::identity::GoModulePath>,
-) -> Vec<String> {
+/// `PATH@VERSION (its files)` and `(its go.mod)`).
+fn modules_to_report(unavailable: &[String]) -> Vec<String> {
     let mut modules: Vec<String> = unavailable
         .iter()
         .map(|file| file.split(" (").next().unwrap_or(file).to_string())
-        .filter(|module| {
-            generated.is_none_or(|generated| module.split('@').next() != Some(generated.as_str()))
-        })
         .collect();
     modules.dedup();
     modules
@@ -369,7 +366,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_generated_go_module_is_not_reported_as_missing_from_the_proxies() {
+    fn each_module_version_no_proxy_has_is_reported_once() {
         let unavailable = [
             "example.com/missing@v1.0.0 (its files)",
             "example.com/missing@v1.0.0 (its go.mod)",
@@ -378,16 +375,10 @@ mod tests {
             "goauthentik.io/api/v3/extra@v3.0.0 (its files)",
         ]
         .map(String::from);
-        let generated: crate::identity::GoModulePath = "goauthentik.io/api/v3".parse().unwrap();
+        // The generated module never reaches this list: it is dropped before the fetch (see
+        // `LockedGo::drop_module`'s test).
         assert_eq!(
-            modules_to_report(&unavailable, Some(&generated)),
-            [
-                "example.com/missing@v1.0.0",
-                "goauthentik.io/api/v3/extra@v3.0.0"
-            ]
-        );
-        assert_eq!(
-            modules_to_report(&unavailable, None),
+            modules_to_report(&unavailable),
             [
                 "example.com/missing@v1.0.0",
                 "goauthentik.io/api/v3@v3.2026020.17",
