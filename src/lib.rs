@@ -5,7 +5,7 @@
 //! - [`plan`] chooses, for one [`interpreter::Target`], the wheel or build of every distribution;
 //! - [`pipeline`] joins the stages in typed steps: a plan's fetch set and build set, akpkg's lock;
 //! - [`fetch`] brings every artifact, git source, Go module and npm tarball into the cache,
-//!   verified, over the run's one HTTP service;
+//!   verified, over the run's one HTTP service ([`http`], below fetch and the registry);
 //! - [`patch`] applies the recipe's patches to the source;
 //! - [`pep517`] builds wheels from sdists and source trees in isolated environments;
 //! - [`server`] builds the Go server, [`web`] the web UI;
@@ -15,7 +15,8 @@
 //! - [`layer`] writes a prefix as a reproducible layer and OCI image; [`registry`] pushes it
 //!   and serves the remote cache.
 //!
-//! Shared by the stages: [`cache`] (the cache's one layout and the only way to write into it),
+//! Shared by the stages: [`http`] (the one HTTP service, retry policy and bounded body),
+//! [`cache`] (the cache's one layout and the only way to write into it),
 //! [`contained`] (the one I/O edge for writes into a destination), [`path_io`] (the one path
 //! I/O error), [`identity`] (typed identities checked at the boundary), [`archive`] (safe tar
 //! reading, deterministic tar writing), [`tags`], [`pep508`], [`metadata`], [`digest`],
@@ -30,6 +31,7 @@ pub mod closure;
 pub mod contained;
 pub mod digest;
 pub mod fetch;
+pub mod http;
 pub mod identity;
 pub mod install;
 pub mod interpreter;

@@ -97,7 +97,7 @@ pub fn build(
         source_key: &source_key,
         cache: &options.build.cache,
         toolchain: &plan.toolchain,
-        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        remote_cache: options.fetch.remote_cache().as_ref(),
         api_client: plan.api_client.clone(),
         source_date_epoch: options.build.source_date_epoch,
     })?)
@@ -168,7 +168,7 @@ fn finished_or_pulled(
         source_key: &source_key(source_tree, applied),
         cache: &options.build.cache,
         toolchain: &plan.toolchain,
-        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        remote_cache: options.fetch.remote_cache().as_ref(),
         api_client: plan.api_client.clone(),
         source_date_epoch: options.build.source_date_epoch,
     })?)

@@ -36,7 +36,7 @@ pub(super) fn stage_source(
     if given.is_dir() {
         crate::archive::copy_tree(&given, &root, &[".git"])?;
     } else {
-        crate::archive::unpack_tar(&given, &root, &options.fetch.limits)?;
+        crate::archive::unpack_tar(&given, &root, &options.fetch.network.limits)?;
     }
     // A forge's archive wraps the tree in one directory (`authentik-version-2025.12.4/`).
     let wrapped = if given.is_dir() {

@@ -116,9 +116,9 @@ pub fn fetch(
             .map(|(jar, java)| web::Generator { jar, java }),
         cache: &options.build.cache,
         git_build_hash,
-        remote_cache: crate::registry::RemoteCache::open(fetch_options).as_ref(),
+        remote_cache: fetch_options.remote_cache().as_ref(),
         source_date_epoch: options.build.source_date_epoch,
-        limits: options.fetch.limits,
+        limits: options.fetch.network.limits,
     })?;
     if let Some(from_remote_cache) = available {
         return Ok(WebInputs {
@@ -165,9 +165,9 @@ pub fn build(
         generator,
         cache: &options.build.cache,
         git_build_hash,
-        remote_cache: crate::registry::RemoteCache::open(&options.fetch).as_ref(),
+        remote_cache: options.fetch.remote_cache().as_ref(),
         source_date_epoch: options.build.source_date_epoch,
-        limits: options.fetch.limits,
+        limits: options.fetch.network.limits,
     })?)
 }
 

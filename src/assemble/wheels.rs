@@ -180,7 +180,7 @@ pub fn install(
             compile: options.compile,
             absolute_shebangs: false,
             shared_file_rules: loaded.recipe.shared_files.clone(),
-            limits: options.fetch.limits,
+            limits: options.fetch.network.limits,
         },
     )?;
     // Paired by the wheel each distribution came from, never by position.

@@ -208,12 +208,9 @@ impl NetworkArgs {
             git_archives,
             git_trees,
             index_urls: self.index_url.clone(),
-            netrc: fetch::Netrc::from_environment(),
-            concurrency: self.concurrency.max(1),
+            network: self.http(),
             offline: self.offline,
             mirrors,
-            insecure_hosts: self.allow_insecure_host.clone(),
-            retries: self.retries,
             go_proxies: [self.go_proxy.clone(), go_proxies_from_environment()]
                 .into_iter()
                 .find(|proxies| !proxies.is_empty())
@@ -221,13 +218,24 @@ impl NetworkArgs {
             go_bundle,
             npm_bundle,
             remote_cache: self.remote_cache()?,
-            limits: super::limits(),
             ..FetchOptions::new(cache.resolve()?)
         })
     }
 }
 
 impl NetworkArgs {
+    /// How the run talks HTTP.
+    fn http(&self) -> crate::http::HttpOptions {
+        crate::http::HttpOptions {
+            concurrency: self.concurrency.max(1),
+            retries: self.retries,
+            insecure_hosts: self.allow_insecure_host.clone(),
+            limits: super::limits(),
+            netrc: crate::http::Netrc::from_environment(),
+            ..crate::http::HttpOptions::default()
+        }
+    }
+
     /// `--remote-cache` with its keys read.
     fn remote_cache(&self) -> Result<Option<crate::registry::RemoteCacheLocation>, CliError> {
         let Some(text) = &self.remote_cache else {

@@ -190,7 +190,10 @@ fn resolve_overrides(texts: &[String], cache: &CacheArgs) -> Result<Vec<lock::Ov
             if index.is_none() {
                 index = Some(crate::fetch::IndexClient::new(
                     &crate::fetch::FetchOptions {
-                        limits: super::limits(),
+                        network: crate::http::HttpOptions {
+                            limits: super::limits(),
+                            ..crate::http::HttpOptions::default()
+                        },
                         ..crate::fetch::FetchOptions::new(cache.resolve()?)
                     },
                 )?);

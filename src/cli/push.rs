@@ -38,13 +38,12 @@ pub struct PushArgs {
 
 pub fn run(args: PushArgs) -> Result<(), CliError> {
     let reference: Reference = args.reference.parse()?;
-    let options = crate::fetch::FetchOptions {
+    let options = crate::http::HttpOptions {
         insecure_hosts: args.allow_insecure_host.clone(),
         retries: args.retries,
-        netrc: crate::fetch::Netrc::from_environment(),
+        netrc: crate::http::Netrc::from_environment(),
         limits: super::limits(),
-        // Pushing reads no cache; the field is the fetch stage's.
-        ..crate::fetch::FetchOptions::new(crate::cache::Cache::new(std::env::temp_dir()))
+        ..crate::http::HttpOptions::default()
     };
     let report = registry::push_layout(&args.oci, &reference, &args.mount_from, &options)?;
     if args.json {

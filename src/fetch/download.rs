@@ -1,110 +1,15 @@
-//! One verified download, with retries.
-//!
-//! Transient failures are retried with exponential backoff: connection errors, timeouts, a body
-//! cut short, and the statuses 429 and 5xx (a `Retry-After` in seconds is honoured, capped).
-//! Anything else fails at once; a hash mismatch is never retried into acceptance.
-
-use std::time::{Duration, Instant};
+//! One verified download, under the HTTP edge's one retry policy: a broken connection, a body
+//! cut short or stalled, and 408, 429 and 5xx are tried again; anything else fails at once,
+//! and a hash mismatch is never retried into acceptance.
 
 use super::{
     ArtifactCache, ArtifactRequest, DownloadProgress, FetchError, FetchOptions, StoreFailure,
     mirrored, redacted,
 };
+use crate::http::{Bounded, Bounds, Exceeded, Retryable, transient_status, without_url};
 
-/// The longest wait between attempts, whatever the backoff or `Retry-After` says.
-const MAX_DELAY: Duration = Duration::from_secs(30);
-
-/// Redirects followed at the most.
-const MAX_REDIRECTS: usize = 10;
-
-/// The HTTP client of the run's [`super::HttpService`]. Every redirect hop is checked
-/// against the plain-HTTP rule, not only the first URL.
-pub(super) fn client(options: &FetchOptions) -> Result<reqwest::blocking::Client, FetchError> {
-    let insecure_hosts = options.insecure_hosts.clone();
-    let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() >= MAX_REDIRECTS {
-            return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-        }
-        match plain_http_host(attempt.url(), &insecure_hosts) {
-            Some(host) => attempt.error(format!(
-                "a redirect to plain HTTP on {host}, which is neither loopback nor an --allow-insecure-host"
-            )),
-            None => attempt.follow(),
-        }
-    });
-    reqwest::blocking::Client::builder()
-        .user_agent(concat!("akpkg/", env!("CARGO_PKG_VERSION")))
-        .redirect(policy)
-        .connect_timeout(options.limits.stall_timeout)
-        // The blocking client's timeout bounds each read and write, not the whole body; the
-        // body's rate and total time are bounded by `Bounded`.
-        .timeout(options.limits.stall_timeout)
-        .build()
-        .map_err(|error| FetchError::Setup(error.to_string()))
-}
-
-/// Whether `response`'s status is worth another try under the one retry policy (408, 429 and
-/// 5xx), and after how long the server asked for (`Retry-After` in seconds).
-pub fn transient_status(response: &reqwest::blocking::Response) -> Option<Option<Duration>> {
-    let status = response.status();
-    if !(matches!(status.as_u16(), 408 | 429) || status.is_server_error()) {
-        return None;
-    }
-    Some(
-        response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs),
-    )
-}
-
-/// One attempt's failure, for [`with_retries`].
-pub enum Retryable<E> {
-    /// Worth another try, after at least this long (from `Retry-After`), with this message.
-    Transient(Option<Duration>, String),
-    Fatal(E),
-}
-
-/// The one retry policy for callers that speak another protocol over the run's client (the OCI
-/// registry): `attempt` runs again after a transient failure, with the same backoff, retry
-/// count and deadline as downloads; `gave_up(attempts, last message)` is the error after that.
-pub fn with_retries<T, E>(
-    options: &FetchOptions,
-    mut attempt: impl FnMut() -> Result<T, Retryable<E>>,
-    gave_up: impl FnOnce(u32, String) -> E,
-) -> Result<T, E> {
-    let mut delay = options.retry_delay;
-    let deadline = Instant::now() + options.limits.download_deadline;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let (retry_after, message) = match attempt() {
-            Ok(value) => return Ok(value),
-            Err(Retryable::Fatal(error)) => return Err(error),
-            Err(Retryable::Transient(retry_after, message)) => (retry_after, message),
-        };
-        let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
-        if attempts > options.retries || Instant::now() + wait >= deadline {
-            return Err(gave_up(attempts, message));
-        }
-        tracing::warn!(
-            attempts,
-            "{message}; retrying in {:.1}s",
-            wait.as_secs_f64()
-        );
-        std::thread::sleep(wait);
-        delay = (delay * 2).min(MAX_DELAY);
-    }
-}
-
-/// What went wrong with one attempt.
-enum Attempt {
-    /// Worth another try, after at least this long (from `Retry-After`), with this message.
-    Transient(Option<Duration>, String),
-    Fatal(FetchError),
-}
+/// One attempt's failure.
+type Attempt = Retryable<FetchError>;
 
 pub fn download(
     client: &reqwest::blocking::Client,
@@ -125,34 +30,23 @@ pub fn download(
             mirrored(original, &options.mirrors)
         }
     };
-    check_scheme(&Subject::of(request), &url, &options.insecure_hosts)?;
-
-    let mut delay = options.retry_delay;
-    let mut attempt = 0;
-    let deadline = Instant::now() + options.limits.download_deadline;
-    loop {
-        attempt += 1;
-        let bounds = Bounds::new(request.size, &options.limits, deadline);
-        match attempt_once(client, request, &url, cache, options, &bounds, progress) {
-            Ok(()) => return Ok(()),
-            Err(Attempt::Fatal(error)) => return Err(error),
-            Err(Attempt::Transient(retry_after, message)) => {
-                let wait = retry_after.unwrap_or(delay).min(MAX_DELAY);
-                if attempt > options.retries || Instant::now() + wait >= deadline {
-                    return Err(FetchError::GaveUp {
-                        name: request.name.clone(),
-                        version: request.version.clone(),
-                        url: redacted(&url),
-                        attempts: attempt,
-                        message,
-                    });
-                }
-                tracing::warn!(url = %redacted(&url), attempt, "{message}; retrying in {:.1}s", wait.as_secs_f64());
-                std::thread::sleep(wait);
-                delay = (delay * 2).min(MAX_DELAY);
-            }
-        }
-    }
+    let subject = Subject::of(request);
+    check_scheme(&subject, &url, &options.network.insecure_hosts)?;
+    let deadline = options.network.deadline();
+    let bounds = Bounds::new(
+        request
+            .size
+            .unwrap_or(options.network.limits.download_bytes),
+        &options.network.limits,
+        deadline,
+    );
+    crate::http::with_retries(
+        &options.network,
+        &url,
+        deadline,
+        || attempt_once(client, request, &url, cache, options, &bounds, progress),
+        |attempts, message| subject.gave_up(&url, attempts, message),
+    )
 }
 
 /// Download `url` to `destination` without a pin, for sources checked afterwards by other
@@ -169,8 +63,8 @@ pub fn download_unpinned(
             list: format!("  the source archive {}", redacted(url)),
         });
     }
-    let client = client(options)?;
-    download_checked_later(&client, ("source", ""), url, destination, options)
+    let client = options.http()?.client();
+    download_checked_later(client, ("source", ""), url, destination, options)
 }
 
 /// Download `url` to `destination` with `client`, for a file checked by the caller (a release
@@ -186,41 +80,34 @@ pub fn download_checked_later(
     let subject = Subject {
         name: subject.0,
         version: subject.1,
+        size_from_lock: false,
     };
     let url = mirrored(url, &options.mirrors);
-    check_scheme(&subject, &url, &options.insecure_hosts)?;
+    check_scheme(&subject, &url, &options.network.insecure_hosts)?;
     let directory = destination.parent().unwrap_or(std::path::Path::new("."));
-    let mut delay = options.retry_delay;
-    let mut attempt = 0;
-    let deadline = Instant::now() + options.limits.download_deadline;
-    loop {
-        let bounds = Bounds::new(None, &options.limits, deadline);
-        attempt += 1;
-        let (retry_after, failure) = match attempt_unpinned(
-            client,
-            &subject,
-            &url,
-            directory,
-            destination,
-            &bounds,
-            options,
-        ) {
-            Ok(()) => return Ok(()),
-            Err(Attempt::Fatal(error)) => return Err(error),
-            Err(Attempt::Transient(retry_after, message)) => (retry_after, message),
-        };
-        if attempt > options.retries {
-            return Err(FetchError::GaveUp {
-                name: subject.name.to_string(),
-                version: subject.version.to_string(),
-                url: redacted(&url),
-                attempts: attempt,
-                message: failure,
-            });
-        }
-        std::thread::sleep(retry_after.unwrap_or(delay).min(MAX_DELAY));
-        delay = (delay * 2).min(MAX_DELAY);
-    }
+    let deadline = options.network.deadline();
+    let bounds = Bounds::new(
+        options.network.limits.download_bytes,
+        &options.network.limits,
+        deadline,
+    );
+    crate::http::with_retries(
+        &options.network,
+        &url,
+        deadline,
+        || {
+            attempt_unpinned(
+                client,
+                &subject,
+                &url,
+                directory,
+                destination,
+                &bounds,
+                options,
+            )
+        },
+        |attempts, message| subject.gave_up(&url, attempts, message),
+    )
 }
 
 fn attempt_unpinned(
@@ -242,13 +129,13 @@ fn attempt_unpinned(
             }))
         }
     };
-    let mut response = super::netrc::authorize(client.get(url), url, &options.netrc)
+    let mut response = crate::http::authorize(client.get(url), url, &options.network.netrc)
         .send()
         .map_err(|error| Attempt::Transient(None, without_url(&error)))?;
     check_status(&response, subject, url)?;
     let mut temporary = tempfile::NamedTempFile::new_in(directory)
         .map_err(io("cannot create a temporary file beside"))?;
-    let mut body = Bounded::new(&mut response, bounds, &super::NoDownloadProgress);
+    let mut body = Bounded::new(&mut response, bounds, &|_| {});
     let copied = std::io::copy(&mut body, &mut temporary);
     match body.exceeded {
         Some(Exceeded::Size) => {
@@ -259,7 +146,7 @@ fn attempt_unpinned(
                 name: subject.name.to_string(),
                 version: subject.version.to_string(),
                 url: redacted(url),
-                seconds: options.limits.download_deadline.as_secs(),
+                seconds: options.network.limits.download_deadline.as_secs(),
                 received: body.count,
             }));
         }
@@ -281,7 +168,7 @@ fn attempt_unpinned(
 fn from_indexes(request: &ArtifactRequest, options: &FetchOptions) -> Option<String> {
     let http = options.http().ok()?;
     options.index_urls.iter().find_map(|index| {
-        match http.project_files(index, &request.name, options) {
+        match super::index::project_files(http, index, &request.name, options) {
             Ok(files) => files
                 .into_iter()
                 .find(|file| match &file.sha256 {
@@ -306,30 +193,9 @@ fn check_scheme(subject: &Subject, url: &str, insecure_hosts: &[String]) -> Resu
         host,
     };
     let parsed = reqwest::Url::parse(url).map_err(|_| insecure("(not a URL)".to_string()))?;
-    match plain_http_host(&parsed, insecure_hosts) {
+    match crate::http::plain_http_host(&parsed, insecure_hosts) {
         Some(host) => Err(insecure(host)),
         None => Ok(()),
-    }
-}
-
-/// The host of a plain-HTTP URL that is neither loopback nor trusted by name; `None` when the
-/// URL may be fetched. The authority comes from the `url` crate, as the request's does, so
-/// `http://H:P\@127.0.0.1/` is seen as host H, exactly where it would go.
-pub(crate) fn plain_http_host(url: &reqwest::Url, insecure_hosts: &[String]) -> Option<String> {
-    if url.scheme() != "http" {
-        return None;
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-    if loopback || insecure_hosts.iter().any(|allowed| allowed == host) {
-        None
-    } else {
-        Some(host.to_string())
     }
 }
 
@@ -342,7 +208,7 @@ fn attempt_once(
     bounds: &Bounds,
     progress: &dyn DownloadProgress,
 ) -> Result<(), Attempt> {
-    let response = super::netrc::authorize(client.get(url), url, &options.netrc)
+    let response = crate::http::authorize(client.get(url), url, &options.network.netrc)
         .send()
         .map_err(|error| {
             // A refused redirect is the server's answer, not a passing fault.
@@ -370,7 +236,8 @@ fn attempt_once(
             announced,
         )));
     }
-    let mut body = Bounded::new(response, bounds, progress);
+    let count_bytes = |count| progress.bytes(count);
+    let mut body = Bounded::new(response, bounds, &count_bytes);
     let stored = cache.store_verified(&mut body, &request.sha256);
     if stored.is_err() {
         // This attempt's bytes no longer count towards the total.
@@ -390,7 +257,7 @@ fn attempt_once(
                 name: request.name.clone(),
                 version: request.version.clone(),
                 url: redacted(url),
-                seconds: options.limits.download_deadline.as_secs(),
+                seconds: options.network.limits.download_deadline.as_secs(),
                 received: body.count,
             }));
         }
@@ -416,29 +283,6 @@ fn attempt_once(
             expected: request.sha256.to_string(),
             actual,
         })),
-    }
-}
-
-/// What a download may take: bytes, and time.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Bounds {
-    /// The lock's size when it gives one, else the cap for unknown sizes.
-    pub max_bytes: u64,
-    /// Whether `max_bytes` is the lock's own size.
-    pub from_lock: bool,
-    pub deadline: Instant,
-    pub stall_timeout: Duration,
-}
-
-impl Bounds {
-    /// For a download of `size` bytes (when the lock gives it).
-    fn new(size: Option<u64>, limits: &crate::limits::Limits, deadline: Instant) -> Bounds {
-        Bounds {
-            max_bytes: size.unwrap_or(limits.download_bytes),
-            from_lock: size.is_some(),
-            deadline,
-            stall_timeout: limits.stall_timeout,
-        }
     }
 }
 
@@ -472,6 +316,8 @@ fn check_status(
 struct Subject<'a> {
     name: &'a str,
     version: &'a str,
+    /// Whether the size bound is the lock's own (else the cap for unknown sizes).
+    size_from_lock: bool,
 }
 
 impl Subject<'_> {
@@ -479,6 +325,17 @@ impl Subject<'_> {
         Subject {
             name: &request.name,
             version: &request.version,
+            size_from_lock: request.size.is_some(),
+        }
+    }
+
+    fn gave_up(&self, url: &str, attempts: u32, message: String) -> FetchError {
+        FetchError::GaveUp {
+            name: self.name.to_string(),
+            version: self.version.to_string(),
+            url: redacted(url),
+            attempts,
+            message,
         }
     }
 }
@@ -490,133 +347,10 @@ fn too_large(subject: &Subject, url: &str, bounds: &Bounds, received: u64) -> Fe
         url: redacted(url),
         received,
         limit: bounds.max_bytes,
-        why: if bounds.from_lock {
+        why: if subject.size_from_lock {
             "the size the lock gives".to_string()
         } else {
             "the cap for downloads of unknown size (raise it with --max-download-size)".to_string()
         },
-    }
-}
-
-/// Which bound a body hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Exceeded {
-    Size,
-    Deadline,
-    Stall,
-}
-
-/// A body bounded in size, total time and rate, that reports each chunk it reads. A read that
-/// crosses a bound fails, and `exceeded` says which.
-pub(super) struct Bounded<'a, R> {
-    inner: R,
-    bounds: Bounds,
-    progress: &'a dyn DownloadProgress,
-    pub count: u64,
-    pub exceeded: Option<Exceeded>,
-    window_start: Instant,
-    window_bytes: u64,
-}
-
-impl<'a, R> Bounded<'a, R> {
-    pub fn new(inner: R, bounds: &Bounds, progress: &'a dyn DownloadProgress) -> Bounded<'a, R> {
-        Bounded {
-            inner,
-            bounds: *bounds,
-            progress,
-            count: 0,
-            exceeded: None,
-            window_start: Instant::now(),
-            window_bytes: 0,
-        }
-    }
-
-    fn fail(&mut self, exceeded: Exceeded, message: String) -> std::io::Error {
-        self.exceeded = Some(exceeded);
-        std::io::Error::new(std::io::ErrorKind::TimedOut, message)
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for Bounded<'_, R> {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        // One byte past the bound is enough to know it was crossed.
-        let allowed = self
-            .bounds
-            .max_bytes
-            .saturating_sub(self.count)
-            .saturating_add(1);
-        let length = buffer
-            .len()
-            .min(usize::try_from(allowed).unwrap_or(usize::MAX));
-        let read = self.inner.read(&mut buffer[..length])?;
-        self.count += read as u64;
-        self.progress.bytes(read as i64);
-        if self.count > self.bounds.max_bytes {
-            return Err(self.fail(
-                Exceeded::Size,
-                format!("more than {} bytes", self.bounds.max_bytes),
-            ));
-        }
-        let now = Instant::now();
-        if now >= self.bounds.deadline {
-            return Err(self.fail(
-                Exceeded::Deadline,
-                "the download deadline passed".to_string(),
-            ));
-        }
-        self.window_bytes += read as u64;
-        if now.duration_since(self.window_start) >= self.bounds.stall_timeout {
-            if self.window_bytes < crate::limits::STALL_BYTES {
-                let message = format!(
-                    "stalled: {} bytes in the last {} s (the --stall-timeout)",
-                    self.window_bytes,
-                    self.bounds.stall_timeout.as_secs()
-                );
-                return Err(self.fail(Exceeded::Stall, message));
-            }
-            self.window_start = now;
-            self.window_bytes = 0;
-        }
-        Ok(read)
-    }
-}
-
-/// A body from a peer that is not a locked download (a registry, the remote cache): at most
-/// `max_bytes`, within the download deadline and the stall rule (bytes per interval, not per
-/// read), so an endless or dripping body fails in bounded time and memory.
-pub fn bounded_reader<R: std::io::Read>(
-    inner: R,
-    max_bytes: u64,
-    limits: &crate::limits::Limits,
-) -> impl std::io::Read + use<R> {
-    let bounds = Bounds {
-        max_bytes,
-        from_lock: false,
-        deadline: Instant::now() + limits.download_deadline,
-        stall_timeout: limits.stall_timeout,
-    };
-    Bounded::new(inner, &bounds, &super::NoDownloadProgress)
-}
-
-/// reqwest's errors end with the URL, which may hold credentials; keep what and why.
-pub fn without_url(error: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut message = String::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if message.is_empty() {
-        if error.is_timeout() {
-            "timed out".to_string()
-        } else {
-            "connection failed".to_string()
-        }
-    } else {
-        message
     }
 }

@@ -94,25 +94,44 @@ pub fn page_url(index_url: &str, project: &str) -> String {
     format!("{}/{normalized}/", index_url.trim_end_matches('/'))
 }
 
+/// The files of `project` on the index at `index_url`, read once per run (by the run's one
+/// service) and retried under the one retry policy.
+pub fn project_files(
+    http: &crate::http::HttpService,
+    index_url: &str,
+    project: &str,
+    options: &super::FetchOptions,
+) -> Result<Vec<IndexFile>, String> {
+    let page = page_url(index_url, project);
+    http.once_per_run(&page, || {
+        crate::http::with_retries(
+            &options.network,
+            &page,
+            options.network.deadline(),
+            || read_page(http.client(), &page, &options.network),
+            |attempts, message| format!("{message} (gave up after {attempts} attempts)"),
+        )
+    })
+}
+
 /// One attempt at reading the index page `page`: a broken connection and 408, 429 and 5xx are
-/// worth another try (see [`super::with_retries`]); anything else is final.
-pub fn read_page(
+/// worth another try (see [`crate::http::with_retries`]); anything else is final.
+fn read_page(
     client: &reqwest::blocking::Client,
     page: &str,
-    netrc: &super::Netrc,
-    options: &super::FetchOptions,
-) -> Result<Vec<IndexFile>, super::Retryable<String>> {
-    use super::Retryable::{Fatal, Transient};
-    let cap = options.limits.index_page_bytes;
+    network: &crate::http::HttpOptions,
+) -> Result<Vec<IndexFile>, crate::http::Retryable<String>> {
+    use crate::http::Retryable::{Fatal, Transient};
+    let cap = network.limits.index_page_bytes;
     let page_url =
         Url::parse(page).map_err(|error| Fatal(format!("invalid index URL {page}: {error}")))?;
-    let response = super::netrc::authorize(client.get(page_url.clone()), page, netrc)
+    let response = crate::http::authorize(client.get(page_url.clone()), page, &network.netrc)
         .header(reqwest::header::ACCEPT, ACCEPT)
         .send()
         .map_err(|error| Transient(None, format!("cannot read the index page: {error}")))?;
     if !response.status().is_success() {
         let message = format!("the index page answered {}", response.status());
-        return Err(match super::transient_status(&response) {
+        return Err(match crate::http::transient_status(&response) {
             Some(retry_after) => Transient(retry_after, message),
             None => Fatal(message),
         });
@@ -258,7 +277,7 @@ impl IndexClient {
 
     /// The bounds of the run whose options made this client.
     pub fn limits(&self) -> &crate::limits::Limits {
-        &self.options.limits
+        &self.options.network.limits
     }
 
     /// The files of `project` on the first index that lists it.
@@ -271,7 +290,7 @@ impl IndexClient {
         let http = self.options.http()?;
         let mut failures = Vec::new();
         for index in &self.indexes {
-            match http.project_files(index, project, &self.options) {
+            match project_files(http, index, project, &self.options) {
                 Ok(files) => return Ok(files),
                 Err(message) => failures.push(format!("{}: {message}", redacted(index))),
             }

@@ -12,9 +12,7 @@ mod download;
 mod error;
 mod git;
 mod go_modules;
-mod http;
 mod index;
-mod netrc;
 mod npm_cache;
 
 use std::io::{Read, Write};
@@ -29,10 +27,7 @@ use crate::redact::redacted;
 use sha2::Digest;
 
 pub use bundle::{BUNDLE_MANIFEST, BundleGitSources, read_bundle, write_bundle};
-pub(crate) use download::plain_http_host;
-pub use download::{
-    Retryable, bounded_reader, download_unpinned, transient_status, with_retries, without_url,
-};
+pub use download::download_unpinned;
 pub use error::FetchError;
 pub use git::{
     GitCheckout, blob_id, fetch_commit, file_ids, import_archive, top_level_ids, tree_id,
@@ -42,9 +37,7 @@ pub use go_modules::{
     BUNDLE_GO_PROXY, DEFAULT_GO_PROXY, GoModuleTree, Unavailable, fetch_go_modules, go_mod_hash,
     write_bundle_tree, zip_hash,
 };
-pub use http::{HttpService, SharedHttp};
 pub use index::{DEFAULT_INDEX, IndexClient, IndexFile};
-pub use netrc::Netrc;
 pub use npm_cache::{BUNDLE_NPM, NpmCache, NpmTarballs, fetch_npm_tarballs, write_bundle_npm};
 
 /// One file to fetch.
@@ -89,21 +82,11 @@ pub struct Mirror {
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
     pub cache: crate::cache::Cache,
-    /// Downloads at once.
-    pub concurrency: usize,
-    /// Attempts after the first, for transient failures.
-    pub retries: u32,
-    /// The first retry's delay; each further retry doubles it (capped at 30 s).
-    pub retry_delay: Duration,
+    /// How it talks HTTP: the run's one service, retries, trusted hosts, bounds, credentials.
+    pub network: crate::http::HttpOptions,
     /// Fail, listing every missing artifact, instead of downloading.
     pub offline: bool,
     pub mirrors: Vec<Mirror>,
-    /// Hosts that may be fetched over plain HTTP (loopback always may).
-    pub insecure_hosts: Vec<String>,
-    /// Bounds on download sizes and times, and on index pages.
-    pub limits: crate::limits::Limits,
-    /// Credentials for hosts whose URLs carry none.
-    pub netrc: Netrc,
     /// Simple indexes (PEP 691 or PEP 503) asked for each file before the lock's URL.
     pub index_urls: Vec<String>,
     /// Directories searched by file name before the network (`--find-links`, and a bundle's
@@ -122,31 +105,39 @@ pub struct FetchOptions {
     pub npm_bundle: Option<PathBuf>,
     /// The shared remote cache (`--remote-cache`), asked before downloading or building.
     pub remote_cache: Option<crate::registry::RemoteCacheLocation>,
-    /// The run's one HTTP service, built on first use from these options ([`HttpService`]).
-    pub http: SharedHttp,
 }
 
 impl FetchOptions {
+    /// The run's HTTP service ([`crate::http::HttpService`]), built on first use.
+    pub fn http(&self) -> Result<&crate::http::HttpService, FetchError> {
+        self.network
+            .service()
+            .map_err(|error| FetchError::Setup(error.0))
+    }
+
+    /// The remote cache these options name, unless none is named, `--offline` is given, or it
+    /// was found unusable earlier in this run.
+    pub fn remote_cache(&self) -> Option<crate::registry::RemoteCache> {
+        if self.offline {
+            return None;
+        }
+        crate::registry::RemoteCache::open(self.remote_cache.as_ref()?, &self.network)
+    }
+
     pub fn new(cache: crate::cache::Cache) -> FetchOptions {
         FetchOptions {
             cache,
-            concurrency: 8,
-            retries: 4,
-            retry_delay: Duration::from_millis(500),
+            network: crate::http::HttpOptions::default(),
             offline: false,
             mirrors: Vec::new(),
-            insecure_hosts: Vec::new(),
-            limits: crate::limits::Limits::default(),
             local_sources: Vec::new(),
             index_urls: Vec::new(),
-            netrc: Netrc::default(),
             git_archives: Vec::new(),
             git_trees: std::collections::BTreeMap::new(),
             go_proxies: vec![go_modules::DEFAULT_GO_PROXY.to_string()],
             go_bundle: None,
             npm_bundle: None,
             remote_cache: None,
-            http: SharedHttp::default(),
         }
     }
 }
@@ -441,7 +432,7 @@ pub fn fetch_all(
     progress: &dyn DownloadProgress,
 ) -> Result<Vec<FetchedArtifact>, FetchError> {
     let cache = ArtifactCache::new(&options.cache);
-    cache.remove_abandoned(&options.limits);
+    cache.remove_abandoned(&options.network.limits);
     let missing: Vec<&ArtifactRequest> = requests
         .iter()
         .filter(|request| !cache.path(&request.sha256).is_file())
@@ -465,7 +456,7 @@ pub fn fetch_all(
             .map_err(FetchError::io("cannot create", cache.directory()))?;
         let http = options.http()?;
         let client = http.client();
-        let remote = crate::registry::RemoteCache::open(options);
+        let remote = options.remote_cache();
         progress.start(
             missing.len(),
             missing.iter().filter_map(|request| request.size).sum(),
@@ -522,7 +513,9 @@ fn from_remote_cache(
 ) -> bool {
     // No more than the lock's size (or the download cap) is read, within the deadline and the
     // stall rule: a lying registry's extra bytes fail the read instead of filling the disk.
-    let limit = request.size.unwrap_or(options.limits.download_bytes);
+    let limit = request
+        .size
+        .unwrap_or(options.network.limits.download_bytes);
     let Some(mut stream) = remote.artifact(&request.sha256, limit) else {
         return false;
     };
@@ -620,7 +613,7 @@ pub fn fetch_git_sources(
                     &request.commit,
                     pinned,
                     &options.cache,
-                    &options.limits,
+                    &options.network.limits,
                 )?
             } else {
                 let url = mirrored(&request.repository, &options.mirrors);

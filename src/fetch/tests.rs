@@ -192,8 +192,11 @@ fn request(name: &str, content: &[u8], url: String) -> ArtifactRequest {
 
 fn options(cache: &Path) -> FetchOptions {
     FetchOptions {
-        retry_delay: Duration::from_millis(10),
-        retries: 3,
+        network: crate::http::HttpOptions {
+            retry_delay: Duration::from_millis(10),
+            retries: 3,
+            ..crate::http::HttpOptions::default()
+        },
         ..FetchOptions::new(crate::cache::Cache::new(cache))
     }
 }
@@ -355,16 +358,11 @@ fn netrc_credentials_are_sent_to_their_host() {
         vec![Reply::Body(b"private".to_vec())],
     )]);
     let cache = tempfile::tempdir().unwrap();
-    let netrc = Netrc::parse("machine 127.0.0.1 login builder password s3cret\n");
+    let mut options = options(cache.path());
+    options.network.netrc =
+        crate::http::Netrc::parse("machine 127.0.0.1 login builder password s3cret\n");
     let requests = [request("private", b"private", server.url("/private.whl"))];
-    fetch_silently(
-        &requests,
-        &FetchOptions {
-            netrc,
-            ..options(cache.path())
-        },
-    )
-    .unwrap();
+    fetch_silently(&requests, &options).unwrap();
     // Basic base64("builder:s3cret")
     assert_eq!(
         server.authorizations.lock().unwrap()["/private.whl"].as_deref(),
@@ -522,7 +520,7 @@ fn an_endless_body_of_unknown_size_stops_at_the_cap() {
     let server = Server::start(vec![("/x.whl", vec![Reply::Endless])]);
     let cache = tempfile::tempdir().unwrap();
     let mut options = options(cache.path());
-    options.limits.download_bytes = 1024 * 1024;
+    options.network.limits.download_bytes = 1024 * 1024;
     let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
     size_unknown.size = None;
     let error = fetch_silently(&[size_unknown], &options)
@@ -545,8 +543,8 @@ fn a_trickling_server_is_given_up_on() {
     )]);
     let cache = tempfile::tempdir().unwrap();
     let mut options = options(cache.path());
-    options.retries = 1;
-    options.limits.stall_timeout = Duration::from_secs(1);
+    options.network.retries = 1;
+    options.network.limits.stall_timeout = Duration::from_secs(1);
     let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
     size_unknown.size = None;
     let started = std::time::Instant::now();
@@ -576,8 +574,8 @@ fn the_deadline_bounds_a_download_and_its_retries() {
     )]);
     let cache = tempfile::tempdir().unwrap();
     let mut options = options(cache.path());
-    options.retries = 10;
-    options.limits.download_deadline = Duration::from_secs(1);
+    options.network.retries = 10;
+    options.network.limits.download_deadline = Duration::from_secs(1);
     let mut size_unknown = request("x", b"whatever", server.url("/x.whl"));
     size_unknown.size = None;
     let error = fetch_silently(&[size_unknown], &options)
@@ -611,34 +609,19 @@ fn every_redirect_hop_is_checked_against_the_plain_http_rule() {
 }
 
 #[test]
-fn the_authority_is_the_one_the_request_would_use() {
-    let loopback_looking =
-        reqwest::Url::parse("http://files.example.invalid:80\\@127.0.0.1/x").unwrap();
-    assert_eq!(
-        download::plain_http_host(&loopback_looking, &[]),
-        Some("files.example.invalid".to_string())
-    );
-    let loopback = reqwest::Url::parse("http://user:pass@127.0.0.1:8080/x").unwrap();
-    assert_eq!(download::plain_http_host(&loopback, &[]), None);
-    let trusted = reqwest::Url::parse("http://mirror.lan/x").unwrap();
-    assert_eq!(
-        download::plain_http_host(&trusted, &["mirror.lan".to_string()]),
-        None
-    );
-}
-
-#[test]
 fn index_pages_are_read_up_to_their_cap() {
     let page = format!("<html>{}</html>", "<a href='x'>x</a>".repeat(200_000));
     let server = Server::start(vec![("/simple/big/", vec![Reply::Body(page.into_bytes())])]);
     let cache = tempfile::tempdir().unwrap();
     let mut options = options(cache.path());
-    options.limits.index_page_bytes = 1024 * 1024;
-    let error = options
-        .http()
-        .unwrap()
-        .project_files(&server.url("/simple"), "big", &options)
-        .unwrap_err();
+    options.network.limits.index_page_bytes = 1024 * 1024;
+    let error = index::project_files(
+        options.http().unwrap(),
+        &server.url("/simple"),
+        "big",
+        &options,
+    )
+    .unwrap_err();
     assert!(error.contains("larger than 1048576 bytes"), "{error}");
     assert!(error.contains("--max-index-page-size"), "{error}");
     // Too large is final: not worth another try.
@@ -663,29 +646,30 @@ fn index_pages_are_retried_when_transient_and_read_once_per_run() {
     let options = options(cache.path());
     // Clones share the one service and its page cache.
     let clone = options.clone();
-    let files = options
-        .http()
-        .unwrap()
-        .project_files(&server.url("/simple"), "X", &options)
-        .unwrap();
+    let files = index::project_files(
+        options.http().unwrap(),
+        &server.url("/simple"),
+        "X",
+        &options,
+    )
+    .unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].filename, "x-1.0-py3-none-any.whl");
-    let again = clone
-        .http()
-        .unwrap()
-        .project_files(&server.url("/simple"), "x", &clone)
-        .unwrap();
+    let again =
+        index::project_files(clone.http().unwrap(), &server.url("/simple"), "x", &clone).unwrap();
     assert_eq!(again, files);
     assert_eq!(
         server.hits("/simple/x/"),
         3,
         "two retries, then one read for the run"
     );
-    let error = options
-        .http()
-        .unwrap()
-        .project_files(&server.url("/simple"), "gone", &options)
-        .unwrap_err();
+    let error = index::project_files(
+        options.http().unwrap(),
+        &server.url("/simple"),
+        "gone",
+        &options,
+    )
+    .unwrap_err();
     assert!(error.contains("404"), "{error}");
     assert_eq!(server.hits("/simple/gone/"), 1, "a 404 is final");
 }
@@ -693,10 +677,8 @@ fn index_pages_are_retried_when_transient_and_read_once_per_run() {
 #[test]
 fn the_download_limit_holds_for_the_whole_process() {
     let cache = tempfile::tempdir().unwrap();
-    let options = FetchOptions {
-        concurrency: 2,
-        ..options(cache.path())
-    };
+    let mut options = options(cache.path());
+    options.network.concurrency = 2;
     let http = options.http().unwrap();
     let running = std::sync::atomic::AtomicUsize::new(0);
     let most = std::sync::atomic::AtomicUsize::new(0);

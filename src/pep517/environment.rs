@@ -97,7 +97,7 @@ pub fn ensure(
             compile: false,
             absolute_shebangs: false,
             shared_file_rules: Default::default(),
-            limits: options.fetch.limits,
+            limits: options.fetch.network.limits,
         },
     )?;
     let staged_complete = staged.join(".akpkg-complete");

@@ -480,7 +480,7 @@ pub fn build_wheel(
         from_remote_cache: false,
         seconds: 0.0,
     })?;
-    if let Some(remote) = crate::registry::RemoteCache::open(&options.fetch) {
+    if let Some(remote) = options.fetch.remote_cache() {
         let directory = options.cache.bucket(crate::cache::Bucket::Built).join(&key);
         remote.push_built_wheel(&key, &directory.join(BUILD_RECORD), &built.path);
     }
@@ -631,7 +631,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
     if let Some(built) = cached(key, options) {
         return Some(built);
     }
-    let remote = crate::registry::RemoteCache::open(&options.fetch)?;
+    let remote = options.fetch.remote_cache()?;
     let parent = options.cache.bucket(crate::cache::Bucket::Built);
     let (staging, files) = remote.pull_into(
         &parent,
@@ -668,7 +668,7 @@ fn cached_or_remote(key: &str, options: &BuildOptions) -> Option<BuiltWheel> {
         &actual,
         &options.cache,
         true,
-        &options.fetch.limits,
+        &options.fetch.network.limits,
     ) {
         remote.refused(
             &entry,

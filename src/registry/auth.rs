@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use docker_credential::DockerCredential;
 
 use super::RegistryError;
-use crate::fetch::Netrc;
+use crate::http::Netrc;
 
 /// What the user gave for a registry.
 #[derive(Clone)]
@@ -212,7 +212,7 @@ impl Authenticator {
         };
         let response = request
             .send()
-            .map_err(|error| failed(crate::fetch::without_url(&error)))?;
+            .map_err(|error| failed(crate::http::without_url(&error)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failed(format!("answered {status}")));
@@ -226,7 +226,7 @@ impl Authenticator {
         // its answer costs bounded time and memory.
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(
-            &mut crate::fetch::bounded_reader(response, 1 << 20, &self.limits),
+            &mut crate::http::bounded_reader(response, 1 << 20, &self.limits),
             &mut bytes,
         )
         .map_err(|error| failed(error.to_string()))?;

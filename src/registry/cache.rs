@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use super::signing::{self, PublicKey, SecretKey, SignedLayer};
 use super::{Content, Registry, RegistryError, Target};
-use crate::fetch::FetchOptions;
+use crate::http::HttpOptions;
 use crate::identity::Sha256;
 
 /// `artifactType` of a verified artifact.
@@ -153,20 +153,20 @@ impl RemoteCache {
         self.registry.limits()
     }
 
-    /// The remote cache `options` names, unless none is named, `--offline` is given, or it was
-    /// found unusable earlier in this run.
-    pub fn open(options: &FetchOptions) -> Option<RemoteCache> {
-        let location = options.remote_cache.clone()?;
-        if options.offline || is_unusable(&location) {
+    /// A client for the remote cache at `location`, unless it was found unusable earlier in
+    /// this run.
+    pub fn open(location: &RemoteCacheLocation, network: &HttpOptions) -> Option<RemoteCache> {
+        if is_unusable(location) {
             return None;
         }
+        let location = location.clone();
         // No retries: the remote cache only saves time, so a failure is not worth waiting on.
         // The stall timeout is short, but not so short that a registry writing to a busy disk
         // (a loaded CI machine) is given up on in the middle of a push.
-        let mut bounded = options.clone();
+        let mut bounded = network.clone();
         bounded.retries = 0;
-        bounded.limits.stall_timeout = options.limits.stall_timeout.min(Duration::from_secs(20));
-        bounded.limits.download_deadline = options
+        bounded.limits.stall_timeout = network.limits.stall_timeout.min(Duration::from_secs(20));
+        bounded.limits.download_deadline = network
             .limits
             .download_deadline
             .min(Duration::from_secs(600));

@@ -32,7 +32,7 @@ pub use push::{PushReport, push_layout};
 pub use reference::{Reference, Target};
 pub use signing::{PublicKey, SecretKey, read_public_keys, read_secret_key, write_secret_key};
 
-use crate::fetch::{FetchOptions, Retryable};
+use crate::http::{HttpOptions, Retryable};
 use crate::identity::Sha256;
 use auth::Authenticator;
 
@@ -43,7 +43,7 @@ pub struct Registry {
     base: reqwest::Url,
     host: String,
     authenticator: Authenticator,
-    options: FetchOptions,
+    options: HttpOptions,
 }
 
 /// What an upload sends.
@@ -62,14 +62,14 @@ pub enum Mount {
 
 impl Registry {
     /// A client for `host` (`host[:port]`), with its credentials looked up.
-    pub fn connect(host: &str, options: &FetchOptions) -> Result<Registry, RegistryError> {
+    pub fn connect(host: &str, options: &HttpOptions) -> Result<Registry, RegistryError> {
         let plain = reqwest::Url::parse(&format!("http://{host}/")).map_err(|_| {
             RegistryError::Reference {
                 reference: host.to_string(),
                 reason: "not a host[:port]".to_string(),
             }
         })?;
-        let base = if crate::fetch::plain_http_host(&plain, &options.insecure_hosts).is_none() {
+        let base = if crate::http::plain_http_host(&plain, &options.insecure_hosts).is_none() {
             plain
         } else {
             reqwest::Url::parse(&format!("https://{host}/")).map_err(|_| {
@@ -79,7 +79,7 @@ impl Registry {
             })?
         };
         let http = options
-            .http()
+            .service()
             .map_err(|error| RegistryError::Request {
                 url: base.to_string(),
                 message: error.to_string(),
@@ -131,8 +131,8 @@ impl Registry {
             };
             let response = request
                 .send()
-                .map_err(|error| Retryable::Transient(None, crate::fetch::without_url(&error)))?;
-            match crate::fetch::transient_status(&response) {
+                .map_err(|error| Retryable::Transient(None, crate::http::without_url(&error)))?;
+            match crate::http::transient_status(&response) {
                 Some(retry_after) => Err(Retryable::Transient(
                     retry_after,
                     format!("the registry answered {}", response.status()),
@@ -140,8 +140,10 @@ impl Registry {
                 None => Ok(response),
             }
         };
-        crate::fetch::with_retries(
+        crate::http::with_retries(
             &self.options,
+            url,
+            self.options.deadline(),
             || {
                 let response = once()?;
                 if !own || response.status() != reqwest::StatusCode::UNAUTHORIZED {
@@ -311,7 +313,7 @@ impl Registry {
         ));
         let response = self.send(repository, &url, &|http| http.get(&url))?;
         match response.status().as_u16() {
-            200 => Ok(Some(crate::fetch::bounded_reader(
+            200 => Ok(Some(crate::http::bounded_reader(
                 response,
                 max_bytes,
                 &self.options.limits,
@@ -339,7 +341,7 @@ impl Registry {
             200 => {
                 let mut bytes = Vec::new();
                 std::io::Read::read_to_end(
-                    &mut crate::fetch::bounded_reader(
+                    &mut crate::http::bounded_reader(
                         response,
                         MANIFEST_LIMIT,
                         &self.options.limits,
@@ -458,7 +460,7 @@ fn status_error(
     // At most 64 KiB of the registry's error text, within the stall rule and deadline.
     let mut body = Vec::new();
     let read = std::io::Read::read_to_end(
-        &mut crate::fetch::bounded_reader(response, 64 * 1024, limits),
+        &mut crate::http::bounded_reader(response, 64 * 1024, limits),
         &mut body,
     );
     let detail = read
@@ -535,10 +537,10 @@ mod tests {
     #[test]
     fn a_bearer_challenge_is_answered_with_a_token_from_the_realm() {
         let (address, server) = token_registry(3);
-        let options = FetchOptions {
+        let options = HttpOptions {
             retries: 0,
-            netrc: crate::fetch::Netrc::parse("machine 127.0.0.1 login builder password s3cret"),
-            ..FetchOptions::new(crate::cache::Cache::new(std::env::temp_dir()))
+            netrc: crate::http::Netrc::parse("machine 127.0.0.1 login builder password s3cret"),
+            ..HttpOptions::default()
         };
         let registry = Registry::connect(&address, &options).unwrap();
         let digest = Sha256::of_bytes(b"blob");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 
 use super::{Content, Mount, Reference, Registry, RegistryError, Target};
-use crate::fetch::FetchOptions;
+use crate::http::HttpOptions;
 use crate::identity::Sha256;
 
 /// What a push did.
@@ -34,7 +34,7 @@ pub fn push_layout(
     layout: &Path,
     reference: &Reference,
     mount_from: &[String],
-    options: &FetchOptions,
+    network: &HttpOptions,
 ) -> Result<PushReport, RegistryError> {
     let (descriptor, manifest_bytes) = read_manifest(layout)?;
     let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)
@@ -52,7 +52,7 @@ pub fn push_layout(
             ));
         }
     }
-    let registry = Registry::connect(&reference.registry, options)?;
+    let registry = Registry::connect(&reference.registry, network)?;
 
     let blobs: Vec<&Descriptor> = std::iter::once(manifest.config())
         .chain(manifest.layers())

@@ -148,7 +148,7 @@ pub fn new_release(options: &NewReleaseOptions) -> Result<NewRelease, ReleaseErr
     let previous_lock = crate::assemble::LoadedRecipe::load(options.previous.choice(), None)?.lock;
 
     // 2. The new source.
-    let (source, facts) = unpack_source(&options.source, &options.fetch.limits)?;
+    let (source, facts) = unpack_source(&options.source, &options.fetch.network.limits)?;
     let version = match &options.version {
         Some(version) => version.clone(),
         None => requirements::project_version(&source.root)?,

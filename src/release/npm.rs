@@ -52,7 +52,7 @@ pub fn check(
         .run_downloads(|| {
             locked
                 .par_iter()
-                .map(|entry| http.is_served(&entry.url, options))
+                .map(|entry| http.is_served(&entry.url, &options.network))
                 .collect::<Result<_, String>>()
         })
         .map_err(|message| ReleaseError::Manifest {
@@ -147,7 +147,7 @@ fn locked_tarballs(path: &Path) -> Result<Vec<Locked>, ReleaseError> {
 
 /// The nearest published version, from the package's document beside its tarballs
 /// (`REGISTRY/NAME/-/FILE.tgz` → `REGISTRY/NAME`).
-fn nearest_published(http: &crate::fetch::HttpService, entry: &Locked) -> Option<String> {
+fn nearest_published(http: &crate::http::HttpService, entry: &Locked) -> Option<String> {
     let (document, _) = entry.url.split_once("/-/")?;
     let value = http.json(document).ok()??;
     let locked: nodejs_semver::Version = entry.version.parse().ok()?;
