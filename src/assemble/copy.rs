@@ -1,65 +1,16 @@
-//! Step 8 of assemble: what the prefix carries besides the installed wheels: the recipe's
-//! `copy` paths from the source (authentik's lifecycle/, blueprints/, web/icons/ …), the web
-//! UI, the Go server, and `bin/ak`.
+//! Step 8 of assemble, besides what the application stages place (the web UI, the Go
+//! server): the recipe's `copy` paths from the source (authentik's lifecycle/, blueprints/,
+//! web/icons/ …) and `bin/ak`.
 
 use std::path::Path;
 
-use super::server::{self, ServerPlan};
-use super::web::{self, WebInputs, WebPlan, WebRecord};
-use super::{AssembleError, AssembleOptions, Recipe, Warnings};
+use super::{AssembleError, Recipe};
 use crate::contained::{Contained, LinkMode};
 use crate::install::{self, Layout};
-use crate::server::BuiltServer;
-use crate::web::BuiltWeb;
 
-/// What step 8 placed that the manifest records.
-pub struct Placed {
-    pub web: Option<WebRecord>,
-    /// `bin/authentik`, relative to the prefix.
-    pub server_binary: Option<String>,
-}
-
-/// The web UI the run built, with what it was built from.
-pub struct WebBuilt<'a> {
-    pub plan: &'a WebPlan<'a>,
-    pub inputs: &'a WebInputs,
-    pub built: &'a BuiltWeb,
-}
-
-/// Copy everything into the staged prefix at `layout.root`.
-pub fn copy(
-    recipe: &Recipe,
-    source: &Path,
-    layout: &Layout,
-    options: &AssembleOptions,
-    web: Option<WebBuilt<'_>>,
-    server: Option<(&ServerPlan<'_>, &BuiltServer)>,
-    warnings: &mut Warnings<'_>,
-) -> Result<Placed, AssembleError> {
-    let staged = &layout.root;
-    application_tree(recipe, source, staged)?;
-    let web = match (&options.web_dist, web) {
-        (Some(web_dist), _) => {
-            let to = staged.join("web/dist");
-            fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
-            crate::archive::copy_tree(web_dist, &to, &[])?;
-            None
-        }
-        (None, Some(web)) => {
-            let placed = web::place(web.plan, web.built, staged)?;
-            Some(web::record(web.plan, web.inputs, web.built, placed))
-        }
-        (None, None) => {
-            warnings.push(
-                "no web UI assets (web/dist): the recipe builds none or --no-web was given; give --web-dist DIR with a built web UI. The API and workers work without it".to_string(),
-            );
-            None
-        }
-    };
-    let server_binary = match server {
-        Some((plan, built)) => Some(server::place(plan, built, staged)?),
-        None => None,
-    };
+/// Copy the application tree into the staged prefix at `layout.root`, and write `bin/ak`.
+pub fn copy(recipe: &Recipe, source: &Path, layout: &Layout) -> Result<(), AssembleError> {
+    application_tree(recipe, source, &layout.root)?;
     // authentik's own `ak` console script needs lifecycle/ inside site-packages; this one
     // finds the application tree at the prefix's root.
     install::replace_installed_file(
@@ -68,7 +19,7 @@ pub fn copy(
         super::ak_launcher(recipe)?.as_bytes(),
         0o755,
     )?;
-    Ok(Placed { web, server_binary })
+    Ok(())
 }
 
 /// The recipe's `copy` paths, from the source into the staged prefix.

@@ -34,8 +34,14 @@ fn shared_inputs(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
-    go: Option<&str>,
+    toolchains: &[(&str, &str)],
 ) -> Vec<String> {
+    // The application stages' toolchains (a version decides a binary): the Go server's line
+    // as it has always been written (`None` when no server is built), then any other's.
+    let go = toolchains
+        .iter()
+        .find(|(name, _)| *name == "go")
+        .map(|(_, version)| *version);
     let patches: Vec<&str> = loaded
         .patches
         .iter()
@@ -55,7 +61,6 @@ fn shared_inputs(
         format!("compile {}", options.compile),
         format!("config-settings {:?}", options.config_settings),
         format!("source-date-epoch {}", options.build.source_date_epoch),
-        // The server's toolchain (its version decides the binary), or none when not built.
         format!("go {go:?}"),
         format!("go api client {:?}", options.server.api_client),
         // Whether the web UI is built and how its API client is made (Node and npm are the
@@ -66,6 +71,14 @@ fn shared_inputs(
             options.web.api_client
         ),
     ]
+    .into_iter()
+    .chain(
+        toolchains
+            .iter()
+            .filter(|(name, _)| *name != "go")
+            .map(|(name, version)| format!("{name} {version:?}")),
+    )
+    .collect()
 }
 
 /// The input digest of a prefix built from the source tree `source_tree`.
@@ -74,9 +87,9 @@ pub fn input_digest(
     target: &Target,
     options: &AssembleOptions,
     source_tree: &TreeId,
-    go: Option<&str>,
+    toolchains: &[(&str, &str)],
 ) -> Sha256 {
-    let mut lines = shared_inputs(loaded, target, options, go);
+    let mut lines = shared_inputs(loaded, target, options, toolchains);
     lines.push(format!("source {source_tree}"));
     Sha256::of_bytes(lines.join("\n").as_bytes())
 }
@@ -88,7 +101,7 @@ pub fn local_digest(
     loaded: &LoadedRecipe,
     target: &Target,
     options: &AssembleOptions,
-    go: Option<&str>,
+    toolchains: &[(&str, &str)],
 ) -> Result<Option<Sha256>, AssembleError> {
     let source = match &options.source {
         SourceArgument::Path(path) if path.is_file() => format!(
@@ -116,7 +129,7 @@ pub fn local_digest(
             interpreter.base_executable.display()
         )
     });
-    let mut lines = shared_inputs(loaded, target, options, go);
+    let mut lines = shared_inputs(loaded, target, options, toolchains);
     lines.push(format!("source {source}"));
     lines.push(format!("interpreter {interpreter:?}"));
     lines.push(format!("web-dist {web_dist}"));

@@ -1,13 +1,13 @@
 //! Step 5 of assemble: everything the builds and the install read, fetched and checked: the
-//! lock's artifacts and git sources, the Go server's modules and the web UI's npm tarballs
-//! (each skipped when the build it feeds is already cached).
+//! lock's artifacts and git sources, then each application stage's own inputs (the Go
+//! server's modules, the web UI's npm tarballs: each skipped when the build it feeds is
+//! already cached).
 
 use std::path::Path;
 
-use super::server::ServerPlan;
-use super::web::{WebInputs, WebPlan};
-use super::{AssembleError, AssembleOptions, LoadedRecipe};
-use crate::fetch::{self, FetchOptions, FetchedArtifact, GitCheckout, GoModuleTree};
+use super::AssembleError;
+use super::stage::AppStage;
+use crate::fetch::{self, FetchOptions, FetchedArtifact, GitCheckout};
 use crate::identity::TreeId;
 use crate::patch::PatchReport;
 use crate::progress::Progress;
@@ -18,9 +18,8 @@ pub struct Inputs {
     pub fetch_options: FetchOptions,
     pub fetched: Vec<FetchedArtifact>,
     pub checkouts: Vec<GitCheckout>,
-    pub module_tree: Option<GoModuleTree>,
-    pub server_from_remote_cache: bool,
-    pub web: Option<WebInputs>,
+    /// The application stages' parts of the fetch line.
+    details: Vec<String>,
 }
 
 /// The patched source the server and web builds read.
@@ -30,73 +29,47 @@ pub struct PatchedSource<'a> {
     pub applied: &'a [PatchReport],
 }
 
-/// Fetch every input of the run.
+/// Fetch every input of the run: the lock's, then each application stage's.
 pub fn fetch(
-    loaded: &LoadedRecipe,
-    options: &AssembleOptions,
-    source: &PatchedSource<'_>,
-    server_plan: Option<&ServerPlan<'_>>,
-    web_plan: Option<&WebPlan<'_>>,
-    progress: &dyn Progress,
+    step: super::stage::Step<'_>,
+    app_stages: &mut [Box<dyn AppStage + '_>],
 ) -> Result<Inputs, AssembleError> {
-    let lock = &loaded.lock;
+    let run = step.run;
+    let lock = &run.loaded.lock;
     let fetch_set = crate::pipeline::FetchSet::of_akpkg_lock(lock);
-    let mut fetch_options = options.fetch.clone();
+    let mut fetch_options = run.options.fetch.clone();
     for git in &lock.git {
         fetch_options
             .git_trees
             .entry(git.commit.clone())
             .or_insert_with(|| git.tree.clone());
     }
-    let fetched = fetch::fetch_all(&fetch_set.artifacts, &fetch_options, &Downloads(progress))?;
+    let downloads = Downloads(run.progress);
+    let fetched = fetch::fetch_all(&fetch_set.artifacts, &fetch_options, &downloads)?;
     let checkouts = fetch::fetch_git_sources(&fetch_set.git, &fetch_options)?;
-    let (module_tree, server_from_remote_cache) = match server_plan {
-        Some(plan) => {
-            let (tree, from_remote_cache) = super::server::fetch_modules(
-                plan,
-                source.root,
-                source.tree,
-                source.applied,
-                options,
-                &fetch_options,
-                &Downloads(progress),
-            )?;
-            (Some(tree), from_remote_cache)
-        }
-        None => (None, false),
+    let mut details = Vec::new();
+    let fetch = super::stage::Fetch {
+        options: &fetch_options,
+        downloads: &downloads,
     };
-    let web = match web_plan {
-        Some(plan) => Some(super::web::fetch(
-            plan,
-            source.root,
-            lock.web.as_ref(),
-            loaded.recipe.source.commit.as_deref(),
-            options,
-            &Downloads(progress),
-        )?),
-        None => None,
-    };
+    for stage in app_stages {
+        details.extend(stage.fetch(step, fetch)?);
+    }
     Ok(Inputs {
         fetch_options,
         fetched,
         checkouts,
-        module_tree,
-        server_from_remote_cache,
-        web,
+        details,
     })
 }
 
 impl Inputs {
-    /// Files downloaded (not cache hits), the npm tarballs included.
+    /// The lock's artifacts downloaded (not cache hits).
     pub fn downloaded(&self) -> usize {
         self.fetched
             .iter()
             .filter(|artifact| artifact.downloaded)
             .count()
-            + self
-                .web
-                .as_ref()
-                .map_or(0, |inputs| inputs.tarballs.downloaded)
     }
 
     pub fn downloaded_from_remote_cache(&self) -> usize {
@@ -123,17 +96,9 @@ impl Inputs {
             self.downloaded(),
             super::remote_cache_note(self.downloaded_from_remote_cache()),
         );
-        if let Some(tree) = &self.module_tree {
-            detail.push_str(&format!(
-                "; {} Go module files, {} fetched",
-                tree.files, tree.fetched
-            ));
-        }
-        if let Some(inputs) = &self.web {
-            detail.push_str(&format!(
-                "; {} npm tarballs, {} downloaded",
-                inputs.tarballs.tarballs, inputs.tarballs.downloaded
-            ));
+        for part in &self.details {
+            detail.push_str("; ");
+            detail.push_str(part);
         }
         detail
     }

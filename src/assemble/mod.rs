@@ -2,23 +2,26 @@
 //! prefix.
 //!
 //! The steps, numbered the same in `run` (the orchestrator) and in docs/assemble.md:
-//! 1. **check**: the interpreter fits akpkg's lock; the go command the server needs is found;
+//! 1. **check**: the interpreter fits akpkg's lock; each application stage (`stage`: the Go
+//!    server, the web UI) finds its toolchain;
 //! 2. **place**: what is at the prefix may be replaced; the stagings dead runs left beside it
 //!    are removed (`staging`);
 //! 3. **no-op**: stop if the prefix already is what this run would make (its manifest records
 //!    the same digest of every input, and its tree the stamp taken when it was verified:
-//!    `incremental`); otherwise find the java the API client generators need and stage;
+//!    `incremental`); otherwise each application stage checks what it needs (java), and stage;
 //! 4. **source**: a working copy of the source, checked against the recipe's tree pin, with the
 //!    recipe's patches applied (`source`);
-//! 5. **fetch**: every artifact, build-environment wheel, git source, Go module and npm tarball
-//!    of the lock, verified (`inputs`);
-//! 6. **build**: what the lock builds, in its pinned environments (`wheels`), the Go server
-//!    (`server`) and the web UI (`web`), each from its build cache when it is there;
+//! 5. **fetch**: every artifact, build-environment wheel and git source of the lock, then each
+//!    application stage's inputs (Go modules, npm tarballs), verified (`inputs`);
+//! 6. **build**: what the lock builds, in its pinned environments (`wheels`), then each
+//!    application stage (`server`, `web`), each from its build cache when it is there;
 //! 7. **install**: the wheels, byte-compiled, into the staged prefix (`wheels`);
-//! 8. **copy**: the application tree, the web UI, the server binary, `bin/ak` (`copy`);
+//! 8. **copy**: the application tree and `bin/ak` (`copy`), then what each application stage
+//!    built (the server binary, the web UI);
 //! 9. **closure**: RUNPATHs kept inside the prefix; with `--self-contained`, the interpreter and
 //!    the native libraries copied in (`crate::closure`);
-//! 10. **record**: the manifest and the SBOM (`record`, `sbom`);
+//! 10. **record**: the manifest, each application stage writing its section, and the SBOM
+//!     (`record`, `sbom`);
 //! 11. **verify**: RECORDs, imports, Django, no build path, the native closure; the verified
 //!     tree stamped (`verify`, `incremental`);
 //! 12. **move**: into place, atomically exchanged with an existing prefix. Any failure before
@@ -36,6 +39,7 @@ mod run;
 mod sbom;
 mod server;
 mod source;
+mod stage;
 mod staging;
 mod verify;
 mod web;
@@ -53,9 +57,7 @@ use crate::install::Layout;
 use crate::interpreter::Target;
 use crate::lock::AkpkgLock;
 use crate::pep517::BuildOptions;
-use crate::server::BuiltServer;
 use crate::tags::WheelFilename;
-use crate::web::BuiltWeb;
 
 pub use error::AssembleError;
 pub use native::{NativeAudit, audit as audit_native, not_carried as native_not_carried};
@@ -328,18 +330,22 @@ pub fn up_to_date(
     progress: &dyn Progress,
 ) -> Result<Option<AssembleSummary>, AssembleError> {
     let mut stages = Stages::new(progress);
-    if options.force || check_target(&loaded.lock, target).is_err() {
+    if options.force {
         return Ok(None);
     }
-    let Ok(server_plan) = server::plan(loaded, options) else {
+    let run = run::Run {
+        loaded,
+        target,
+        options,
+        progress,
+    };
+    // A failed check is the full run's to report.
+    let Ok(app_stages) = run::check_stages(run) else {
         return Ok(None);
     };
-    let go_version = server_plan
-        .as_ref()
-        .map(|plan| plan.toolchain.version.as_str());
     let prefix = std::path::absolute(&options.prefix)
         .map_err(AssembleError::io("cannot resolve", &options.prefix))?;
-    if !local_state(loaded, target, options, &prefix, go_version)?.1 {
+    if !local_state(run, &prefix, &run::toolchains(&app_stages))?.1 {
         return Ok(None);
     }
     staging::remove_abandoned_beside(&prefix);
@@ -350,88 +356,23 @@ pub fn up_to_date(
 /// This machine's digest of the inputs, and whether the prefix already is what they make (never
 /// with `--force`): the no-op check of both [`up_to_date`] and a full run.
 fn local_state(
-    loaded: &LoadedRecipe,
-    target: &Target,
-    options: &AssembleOptions,
+    run: run::Run<'_>,
     prefix: &Path,
-    go_version: Option<&str>,
+    toolchains: &[(&str, &str)],
 ) -> Result<(Option<crate::identity::Sha256>, bool), AssembleError> {
-    let local_digest = incremental::local_digest(loaded, target, options, go_version)?;
+    let run::Run {
+        loaded,
+        target,
+        options,
+        ..
+    } = run;
+    let local_digest = incremental::local_digest(loaded, target, options, toolchains)?;
     let record = incremental::Record::path(&options.fetch.cache, prefix);
     let unchanged = !options.force
         && local_digest
             .as_ref()
             .is_some_and(|digest| incremental::is_up_to_date(prefix, &record, digest));
     Ok((local_digest, unchanged))
-}
-
-/// Step 6 for the Go server, when the recipe has one.
-fn build_server(
-    stages: &mut Stages<'_>,
-    plan: Option<&server::ServerPlan<'_>>,
-    fetched: &inputs::Inputs,
-    patched: &inputs::PatchedSource<'_>,
-    options: &AssembleOptions,
-) -> Result<Option<BuiltServer>, AssembleError> {
-    let (Some(plan), Some(tree)) = (plan, &fetched.module_tree) else {
-        return Ok(None);
-    };
-    stages.start("server", None);
-    let built = server::build(
-        plan,
-        patched.root,
-        patched.tree,
-        patched.applied,
-        &tree.directory,
-        options,
-    )?;
-    stages.finish(
-        "server",
-        format!(
-            "{} ({}, {} Go modules{})",
-            plan.recipe.package,
-            plan.toolchain.version,
-            built.modules.len(),
-            build_cache_note(built.from_cache)
-        ),
-    );
-    Ok(Some(built))
-}
-
-/// Step 6 for the web UI, when the recipe builds one.
-fn build_web(
-    stages: &mut Stages<'_>,
-    warnings: &mut Warnings<'_>,
-    plan: Option<&web::WebPlan<'_>>,
-    fetched: &inputs::Inputs,
-    source: &Path,
-    recipe: &Recipe,
-    options: &AssembleOptions,
-) -> Result<Option<BuiltWeb>, AssembleError> {
-    let (Some(plan), Some(inputs)) = (plan, &fetched.web) else {
-        return Ok(None);
-    };
-    stages.start("web", None);
-    let built = web::build(
-        plan,
-        inputs,
-        source,
-        recipe.source.commit.as_deref(),
-        options,
-    )?;
-    for warning in &built.warnings {
-        warnings.push(warning.to_string());
-    }
-    stages.finish(
-        "web",
-        format!(
-            "{} npm packages, {} overrides{}",
-            inputs.packages.len(),
-            built.overrides.len(),
-            build_cache_note(built.from_cache)
-        ),
-    );
-    Ok(Some(built))
 }
 
 /// Step 11: the files always; the imports unless this machine has seen them pass for the same
@@ -505,37 +446,6 @@ fn verify_detail(report: &VerifyReport) -> String {
             ""
         }
     )
-}
-
-fn server_summary(
-    recorded: &record::Recorded,
-    built: Option<&BuiltServer>,
-    from_remote_cache: bool,
-) -> Option<ServerSummary> {
-    let (record, built) = recorded.server.as_ref().zip(built)?;
-    Some(ServerSummary {
-        binary: record.binary.clone(),
-        go: record.go.clone(),
-        modules: record.modules.len(),
-        from_cache: built.from_cache,
-        from_remote_cache,
-    })
-}
-
-fn web_summary(
-    recorded: &record::Recorded,
-    built: Option<&BuiltWeb>,
-    inputs: Option<&web::WebInputs>,
-) -> Option<WebSummary> {
-    let (record, built) = recorded.web.as_ref().zip(built)?;
-    Some(WebSummary {
-        output: record.output.clone(),
-        files: record.files,
-        packages: record.packages.len(),
-        overrides: record.overrides.len(),
-        from_cache: built.from_cache,
-        from_remote_cache: inputs.is_some_and(|inputs| inputs.from_remote_cache),
-    })
 }
 
 /// `, from the build cache`, when it was.

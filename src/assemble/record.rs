@@ -104,19 +104,23 @@ pub struct RecordInputs<'a> {
     pub built: &'a [BuiltWheel],
     pub applied: &'a [PatchReport],
     pub input_digest: Sha256,
-    pub server: Option<ServerRecord>,
-    pub web: Option<WebRecord>,
+    pub sections: StageSections,
     pub native: &'a NativeAudit,
     pub closure: &'a ClosureReport,
     /// The build's date: the manifest records it and the SBOM is dated with it.
     pub source_date_epoch: u64,
 }
 
+/// The application stages' sections of the manifest, each written by its stage's `record`.
+#[derive(Debug, Default)]
+pub struct StageSections {
+    pub server: Option<ServerRecord>,
+    pub web: Option<WebRecord>,
+}
+
 /// What the later steps read of the manifest.
 pub struct Recorded {
     pub input_digest: Sha256,
-    pub server: Option<ServerRecord>,
-    pub web: Option<WebRecord>,
 }
 
 /// Write the manifest and the SBOM into the staged prefix.
@@ -160,8 +164,8 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
         shared_files: inputs.shared_files,
         warnings: inputs.warnings,
         input_digest: inputs.input_digest.clone(),
-        server: inputs.server.clone(),
-        web: inputs.web.clone(),
+        server: inputs.sections.server.clone(),
+        web: inputs.sections.web.clone(),
         native: native_manifest(inputs.native, inputs.closure),
         source_date_epoch: inputs.source_date_epoch,
     };
@@ -174,8 +178,6 @@ pub fn write(staged: &Path, inputs: RecordInputs<'_>) -> Result<Recorded, Assemb
     write_json(&staging, SBOM, &sbom)?;
     Ok(Recorded {
         input_digest: manifest.input_digest,
-        server: manifest.server,
-        web: manifest.web,
     })
 }
 

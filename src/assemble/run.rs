@@ -1,18 +1,18 @@
 //! One assemble run, in the module's numbered steps: a short orchestrator over the step
-//! functions below and the step modules (`source`, `inputs`, `wheels`, `copy`, `record`,
-//! `staging`), each taking typed values and returning them.
+//! functions below, the step modules (`source`, `inputs`, `wheels`, `copy`, `record`,
+//! `staging`) and the application stages (`stage`: the Go server, the web UI), each taking
+//! typed values and returning them.
 
 use std::path::PathBuf;
 
 use crate::install::Layout;
 use crate::interpreter::Target;
-use crate::server::BuiltServer;
-use crate::web::BuiltWeb;
 
+use super::stage::{self, AppStage};
 use super::{
     AssembleError, AssembleOptions, AssembleSummary, LoadedRecipe, MANIFEST, NativeAudit, Progress,
     SBOM, Stages, VerifySummary, Warnings, check_target, copy, incremental, inputs, local_state,
-    native, record, server, source, staging, web, wheels,
+    native, record, source, staging, wheels,
 };
 
 /// What every step of one run reads.
@@ -24,31 +24,33 @@ pub(super) struct Run<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// The application's own builds beside the wheels, as planned from the recipe and the lock.
-struct AppPlans<'a> {
-    server: Option<server::ServerPlan<'a>>,
-    web: Option<web::WebPlan<'a>>,
-}
-
-/// Step 6's results.
-struct Built {
-    wheels: Vec<crate::pep517::BuiltWheel>,
-    server: Option<BuiltServer>,
-    web: Option<BuiltWeb>,
-}
+/// The application stages of a run, in [`stage::app_stages`]'s order.
+type AppStages<'a> = Vec<Box<dyn AppStage + 'a>>;
 
 /// What steps 4 to 9 made, which the record step and the summary read.
 struct Made<'a> {
     source_tree: &'a crate::identity::TreeId,
     applied: &'a [crate::patch::PatchReport],
     fetched: &'a inputs::Inputs,
-    plans: &'a AppPlans<'a>,
-    built: &'a Built,
+    wheels: &'a [crate::pep517::BuiltWheel],
     installed: &'a wheels::Installed,
     layout: &'a Layout,
-    placed: &'a copy::Placed,
     closure: &'a crate::closure::ClosureReport,
-    go_version: Option<&'a str>,
+}
+
+/// Step 1, also for [`super::up_to_date`]: the interpreter fits the lock; the application
+/// stages the recipe and the options ask for, each with the toolchain it builds with found.
+pub(super) fn check_stages<'a>(run: Run<'a>) -> Result<AppStages<'a>, AssembleError> {
+    check_target(&run.loaded.lock, run.target)?;
+    stage::app_stages(run.loaded, run.options)
+}
+
+/// The stages' toolchains, `(name, version)`, which the input digests name.
+pub(super) fn toolchains<'s>(app_stages: &'s [Box<dyn AppStage + '_>]) -> Vec<(&'s str, &'s str)> {
+    app_stages
+        .iter()
+        .filter_map(|stage| stage.toolchain())
+        .collect()
 }
 
 /// The pipeline, step by step (the module's documentation numbers them).
@@ -62,33 +64,22 @@ pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError>
     let mut stages = Stages::new(progress);
     let mut warnings = Warnings::new(progress);
 
-    // 1. The interpreter fits the lock; the server's go command is found.
-    check_target(&loaded.lock, target)?;
-    let server_plan = server::plan(loaded, options)?;
-    let go_version = server_plan
-        .as_ref()
-        .map(|plan| plan.toolchain.version.clone());
+    // 1. The interpreter fits the lock; each application stage's toolchain is found.
+    let mut app_stages = check_stages(run)?;
 
     // 2. Where the prefix goes (see `staging`).
     let place = staging::Place::prepare(&options.prefix, options.force)?;
 
-    // 3. Nothing to do when the prefix already is what this run would make.
-    let (local_digest, unchanged) = local_state(
-        loaded,
-        target,
-        options,
-        &place.prefix,
-        go_version.as_deref(),
-    )?;
+    // 3. Nothing to do when the prefix already is what this run would make; else each stage
+    //    checks what it needs of this machine (starting java costs a fifth of a second).
+    let (local_digest, unchanged) = local_state(run, &place.prefix, &toolchains(&app_stages))?;
     if unchanged {
         stages.finish("check", "up to date".to_string());
         return Ok(AssembleSummary::up_to_date(place.prefix, stages.done));
     }
-    // After the no-op check: starting java to find it costs a fifth of a second.
-    let plans = AppPlans {
-        server: server_plan,
-        web: web::plan(loaded, options)?,
-    };
+    for stage in &mut app_stages {
+        stage.check(run)?;
+    }
     let staging = place.stage()?;
 
     // 4. The source, checked against the recipe's pin, then patched.
@@ -98,21 +89,26 @@ pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError>
         tree: &source_tree,
         applied: &applied,
     };
+    let step = stage::Step {
+        run,
+        source: &patched,
+        staged: &staging.staged,
+    };
 
-    // 5. Every input, fetched and checked.
+    // 5. Every input, fetched and checked: the lock's, then each application stage's.
     stages.start("fetch", None);
-    let fetched = inputs::fetch(
-        loaded,
-        options,
-        &patched,
-        plans.server.as_ref(),
-        plans.web.as_ref(),
-        progress,
-    )?;
+    let fetched = inputs::fetch(step, &mut app_stages)?;
     stages.finish("fetch", fetched.detail());
 
-    // 6. The wheels, the Go server and the web UI, built or taken from the build caches.
-    let built = build(&mut stages, &mut warnings, run, &plans, &fetched, &patched)?;
+    // 6. The wheels, then each application stage, built or taken from the build caches.
+    let wheels = build_wheels(&mut stages, run, &fetched, &patched)?;
+    for stage in &mut app_stages {
+        let report = stage::Report {
+            stages: &mut stages,
+            warnings: &mut warnings,
+        };
+        stage.build(step, report)?;
+    }
 
     // 7. Every wheel, installed into the staged prefix.
     stages.start("install", None);
@@ -122,25 +118,19 @@ pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError>
         &staging.staged,
         options.runtime_python.as_deref(),
     )?;
-    let mut installed =
-        wheels::install(loaded, &fetched, &built.wheels, &layout, options, progress)?;
+    let mut installed = wheels::install(loaded, &fetched, &wheels, &layout, options, progress)?;
     warnings.extend(std::mem::take(&mut installed.warnings));
     stages.finish(
         "install",
         format!("{} distributions", installed.distributions.len()),
     );
 
-    // 8. The application tree, the web UI, the server, bin/ak.
+    // 8. The application tree and bin/ak, then what each application stage built.
     stages.start("copy", None);
-    let placed = copy::copy(
-        &loaded.recipe,
-        &source,
-        &layout,
-        options,
-        web_built(&plans, &fetched, &built),
-        plans.server.as_ref().zip(built.server.as_ref()),
-        &mut warnings,
-    )?;
+    copy::copy(&loaded.recipe, &source, &layout)?;
+    for stage in &mut app_stages {
+        stage.place(step, &mut warnings)?;
+    }
     stages.finish(
         "copy",
         format!("{} paths, bin/ak", loaded.recipe.copy.len()),
@@ -153,18 +143,17 @@ pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError>
         source_tree: &source_tree,
         applied: &applied,
         fetched: &fetched,
-        plans: &plans,
-        built: &built,
+        wheels: &wheels,
         installed: &installed,
         layout: &layout,
-        placed: &placed,
         closure: &closure,
-        go_version: go_version.as_deref(),
     };
 
-    // 10. What the prefix is: the manifest and the SBOM.
+    // 10. What the prefix is: the manifest (each application stage writes its section) and
+    //     the SBOM.
     stages.start("record", None);
-    let (recorded, native_audit) = record_prefix(run, &staging, &made, &warnings.list)?;
+    let (recorded, native_audit) =
+        record_prefix(run, &staging, &made, &mut app_stages, &warnings.list)?;
     stages.finish("record", format!("{MANIFEST}, {SBOM}"));
 
     // 11. Verified: the files, the imports, no build path, the native closure; then stamped.
@@ -191,13 +180,16 @@ pub(super) fn run_stages(run: Run<'_>) -> Result<AssembleSummary, AssembleError>
     }
     stages.finish("move", place.prefix.display().to_string());
 
-    Ok(made.summary(
+    let mut summary = made.summary(
         place.prefix,
-        &recorded,
         (VerifySummary::of(&report), size_bytes),
         (stages, warnings),
         leftover,
-    ))
+    );
+    for stage in &app_stages {
+        stage.summarize(&mut summary);
+    }
+    Ok(summary)
 }
 
 /// Step 4: the source staged (checked against the recipe's pin), then patched: its path, its
@@ -249,50 +241,18 @@ fn remember(
     .write(&incremental::Record::path(&options.fetch.cache, prefix));
 }
 
-/// Step 6: the wheels, then the Go server and the web UI when the recipe has them.
-fn build(
+/// Step 6 for the wheels: each the lock builds, in its pinned environment.
+fn build_wheels(
     stages: &mut Stages<'_>,
-    warnings: &mut Warnings<'_>,
     run: Run<'_>,
-    plans: &AppPlans<'_>,
     fetched: &inputs::Inputs,
     patched: &inputs::PatchedSource<'_>,
-) -> Result<Built, AssembleError> {
+) -> Result<Vec<crate::pep517::BuiltWheel>, AssembleError> {
     let requests = wheels::build_requests(&run.loaded.lock, fetched, patched.root, run.options)?;
     stages.start("build", Some(requests.len()));
     let built = wheels::build_all(&requests, run.target, run.options, run.progress)?;
     stages.finish("build", wheels::build_detail(&built));
-    Ok(Built {
-        wheels: built,
-        server: super::build_server(stages, plans.server.as_ref(), fetched, patched, run.options)?,
-        web: super::build_web(
-            stages,
-            warnings,
-            plans.web.as_ref(),
-            fetched,
-            patched.root,
-            &run.loaded.recipe,
-            run.options,
-        )?,
-    })
-}
-
-/// The web UI the run built, with what it was built from, for the copy step.
-fn web_built<'a>(
-    plans: &'a AppPlans<'a>,
-    fetched: &'a inputs::Inputs,
-    built: &'a Built,
-) -> Option<copy::WebBuilt<'a>> {
-    let ((plan, inputs), built) = plans
-        .web
-        .as_ref()
-        .zip(fetched.web.as_ref())
-        .zip(built.web.as_ref())?;
-    Some(copy::WebBuilt {
-        plan,
-        inputs,
-        built,
-    })
+    Ok(built)
 }
 
 /// Step 9: the closure stage over the staged prefix.
@@ -322,16 +282,14 @@ fn record_prefix(
     run: Run<'_>,
     staging: &staging::Staging,
     made: &Made<'_>,
+    app_stages: &mut [Box<dyn AppStage + '_>],
     warnings: &[String],
 ) -> Result<(record::Recorded, NativeAudit), AssembleError> {
     let native_audit = native::audit(&staging.staged)?;
-    let server = match (
-        made.plans.server.as_ref().zip(made.built.server.as_ref()),
-        &made.placed.server_binary,
-    ) {
-        (Some((plan, built)), Some(binary)) => Some(server::record(plan, built, binary.clone())?),
-        _ => None,
-    };
+    let mut sections = record::StageSections::default();
+    for stage in app_stages.iter_mut() {
+        stage.record(&mut sections)?;
+    }
     let recorded = record::write(
         &staging.staged,
         record::RecordInputs {
@@ -344,17 +302,16 @@ fn record_prefix(
             warnings,
             installed: &made.installed.distributions,
             shared_files: &made.installed.shared_files,
-            built: &made.built.wheels,
+            built: made.wheels,
             applied: made.applied,
             input_digest: incremental::input_digest(
                 run.loaded,
                 run.target,
                 run.options,
                 made.source_tree,
-                made.go_version,
+                &toolchains(app_stages),
             ),
-            server,
-            web: made.placed.web.clone(),
+            sections,
             native: &native_audit,
             closure: made.closure,
             source_date_epoch: run.options.build.source_date_epoch,
@@ -369,13 +326,12 @@ impl Made<'_> {
     fn summary(
         &self,
         prefix: PathBuf,
-        recorded: &record::Recorded,
         (verify, size_bytes): (VerifySummary, u64),
         reported: (Stages<'_>, Warnings<'_>),
         leftover: staging::Leftover,
     ) -> AssembleSummary {
         let (stages, warnings) = reported;
-        let wheels = &self.built.wheels;
+        let wheels = self.wheels;
         AssembleSummary {
             prefix,
             installed: self.installed.distributions.len(),
@@ -394,12 +350,8 @@ impl Made<'_> {
             verify,
             size_bytes,
             up_to_date: false,
-            server: super::server_summary(
-                recorded,
-                self.built.server.as_ref(),
-                self.fetched.server_from_remote_cache,
-            ),
-            web: super::web_summary(recorded, self.built.web.as_ref(), self.fetched.web.as_ref()),
+            server: None,
+            web: None,
             leftover: Some(std::sync::Arc::new(leftover)),
         }
     }

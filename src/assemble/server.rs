@@ -1,9 +1,14 @@
-//! The assemble steps of the recipe's Go server: whether to build it, building it from the
-//! patched tree, placing it in `bin/`, and what the manifest says of it.
+//! The recipe's Go server as an application stage ([`super::stage::AppStage`]): whether to
+//! build it and with which go (step 1), its modules fetched (5), built from the patched tree
+//! (6), placed in `bin/` (8), and what the manifest says of it (10).
 
 use std::path::Path;
 
-use super::{AssembleError, AssembleOptions, LoadedRecipe};
+use super::stage::{AppStage, Fetch, Report, Step};
+use super::{
+    AssembleError, AssembleOptions, AssembleSummary, LoadedRecipe, ServerSummary, Warnings,
+};
+use crate::fetch::GoModuleTree;
 use crate::identity::{Sha256, TreeId};
 use crate::lock::LockedGo;
 use crate::server::{
@@ -79,28 +84,130 @@ pub fn plan<'a>(
     }))
 }
 
-/// Build the server from the patched tree (or take it from the build cache).
-pub fn build(
-    plan: &ServerPlan,
-    source: &Path,
-    source_tree: &TreeId,
-    applied: &[crate::patch::PatchReport],
-    module_tree: &Path,
+/// The server stage of a run whose recipe has one (and no `--no-server`).
+pub(super) fn stage<'a>(
+    loaded: &'a LoadedRecipe,
     options: &AssembleOptions,
+) -> Result<Option<Box<dyn AppStage + 'a>>, AssembleError> {
+    Ok(plan(loaded, options)?.map(|plan| {
+        Box::new(ServerStage {
+            plan,
+            modules: None,
+            from_remote_cache: false,
+            built: None,
+            binary: None,
+            record: None,
+        }) as Box<dyn AppStage + 'a>
+    }))
+}
+
+/// The server stage: its plan, then what each step made.
+struct ServerStage<'a> {
+    plan: ServerPlan<'a>,
+    modules: Option<GoModuleTree>,
+    from_remote_cache: bool,
+    built: Option<BuiltServer>,
+    /// `bin/authentik`, relative to the prefix.
+    binary: Option<String>,
+    record: Option<ServerRecord>,
+}
+
+impl AppStage for ServerStage<'_> {
+    fn toolchain(&self) -> Option<(&'static str, &str)> {
+        Some(("go", &self.plan.toolchain.version))
+    }
+
+    fn fetch(&mut self, step: Step<'_>, fetch: Fetch<'_>) -> Result<Option<String>, AssembleError> {
+        let (tree, from_remote_cache) = fetch_modules(&self.plan, step, fetch)?;
+        let detail = format!("{} Go module files, {} fetched", tree.files, tree.fetched);
+        self.modules = Some(tree);
+        self.from_remote_cache = from_remote_cache;
+        Ok(Some(detail))
+    }
+
+    fn build(&mut self, step: Step<'_>, report: Report<'_, '_>) -> Result<(), AssembleError> {
+        let Some(tree) = &self.modules else {
+            return Ok(());
+        };
+        report.stages.start("server", None);
+        let built = build(&self.plan, step, &tree.directory)?;
+        report.stages.finish(
+            "server",
+            format!(
+                "{} ({}, {} Go modules{})",
+                self.plan.recipe.package,
+                self.plan.toolchain.version,
+                built.modules.len(),
+                super::build_cache_note(built.from_cache)
+            ),
+        );
+        self.built = Some(built);
+        Ok(())
+    }
+
+    fn place(&mut self, step: Step<'_>, _warnings: &mut Warnings<'_>) -> Result<(), AssembleError> {
+        if let Some(built) = &self.built {
+            self.binary = Some(place(&self.plan, built, step.staged)?);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, sections: &mut super::record::StageSections) -> Result<(), AssembleError> {
+        if let (Some(built), Some(binary)) = (&self.built, &self.binary) {
+            let record = record(&self.plan, built, binary.clone())?;
+            sections.server = Some(record.clone());
+            self.record = Some(record);
+        }
+        Ok(())
+    }
+
+    fn summarize(&self, summary: &mut AssembleSummary) {
+        let (Some(record), Some(built)) = (&self.record, &self.built) else {
+            return;
+        };
+        summary.server = Some(ServerSummary {
+            binary: record.binary.clone(),
+            go: record.go.clone(),
+            modules: record.modules.len(),
+            from_cache: built.from_cache,
+            from_remote_cache: self.from_remote_cache,
+        });
+    }
+}
+
+/// Build the server from the patched tree (or take it from the build cache).
+fn build(
+    plan: &ServerPlan,
+    step: Step<'_>,
+    module_tree: &Path,
 ) -> Result<BuiltServer, AssembleError> {
-    let source_key = source_key(source_tree, applied);
-    Ok(server::build(&ServerBuild {
-        source,
+    let remote_cache = step.run.options.fetch.remote_cache();
+    let source_key = source_key(step.source.tree, step.source.applied);
+    let request = build_request(plan, step, module_tree, &source_key, remote_cache.as_ref());
+    Ok(server::build(&request)?)
+}
+
+/// The server stage's request of the Go server build.
+fn build_request<'a>(
+    plan: &'a ServerPlan,
+    step: Step<'a>,
+    module_tree: &'a Path,
+    source_key: &'a str,
+    remote_cache: Option<&'a crate::registry::RemoteCache>,
+) -> ServerBuild<'a> {
+    let options = step.run.options;
+    ServerBuild {
+        source: step.source.root,
         recipe: plan.recipe,
         go: plan.go,
         module_tree,
-        source_key: &source_key,
+        source_key,
         cache: &options.build.cache,
         toolchain: &plan.toolchain,
-        remote_cache: options.fetch.remote_cache().as_ref(),
+        remote_cache,
         api_client: plan.api_client.clone(),
         source_date_epoch: options.build.source_date_epoch,
-    })?)
+    }
 }
 
 /// What identifies the patched files: the tree id and the patches, in order.
@@ -113,25 +220,30 @@ fn source_key(source_tree: &TreeId, applied: &[crate::patch::PatchReport]) -> St
 /// build cache already or the remote cache has it (then it is brought into the build cache),
 /// since only its build reads them: then the tree is left empty and counts the files the lock
 /// pins. The flag says whether the binary came from the remote cache.
-pub fn fetch_modules(
+fn fetch_modules(
     plan: &ServerPlan,
-    source: &Path,
-    source_tree: &TreeId,
-    applied: &[crate::patch::PatchReport],
-    options: &AssembleOptions,
-    fetch_options: &crate::fetch::FetchOptions,
-    progress: &dyn crate::fetch::DownloadProgress,
-) -> Result<(crate::fetch::GoModuleTree, bool), AssembleError> {
-    let Some(from_remote_cache) = finished_or_pulled(plan, source, source_tree, applied, options)?
-    else {
+    step: Step<'_>,
+    fetch: Fetch<'_>,
+) -> Result<(GoModuleTree, bool), AssembleError> {
+    let remote_cache = step.run.options.fetch.remote_cache();
+    let source_key = source_key(step.source.tree, step.source.applied);
+    // The module tree is not read: the key covers go.sum, not the module files.
+    let request = build_request(
+        plan,
+        step,
+        Path::new(""),
+        &source_key,
+        remote_cache.as_ref(),
+    );
+    let Some(from_remote_cache) = server::finished_or_pulled(&request)? else {
         let tree = crate::fetch::fetch_go_modules(
             plan.go,
-            fetch_options,
+            fetch.options,
             crate::fetch::Unavailable::Fail,
         )?;
         if let Some(client) = &plan.api_client {
             let jar = crate::fetch::jar_request(&client.locked.generator)?;
-            crate::fetch::fetch_all(&[jar], fetch_options, progress)?;
+            crate::fetch::fetch_all(&[jar], fetch.options, fetch.downloads)?;
         }
         return Ok((tree, false));
     };
@@ -141,7 +253,7 @@ pub fn fetch_modules(
         .iter()
         .map(|module| usize::from(module.zip.is_some()) + usize::from(module.go_mod.is_some()))
         .sum();
-    let tree = crate::fetch::GoModuleTree {
+    let tree = GoModuleTree {
         directory: std::path::PathBuf::new(),
         fetched: 0,
         files,
@@ -150,36 +262,8 @@ pub fn fetch_modules(
     Ok((tree, from_remote_cache))
 }
 
-/// Whether the binary is in the build cache already, or was just brought there from the remote
-/// cache (`Some(true)`).
-fn finished_or_pulled(
-    plan: &ServerPlan,
-    source: &Path,
-    source_tree: &TreeId,
-    applied: &[crate::patch::PatchReport],
-    options: &AssembleOptions,
-) -> Result<Option<bool>, AssembleError> {
-    Ok(server::finished_or_pulled(&ServerBuild {
-        source,
-        recipe: plan.recipe,
-        go: plan.go,
-        // Not read: the key covers go.sum, not the module files.
-        module_tree: Path::new(""),
-        source_key: &source_key(source_tree, applied),
-        cache: &options.build.cache,
-        toolchain: &plan.toolchain,
-        remote_cache: options.fetch.remote_cache().as_ref(),
-        api_client: plan.api_client.clone(),
-        source_date_epoch: options.build.source_date_epoch,
-    })?)
-}
-
 /// Copy the binary into the staged prefix's `bin/`; returns its path there.
-pub fn place(
-    plan: &ServerPlan,
-    built: &BuiltServer,
-    staged: &Path,
-) -> Result<String, AssembleError> {
+fn place(plan: &ServerPlan, built: &BuiltServer, staged: &Path) -> Result<String, AssembleError> {
     let relative = Path::new("bin").join(plan.recipe.binary_name()?.as_str());
     let staging = crate::contained::Contained::open(staged)?;
     staging.create_dir_all(Path::new("bin"))?;
@@ -206,7 +290,7 @@ pub struct ServerRecord {
 }
 
 /// The record of the server placed at `binary`.
-pub fn record(
+fn record(
     plan: &ServerPlan,
     built: &BuiltServer,
     binary: String,

@@ -1,11 +1,14 @@
-//! The assemble steps of the recipe's web UI: whether to build it (and with what), fetching
-//! its pins, building it from the patched tree, placing it, and what the manifest says of it.
+//! The recipe's web UI as an application stage ([`super::stage::AppStage`]): whether to build
+//! it and with which java (step 3), its pins fetched (5), built from the patched tree (6),
+//! placed, or `--web-dist` copied in its stead (8), and what the manifest says of it (10).
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{AssembleError, AssembleOptions, LoadedRecipe};
+use super::run::Run;
+use super::stage::{AppStage, Fetch, Report, Step};
+use super::{AssembleError, AssembleOptions, AssembleSummary, LoadedRecipe, Warnings, WebSummary};
 use crate::fetch::{self, NpmTarballs};
 use crate::identity::{NpmIntegrity, Sha256};
 use crate::lock::LockedNpmPackage;
@@ -25,6 +28,115 @@ pub struct WebPlan<'a> {
     pub recipe: &'a WebRecipe,
     pub java: Option<PathBuf>,
     pub api_client: ApiClientChoice,
+}
+
+/// The web stage: every run has it, since it also copies `--web-dist` and says when the prefix
+/// gets no web UI at all.
+pub(super) fn stage<'a>(loaded: &'a LoadedRecipe) -> Option<Box<dyn AppStage + 'a>> {
+    Some(Box::new(WebStage {
+        loaded,
+        plan: None,
+        inputs: None,
+        built: None,
+        record: None,
+    }))
+}
+
+/// The web stage: its plan (made in step 3), then what each step made.
+struct WebStage<'a> {
+    loaded: &'a LoadedRecipe,
+    /// `None` when nothing is built: no web UI in the recipe, `--no-web` or `--web-dist`.
+    plan: Option<WebPlan<'a>>,
+    inputs: Option<WebInputs>,
+    built: Option<BuiltWeb>,
+    record: Option<WebRecord>,
+}
+
+impl AppStage for WebStage<'_> {
+    fn check(&mut self, run: Run<'_>) -> Result<(), AssembleError> {
+        self.plan = plan(self.loaded, run.options)?;
+        Ok(())
+    }
+
+    fn fetch(&mut self, step: Step<'_>, fetch: Fetch<'_>) -> Result<Option<String>, AssembleError> {
+        let Some(plan) = &self.plan else {
+            return Ok(None);
+        };
+        let inputs = fetch_inputs(plan, step, self.loaded, fetch.downloads)?;
+        let detail = format!(
+            "{} npm tarballs, {} downloaded",
+            inputs.tarballs.tarballs, inputs.tarballs.downloaded
+        );
+        self.inputs = Some(inputs);
+        Ok(Some(detail))
+    }
+
+    fn build(&mut self, step: Step<'_>, report: Report<'_, '_>) -> Result<(), AssembleError> {
+        let (Some(plan), Some(inputs)) = (&self.plan, &self.inputs) else {
+            return Ok(());
+        };
+        report.stages.start("web", None);
+        let built = build(plan, inputs, step, self.loaded)?;
+        for warning in &built.warnings {
+            report.warnings.push(warning.to_string());
+        }
+        report.stages.finish(
+            "web",
+            format!(
+                "{} npm packages, {} overrides{}",
+                inputs.packages.len(),
+                built.overrides.len(),
+                super::build_cache_note(built.from_cache)
+            ),
+        );
+        self.built = Some(built);
+        Ok(())
+    }
+
+    fn place(&mut self, step: Step<'_>, warnings: &mut Warnings<'_>) -> Result<(), AssembleError> {
+        let staged = step.staged;
+        if let Some(web_dist) = &step.run.options.web_dist {
+            let to = staged.join("web/dist");
+            fs_err::create_dir_all(&to).map_err(AssembleError::io("cannot create", &to))?;
+            crate::archive::copy_tree(web_dist, &to, &[])?;
+            return Ok(());
+        }
+        let (Some(plan), Some(inputs), Some(built)) = (&self.plan, &self.inputs, &self.built)
+        else {
+            warnings.push(
+                "no web UI assets (web/dist): the recipe builds none or --no-web was given; give --web-dist DIR with a built web UI. The API and workers work without it".to_string(),
+            );
+            return Ok(());
+        };
+        let placed = place(plan, built, staged)?;
+        self.record = Some(record(plan, inputs, built, placed));
+        Ok(())
+    }
+
+    fn record(&mut self, sections: &mut super::record::StageSections) -> Result<(), AssembleError> {
+        sections.web = self.record.clone();
+        Ok(())
+    }
+
+    fn summarize(&self, summary: &mut AssembleSummary) {
+        if let Some(inputs) = &self.inputs {
+            summary.downloaded += inputs.tarballs.downloaded;
+        }
+        let (Some(record), Some(built)) = (&self.record, &self.built) else {
+            return;
+        };
+        summary.web = Some(WebSummary {
+            output: record.output.clone(),
+            files: record.files,
+            packages: record.packages.len(),
+            overrides: record.overrides.len(),
+            from_cache: built.from_cache,
+            from_remote_cache: self
+                .inputs
+                .as_ref()
+                .is_some_and(|inputs| inputs.from_remote_cache),
+        });
+    }
 }
 
 /// The web UI to build, if any; java is checked here, before anything is fetched.
@@ -66,14 +178,16 @@ pub struct WebInputs {
 /// Fetch every tarball of the project's package-lock, Node, npm, the registry overrides and
 /// the generator's jar, each checked before it is kept; unless the build they feed is in the
 /// build cache already, or the remote cache has it.
-pub fn fetch(
+fn fetch_inputs(
     plan: &WebPlan,
-    source: &Path,
-    locked: Option<&crate::lock::LockedWeb>,
-    git_build_hash: Option<&str>,
-    options: &AssembleOptions,
+    step: Step<'_>,
+    loaded: &LoadedRecipe,
     progress: &dyn fetch::DownloadProgress,
 ) -> Result<WebInputs, AssembleError> {
+    let options = step.run.options;
+    let source = step.source.root;
+    let locked = loaded.lock.web.as_ref();
+    let git_build_hash = loaded.recipe.source.commit.as_deref();
     let fetch_options = &options.fetch;
     let project_lock = web::locked_packages(source, plan.recipe, plan.api_client)?;
     web::check_package_lock(&project_lock, locked)?;
@@ -143,13 +257,15 @@ pub fn fetch(
 }
 
 /// Build the web UI from the patched tree (or take it from the build cache).
-pub fn build(
+fn build(
     plan: &WebPlan,
     inputs: &WebInputs,
-    source: &Path,
-    git_build_hash: Option<&str>,
-    options: &AssembleOptions,
+    step: Step<'_>,
+    loaded: &LoadedRecipe,
 ) -> Result<BuiltWeb, AssembleError> {
+    let options = step.run.options;
+    let source = step.source.root;
+    let git_build_hash = loaded.recipe.source.commit.as_deref();
     let generator = match (&inputs.jar, &plan.java) {
         (Some(jar), Some(java)) => Some(web::Generator {
             jar,
@@ -173,7 +289,7 @@ pub fn build(
 
 /// Copy the output into the staged prefix at the project's path (`web/dist`); returns that
 /// path and the number of files.
-pub fn place(
+fn place(
     plan: &WebPlan,
     built: &BuiltWeb,
     staged: &Path,
@@ -228,7 +344,7 @@ pub struct WebRecord {
     pub packages: Vec<WebPackage>,
 }
 
-pub fn record(
+fn record(
     plan: &WebPlan,
     inputs: &WebInputs,
     built: &BuiltWeb,

@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::build::BuildArgs;
-use super::fetch::NetworkArgs;
-use super::{CacheArgs, CliError, print};
+use super::build::BuilderArgs;
+use super::{CliError, print};
 use crate::assemble::{
     self, AssembleOptions, LoadedRecipe, RecipeChoice, ServerChoice, SourceArgument,
 };
@@ -133,13 +132,7 @@ pub struct AssembleArgs {
     pub no_preflight: bool,
 
     #[command(flatten)]
-    pub build: BuildArgs,
-
-    #[command(flatten)]
-    pub cache: CacheArgs,
-
-    #[command(flatten)]
-    pub network: NetworkArgs,
+    pub builder: BuilderArgs,
 }
 
 /// Which recipe: a file, or one of the releases built into akpkg.
@@ -203,10 +196,11 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         ));
     }
     let loaded = LoadedRecipe::load(args.recipe.choice(), args.lock.as_deref())?;
-    let mut build_options = args.build.options(&args.network, &args.cache)?;
+    let mut build_options = args.builder.options()?;
     build_options.source_date_epoch =
         crate::timestamp::source_date_epoch(loaded.recipe.source.source_date_epoch);
-    let git_from_archives = !args.network.git_archive.is_empty() || args.network.bundle.is_some();
+    let git_from_archives =
+        !args.builder.network.git_archive.is_empty() || args.builder.network.bundle.is_some();
     let target =
         super::doctor::target_for_lock(&loaded, args.python.as_deref(), &build_options.cache);
     let found_go = super::doctor::find_go(&loaded, (!args.no_server).then_some(args.go.as_deref()));
@@ -343,7 +337,10 @@ fn assemble_options(
 ) -> Result<AssembleOptions, CliError> {
     let mut config_settings = BTreeMap::new();
     for build in &loaded.lock.build {
-        config_settings.insert(build.name.clone(), args.build.config_settings(&build.name)?);
+        config_settings.insert(
+            build.name.clone(),
+            args.builder.build.config_settings(&build.name)?,
+        );
     }
     Ok(AssembleOptions {
         prefix: args.prefix.clone(),

@@ -25,6 +25,14 @@ pub struct BuildWheelArgs {
     pub python: Option<String>,
 
     #[command(flatten)]
+    pub builder: BuilderArgs,
+}
+
+/// What every command that builds takes: how it builds, where its cache is, how it reaches
+/// the network.
+#[derive(Debug, Args)]
+pub struct BuilderArgs {
+    #[command(flatten)]
     pub build: BuildArgs,
 
     #[command(flatten)]
@@ -32,6 +40,13 @@ pub struct BuildWheelArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+impl BuilderArgs {
+    /// The build options these arguments give.
+    pub fn options(&self) -> Result<BuildOptions, CliError> {
+        self.build.options(&self.network, &self.cache)
+    }
 }
 
 /// Options shared by every command that builds.
@@ -144,14 +159,14 @@ fn name_of(source: &std::path::Path) -> String {
 }
 
 pub fn run(args: BuildWheelArgs) -> Result<(), CliError> {
-    let options = args.build.options(&args.network, &args.cache)?;
+    let options = args.builder.options()?;
     let target = match &args.python {
         Some(python) => super::plan::target_for_python(python, Some(&options.cache))?,
         None => Target::discover(None, Some(&options.cache))?,
     };
     let name = name_of(&args.source);
     let request = BuildRequest {
-        config_settings: args.build.config_settings(&name)?,
+        config_settings: args.builder.build.config_settings(&name)?,
         name,
         source: SourceInput::from_path(&args.source)?,
         environment: None,

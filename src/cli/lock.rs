@@ -5,10 +5,9 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::build::BuildArgs;
-use super::fetch::NetworkArgs;
+use super::build::BuilderArgs;
 use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
-use super::{CacheArgs, CliError, print};
+use super::{CliError, print};
 use crate::pipeline;
 
 #[derive(Debug, Args)]
@@ -47,13 +46,7 @@ pub struct LockCommandArgs {
     pub go_api_client: super::assemble::ApiClientArgument,
 
     #[command(flatten)]
-    pub build: BuildArgs,
-
-    #[command(flatten)]
-    pub cache: CacheArgs,
-
-    #[command(flatten)]
-    pub network: NetworkArgs,
+    pub builder: BuilderArgs,
 }
 
 pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
@@ -88,7 +81,8 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         overrides.append(&mut selection.overrides);
         selection.overrides = overrides;
     }
-    let (plan, target, lock) = plan_from_args(&lock_args, &args.target, &selection, &args.cache)?;
+    let (plan, target, lock) =
+        plan_from_args(&lock_args, &args.target, &selection, &args.builder.cache)?;
     if target.interpreter.is_none() {
         tracing::warn!(
             "no interpreter for this target here: build environments are resolved from the static [build-system] requires only; lock again with --python on a machine that has it to check them with the backends"
@@ -98,7 +92,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         .project
         .clone()
         .unwrap_or_else(|| lock.directory().to_path_buf());
-    let options = args.build.options(&args.network, &args.cache)?;
+    let options = args.builder.options()?;
     let recipe_parts = recipe.as_ref().map(|recipe| &recipe.recipe);
     let akpkg_lock = pipeline::lock(
         &pipeline::LockRequest {
@@ -114,7 +108,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             go: args.go.as_deref(),
             progress: &super::progress::DownloadBar::new(),
         },
-        |name| args.build.config_settings(name),
+        |name| args.builder.build.config_settings(name),
     )?;
     pipeline::write_lock_file(&args.output, &akpkg_lock)?;
     let mut report = String::new();

@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::build::BuildArgs;
-use super::fetch::NetworkArgs;
+use super::build::BuilderArgs;
 use super::lock::LockCommandArgs;
 use super::plan::{LockArgs, SelectionArgs, TargetArgs};
-use super::{CacheArgs, CliError, print};
+use super::{CliError, print};
 use crate::assemble::{LoadedRecipe, RELEASES, RecipeChoice};
 use crate::release::{Interpreter, NewReleaseOptions, PreviousRecipe};
 
@@ -77,13 +76,7 @@ pub struct NewArgs {
     pub target: TargetArgs,
 
     #[command(flatten)]
-    pub build: BuildArgs,
-
-    #[command(flatten)]
-    pub cache: CacheArgs,
-
-    #[command(flatten)]
-    pub network: NetworkArgs,
+    pub builder: BuilderArgs,
 }
 
 pub fn run(command: ReleaseCommand) -> Result<(), CliError> {
@@ -130,7 +123,7 @@ pub fn list(args: &ListArgs) -> Result<(), CliError> {
 }
 
 fn new(args: NewArgs) -> Result<(), CliError> {
-    let options = args.build.options(&args.network, &args.cache)?;
+    let options = args.builder.options()?;
     let previous = if std::path::Path::new(&args.from).is_file() {
         PreviousRecipe::File(PathBuf::from(&args.from))
     } else {
@@ -153,7 +146,7 @@ fn new(args: NewArgs) -> Result<(), CliError> {
         tree,
         source_date_epoch: args.source_date_epoch,
         output: args.output.clone(),
-        offline: args.network.offline,
+        offline: args.builder.network.offline,
         fetch: options.fetch,
     })?;
     print(&release.to_string())?;
@@ -199,8 +192,6 @@ fn new(args: NewArgs) -> Result<(), CliError> {
         recipe: Some(release.recipe.clone()),
         go: args.go,
         go_api_client: super::assemble::ApiClientArgument::Generate,
-        build: args.build,
-        cache: args.cache,
-        network: args.network,
+        builder: args.builder,
     })
 }
