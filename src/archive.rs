@@ -39,14 +39,7 @@ pub enum ArchiveError {
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArchiveError {
-    let path = path.to_path_buf();
-    move |source| {
-        ArchiveError::Io(crate::path_io::PathIoError {
-            action,
-            path,
-            source,
-        })
-    }
+    crate::path_io::io(action, path)
 }
 
 /// The single top-level directory of `root`, as a forge's archive or an sdist wraps its tree
@@ -363,16 +356,8 @@ pub fn write_tree_tar<W: std::io::Write>(
         header
     };
     let mut entries = 0;
-    let append_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| {
-            ArchiveError::Io(crate::path_io::PathIoError {
-                action: "cannot append to the archive",
-                path,
-                source,
-            })
-        }
-    };
+    let append_error =
+        |path: &Path| crate::path_io::io::<ArchiveError>("cannot append to the archive", path);
     // The tree's parents in the archive: `opt/`, then `opt/authentik/` below.
     let parts: Vec<&str> = options
         .root
@@ -395,11 +380,11 @@ pub fn write_tree_tar<W: std::io::Write>(
         .follow_links(false);
     for entry in walk {
         let entry = entry.map_err(|error| {
-            ArchiveError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: error.path().unwrap_or(directory).to_path_buf(),
-                source: error.into(),
-            })
+            ArchiveError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                error.path().unwrap_or(directory).to_path_buf(),
+                error.into(),
+            ))
         })?;
         let path = entry.path();
         let name = archive_name(directory, path, &options.root)?;
@@ -540,11 +525,11 @@ fn copy_entries(
 ) -> Result<(), ArchiveError> {
     for entry in walk {
         let entry = entry.map_err(|error| {
-            ArchiveError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: error.path().unwrap_or(from).to_path_buf(),
-                source: error.into(),
-            })
+            ArchiveError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                error.path().unwrap_or(from).to_path_buf(),
+                error.into(),
+            ))
         })?;
         let relative = under.join(entry.path().strip_prefix(from).unwrap_or(entry.path()));
         let kind = entry.file_type();

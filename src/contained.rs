@@ -93,11 +93,11 @@ impl Contained {
     /// Open an existing directory as a destination.
     pub fn open(root: &Path) -> Result<Contained, ContainedError> {
         let directory = Dir::open_ambient_dir(root, ambient_authority()).map_err(|source| {
-            ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot open the directory",
-                path: root.to_path_buf(),
+            ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot open the directory",
+                root.to_path_buf(),
                 source,
-            })
+            ))
         })?;
         Ok(Contained {
             directory,
@@ -108,11 +108,11 @@ impl Contained {
     /// Create a directory (and its parents) outside any destination, then open it.
     pub fn create(root: &Path) -> Result<Contained, ContainedError> {
         fs_err::create_dir_all(root).map_err(|source| {
-            ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot create",
-                path: root.to_path_buf(),
+            ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot create",
+                root.to_path_buf(),
                 source,
-            })
+            ))
         })?;
         Contained::open(root)
     }
@@ -131,11 +131,11 @@ impl Contained {
             .metadata(relative)
             .map_err(self.error("cannot read", relative))?;
         if !metadata.is_file() {
-            return Err(ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: self.path(relative),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
-            }));
+            return Err(ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                self.path(relative),
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            )));
         }
         self.directory
             .read_to_string(relative)
@@ -191,11 +191,7 @@ impl Contained {
             {
                 ContainedError::Escapes { path, root }
             } else {
-                ContainedError::Io(crate::path_io::PathIoError {
-                    action,
-                    path,
-                    source,
-                })
+                ContainedError::Io(crate::path_io::PathIoError::new(action, path, source))
             }
         }
     }
@@ -304,11 +300,11 @@ impl Contained {
         expected: &crate::identity::Sha256,
     ) -> Result<Option<crate::identity::Sha256>, ContainedError> {
         let file = crate::path_io::open_regular(source).map_err(|error| {
-            ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: source.to_path_buf(),
-                source: error,
-            })
+            ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                source.to_path_buf(),
+                error,
+            ))
         })?;
         let mut hashing = crate::digest::HashingReader::new(file);
         self.write_from(relative, &mut hashing, FileMode::Regular, Existing::Replace)?;
@@ -340,20 +336,20 @@ impl Contained {
             return Ok(());
         }
         let mut input = std::fs::File::open(source).map_err(|error| {
-            ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: source.to_path_buf(),
-                source: error,
-            })
+            ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                source.to_path_buf(),
+                error,
+            ))
         })?;
         let executable = input
             .metadata()
             .map_err(|error| {
-                ContainedError::Io(crate::path_io::PathIoError {
-                    action: "cannot read",
-                    path: source.to_path_buf(),
-                    source: error,
-                })
+                ContainedError::Io(crate::path_io::PathIoError::new(
+                    "cannot read",
+                    source.to_path_buf(),
+                    error,
+                ))
             })?
             .permissions()
             .mode()
@@ -426,14 +422,14 @@ impl Contained {
         self.check(source)?;
         self.check(relative)?;
         if !self.entry_type(source).is_some_and(|kind| kind.is_file()) {
-            return Err(ContainedError::Io(crate::path_io::PathIoError {
-                action: "cannot link to",
-                path: self.path(source),
-                source: std::io::Error::new(
+            return Err(ContainedError::Io(crate::path_io::PathIoError::new(
+                "cannot link to",
+                self.path(source),
+                std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "it is not a regular file in the destination",
                 ),
-            }));
+            )));
         }
         self.directory
             .hard_link(source, &self.directory, relative)

@@ -32,20 +32,28 @@ pub struct PathIoError {
     pub source: std::io::Error,
 }
 
+impl PathIoError {
+    pub fn new(
+        action: &'static str,
+        path: impl Into<std::path::PathBuf>,
+        source: std::io::Error,
+    ) -> PathIoError {
+        PathIoError {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
 /// The error of `action` on `path`, for `map_err`: any stage's error that wraps
 /// [`PathIoError`] can be the result.
 pub fn io<E: From<PathIoError>>(
     action: &'static str,
     path: &std::path::Path,
-) -> impl FnOnce(std::io::Error) -> E {
+) -> impl FnOnce(std::io::Error) -> E + use<E> {
     let path = path.to_path_buf();
-    move |source| {
-        E::from(PathIoError {
-            action,
-            path,
-            source,
-        })
-    }
+    move |source| E::from(PathIoError::new(action, path, source))
 }
 
 /// A new directory in the system's temporary directory whose name starts with `prefix`,

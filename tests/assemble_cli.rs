@@ -13,29 +13,7 @@ use std::process::Command as Process;
 
 use common::{akpkg, failure_of, stdout_of};
 
-const SETTINGS_PATCH: &str = r#"
-description = "paths from the prefix, as authentik's settings patch does"
-
-[[substitute]]
-file = "fixture_app/root/settings.py"
-old = "import importlib\n"
-new = "import importlib\nimport sys\n"
-
-[[substitute]]
-file = "fixture_app/root/settings.py"
-old = "BASE_DIR = Path(__file__).absolute().parent.parent.parent"
-new = "BASE_DIR = Path(sys.prefix)"
-
-[[substitute]]
-file = "fixture_app/root/settings.py"
-old = 'LOCALE_PATHS = ["./locale"]'
-new = 'LOCALE_PATHS = [str(BASE_DIR / "locale")]'
-
-[[substitute]]
-file = "fixture_app/root/settings.py"
-old = 'ICON = Path("web/icons/icon.svg")'
-new = 'ICON = BASE_DIR / "web/icons/icon.svg"'
-"#;
+const SETTINGS_PATCH: &str = include_str!("fixtures/patches/settings.toml");
 
 const CONFIG_PATCH: &str = "--- a/fixture_app/lib/config.py
 +++ b/fixture_app/lib/config.py
@@ -58,12 +36,7 @@ const CONFIG_PATCH: &str = "--- a/fixture_app/lib/config.py
  
 ";
 
-const DEFAULTS_PATCH: &str = r#"
-[[substitute]]
-file = "fixture_app/lib/default.yml"
-old = "blueprints_dir: /blueprints\n"
-new = "blueprints_dir: prefix:///blueprints\n"
-"#;
+const DEFAULTS_PATCH: &str = include_str!("fixtures/patches/defaults.toml");
 
 /// The recipe for the fixture, with its patches, pinned to the source's tree id.
 fn write_recipe(directory: &Path, source: &Path, lock: &Path, settings_patch: &str) -> PathBuf {
@@ -89,13 +62,7 @@ fn write_recipe_with(
         .iter()
         .map(|(name, id)| format!("\"{name}\" = \"{id}\"\n"))
         .collect();
-    // The release's listing, as `git ls-tree -r` prints it: a mismatch names the file.
-    let listing: String = akpkg::fetch::file_ids(source)
-        .unwrap()
-        .iter()
-        .map(|(path, object)| format!("{object}\t{path}\n"))
-        .collect();
-    fs_err::write(directory.join("fixture.files"), listing).unwrap();
+    common::write_file_listing(source, &directory.join("fixture.files"));
     let recipe = directory.join("fixture.recipe.toml");
     fs_err::write(
         &recipe,

@@ -159,22 +159,22 @@ fn mirrors_serve_what_the_lock_names_elsewhere() {
     ));
     assert!(summary.contains("(2 downloaded"), "{summary}");
 
+    // Into an empty cache, so the file is downloaded again.
+    let refused = || {
+        failure_of(&mut fetch(
+            &lock,
+            &directory.path().join("other"),
+            &[&mirror],
+        ))
+    };
     // A larger file than the lock's size is cut off at that size.
     fs_err::write(files.join("source_only-2.0.tar.gz"), b"not s").unwrap();
-    let error = failure_of(&mut fetch(
-        &lock,
-        &directory.path().join("other"),
-        &[&mirror],
-    ));
+    let error = refused();
     assert!(error.contains("sent more than 1 bytes"), "{error}");
 
     // A wrong file of the right size is refused, naming the package and both hashes.
     fs_err::write(files.join("source_only-2.0.tar.gz"), b"x").unwrap();
-    let error = failure_of(&mut fetch(
-        &lock,
-        &directory.path().join("other"),
-        &[&mirror],
-    ));
+    let error = refused();
     let error = error.replace(&server.base, "http://127.0.0.1:PORT");
     assert!(error.contains("`source-only` 2.0: http://127.0.0.1:PORT/files/source_only-2.0.tar.gz has the wrong content"), "{error}");
     assert!(

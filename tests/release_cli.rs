@@ -13,19 +13,9 @@ use std::path::{Path, PathBuf};
 
 use common::{StaticServer, akpkg};
 
-const SETTINGS_PATCH: &str = r#"
-[[substitute]]
-file = "fixture_app/root/settings.py"
-old = "BASE_DIR = Path(__file__).absolute().parent.parent.parent"
-new = "import sys\nBASE_DIR = Path(sys.prefix)"
-"#;
+const SETTINGS_PATCH: &str = include_str!("fixtures/patches/settings-one-line.toml");
 
-const DEFAULTS_PATCH: &str = r#"
-[[substitute]]
-file = "fixture_app/lib/default.yml"
-old = "blueprints_dir: /blueprints\n"
-new = "blueprints_dir: prefix:///blueprints\n"
-"#;
+const DEFAULTS_PATCH: &str = include_str!("fixtures/patches/defaults.toml");
 
 /// A registry tarball `NAME-VERSION.tgz` in `www` (contents do not matter here: nothing is
 /// installed from it).
@@ -79,12 +69,7 @@ fn write_recipe_n(directory: &Path, source: &Path, lock: &Path, base: &str, www:
     fs_err::create_dir_all(directory.join("patches")).unwrap();
     fs_err::write(directory.join("patches/10-settings.toml"), SETTINGS_PATCH).unwrap();
     fs_err::write(directory.join("patches/30-defaults.toml"), DEFAULTS_PATCH).unwrap();
-    let listing: String = akpkg::fetch::file_ids(source)
-        .unwrap()
-        .iter()
-        .map(|(path, object)| format!("{object}\t{path}\n"))
-        .collect();
-    fs_err::write(directory.join("fixture.files"), listing).unwrap();
+    common::write_file_listing(source, &directory.join("fixture.files"));
     let pin = |name: &str, version: &str| {
         format!(
             "{{ package = \"{name}\", version = \"{version}\", url = \"{base}/{name}-{version}.tgz\", integrity = \"{}\" }}",

@@ -218,11 +218,11 @@ fn stamp_entry(entry: &std::fs::DirEntry) -> Result<(Vec<u8>, u64), AssembleErro
 }
 
 fn unreadable(path: &Path, source: std::io::Error) -> AssembleError {
-    AssembleError::Io(crate::path_io::PathIoError {
-        action: "cannot read",
-        path: path.to_path_buf(),
+    AssembleError::Io(crate::path_io::PathIoError::new(
+        "cannot read",
+        path.to_path_buf(),
         source,
-    })
+    ))
 }
 
 /// What this machine knows of a prefix it assembled, kept in the cache.

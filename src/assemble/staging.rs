@@ -55,11 +55,11 @@ impl Place {
                         kind: source.kind(),
                     }
                 }
-                _ => AssembleError::Io(crate::path_io::PathIoError {
-                    action: "cannot create a staging directory in",
-                    path: self.parent.clone(),
+                _ => AssembleError::Io(crate::path_io::PathIoError::new(
+                    "cannot create a staging directory in",
+                    self.parent.clone(),
                     source,
-                }),
+                )),
             })?;
         let lock = lock_file(&directory.path().join(STAGING_LOCK), false)?;
         let work = directory.path().join("work");
@@ -144,11 +144,11 @@ fn create_parent(prefix: &Path, parent: &Path) -> Result<(), AssembleError> {
                 kind: source.kind(),
             }
         }
-        _ => AssembleError::Io(crate::path_io::PathIoError {
-            action: "cannot create",
-            path: parent.to_path_buf(),
+        _ => AssembleError::Io(crate::path_io::PathIoError::new(
+            "cannot create",
+            parent.to_path_buf(),
             source,
-        }),
+        )),
     })
 }
 
@@ -198,11 +198,11 @@ fn lock_directory(directory: &Path) -> Result<fs_err::File, AssembleError> {
         fs_err::File::open(directory).map_err(AssembleError::io("cannot open", directory))?;
     rustix::fs::flock(handle.file(), rustix::fs::FlockOperation::LockExclusive).map_err(
         |error| {
-            AssembleError::Io(crate::path_io::PathIoError {
-                action: "cannot lock",
-                path: directory.to_path_buf(),
-                source: error.into(),
-            })
+            AssembleError::Io(crate::path_io::PathIoError::new(
+                "cannot lock",
+                directory.to_path_buf(),
+                error.into(),
+            ))
         },
     )?;
     Ok(handle)
@@ -230,10 +230,10 @@ fn move_into_place(staged: &Path, prefix: &Path) -> Result<(), AssembleError> {
         rustix::fs::RenameFlags::EXCHANGE,
     )
     .map_err(|error| {
-        AssembleError::Io(crate::path_io::PathIoError {
-            action: "cannot exchange the new prefix with",
-            path: prefix.to_path_buf(),
-            source: error.into(),
-        })
+        AssembleError::Io(crate::path_io::PathIoError::new(
+            "cannot exchange the new prefix with",
+            prefix.to_path_buf(),
+            error.into(),
+        ))
     })
 }

@@ -60,31 +60,6 @@ pub struct AssembleArgs {
     #[arg(long, env = "AKPKG_NO_WEB", help_heading = "Building")]
     pub no_web: bool,
 
-    /// How the web UI gets its API client: `generate` it from the source's schema with the
-    /// recipe's pinned openapi-generator (as upstream does; needs Java), or install the
-    /// `locked` one from the registry.
-    #[arg(
-        long,
-        value_enum,
-        default_value = "generate",
-        value_name = "HOW",
-        help_heading = "Building"
-    )]
-    pub api_client: ApiClientArgument,
-
-    /// The Go server's API client (the recipe's [server.api-client]): `generate` it from the
-    /// release's schema with the pinned openapi-generator (as upstream's `make gen-client-go`;
-    /// needs Java), or build with the `locked` module go.sum pins (needs a lock made with
-    /// `akpkg lock --go-api-client locked` and a proxy that has the module).
-    #[arg(
-        long,
-        value_enum,
-        default_value = "generate",
-        value_name = "HOW",
-        help_heading = "Building"
-    )]
-    pub go_api_client: ApiClientArgument,
-
     /// Build from a source whose files do not match the recipe's pin (with a warning).
     #[arg(long, help_heading = "Source and recipe")]
     pub allow_unverified_source: bool,
@@ -132,7 +107,28 @@ pub struct AssembleArgs {
     pub no_preflight: bool,
 
     #[command(flatten)]
+    pub api_clients: ApiClientArgs,
+
+    #[command(flatten)]
     pub builder: BuilderArgs,
+}
+
+/// How the API clients are made (each recipe's generator, or the published package).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Building")]
+pub struct ApiClientArgs {
+    /// How the web UI gets its API client: `generate` it from the source's schema with the
+    /// recipe's pinned openapi-generator (as upstream does; needs Java), or install the
+    /// `locked` one from the registry.
+    #[arg(long, value_enum, default_value = "generate", value_name = "HOW")]
+    pub api_client: ApiClientArgument,
+
+    /// The Go server's API client (the recipe's [server.api-client]): `generate` it from the
+    /// release's schema with the pinned openapi-generator (as upstream's `make gen-client-go`;
+    /// needs Java), or build with the `locked` module go.sum pins (needs a lock made with
+    /// `akpkg lock --go-api-client locked` and a proxy that has the module).
+    #[arg(long, value_enum, default_value = "generate", value_name = "HOW")]
+    pub go_api_client: ApiClientArgument,
 }
 
 /// Which recipe: a file, or one of the releases built into akpkg.
@@ -366,14 +362,14 @@ fn assemble_options(
             build: !args.no_server,
             go_command: args.go.clone(),
             toolchain,
-            api_client: match args.go_api_client {
+            api_client: match args.api_clients.go_api_client {
                 ApiClientArgument::Generate => crate::server::GoApiClientChoice::Generate,
                 ApiClientArgument::Locked => crate::server::GoApiClientChoice::Locked,
             },
         },
         web: assemble::WebChoice {
             build: !args.no_web,
-            api_client: match args.api_client {
+            api_client: match args.api_clients.api_client {
                 ApiClientArgument::Generate => crate::web::ApiClientChoice::Generate,
                 ApiClientArgument::Locked => crate::web::ApiClientChoice::Locked,
             },

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
-use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
+use super::plan::{PlanInputArgs, plan_from_args};
 use super::{CacheArgs, CliError, print};
 use crate::fetch::{self, ArtifactCache, FetchOptions, Mirror};
 use crate::identity::{GitCommit, TreeId};
@@ -14,13 +14,7 @@ use crate::pipeline::FetchSet;
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     #[command(flatten)]
-    pub lock: LockArgs,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
+    pub input: PlanInputArgs,
 
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -301,8 +295,8 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
     // akpkg's own lock already names every file, build environments included: no planning.
     let mut go = None;
     let mut web = None;
-    let fetch_set = if crate::lock::is_akpkg_lock(&args.lock.lock) {
-        let lock = crate::lock::AkpkgLock::read(&args.lock.lock)?;
+    let fetch_set = if crate::lock::is_akpkg_lock(&args.input.lock.lock) {
+        let lock = crate::lock::AkpkgLock::read(&args.input.lock.lock)?;
         go = lock.go.clone();
         web = lock.web.clone();
         for git in &lock.git {
@@ -313,8 +307,7 @@ pub fn run(args: FetchArgs) -> Result<(), CliError> {
         }
         FetchSet::of_akpkg_lock(&lock)
     } else {
-        let (plan, target, _) =
-            plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+        let (plan, target, _) = plan_from_args(&args.input, &args.cache)?;
         let index = fetch::IndexClient::new(&options)?;
         FetchSet::of_plan(&plan, Some((&index, &target)))?
     };

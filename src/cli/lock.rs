@@ -6,20 +6,14 @@ use std::time::Instant;
 use clap::Args;
 
 use super::build::BuilderArgs;
-use super::plan::{LockArgs, SelectionArgs, TargetArgs, plan_from_args};
+use super::plan::{PlanInputArgs, plan_from_args};
 use super::{CliError, print};
 use crate::pipeline;
 
 #[derive(Debug, Args)]
 pub struct LockCommandArgs {
     #[command(flatten)]
-    pub lock: LockArgs,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
+    pub input: PlanInputArgs,
 
     /// Where to write akpkg's lock, such as lockfiles/authentik-2025.12.4.lock.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -62,12 +56,12 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
             &super::limits(),
         )?),
     };
-    let mut lock_args = args.lock.clone();
+    let mut input = args.input.clone();
     if let Some(source) = &source {
-        if lock_args.lock == Path::new("uv.lock") {
-            lock_args.lock = source.join("uv.lock");
+        if input.lock.lock == Path::new("uv.lock") {
+            input.lock.lock = source.join("uv.lock");
         }
-        lock_args.project.get_or_insert_with(|| source.clone());
+        input.lock.project.get_or_insert_with(|| source.clone());
     }
     let recipe = match &args.recipe {
         Some(path) => Some(crate::assemble::RecipeWithoutLock::load(
@@ -75,20 +69,19 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         )?),
         None => None,
     };
-    let mut selection = args.selection.clone();
     if let Some(recipe) = &recipe {
         let mut overrides = recipe.recipe.overrides.clone();
-        overrides.append(&mut selection.overrides);
-        selection.overrides = overrides;
+        overrides.append(&mut input.selection.overrides);
+        input.selection.overrides = overrides;
     }
-    let (plan, target, lock) =
-        plan_from_args(&lock_args, &args.target, &selection, &args.builder.cache)?;
+    let (plan, target, lock) = plan_from_args(&input, &args.builder.cache)?;
     if target.interpreter.is_none() {
         tracing::warn!(
             "no interpreter for this target here: build environments are resolved from the static [build-system] requires only; lock again with --python on a machine that has it to check them with the backends"
         );
     }
-    let project_directory = lock_args
+    let project_directory = input
+        .lock
         .project
         .clone()
         .unwrap_or_else(|| lock.directory().to_path_buf());
@@ -98,7 +91,7 @@ pub fn run(args: LockCommandArgs) -> Result<(), CliError> {
         &pipeline::LockRequest {
             plan: &plan,
             target: &target,
-            source_lock: &lock_args.lock,
+            source_lock: &input.lock.lock,
             project_directory: &project_directory,
             server: recipe_parts.and_then(|recipe| recipe.server.as_ref()),
             web: recipe_parts.and_then(|recipe| recipe.web.as_ref()),

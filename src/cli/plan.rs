@@ -15,13 +15,7 @@ use crate::plan::{self, BinaryPolicy, GroupSelection, Plan, PlanOptions};
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub lock: LockArgs,
-
-    #[command(flatten)]
-    pub target: TargetArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
+    pub input: PlanInputArgs,
 
     /// How to print the plan.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -41,6 +35,19 @@ impl PlanArgs {
     }
 }
 
+/// What a plan is made from: the lock, the target and the selection.
+#[derive(Debug, Clone, Args)]
+pub struct PlanInputArgs {
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct LockArgs {
     /// The pinned requirements: uv.lock, a hash-pinned requirements.txt, or pylock.toml.
@@ -53,7 +60,7 @@ pub struct LockArgs {
     pub project: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// The target interpreter: a path, a command on PATH, or a version such as 3.13 to
     /// discover. Without it, one satisfying the lock's requires-python is discovered on PATH
@@ -109,8 +116,7 @@ pub enum Format {
 }
 
 pub fn run(args: PlanArgs) -> Result<(), CliError> {
-    let (plan, target, lock) =
-        plan_from_args(&args.lock, &args.target, &args.selection, &args.cache)?;
+    let (plan, target, lock) = plan_from_args(&args.input, &args.cache)?;
     let text = match if args.json { Format::Json } else { args.format } {
         Format::Text => plan::render_table(&plan, &target),
         Format::Json => {
@@ -129,11 +135,14 @@ pub fn run(args: PlanArgs) -> Result<(), CliError> {
 /// Read the lock and the project's settings, choose the target, and plan: the first steps of
 /// every command that works from a lock.
 pub fn plan_from_args(
-    lock_args: &LockArgs,
-    target_args: &TargetArgs,
-    selection: &SelectionArgs,
+    input: &PlanInputArgs,
     cache: &CacheArgs,
 ) -> Result<(Plan, Target, Lock), CliError> {
+    let PlanInputArgs {
+        lock: lock_args,
+        target: target_args,
+        selection,
+    } = input;
     let started = Instant::now();
     let mut lock = lock::read(&lock_args.lock)?;
     let project_directory = lock_args

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::build::BuilderArgs;
 use super::lock::LockCommandArgs;
-use super::plan::{LockArgs, SelectionArgs, TargetArgs};
+use super::plan::{LockArgs, PlanInputArgs, SelectionArgs, TargetArgs};
 use super::{CliError, print};
 use crate::assemble::{LoadedRecipe, RELEASES, RecipeChoice};
 use crate::release::{Interpreter, NewReleaseOptions, PreviousRecipe};
@@ -171,21 +171,23 @@ fn new(args: NewArgs) -> Result<(), CliError> {
     }
     // The lock stage, exactly as `akpkg lock --recipe NEW --source SRC` runs it.
     super::lock::run(LockCommandArgs {
-        lock: LockArgs {
-            lock: release.source.root.join("uv.lock"),
-            project: Some(release.source.root.clone()),
-        },
-        target: TargetArgs {
-            python,
-            python_version: None,
-            platform: None,
-        },
-        selection: SelectionArgs {
-            group: Vec::new(),
-            all_groups: false,
-            no_binary: Vec::new(),
-            overrides: Vec::new(),
-            only_binary: Vec::new(),
+        input: PlanInputArgs {
+            lock: LockArgs {
+                lock: release.source.root.join("uv.lock"),
+                project: Some(release.source.root.clone()),
+            },
+            target: TargetArgs {
+                python,
+                python_version: None,
+                platform: None,
+            },
+            selection: SelectionArgs {
+                group: Vec::new(),
+                all_groups: false,
+                no_binary: Vec::new(),
+                overrides: Vec::new(),
+                only_binary: Vec::new(),
+            },
         },
         output: release.lock.clone(),
         source: Some(release.source.root.clone()),

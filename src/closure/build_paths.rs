@@ -59,11 +59,11 @@ pub fn find(root: &Path, paths: &[BuildPath]) -> Result<Vec<Finding>, ClosureErr
         .map(|path| path.path.display().to_string())
         .collect();
     let automaton = AhoCorasick::new(&patterns).map_err(|error| {
-        ClosureError::Io(crate::path_io::PathIoError {
-            action: "cannot search for",
-            path: PathBuf::from(patterns.join(", ")),
-            source: std::io::Error::other(error),
-        })
+        ClosureError::Io(crate::path_io::PathIoError::new(
+            "cannot search for",
+            patterns.join(", "),
+            std::io::Error::other(error),
+        ))
     })?;
     let files: Vec<PathBuf> = walkdir::WalkDir::new(root)
         .sort_by_file_name()

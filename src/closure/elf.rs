@@ -117,11 +117,11 @@ pub fn prefix_elf_files(root: &Path) -> Result<Vec<PrefixElf>, super::ClosureErr
         .filter_entry(|entry| entry.file_name() != "__pycache__");
     for entry in walk {
         let entry = entry.map_err(|error| {
-            super::ClosureError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: error.path().unwrap_or(root).to_path_buf(),
-                source: error.into(),
-            })
+            super::ClosureError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                error.path().unwrap_or(root).to_path_buf(),
+                error.into(),
+            ))
         })?;
         if !entry.file_type().is_file() {
             continue;

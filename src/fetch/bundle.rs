@@ -127,11 +127,11 @@ pub fn write_bundle(
             &crate::archive::TarOptions::default(),
         )?;
         writer.into_inner().map_err(|error| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot write",
-                path: root.path(Path::new(&archive)),
-                source: error.into_error(),
-            })
+            FetchError::Io(crate::path_io::PathIoError::new(
+                "cannot write",
+                root.path(Path::new(&archive)),
+                error.into_error(),
+            ))
         })?;
         git_entries.push(GitEntry {
             name: request.name.clone(),

@@ -32,20 +32,24 @@ pub fn download(
     };
     let subject = Subject::of(request);
     check_scheme(&subject, &url, &options.network.insecure_hosts)?;
-    let deadline = options.network.deadline();
-    let bounds = Bounds::new(
-        request
-            .size
-            .unwrap_or(options.network.limits.download_bytes),
-        &options.network.limits,
-        deadline,
-    );
+    let bounds = bounds(options, request.size);
     crate::http::with_retries(
         &options.network,
         &url,
-        deadline,
+        bounds.deadline,
         || attempt_once(client, request, &url, cache, options, &bounds, progress),
         |attempts, message| subject.gave_up(&url, attempts, message),
+    )
+}
+
+/// The bounds of a download of `size` bytes (when the lock gives it, else the cap for unknown
+/// sizes) that starts now; its deadline is the retries' too.
+fn bounds(options: &FetchOptions, size: Option<u64>) -> Bounds {
+    let limits = &options.network.limits;
+    Bounds::new(
+        size.unwrap_or(limits.download_bytes),
+        limits,
+        options.network.deadline(),
     )
 }
 
@@ -85,16 +89,11 @@ pub fn download_checked_later(
     let url = mirrored(url, &options.mirrors);
     check_scheme(&subject, &url, &options.network.insecure_hosts)?;
     let directory = destination.parent().unwrap_or(std::path::Path::new("."));
-    let deadline = options.network.deadline();
-    let bounds = Bounds::new(
-        options.network.limits.download_bytes,
-        &options.network.limits,
-        deadline,
-    );
+    let bounds = bounds(options, None);
     crate::http::with_retries(
         &options.network,
         &url,
-        deadline,
+        bounds.deadline,
         || {
             attempt_unpinned(
                 client,
@@ -122,11 +121,9 @@ fn attempt_unpinned(
     let io = |action: &'static str| {
         let path = destination.to_path_buf();
         move |source| {
-            Attempt::Fatal(FetchError::Io(crate::path_io::PathIoError {
-                action,
-                path,
-                source,
-            }))
+            Attempt::Fatal(FetchError::Io(crate::path_io::PathIoError::new(
+                action, path, source,
+            )))
         }
     };
     let mut response = crate::http::authorize(client.get(url), url, &options.network.netrc)

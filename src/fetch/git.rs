@@ -100,16 +100,7 @@ fn tree_object_id(directory: &Path, excluded: &[&str]) -> Result<Option<[u8; 20]
 type TreeEntry = (Vec<u8>, &'static str, [u8; 20]);
 
 fn entries_of(directory: &Path, excluded: &[&str]) -> Result<Vec<TreeEntry>, FetchError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path,
-                source,
-            })
-        }
-    };
+    let io = |path: &Path| crate::path_io::io::<FetchError>("cannot read", path);
     let mut entries: Vec<TreeEntry> = Vec::new();
     for entry in fs_err::read_dir(directory).map_err(io(directory))? {
         let entry = entry.map_err(io(directory))?;
@@ -314,19 +305,19 @@ fn store_checkout(
 ) -> Result<GitCheckout, FetchError> {
     // Another process that stored the same commit first writes its tree file too.
     if let Err(source) = crate::cache::publish_path(files, &directory, Path::is_dir) {
-        return Err(FetchError::Io(crate::path_io::PathIoError {
-            action: "cannot move into place",
-            path: directory,
+        return Err(FetchError::Io(crate::path_io::PathIoError::new(
+            "cannot move into place",
+            directory,
             source,
-        }));
+        )));
     }
     crate::cache::publish_bytes(tree_file, format!("{tree_id}\n").as_bytes()).map_err(
         |source| {
-            FetchError::Io(crate::path_io::PathIoError {
-                action: "cannot write",
-                path: tree_file.to_path_buf(),
+            FetchError::Io(crate::path_io::PathIoError::new(
+                "cannot write",
+                tree_file.to_path_buf(),
                 source,
-            })
+            ))
         },
     )?;
     Ok(GitCheckout { directory, tree_id })
@@ -359,27 +350,11 @@ fn run_git(directory: &Path, arguments: &[&str]) -> Result<String, FetchError> {
 mod tests {
     use super::*;
 
+    /// git with a fixed identity, through the stage's own runner.
     fn git(directory: &Path, arguments: &[&str]) -> String {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(directory)
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@t",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(arguments)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
+        let identity = ["-c", "user.name=t", "-c", "user.email=t@t"];
+        let signing = ["-c", "commit.gpgsign=false"];
+        run_git(directory, &[&identity[..], &signing, arguments].concat()).unwrap()
     }
 
     /// A repository with nested directories, an executable, a link and names that sort

@@ -286,11 +286,11 @@ fn obtain(
                 std::io::copy(&mut file, &mut target).map(|_| ())
             })
             .map_err(|source| {
-                FetchError::Io(crate::path_io::PathIoError {
-                    action: "cannot copy",
+                FetchError::Io(crate::path_io::PathIoError::new(
+                    "cannot copy",
                     path,
                     source,
-                })
+                ))
             });
     }
     super::download::download_checked_later(

@@ -182,11 +182,9 @@ impl ArtifactCache {
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| {
-                StoreFailure::Write(FetchError::Io(crate::path_io::PathIoError {
-                    action,
-                    path,
-                    source,
-                }))
+                StoreFailure::Write(FetchError::Io(crate::path_io::PathIoError::new(
+                    action, path, source,
+                )))
             }
         };
         // Written under a temporary name through the contained edge, and renamed to the hash
@@ -282,11 +280,11 @@ impl ArtifactCache {
                 return Ok((0, Vec::new()));
             }
             Err(source) => {
-                return Err(FetchError::Io(crate::path_io::PathIoError {
-                    action: "cannot list",
-                    path: self.directory.clone(),
+                return Err(FetchError::Io(crate::path_io::PathIoError::new(
+                    "cannot list",
+                    self.directory.clone(),
                     source,
-                }));
+                )));
             }
         };
         let paths: Vec<PathBuf> = entries
@@ -368,11 +366,11 @@ fn import_local<'a>(
         match cache.store_verified(&mut file, &request.sha256) {
             Ok(()) => tracing::debug!(file = %found.display(), "taken from a local directory"),
             Err(StoreFailure::Read(source)) => {
-                return Err(FetchError::Io(crate::path_io::PathIoError {
-                    action: "cannot read",
-                    path: found,
+                return Err(FetchError::Io(crate::path_io::PathIoError::new(
+                    "cannot read",
+                    found,
                     source,
-                }));
+                )));
             }
             Err(StoreFailure::Write(error)) => return Err(error),
             Err(StoreFailure::Mismatch(actual)) => {

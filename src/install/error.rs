@@ -106,12 +106,6 @@ impl InstallError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| {
-            InstallError::from(crate::path_io::PathIoError {
-                action,
-                path,
-                source,
-            })
-        }
+        move |source| InstallError::from(crate::path_io::PathIoError::new(action, path, source))
     }
 }

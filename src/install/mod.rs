@@ -838,6 +838,14 @@ fn sha256_of_file(path: &Path) -> Result<Sha256, InstallError> {
 mod tests {
     use super::*;
 
+    /// A scratch directory with an empty `wheels/` in it, for the wheels a test writes.
+    fn wheel_directory() -> (tempfile::TempDir, PathBuf) {
+        let directory = tempfile::tempdir().unwrap();
+        let wheels = directory.path().join("wheels");
+        fs_err::create_dir_all(&wheels).unwrap();
+        (directory, wheels)
+    }
+
     #[test]
     fn record_paths_climb_out_of_the_lib_directory() {
         let lib = Path::new("lib/python3.13/site-packages");
@@ -1016,9 +1024,7 @@ mod tests {
 
     #[test]
     fn a_record_with_hex_digests_installs_when_they_match_and_is_rewritten() {
-        let directory = tempfile::tempdir().unwrap();
-        let wheels = directory.path().join("wheels");
-        fs_err::create_dir_all(&wheels).unwrap();
+        let (directory, wheels) = wheel_directory();
         let module: (&str, &[u8]) = ("geo/__init__.py", b"CITY = 1\n");
         let wheel = distribution_wheel(&wheels, "geo", &[module], true);
         let (layout, report) = install_together(directory.path(), &[wheel], Default::default());
@@ -1071,9 +1077,7 @@ mod tests {
 
     #[test]
     fn shared_files_are_kept_once_resolved_by_name_or_refused_inside_a_package() {
-        let directory = tempfile::tempdir().unwrap();
-        let wheels = directory.path().join("wheels");
-        fs_err::create_dir_all(&wheels).unwrap();
+        let (directory, wheels) = wheel_directory();
         let alpha = distribution_wheel(
             &wheels,
             "alpha",
@@ -1153,9 +1157,7 @@ mod tests {
 
     #[test]
     fn different_files_inside_importable_code_are_refused_naming_both() {
-        let directory = tempfile::tempdir().unwrap();
-        let wheels = directory.path().join("wheels");
-        fs_err::create_dir_all(&wheels).unwrap();
+        let (directory, wheels) = wheel_directory();
         let alpha = distribution_wheel(
             &wheels,
             "alpha",
@@ -1281,9 +1283,7 @@ mod tests {
 
     #[test]
     fn a_changed_unpacked_copy_is_unpacked_again() {
-        let directory = tempfile::tempdir().unwrap();
-        let wheels = directory.path().join("wheels");
-        fs_err::create_dir_all(&wheels).unwrap();
+        let (directory, wheels) = wheel_directory();
         let wheel = tiny_wheel(&wheels);
         let layout = test_layout(directory.path());
         install_one(directory.path(), &layout, wheel.clone()).unwrap();

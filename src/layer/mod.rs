@@ -71,14 +71,7 @@ pub struct LayerInfo {
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LayerError {
-    let path = path.to_path_buf();
-    move |source| {
-        LayerError::Io(crate::path_io::PathIoError {
-            action,
-            path,
-            source,
-        })
-    }
+    crate::path_io::io(action, path)
 }
 
 /// Write `prefix` as a layer at `output` (see the module's documentation); the file appears

@@ -299,43 +299,7 @@ mod tests {
 
     #[test]
     fn reads_packages_of_every_kind() {
-        let text = r#"
-lock-version = "1.0"
-requires-python = ">=3.13"
-created-by = "test"
-
-[[packages]]
-name = "attrs"
-version = "25.1.0"
-index = "https://pypi.org/simple"
-[[packages.wheels]]
-url = "https://files.example/attrs-25.1.0-py3-none-any.whl"
-size = 63152
-hashes = { sha256 = "AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01AB01" }
-[packages.sdist]
-name = "attrs-25.1.0.tar.gz"
-url = "https://files.example/attrs-25.1.0.tar.gz"
-hashes = { sha256 = "cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02cd02" }
-
-[[packages]]
-name = "pywin32"
-version = "310"
-marker = "sys_platform == 'win32'"
-requires-python = ">=3.8"
-wheels = [{ name = "pywin32-310-cp313-cp313-win_amd64.whl", url = "https://f/p.whl", hashes = { sha256 = "0000000000000000000000000000000000000000000000000000000000000000" } }]
-
-[[packages]]
-name = "oci"
-vcs = { type = "git", url = "https://github.com/vsoch/oci-python", commit-id = "CEB4fcc090851717a3069d78e85ceb1e86c2740c" }
-
-[[packages]]
-name = "app"
-directory = { path = ".", editable = true }
-
-[[packages]]
-name = "archived"
-archive = { url = "https://f/archived-1.0.tar.gz", hashes = { sha256 = "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee" } }
-"#;
+        let text = include_str!("testdata/every-kind.pylock.toml");
         let lock = parse_text(text).unwrap();
         assert_eq!(
             lock.format,

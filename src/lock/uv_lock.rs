@@ -518,64 +518,7 @@ mod tests {
         parse_text(text).unwrap_err().to_string()
     }
 
-    const SMALL: &str = r#"
-version = 1
-revision = 3
-requires-python = ">=3.12"
-
-[manifest]
-members = ["app", "member"]
-
-[[package]]
-name = "app"
-version = "1.0.0"
-source = { editable = "." }
-dependencies = [
-    { name = "member" },
-    { name = "requests", extra = ["socks"] },
-    { name = "colorama", marker = "sys_platform == 'win32'" },
-]
-
-[package.dev-dependencies]
-dev = [{ name = "pytest-like" }]
-
-[package.metadata]
-requires-dist = [
-    { name = "member", editable = "packages/member" },
-    { name = "requests", extras = ["socks"], specifier = ">=2" },
-]
-
-[[package]]
-name = "member"
-version = "0.1.0"
-source = { editable = "packages/member" }
-
-[[package]]
-name = "requests"
-version = "2.32.3"
-source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://files.example/requests-2.32.3.tar.gz", hash = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", size = 10 }
-wheels = [{ url = "https://files.example/requests-2.32.3-py3-none-any.whl", hash = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", size = 5 }]
-
-[package.optional-dependencies]
-socks = [{ name = "pysocks" }]
-
-[[package]]
-name = "pysocks"
-version = "1.7.1"
-source = { git = "https://example.org/pysocks?tag=v1.7.1#0123456789abcdef0123456789abcdef01234567" }
-
-[[package]]
-name = "colorama"
-version = "0.4.6"
-source = { registry = "https://pypi.org/simple" }
-
-[[package]]
-name = "pytest-like"
-version = "8"
-source = { url = "https://example.org/pytest_like-8.tar.gz", subdirectory = "py" }
-sdist = { hash = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" }
-"#;
+    const SMALL: &str = include_str!("testdata/small.uv.lock");
 
     #[test]
     fn reads_graph_sources_and_roots() {

@@ -130,11 +130,11 @@ impl Patch {
     /// Read a patch file.
     pub fn read(path: &Path) -> Result<Patch, PatchError> {
         let text = fs_err::read_to_string(path).map_err(|source| {
-            PatchError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
-                path: path.to_path_buf(),
+            PatchError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
+                path.to_path_buf(),
                 source,
-            })
+            ))
         })?;
         Patch::parse(&path.display().to_string(), &text)
     }

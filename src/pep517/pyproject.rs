@@ -60,11 +60,11 @@ impl BuildSystem {
         match fs_err::read_to_string(&path) {
             Ok(text) => BuildSystem::parse(&text, &path),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => BuildSystem::legacy(None),
-            Err(source) => Err(BuildError::Io(crate::path_io::PathIoError {
-                action: "cannot read",
+            Err(source) => Err(BuildError::Io(crate::path_io::PathIoError::new(
+                "cannot read",
                 path,
                 source,
-            })),
+            ))),
         }
     }
 

@@ -139,26 +139,29 @@ impl BinaryPolicy {
             Some(path) => format!("[tool.uv] {key} in {}", path.display()),
             None => format!("[tool.uv] {key}"),
         };
-        let mut policy = BinaryPolicy::default();
-        if settings.no_binary {
-            policy.no_binary.all = Some(origin("no-binary"));
+        // `all` (no-binary, no-build) and the per-package lists, each with the key it came from.
+        let selection =
+            |all: bool, all_key: &str, names: &[PackageName], names_key: &str| PackageSelection {
+                all: all.then(|| origin(all_key)),
+                names: names
+                    .iter()
+                    .map(|name| (name.clone(), origin(names_key)))
+                    .collect(),
+            };
+        BinaryPolicy {
+            no_binary: selection(
+                settings.no_binary,
+                "no-binary",
+                &settings.no_binary_packages,
+                "no-binary-package",
+            ),
+            only_binary: selection(
+                settings.no_build,
+                "no-build",
+                &settings.no_build_packages,
+                "no-build-package",
+            ),
         }
-        for name in &settings.no_binary_packages {
-            policy
-                .no_binary
-                .names
-                .insert(name.clone(), origin("no-binary-package"));
-        }
-        if settings.no_build {
-            policy.only_binary.all = Some(origin("no-build"));
-        }
-        for name in &settings.no_build_packages {
-            policy
-                .only_binary
-                .names
-                .insert(name.clone(), origin("no-build-package"));
-        }
-        policy
     }
 
     /// The policy for one package: an explicit name wins over `:all:` of the other list.

@@ -71,11 +71,11 @@ pub enum RegistryError {
 
 impl RegistryError {
     pub(super) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
-        RegistryError::Io(crate::path_io::PathIoError {
+        RegistryError::Io(crate::path_io::PathIoError::new(
             action,
-            path: path.to_path_buf(),
+            path.to_path_buf(),
             source,
-        })
+        ))
     }
 
     pub(super) fn layout(path: &std::path::Path, message: impl Into<String>) -> Self {

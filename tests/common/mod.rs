@@ -357,6 +357,17 @@ pub fn without_network(command: &mut assert_cmd::Command) -> &mut assert_cmd::Co
     command.env_remove("NO_PROXY").env_remove("no_proxy")
 }
 
+/// Write the release's listing of `source` to `path`, as `git ls-tree -r` prints it (a
+/// recipe's `files`: a mismatch names the file).
+pub fn write_file_listing(source: &Path, path: &Path) {
+    let listing: String = akpkg::fetch::file_ids(source)
+        .unwrap()
+        .iter()
+        .map(|(path, object)| format!("{object}\t{path}\n"))
+        .collect();
+    fs_err::write(path, listing).unwrap();
+}
+
 /// Run git in `directory` with a fixed identity; its trimmed stdout.
 pub fn git(directory: &Path, arguments: &[&str]) -> String {
     let output = Process::new("git")
@@ -411,57 +422,7 @@ pub fn fixture_source(directory: &Path) -> PathBuf {
     source
 }
 
-const FIXTURE_WORKSPACE_LOCK: &str = r#"version = 1
-revision = 3
-requires-python = "==3.13.*"
-
-[manifest]
-members = [
-    "fixture-app",
-    "fixture-cache",
-    "fixture-channels",
-    "fixture-dramatiq",
-    "fixture-guardian",
-]
-
-[[package]]
-name = "fixture-app"
-version = "2025.12.4"
-source = { editable = "." }
-dependencies = [
-    { name = "asgiref" },
-    { name = "fixture-cache" },
-    { name = "fixture-channels" },
-    { name = "fixture-dramatiq" },
-    { name = "fixture-guardian" },
-]
-
-[[package]]
-name = "fixture-cache"
-version = "0.1.0"
-source = { editable = "packages/fixture-cache" }
-dependencies = [
-    { name = "sqlparse" },
-]
-
-[package.metadata]
-requires-dist = [{ name = "sqlparse", specifier = "==0.5.4" }]
-
-[[package]]
-name = "fixture-channels"
-version = "0.1.0"
-source = { editable = "packages/fixture-channels" }
-
-[[package]]
-name = "fixture-dramatiq"
-version = "0.1.0"
-source = { editable = "packages/fixture-dramatiq" }
-
-[[package]]
-name = "fixture-guardian"
-version = "0.1.0"
-source = { editable = "packages/fixture-guardian" }
-"#;
+const FIXTURE_WORKSPACE_LOCK: &str = include_str!("../fixtures/locks/fixture-workspace.uv.lock");
 
 /// A tarball shaped as the npm registry serves one: each `(path, content, mode)` under
 /// `package/`, gzip-compressed, in the order given.
