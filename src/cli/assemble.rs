@@ -213,35 +213,13 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
     let summary = match early {
         Some(summary) => summary,
         None => {
-            // Pre-flight: everything this machine lacks, reported at once, before anything is
-            // fetched.
-            let report = super::doctor::preflight_report(
+            preflight(
+                &args,
                 &loaded,
                 &target,
                 found_go.as_ref(),
                 git_from_archives,
-                crate::preflight::OptionalTools {
-                    java: crate::preflight::JavaFor::default(),
-                    patchelf: args.self_contained,
-                },
-            );
-            let missing = report.missing();
-            // An interpreter that is missing or wrong keeps its own, more precise message when
-            // it is the only problem.
-            if missing.len() > 1 || (missing.len() == 1 && target.is_ok()) {
-                if !args.no_preflight {
-                    return Err(CliError::Usage(format!(
-                        "this machine cannot assemble {} {} yet:\n{}(`akpkg doctor` checks again; --no-preflight goes on anyway, for a build cache that already holds these wheels)",
-                        loaded.recipe.name,
-                        loaded.recipe.version,
-                        report.describe_missing()
-                    )));
-                }
-                super::warn(&format!(
-                    "going on without:\n{}",
-                    report.describe_missing().trim_end()
-                ));
-            }
+            )?;
             assemble::assemble(&loaded, &target?, &options, &reporter)?
         }
     };
@@ -253,17 +231,64 @@ pub fn run(args: AssembleArgs) -> Result<(), CliError> {
         )?),
         None => None,
     };
-    let layer_text = layer
-        .as_ref()
-        .map(super::layer::written_text)
-        .unwrap_or_default();
+    print_summary(&args, &loaded, &summary, layer.as_ref(), started)
+}
+
+/// The pre-flight: everything this machine lacks, reported at once, before anything is
+/// fetched; an error unless `--no-preflight` goes on anyway.
+fn preflight(
+    args: &AssembleArgs,
+    loaded: &LoadedRecipe,
+    target: &Result<crate::interpreter::Target, CliError>,
+    found_go: Option<&Result<crate::server::Toolchain, crate::server::ServerError>>,
+    git_from_archives: bool,
+) -> Result<(), CliError> {
+    let report = super::doctor::preflight_report(
+        loaded,
+        target,
+        found_go,
+        git_from_archives,
+        crate::preflight::OptionalTools {
+            java: crate::preflight::JavaFor::default(),
+            patchelf: args.self_contained,
+        },
+    );
+    let missing = report.missing();
+    // An interpreter that is missing or wrong keeps its own, more precise message when it is
+    // the only problem.
+    if missing.len() > 1 || (missing.len() == 1 && target.is_ok()) {
+        if !args.no_preflight {
+            return Err(CliError::Usage(format!(
+                "this machine cannot assemble {} {} yet:\n{}(`akpkg doctor` checks again; --no-preflight goes on anyway, for a build cache that already holds these wheels)",
+                loaded.recipe.name,
+                loaded.recipe.version,
+                report.describe_missing()
+            )));
+        }
+        super::warn(&format!(
+            "going on without:\n{}",
+            report.describe_missing().trim_end()
+        ));
+    }
+    Ok(())
+}
+
+/// The run's summary: one JSON object with `--json`, else a line (none with `--quiet`).
+fn print_summary(
+    args: &AssembleArgs,
+    loaded: &LoadedRecipe,
+    summary: &assemble::AssembleSummary,
+    layer: Option<&crate::layer::Written>,
+    started: Instant,
+) -> Result<(), CliError> {
+    let layer_text = layer.map(super::layer::written_text).unwrap_or_default();
     if args.json {
         let mut value =
-            serde_json::to_value(&summary).map_err(|error| CliError::Output(error.into()))?;
+            serde_json::to_value(summary).map_err(|error| CliError::Output(error.into()))?;
         value["event"] = "summary".into();
         value["seconds"] = started.elapsed().as_secs_f64().into();
         value["layer"] =
-            serde_json::to_value(&layer).map_err(|error| CliError::Output(error.into()))?;
+            serde_json::to_value(layer).map_err(|error| CliError::Output(error.into()))?;
         return print(&format!("{value}\n"));
     }
     if super::progress::is_quiet() {
