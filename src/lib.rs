@@ -25,6 +25,7 @@
 
 pub mod archive;
 pub mod assemble;
+mod boundaries;
 pub mod cache;
 pub mod cli;
 pub mod closure;
