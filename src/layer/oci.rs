@@ -139,75 +139,18 @@ fn base_blob(base: &Path, digest: &oci_spec::image::Digest) -> Result<Vec<u8>, L
 pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<String, LayerError> {
     let layout = Contained::create(destination)?;
     layout.create_dir_all(Path::new("blobs/sha256"))?;
-
-    let layer_media_type = match image.layer.compression {
-        Compression::None => MediaType::ImageLayer,
-        Compression::Gzip => MediaType::ImageLayerGzip,
-        Compression::Zstd => MediaType::ImageLayerZstd,
-    };
-    let layer_sha256: Sha256 = image
-        .layer
-        .sha256
-        .parse()
-        .map_err(|error: crate::identity::IdentityError| LayerError::Oci(error.to_string()))?;
-    let layer_blob = blob_path(&layer_sha256);
-    layout.remove_file(&layer_blob)?;
-    layout.place(&image.layer.path, &layer_blob, LinkMode::Hardlink)?;
-    let layer = descriptor(layer_media_type, image.layer.size, &layer_sha256)?;
-
-    let (base_layers, mut config) = match image.base {
+    // 1. The layer, linked in as a blob.
+    let layer = place_layer(image, &layout)?;
+    // 2. The base's layers and configuration, or an empty image's.
+    let (mut layers, mut config) = match image.base {
         Some(base) => {
             let (manifest, config) = read_base(base, &layout)?;
             (manifest.layers().clone(), config)
         }
-        None => (
-            Vec::new(),
-            ImageConfigurationBuilder::default()
-                .architecture(Arch::default())
-                .os(Os::Linux)
-                .rootfs(
-                    RootFsBuilder::default()
-                        .typ("layers")
-                        .diff_ids(Vec::<String>::new())
-                        .build()
-                        .map_err(spec_error)?,
-                )
-                .build()
-                .map_err(spec_error)?,
-        ),
+        None => (Vec::new(), empty_configuration()?),
     };
-
-    // The prefix's bin/ first on PATH; the base's other variables kept.
-    let mut runtime = config.config().clone().unwrap_or_default();
-    let mut env: Vec<String> = runtime.env().clone().unwrap_or_default();
-    let bin = format!("{}/bin", image.at.trim_end_matches('/'));
-    match env
-        .iter_mut()
-        .find(|variable| variable.starts_with("PATH="))
-    {
-        Some(path) => *path = format!("PATH={bin}:{}", &path["PATH=".len()..]),
-        None => env.push(format!(
-            "PATH={bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        )),
-    }
-    let mut labels: HashMap<String, String> = runtime.labels().clone().unwrap_or_default();
-    labels.extend(image.labels.clone());
-    runtime = ConfigBuilder::default()
-        .env(env)
-        .entrypoint(image.entrypoint.clone())
-        .cmd(Vec::<String>::new())
-        .labels(labels)
-        .build()
-        .map_err(spec_error)
-        .map(|mut built| {
-            // Keep what the base set and akpkg does not (user, working directory, ports…).
-            built.set_user(runtime.user().clone());
-            built.set_working_dir(runtime.working_dir().clone());
-            built.set_exposed_ports(runtime.exposed_ports().clone());
-            built.set_volumes(runtime.volumes().clone());
-            built.set_stop_signal(runtime.stop_signal().clone());
-            built
-        })?;
+    // 3. The configuration with the prefix's environment, entrypoint, labels and history.
+    let runtime = runtime_config(image, config.config().clone().unwrap_or_default())?;
     config.set_config(Some(runtime));
     config
         .rootfs_mut()
@@ -224,19 +167,99 @@ pub fn write_oci_layout(image: &OciImage<'_>, destination: &Path) -> Result<Stri
     );
     config.set_history(Some(history));
     config.set_created(Some(image.created.clone()));
-
+    // 4. The manifest and the index that names it.
     let config_descriptor = put_blob(&layout, MediaType::ImageConfig, &canonical(&config)?)?;
-    let mut layers = base_layers;
     layers.push(layer);
+    write_index(&layout, config_descriptor, layers)
+}
+
+/// The layer file, hard-linked into the layout as its blob; its descriptor.
+fn place_layer(image: &OciImage<'_>, layout: &Contained) -> Result<Descriptor, LayerError> {
+    let layer_media_type = match image.layer.compression {
+        Compression::None => MediaType::ImageLayer,
+        Compression::Gzip => MediaType::ImageLayerGzip,
+        Compression::Zstd => MediaType::ImageLayerZstd,
+    };
+    let layer_sha256: Sha256 = image
+        .layer
+        .sha256
+        .parse()
+        .map_err(|error: crate::identity::IdentityError| LayerError::Oci(error.to_string()))?;
+    let layer_blob = blob_path(&layer_sha256);
+    layout.remove_file(&layer_blob)?;
+    layout.place(&image.layer.path, &layer_blob, LinkMode::Hardlink)?;
+    descriptor(layer_media_type, image.layer.size, &layer_sha256)
+}
+
+/// The configuration of an image without a base: linux on this architecture, no layers yet.
+fn empty_configuration() -> Result<ImageConfiguration, LayerError> {
+    ImageConfigurationBuilder::default()
+        .architecture(Arch::default())
+        .os(Os::Linux)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(Vec::<String>::new())
+                .build()
+                .map_err(spec_error)?,
+        )
+        .build()
+        .map_err(spec_error)
+}
+
+/// The base's runtime configuration with the prefix's `bin/` first on PATH (the base's other
+/// variables kept), the entrypoint, and the labels added to the base's.
+fn runtime_config(
+    image: &OciImage<'_>,
+    base: oci_spec::image::Config,
+) -> Result<oci_spec::image::Config, LayerError> {
+    let mut env: Vec<String> = base.env().clone().unwrap_or_default();
+    let bin = format!("{}/bin", image.at.trim_end_matches('/'));
+    match env
+        .iter_mut()
+        .find(|variable| variable.starts_with("PATH="))
+    {
+        Some(path) => *path = format!("PATH={bin}:{}", &path["PATH=".len()..]),
+        None => env.push(format!(
+            "PATH={bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        )),
+    }
+    let mut labels: HashMap<String, String> = base.labels().clone().unwrap_or_default();
+    labels.extend(image.labels.clone());
+    ConfigBuilder::default()
+        .env(env)
+        .entrypoint(image.entrypoint.clone())
+        .cmd(Vec::<String>::new())
+        .labels(labels)
+        .build()
+        .map_err(spec_error)
+        .map(|mut built| {
+            // Keep what the base set and akpkg does not (user, working directory, ports…).
+            built.set_user(base.user().clone());
+            built.set_working_dir(base.working_dir().clone());
+            built.set_exposed_ports(base.exposed_ports().clone());
+            built.set_volumes(base.volumes().clone());
+            built.set_stop_signal(base.stop_signal().clone());
+            built
+        })
+}
+
+/// The image manifest of `config` and `layers`, the index naming it `latest`, and
+/// `oci-layout`; the manifest's digest.
+fn write_index(
+    layout: &Contained,
+    config: Descriptor,
+    layers: Vec<Descriptor>,
+) -> Result<String, LayerError> {
     let manifest = ImageManifestBuilder::default()
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
-        .config(config_descriptor)
+        .config(config)
         .layers(layers)
         .build()
         .map_err(spec_error)?;
     let manifest_bytes = canonical(&manifest)?;
-    let mut manifest_descriptor = put_blob(&layout, MediaType::ImageManifest, &manifest_bytes)?;
+    let mut manifest_descriptor = put_blob(layout, MediaType::ImageManifest, &manifest_bytes)?;
     let mut annotations = HashMap::new();
     annotations.insert(
         "org.opencontainers.image.ref.name".to_string(),
