@@ -90,6 +90,48 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
     }
 }
 
+/// The one way a stage makes its build-cache key: the inputs that decide its output, fed in a
+/// fixed order and hashed with sha256. Each stage keeps the encoding its entries were made with
+/// (a key that changed would orphan every cache entry, and the web UI's is in manifests):
+/// `field` (name and value, each ended by a NUL), `line` (text ended by a newline), or
+/// `document` (one serialized document as it is).
+pub struct BuildKey(Sha256);
+
+impl BuildKey {
+    pub fn new() -> BuildKey {
+        BuildKey(Sha256::new())
+    }
+
+    pub fn field(&mut self, name: &str, value: &str) -> &mut BuildKey {
+        self.0.update(name.as_bytes());
+        self.0.update([0]);
+        self.0.update(value.as_bytes());
+        self.0.update([0]);
+        self
+    }
+
+    pub fn line(&mut self, text: &str) -> &mut BuildKey {
+        self.0.update(text.as_bytes());
+        self.0.update(b"\n");
+        self
+    }
+
+    pub fn document(mut self, text: &str) -> BuildKey {
+        self.0.update(text.as_bytes());
+        self
+    }
+
+    pub fn finish(self) -> crate::identity::Sha256 {
+        crate::identity::Sha256::from_digest(&self.0.finalize().into())
+    }
+}
+
+impl Default for BuildKey {
+    fn default() -> BuildKey {
+        BuildKey::new()
+    }
+}
+
 /// Lowercase hex of some bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -124,5 +166,27 @@ mod tests {
         assert_eq!(sha256_hex(b""), empty);
         assert_eq!(hex(&sha256_reader(&b""[..]).unwrap().0), empty);
         assert_eq!(hex(&[0, 15, 255]), "000fff");
+    }
+
+    /// Each encoding hashes exactly the bytes the stages hashed before there was one builder,
+    /// so no cache entry and no manifest changed with it.
+    #[test]
+    fn build_keys_hash_the_encodings_the_caches_were_made_with() {
+        let document = BuildKey::new().document("{\"format\":3}").finish();
+        assert_eq!(document.to_string(), sha256_hex(b"{\"format\":3}"));
+        let mut fields = BuildKey::new();
+        fields
+            .field("go", "go1.25.5")
+            .field("package", "./cmd/server");
+        assert_eq!(
+            fields.finish().to_string(),
+            sha256_hex(b"go\0go1.25.5\0package\0./cmd/server\0")
+        );
+        let mut lines = BuildKey::new();
+        lines.line("akpkg-web 0.1.0").line("generated: true");
+        assert_eq!(
+            lines.finish().to_string(),
+            sha256_hex(b"akpkg-web 0.1.0\ngenerated: true\n")
+        );
     }
 }

@@ -22,15 +22,16 @@ pub struct Environment {
 }
 
 fn key(pins: &[Pin], target: &Target) -> String {
-    let mut text = String::from("akpkg build environment 1\n");
+    let mut key = crate::digest::BuildKey::new();
+    key.line("akpkg build environment 1");
     if let Some(interpreter) = &target.interpreter {
-        text.push_str(&format!("{}\n", interpreter.executable.display()));
+        key.line(&interpreter.executable.display().to_string());
     }
-    text.push_str(&format!("{}\n", target.python_version));
+    key.line(&target.python_version.to_string());
     for pin in pins {
-        text.push_str(&format!("{} {} {}\n", pin.name, pin.version, pin.sha256));
+        key.line(&format!("{} {} {}", pin.name, pin.version, pin.sha256));
     }
-    crate::digest::sha256_hex(text.as_bytes())[..32].to_string()
+    key.finish().as_str()[..32].to_string()
 }
 
 /// The environment with exactly `pins`, created if needed.

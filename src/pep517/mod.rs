@@ -609,7 +609,10 @@ fn build_key(
         "python": target.python_version.to_string(),
         "tags": target.tags.ordered().first().map(ToString::to_string),
     });
-    crate::digest::sha256_hex(key.to_string().as_bytes())
+    crate::digest::BuildKey::new()
+        .document(&key.to_string())
+        .finish()
+        .to_string()
 }
 
 const BUILD_RECORD: &str = "akpkg-build.json";

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use crate::identity::{FileName, GoModulePath, GoModuleVersion, GoSumHash, Sha256};
 use crate::lock::LockedGo;
@@ -236,12 +235,9 @@ fn check_go_sum(request: &ServerBuild) -> Result<(), ServerError> {
 
 /// Everything the binary's bytes depend on.
 fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
-    let mut hasher = sha2::Sha256::new();
+    let mut key = crate::digest::BuildKey::new();
     let mut field = |name: &str, value: &str| {
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        hasher.update(value.as_bytes());
-        hasher.update([0]);
+        key.field(name, value);
     };
     field("akpkg server build", "1");
     field("go", &toolchain.version);
@@ -270,7 +266,7 @@ fn build_key(request: &ServerBuild, toolchain: &Toolchain) -> Sha256 {
     for name in PASSED_THROUGH {
         field(name, &std::env::var(name).unwrap_or_default());
     }
-    Sha256::from_digest(&hasher.finalize().into())
+    key.finish()
 }
 
 /// Variables of the caller's environment the build sees (and its key covers): the C

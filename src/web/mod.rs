@@ -329,11 +329,9 @@ fn check_engines(project: &Path, recipe: &WebRecipe) -> Result<(), WebError> {
 
 /// The sha256 of everything that determines the output.
 fn build_key(request: &WebBuild, overrides: &[&NpmOverride]) -> Result<Sha256, WebError> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
+    let mut key = crate::digest::BuildKey::new();
     let mut line = |text: &str| {
-        hasher.update(text.as_bytes());
-        hasher.update(b"\n");
+        key.line(text);
     };
     line(&format!("akpkg-web {}", env!("CARGO_PKG_VERSION")));
     line(&serde_json::to_string(request.recipe).unwrap_or_default());
@@ -350,7 +348,7 @@ fn build_key(request: &WebBuild, overrides: &[&NpmOverride]) -> Result<Sha256, W
             input_digest(&request.source.join(input))?
         ));
     }
-    Ok(Sha256::from_digest(&hasher.finalize().into()))
+    Ok(key.finish())
 }
 
 /// A directory input by its git tree id, without the `node_modules` the copy leaves out (the
