@@ -70,8 +70,9 @@ pub(super) trait AppStage {
     fn summarize(&self, summary: &mut AssembleSummary);
 }
 
-/// The application builds a run may have, in the order they fetch, build and place. A stage
-/// the recipe or the options leave out is not in the list.
+/// The application builds a run may have, in the order they fetch, build and place. The server
+/// is left out of the list when the recipe has none or `--no-server` is given; the web stage is
+/// always in it, since it also places `--web-dist` and says when a prefix has no web UI.
 pub(super) fn app_stages<'a>(
     loaded: &'a LoadedRecipe,
     options: &'a AssembleOptions,
